@@ -1,0 +1,1 @@
+"""Adapters (console, aiogram, python-telegram-bot), the command line and settings."""

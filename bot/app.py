@@ -1,0 +1,73 @@
+"""Wires settings, storage, programmes and the flow into one application object."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.clock import Clock, SystemClock
+from bot.intake_service import IntakeService
+from bot.settings import Settings
+from flows.intake import IntakeFlow
+from flows.programmes import Registry
+from locales import compile_catalogues
+from storage import crypto
+from storage.db import make_engine, make_session_factory, upgrade
+from storage.repositories import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+def _secret(value: object) -> str | None:
+    getter = getattr(value, "get_secret_value", None)
+    return getter() if getter else None
+
+
+@dataclass
+class App:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    registry: Registry
+    flow: IntakeFlow
+    intake: IntakeService
+    clock: Clock
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.sessions)
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+@asynccontextmanager
+async def open_app(settings: Settings, clock: Clock | None = None, *, migrate: bool | None = None
+                   ) -> AsyncIterator[App]:
+    """Start-up and shut-down of everything a channel needs.
+
+    SQLite databases are migrated automatically (a newcomer's first `ipsbot chat` just works);
+    PostgreSQL is migrated by the operator with `ipsbot db upgrade`, once, not by every worker.
+    """
+    compile_catalogues()
+    crypto.configure(crypto.load_cipher(
+        _secret(settings.encryption_key), _secret(settings.encryption_hash_key), settings.key_file
+    ))
+    registry = Registry.load(settings.programmes_dir)
+    if migrate if migrate is not None else is_sqlite(settings.database_url):
+        await upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    sessions = make_session_factory(engine)
+    clock = clock or SystemClock()
+    flow = IntakeFlow(registry)
+    app = App(settings, engine, sessions, registry, flow,
+              IntakeService(lambda: UnitOfWork(sessions), flow, clock), clock)
+    try:
+        yield app
+    finally:
+        await engine.dispose()

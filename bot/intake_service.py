@@ -1,0 +1,147 @@
+"""Runs one answer of one person through the flow and stores the result in one transaction.
+
+Every adapter (console, aiogram, python-telegram-bot) calls this; none of them holds dialogue
+logic or touches the database directly.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.clock import Clock
+from flows.answers import Answer, Command
+from flows.intake import Event, IntakeFlow, Reply
+from flows.screens import Screen
+from storage.crypto import current as current_cipher
+from storage.repositories import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """Who is talking, as the adapter knows them."""
+
+    channel: str  # "console", "telegram"
+    external_id: str  # the channel's user id
+    language: str | None = None  # the device's language, if known
+    contact: dict[str, Any] | None = None  # what the adapter needs to write to them later
+
+    @property
+    def log_id(self) -> str:
+        """A short, non-reversible id for log lines (never the raw user id)."""
+        return current_cipher().keyed_hash(f"{self.channel}:{self.external_id}")[:8]
+
+
+@dataclass(slots=True)
+class Outcome:
+    screens: list[Screen]
+    state: dict[str, Any]
+    events: list[Event]
+    duplicate: bool = False
+
+    @property
+    def finished(self) -> bool:
+        return self.state.get("status") != "active" or any(e.kind == "delete" for e in self.events)
+
+
+class IntakeService:
+    def __init__(self, uow: Callable[[], UnitOfWork], flow: IntakeFlow, clock: Clock) -> None:
+        self._uow = uow
+        self.flow = flow
+        self.clock = clock
+
+    async def start(self, person: Person, programme: str | None = None) -> Outcome:
+        """``/start [programme]``: a new intake, or the current question of the one under way."""
+        return await self.answer(person, Command("start", programme or ""))
+
+    async def answer(self, person: Person, answer: Answer, *, update_id: int | None = None,
+                     bot_id: int = 0) -> Outcome:
+        now = self.clock.now()
+        async with self._uow() as uow:
+            if update_id is not None and not await uow.updates.mark(bot_id, update_id, now):
+                return Outcome([], {}, [], duplicate=True)  # seen before: acknowledged, not repeated
+            candidate = await uow.candidates.get_or_create(
+                person.channel, person.external_id, language=person.language or "en", now=now,
+                contact=person.contact,
+            )
+            intake = await uow.intakes.latest(candidate.id)
+            if intake is None or intake.status == "withdrawn":
+                programme = answer.arg if isinstance(answer, Command) and answer.name == "start" else None
+                reply = self.flow.begin(programme or None, person.language)
+                if not (isinstance(answer, Command) and answer.name == "start"):
+                    reply = self._then(reply, answer)
+                intake = await uow.intakes.start(
+                    candidate.id, programme_id=reply.state.get("programme") or "",
+                    language=reply.state["lang"], state=reply.state, now=now,
+                )
+            else:
+                reply = self.flow.handle(intake.state, answer)
+            actor = f"candidate:{person.log_id}"
+            for event in reply.events:
+                intake = await self._apply(uow, event, candidate, intake, reply, actor, now)
+            if intake is not None:
+                await uow.intakes.save_state(
+                    intake, reply.state, programme_id=reply.state.get("programme") or "",
+                    language=reply.state["lang"], now=now,
+                )
+            log.debug("person %s at step %s", person.log_id, reply.state.get("step"))
+            return Outcome(reply.screens, reply.state, reply.events)
+
+    def _then(self, reply: Reply, answer: Answer) -> Reply:
+        """Apply a first answer to a just-begun intake (someone who typed before /start)."""
+        nxt = self.flow.handle(reply.state, answer)
+        return Reply(nxt.state, [*reply.screens[:-1], *nxt.screens], nxt.events)
+
+    async def _apply(self, uow: UnitOfWork, event: Event, candidate: Any, intake: Any, reply: Reply,
+                     actor: str, now: Any) -> Any:
+        """Persist one event; returns the intake the new state belongs to (None once erased)."""
+        if event.kind == "consent":
+            await uow.intakes.record_consent(
+                intake, version=event.data["version"], language=event.data["language"], at=now
+            )
+        elif event.kind == "declined":
+            await uow.intakes.finish(intake, status="declined", now=now)
+        elif event.kind == "completed":
+            triage = event.data["triage"]
+            referral, created = await uow.referrals.create_once(
+                intake, programme_id=event.data["programme"], language=event.data["language"],
+                outcome=triage["outcome"], reason=triage["reason"], urgent=triage["urgent"],
+                priority=triage["priority"],
+                status="new" if triage["outcome"] in ("eligible", "eligible-urgent") else "redirected",
+                payload=event.data, now=now,
+            )
+            await uow.intakes.finish(intake, status="completed", now=now)
+            if created:
+                await uow.audit.record(actor=actor, action="referral.created", at=now,
+                                       referral_id=referral.id, detail=triage["outcome"])
+        elif event.kind == "language":
+            candidate.language = event.data["lang"]
+        elif event.kind == "restart":
+            if intake.status == "active":
+                await uow.intakes.save_state(intake, {}, programme_id=intake.programme_id,
+                                             language=intake.language, now=now)
+                await uow.intakes.finish(intake, status="withdrawn", now=now)
+            return await uow.intakes.start(
+                candidate.id, programme_id=reply.state.get("programme") or "",
+                language=reply.state["lang"], state=reply.state, now=now,
+            )
+        elif event.kind == "delete":
+            await uow.candidates.delete(candidate.id)
+            await uow.audit.record(actor="candidate:erased", action="candidate.erased", at=now)
+            return None
+        return intake
+
+    async def reset(self, person: Person) -> None:
+        """Forget the intake under way (console ``--reset``); a finished referral stays."""
+        now = self.clock.now()
+        async with self._uow() as uow:
+            candidate = await uow.candidates.find(person.channel, person.external_id)
+            intake = await uow.intakes.latest(candidate.id) if candidate else None
+            if intake is not None and intake.status == "active":
+                await uow.intakes.save_state(intake, {}, programme_id=intake.programme_id,
+                                             language=intake.language, now=now)
+                await uow.intakes.finish(intake, status="withdrawn", now=now)

@@ -1,0 +1,47 @@
+"""Settings from the environment (pydantic-settings); names as in shared/DESIGN.md."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+TOKEN_RE = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,}$")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    bot_token: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    database_url: str = "sqlite+aiosqlite:///ipsbot.db"
+    redis_url: str | None = None
+    encryption_key: SecretStr | None = None
+    encryption_hash_key: SecretStr | None = None  # stable key for the keyed-hash lookup columns
+    key_file: Path = Field(default=Path(".ipsbot/encryption.key"))
+    programmes_dir: Path | None = None
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = 8080
+    log_level: str = "INFO"
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("redis_url", "webhook_url", "programmes_dir", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    def token_problem(self) -> str | None:
+        """Why the token cannot be used, in one line; None when it looks right."""
+        if self.bot_token is None or not self.bot_token.get_secret_value():
+            return "BOT_TOKEN is not set. Get one from @BotFather and set BOT_TOKEN."
+        if not TOKEN_RE.match(self.bot_token.get_secret_value()):
+            return "BOT_TOKEN does not look like a Telegram token (digits, a colon, then letters)."
+        return None

@@ -1,0 +1,42 @@
+"""What a person can send: a tap on a button, typed text, or a command."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+COMMANDS = ("start", "back", "skip", "language", "restart", "help", "mydata", "delete")
+
+
+@dataclass(frozen=True, slots=True)
+class Tap:
+    """A button press on the screen that asked `step` at `version`."""
+
+    step: str
+    version: int
+    button: str
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: str  # one of COMMANDS, or anything else (answered as unknown)
+    arg: str = ""
+
+
+Answer = Tap | Text | Command
+
+
+def parse_text(text: str) -> Text | Command:
+    """``/start reconnect`` and ``/back@SomeBot`` are commands; anything else is text."""
+    stripped = text.strip()
+    if not stripped.startswith("/") or len(stripped) < 2 or len(stripped) > 200:
+        return Text(text)
+    head, _, arg = stripped[1:].partition(" ")
+    name = head.split("@", 1)[0].lower()
+    if not name.replace("_", "").isalnum():
+        return Text(text)
+    return Command(name, arg.strip())

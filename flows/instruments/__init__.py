@@ -1,0 +1,235 @@
+"""Questionnaires as data (the YAML files beside this module) and their scoring.
+
+An instrument is items with a shared response scale, optional combined items (MDI 8a/8b), a sum
+score, severity bands, risk items and, for the MDI, the ICD-10 and DSM-IV algorithms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+INSTRUMENT_DIR = Path(__file__).resolve().parent
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Option(_Strict):
+    score: int
+    label: str
+
+
+class Item(_Strict):
+    id: str
+    text: str
+
+
+class Combine(_Strict):
+    items: tuple[str, ...]
+    as_: str = Field(alias="as")
+
+
+class Band(_Strict):
+    min: int
+    max: int
+    band: str
+
+
+class RiskRule(_Strict):
+    item: str
+    min: int
+    flag: str
+
+
+class Threshold(_Strict):
+    items: tuple[str, ...]
+    min: int
+
+
+class Icd10Level(_Strict):
+    level: str
+    core: int
+    other: int
+
+
+class Icd10Algorithm(_Strict):
+    kind: Literal["icd10"]
+    core: Threshold
+    other: Threshold
+    levels: tuple[Icd10Level, ...]
+    otherwise: str
+
+
+class Dsm4Algorithm(_Strict):
+    kind: Literal["dsm4"]
+    thresholds: dict[str, int]
+    merge: tuple[tuple[str, ...], ...] = ()
+    required_any: tuple[str, ...]
+    min_symptoms: int
+    positive: str
+    otherwise: str
+
+
+class Loinc(_Strict):
+    panel: str
+    total: str
+
+
+class Instrument(_Strict):
+    id: str
+    name: str
+    intro: str
+    period_days: int
+    loinc: Loinc | None = None
+    options: tuple[Option, ...]
+    items: tuple[Item, ...]
+    combine: tuple[Combine, ...] = ()
+    bands: tuple[Band, ...]
+    risk: tuple[RiskRule, ...] = ()
+    algorithms: dict[str, Icd10Algorithm | Dsm4Algorithm] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Instrument:
+        ids = [i.id for i in self.items]
+        if len(set(ids)) != len(ids):
+            raise ValueError("item ids must be unique")
+        scored = self.scored_item_ids
+        lo, hi = 0, self.max_total
+        edges = sorted(self.bands, key=lambda b: b.min)
+        if edges[0].min != lo or edges[-1].max != hi:
+            raise ValueError(f"bands must cover {lo}..{hi}")
+        for a, b in zip(edges, edges[1:], strict=False):
+            if b.min != a.max + 1:
+                raise ValueError(f"bands leave a gap or overlap between {a.band} and {b.band}")
+        for rule in self.risk:
+            if rule.item not in ids:
+                raise ValueError(f"risk item {rule.item} is not an item")
+        for algo in self.algorithms.values():
+            named = (
+                algo.core.items + algo.other.items
+                if isinstance(algo, Icd10Algorithm)
+                else tuple(algo.thresholds)
+            )
+            unknown = set(named) - set(scored)
+            if unknown:
+                raise ValueError(f"algorithm names unknown items {sorted(unknown)}")
+        return self
+
+    @property
+    def scores(self) -> tuple[int, ...]:
+        return tuple(o.score for o in self.options)
+
+    @property
+    def scored_item_ids(self) -> tuple[str, ...]:
+        """Item ids after combining (MDI: 1..10)."""
+        merged = {i: c.as_ for c in self.combine for i in c.items}
+        out: list[str] = []
+        for item in self.items:
+            sid = merged.get(item.id, item.id)
+            if sid not in out:
+                out.append(sid)
+        return tuple(out)
+
+    @property
+    def max_total(self) -> int:
+        return len(self.scored_item_ids) * max(self.scores)
+
+    def item(self, item_id: str) -> Item:
+        for item in self.items:
+            if item.id == item_id:
+                return item
+        raise KeyError(item_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """An instrument's scores: raw answers, combined items, total, band, algorithm results, flags."""
+
+    instrument: str
+    answers: Mapping[str, int]
+    items: Mapping[str, int]
+    total: int
+    band: str
+    algorithms: Mapping[str, str] = field(default_factory=dict)
+    flags: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "answers": dict(self.answers),
+            "items": list(self.items.values()),
+            "total": self.total,
+            "band": self.band,
+            **dict(self.algorithms),
+            "flags": list(self.flags),
+        }
+
+
+def risk_flags(instrument: Instrument, item_id: str, score: int) -> tuple[str, ...]:
+    """Flags raised by one answer (checked as soon as it is given, not at the end)."""
+    return tuple(r.flag for r in instrument.risk if r.item == item_id and score >= r.min)
+
+
+def score(instrument: Instrument, answers: Mapping[str, int]) -> Result:
+    """Score a complete set of answers. Raises ValueError on a missing or impossible answer."""
+    allowed = set(instrument.scores)
+    for item in instrument.items:
+        if item.id not in answers:
+            raise ValueError(f"{instrument.id}: item {item.id} is not answered")
+        if answers[item.id] not in allowed:
+            raise ValueError(f"{instrument.id}: {answers[item.id]!r} is not a score of item {item.id}")
+    merged = {i: c.as_ for c in instrument.combine for i in c.items}
+    items: dict[str, int] = {}
+    for item in instrument.items:
+        sid = merged.get(item.id, item.id)
+        items[sid] = max(items.get(sid, 0), answers[item.id])
+    total = sum(items.values())
+    band = next(b.band for b in instrument.bands if b.min <= total <= b.max)
+    algorithms = {name: _run(algo, items) for name, algo in instrument.algorithms.items()}
+    flags = sorted({f for item_id, s in answers.items() for f in risk_flags(instrument, item_id, s)})
+    return Result(
+        instrument=instrument.id,
+        answers={i.id: answers[i.id] for i in instrument.items},
+        items=items,
+        total=total,
+        band=band,
+        algorithms=algorithms,
+        flags=tuple(flags),
+    )
+
+
+def _run(algo: Icd10Algorithm | Dsm4Algorithm, items: Mapping[str, int]) -> str:
+    if isinstance(algo, Icd10Algorithm):
+        core = sum(items[i] >= algo.core.min for i in algo.core.items)
+        other = sum(items[i] >= algo.other.min for i in algo.other.items)
+        for level in algo.levels:
+            if core >= level.core and other >= level.other:
+                return level.level
+        return algo.otherwise
+    present = {i for i, threshold in algo.thresholds.items() if items[i] >= threshold}
+    symptoms = len(present)
+    for group in algo.merge:  # a merged group counts once however many of its items are present
+        hits = sum(i in present for i in group)
+        symptoms -= max(0, hits - 1)
+    if symptoms >= algo.min_symptoms and any(i in present for i in algo.required_any):
+        return algo.positive
+    return algo.otherwise
+
+
+@cache
+def load(instrument_id: str) -> Instrument:
+    path = INSTRUMENT_DIR / f"{instrument_id}.yaml"
+    if not path.exists():
+        raise KeyError(f"no instrument {instrument_id!r}")
+    return Instrument.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+def available() -> tuple[str, ...]:
+    return tuple(sorted(p.stem for p in INSTRUMENT_DIR.glob("*.yaml")))

@@ -1,0 +1,517 @@
+"""The candidate intake as a step machine.
+
+``IntakeFlow.handle(state, answer)`` takes the saved state (a dict) and one answer and returns
+the new state, the screens to show and the events the caller must persist (consent given,
+intake completed, ...). The sequence of steps is derived from the programme and the answers so
+far, so nothing about "where we are" is stored twice.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from flows import instruments, questions
+from flows.answers import Answer, Command, Tap, Text, parse_text
+from flows.consent import CONSENT_VERSION
+from flows.programmes import Programme, Registry
+from flows.questions import Kind, Question
+from flows.referral import build_facts, build_referral
+from flows.screens import Button, InputKind, Screen, Tone
+from flows.state import State, Status
+from flows.triage import decide
+from locales import LANGUAGES, Translator, normalise
+
+INFO_STEPS = ("info.ips", "info.screening", "info.help")
+BACK, SKIP = "back", "skip"
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]{2,}$")
+PHONE_RE = re.compile(r"^\+?[0-9][0-9 \-]{6,18}[0-9]$")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something the caller must persist or act on, in the same transaction as the new state."""
+
+    kind: str  # consent | declined | completed | risk | language | restart | delete
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Reply:
+    state: dict[str, Any]
+    screens: list[Screen]
+    events: list[Event] = field(default_factory=list)
+
+    @property
+    def asking(self) -> Screen | None:
+        """The screen that asks the current question, if any."""
+        return next((s for s in reversed(self.screens) if s.asks), None)
+
+
+def clean_text(raw: str) -> str:
+    """Drop control and zero-width characters, normalise, trim; keeps line breaks."""
+    text = unicodedata.normalize("NFC", raw)
+    kept = [c for c in text if c == "\n" or unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Co")]
+    return "".join(kept).strip()
+
+
+class IntakeFlow:
+    """The dialogue for one registry of programmes; stateless, safe to share."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    # --- entry points ----------------------------------------------------------------------
+
+    def begin(self, programme_id: str | None = None, lang: str | None = None) -> Reply:
+        """A new intake; the programme from a start link, the language from the device if known."""
+        programme = self.registry.get(programme_id)
+        language = normalise(lang) if lang else (programme.default_language if programme else "en")
+        if lang and normalise(lang) == "en" and programme and not lang.lower().startswith("en"):
+            language = programme.default_language  # an unsupported device language: the programme's
+        state = State(programme=programme.id if programme else None, lang=language)
+        state.programme_fixed = programme is not None
+        state.step = "language" if programme else "programme"
+        screens = [] if programme or not programme_id else [self._notice(state, "start.unknown_programme")]
+        return Reply(state.to_dict(), [*screens, self._screen(state)])
+
+    def show(self, state_dict: dict[str, Any]) -> list[Screen]:
+        """The current question again (on resume)."""
+        state = State.from_dict(state_dict)
+        return [self._screen(state)]
+
+    def handle(self, state_dict: dict[str, Any], answer: Answer) -> Reply:
+        state = State.from_dict(state_dict)
+        if isinstance(answer, Text):
+            parsed = parse_text(answer.text)
+            if isinstance(parsed, Command):
+                return self._command(state, parsed)
+            answer = parsed
+        if isinstance(answer, Command):
+            return self._command(state, answer)
+        if state.status is not Status.ACTIVE:
+            return self._reply(state, [self._notice(state, "finished.hint"), self._screen(state)])
+        current = self._screen(state)
+        if isinstance(answer, Tap):
+            if answer.step != current.step or answer.version != state.version:
+                return self._reply(state, [self._notice(state, "stale.tap"), current])
+            if answer.button == BACK:
+                return self._back(state)
+            if answer.button == SKIP and self._skippable(state):
+                return self._answer(state, None)
+            if answer.button not in {b.id for b in current.buttons}:
+                return self._reply(state, [self._notice(state, "stale.tap"), current])
+            return self._choose(state, answer.button)
+        return self._typed(state, current, answer.text)
+
+    # --- commands --------------------------------------------------------------------------
+
+    def _command(self, state: State, command: Command) -> Reply:
+        name = command.name
+        if name == "start":
+            return self._start_again(state, command.arg)
+        if name == "back":
+            if state.overlay:
+                state.overlay = None
+                state.version += 1
+                return self._reply(state, [self._screen(state)])
+            if state.status is not Status.ACTIVE:
+                return self._reply(state, [self._notice(state, "finished.hint"), self._screen(state)])
+            return self._back(state)
+        if name == "skip" and state.status is Status.ACTIVE and self._skippable(state):
+            return self._answer(state, None)
+        if name in ("language", "restart", "delete"):
+            state.overlay = name
+            state.version += 1
+            return self._reply(state, [self._screen(state)])
+        if name == "help":
+            return self._reply(state, [self._help(state), self._screen(state)])
+        if name == "mydata":
+            return self._reply(state, [self._my_data(state), self._screen(state)])
+        return self._reply(state, [self._notice(state, "command.unknown"), self._screen(state)])
+
+    def _start_again(self, state: State, arg: str) -> Reply:
+        programme = self.registry.get(arg.strip().lower()) if arg else None
+        before_consent = state.consent is None and state.status is Status.ACTIVE
+        if programme and before_consent and programme.id != state.programme:
+            fresh = self.begin(programme.id, state.lang)
+            fresh_state = State.from_dict(fresh.state)
+            fresh_state.version = state.version + 1
+            return self._reply(fresh_state, [self._screen(fresh_state)])
+        notice = "start.welcome_back" if state.status is Status.ACTIVE else "finished.hint"
+        return self._reply(state, [self._notice(state, notice), self._screen(state)])
+
+    # --- answers ---------------------------------------------------------------------------
+
+    def _typed(self, state: State, current: Screen, raw: str) -> Reply:
+        text = clean_text(raw)
+        if current.kind is InputKind.CHOICE:
+            button = self._match_button(current, text)
+            if button is None:
+                return self._reply(state, [self._notice(state, "error.choose"), current])
+            return self._choose(state, button)
+        question = self._question(state.step)
+        if question is None:  # a typed answer where only buttons make sense
+            return self._reply(state, [self._notice(state, "error.choose"), current])
+        if not text:
+            return self._reply(state, [self._notice(state, "error.empty"), current])
+        if len(text) > question.max_length:
+            return self._reply(
+                state, [self._notice(state, "error.too_long", max=question.max_length), current]
+            )
+        value: Any = text
+        if question.kind is Kind.NUMBER:
+            digits = text.replace(" ", "")
+            if not digits.isdecimal() or not question.minimum <= int(digits) <= question.maximum:
+                return self._reply(state, [self._notice(state, "error.age"), current])
+            value = int(digits)
+        elif question.kind is Kind.PHONE and not PHONE_RE.match(text):
+            return self._reply(state, [self._notice(state, "error.phone"), current])
+        elif question.kind is Kind.EMAIL and not EMAIL_RE.match(text):
+            return self._reply(state, [self._notice(state, "error.email"), current])
+        return self._answer(state, value)
+
+    @staticmethod
+    def _match_button(screen: Screen, text: str) -> str | None:
+        if text.isdecimal() and 1 <= int(text) <= len(screen.buttons):
+            return screen.buttons[int(text) - 1].id
+        folded = text.casefold()
+        for button in screen.buttons:
+            if button.label.casefold() == folded:
+                return button.id
+        return None
+
+    def _choose(self, state: State, button: str) -> Reply:
+        if state.overlay:
+            return self._overlay_choice(state, button)
+        step = state.step
+        if step == "programme":
+            state.programme = button
+            return self._advance(state)
+        if step == "language":
+            state.lang = button
+            return self._advance(state, events=[Event("language", {"lang": button})])
+        if step in INFO_STEPS:
+            return self._advance(state)
+        if step == "consent":
+            if button == "yes":
+                state.consent = {"version": CONSENT_VERSION, "language": state.lang}
+                event = Event("consent", {"version": CONSENT_VERSION, "language": state.lang})
+                return self._advance(state, events=[event])
+            state.status = Status.DECLINED
+            state.step = "declined"
+            state.version += 1
+            return self._reply(state, [self._screen(state)], [Event("declined")])
+        if step == "summary":
+            if button == "confirm":
+                return self._complete(state)
+            state.overlay = "correct"
+            state.version += 1
+            return self._reply(state, [self._screen(state)])
+        if self._instrument_item(step) is not None:
+            return self._answer(state, int(button))
+        return self._answer(state, button)
+
+    def _overlay_choice(self, state: State, button: str) -> Reply:
+        overlay, state.overlay = state.overlay, None
+        state.version += 1
+        events: list[Event] = []
+        if overlay == "language" and button in LANGUAGES:
+            state.lang = button
+            events.append(Event("language", {"lang": button}))
+        elif overlay == "correct" and button != "cancel":
+            state.history.append(state.step)
+            state.return_to = "summary"
+            state.step = button
+        elif overlay == "restart" and button == "yes":
+            fresh = State(programme=state.programme, lang=state.lang, programme_fixed=state.programme_fixed)
+            fresh.step = "language" if state.programme else "programme"
+            fresh.version = state.version + 1
+            return self._reply(fresh, [self._notice(fresh, "restart.done"), self._screen(fresh)],
+                               [Event("restart")])
+        elif overlay == "delete" and button == "yes":
+            fresh = State(programme=state.programme, lang=state.lang, programme_fixed=state.programme_fixed)
+            fresh.step = "language" if state.programme else "programme"
+            fresh.version = state.version + 1
+            return self._reply(fresh, [self._notice(fresh, "delete.done")], [Event("delete")])
+        return self._reply(state, [self._screen(state)], events)
+
+    def _answer(self, state: State, value: Any) -> Reply:
+        step = state.step
+        key = self._answer_key(step)
+        state.answers[key] = value
+        screens: list[Screen] = []
+        events: list[Event] = []
+        found = self._instrument_item(step)
+        if found is not None and value is not None:
+            instrument, item_id = found
+            if instruments.risk_flags(instrument, item_id, int(value)):
+                if "risk" not in state.flags:
+                    state.flags.append("risk")
+                if step not in state.risk_items:
+                    state.risk_items.append(step)
+                screens.append(self._crisis(state))
+                events.append(Event("risk", {"instrument": instrument.id, "item": item_id}))
+        reply = self._advance(state, events=events)
+        reply.screens[:0] = screens  # crisis help first, before the next question
+        return reply
+
+    def _advance(self, state: State, events: list[Event] | None = None) -> Reply:
+        sequence = self._sequence(state)
+        state.history.append(state.step)
+        if state.return_to:
+            # after a correction: ask any follow-up that the new answer needs, then the summary
+            missing = [s for s in sequence if s.startswith("q.") and self._answer_key(s) not in state.answers]
+            state.step = missing[0] if missing else state.return_to
+            if not missing:
+                state.return_to = None
+        else:
+            index = sequence.index(state.step) if state.step in sequence else -1
+            state.step = sequence[index + 1] if index + 1 < len(sequence) else "summary"
+        state.version += 1
+        return self._reply(state, [self._screen(state)], events or [])
+
+    def _back(self, state: State) -> Reply:
+        if not state.history or state.step in ("result", "declined"):
+            return self._reply(state, [self._notice(state, "back.none"), self._screen(state)])
+        state.step = state.history.pop()
+        state.return_to = None
+        state.version += 1
+        return self._reply(state, [self._screen(state)])
+
+    def _complete(self, state: State) -> Reply:
+        programme = self._programme(state)
+        facts, scores = build_facts(state, programme, self._sequence(state))
+        decision = decide(programme.rules, facts)
+        referral = build_referral(state, programme, self._sequence(state), scores, decision)
+        state.result = {"triage": decision.as_dict(), "totals": {k: v.total for k, v in scores.items()}}
+        state.status = Status.COMPLETED
+        state.history.append(state.step)
+        state.step = "result"
+        state.version += 1
+        screens = [self._screen(state)]
+        if state.flags:
+            screens.append(self._crisis(state))
+        return self._reply(state, screens, [Event("completed", referral)])
+
+    # --- the sequence ----------------------------------------------------------------------
+
+    def _sequence(self, state: State) -> list[str]:
+        steps = [] if state.programme_fixed else ["programme"]
+        steps += ["language", *INFO_STEPS, "consent"]
+        programme = self.registry.get(state.programme)
+        if programme is None:
+            return steps
+        steps += [f"q.{q.id}" for q in questions.FACTS if self._applies(q, state)]
+        for iid in programme.instruments:
+            steps += [f"{iid}.{item.id}" for item in instruments.load(iid).items]
+        if programme.substance:
+            steps += [f"q.{q.id}" for q in questions.SUBSTANCE]
+        steps += [f"q.{q.id}" for q in questions.MOTIVATION if self._applies(q, state)]
+        steps.append("summary")
+        return steps
+
+    @staticmethod
+    def _applies(question: Question, state: State) -> bool:
+        if question.only_if is None:
+            return True
+        other, values = question.only_if
+        return state.answers.get(other) in values
+
+    @staticmethod
+    def _answer_key(step: str) -> str:
+        return step.removeprefix("q.")
+
+    @staticmethod
+    def _question(step: str) -> Question | None:
+        return questions.ALL.get(step.removeprefix("q.")) if step.startswith("q.") else None
+
+    def _instrument_item(self, step: str) -> tuple[instruments.Instrument, str] | None:
+        iid, _, item = step.partition(".")
+        if iid in instruments.available() and item:
+            return instruments.load(iid), item
+        return None
+
+    def _skippable(self, state: State) -> bool:
+        question = self._question(state.step)
+        return bool(question and question.optional and not state.overlay)
+
+    def _programme(self, state: State) -> Programme:
+        programme = self.registry.get(state.programme)
+        if programme is None:
+            raise LookupError(f"unknown programme {state.programme!r}")
+        return programme
+
+    # --- screens ---------------------------------------------------------------------------
+
+    def _reply(self, state: State, screens: list[Screen], events: list[Event] | None = None) -> Reply:
+        return Reply(state.to_dict(), screens, events or [])
+
+    def _notice(self, state: State, msgid: str, **params: Any) -> Screen:
+        return Screen(text=Translator(state.lang)(msgid, **params), tone=Tone.ERROR)
+
+    def _nav(self, state: State, t: Translator, skip: bool = False) -> tuple[Button, ...]:
+        nav = [Button(SKIP, t("button.skip"))] if skip else []
+        if state.history:
+            nav.append(Button(BACK, t("button.back")))
+        return tuple(nav)
+
+    def _screen(self, state: State) -> Screen:
+        t = Translator(state.lang)
+        if state.overlay:
+            return self._overlay_screen(state, t)
+        step = state.step
+
+        def choice(text: str, buttons: list[Button], **extra: Any) -> Screen:
+            return Screen(text, step, state.version, InputKind.CHOICE, tuple(buttons), **extra)
+
+        if step == "programme":
+            offered = self.registry.for_language(state.lang)
+            return choice(t("programme.ask"), [Button(p.id, p.name(state.lang)) for p in offered])
+        if step == "language":
+            return choice(
+                t("language.ask"),
+                [Button(code, t(f"language.{code}")) for code in self._language_order(state)],
+                nav=self._nav(state, t),
+            )
+        if step in INFO_STEPS:
+            text = t(step, programme=self._programme(state).name(state.lang))
+            if step == "info.help":
+                text += "\n\n" + self._crisis_lines(state, t)
+            return choice(text, [Button("next", t("button.next"))], nav=self._nav(state, t))
+        if step == "consent":
+            return choice(
+                t("consent.text"),
+                [Button("yes", t("consent.yes")), Button("no", t("consent.no"))],
+                nav=self._nav(state, t),
+            )
+        if step == "declined":
+            text = t("declined.text") + "\n\n" + self._programme(state).contact_text(state.lang)
+            return Screen(text, step, state.version, tone=Tone.RESULT)
+        if step == "summary":
+            return choice(
+                t("summary.title") + "\n\n" + self._summary(state, t),
+                [Button("confirm", t("summary.confirm")), Button("correct", t("summary.correct"))],
+                nav=self._nav(state, t),
+            )
+        if step == "result":
+            return Screen(self._result_text(state, t), step, state.version, tone=Tone.RESULT)
+        found = self._instrument_item(step)
+        if found is not None:
+            instrument, item_id = found
+            position = [i.id for i in instrument.items].index(item_id) + 1
+            return choice(
+                t(instrument.intro) + "\n\n" + t(instrument.item(item_id).text),
+                [Button(str(o.score), t(o.label)) for o in instrument.options],
+                progress=t("progress", current=position, total=len(instrument.items)),
+                nav=self._nav(state, t),
+            )
+        question = self._question(step)
+        if question is None:
+            raise LookupError(f"unknown step {step!r}")
+        text = t(question.msgid)
+        if question.kind is Kind.CHOICE:
+            country = self._programme(state).country
+            options = question.options_for(country)
+            return choice(
+                text, [Button(o, t(question.option_msgid(o))) for o in options], nav=self._nav(state, t)
+            )
+        kind = InputKind.NUMBER if question.kind is Kind.NUMBER else InputKind.TEXT
+        nav = self._nav(state, t, skip=question.optional)
+        return Screen(text, step, state.version, kind, nav=nav)
+
+    def _overlay_screen(self, state: State, t: Translator) -> Screen:
+        overlay = state.overlay or ""
+        step = f"{state.step}@{overlay}"
+        cancel = (Button(BACK, t("button.back")),)
+        if overlay == "language":
+            buttons = tuple(Button(code, t(f"language.{code}")) for code in LANGUAGES)
+            return Screen(t("language.ask"), step, state.version, InputKind.CHOICE, buttons, nav=cancel)
+        if overlay == "correct":
+            buttons = tuple(
+                Button(s, t(f"{s}.short")) for s in self._sequence(state) if self._correctable(s)
+            ) + (Button("cancel", t("button.cancel")),)
+            return Screen(t("correct.ask"), step, state.version, InputKind.CHOICE, buttons)
+        yes_no = (Button("yes", t(f"{overlay}.yes")), Button("no", t("button.cancel")))
+        return Screen(t(f"{overlay}.ask"), step, state.version, InputKind.CHOICE, yes_no)
+
+    @staticmethod
+    def _correctable(step: str) -> bool:
+        question = IntakeFlow._question(step)
+        return question is not None
+
+    def _language_order(self, state: State) -> list[str]:
+        return [state.lang, *(code for code in LANGUAGES if code != state.lang)]
+
+    def _summary(self, state: State, t: Translator) -> str:
+        lines = []
+        for step in self._sequence(state):
+            if self._correctable(step):
+                lines.append(f"{t(step + '.short')}: {self._answer_label(state, step, t)}")
+        return "\n".join(lines)
+
+    def _answer_label(self, state: State, step: str, t: Translator) -> str:
+        key = self._answer_key(step)
+        value = state.answers.get(key)
+        question = self._question(step)
+        if value is None or question is None:
+            return t("summary.skipped")
+        if question.kind is Kind.CHOICE:
+            return t(question.option_msgid(str(value)))
+        return str(value)
+
+    def _result_text(self, state: State, t: Translator) -> str:
+        programme = self._programme(state)
+        triage = (state.result or {}).get("triage", {})
+        outcome = triage.get("outcome", "not-in-target")
+        parts = [
+            t("result.thanks", name=state.answers.get("name") or ""),
+            t(f"result.{outcome}"),
+            t(triage.get("reason", "reason.target_group")),
+        ]
+        if programme.show_scores:
+            totals = (state.result or {}).get("totals", {})
+            parts += [t("result.score", name=t(instruments.load(i).name), total=v) for i, v in totals.items()]
+        parts.append(programme.contact_text(state.lang))
+        return "\n\n".join(parts)
+
+    def _crisis_lines(self, state: State, t: Translator) -> str:
+        return "\n".join(
+            t(line.label, phone=line.phone) for line in self._programme(state).crisis
+        )
+
+    def _crisis(self, state: State) -> Screen:
+        t = Translator(state.lang)
+        return Screen(t("crisis.text") + "\n\n" + self._crisis_lines(state, t), tone=Tone.CRISIS)
+
+    def _help(self, state: State) -> Screen:
+        t = Translator(state.lang)
+        text = t("help.text")
+        if state.programme:
+            text += "\n\n" + self._crisis_lines(state, t)
+        return Screen(text)
+
+    def _my_data(self, state: State) -> Screen:
+        t = Translator(state.lang)
+        if not state.answers:
+            return Screen(t("mydata.empty"))
+        lines = [t("mydata.title")]
+        if state.consent:
+            lines.append(t("mydata.consent", version=state.consent["version"]))
+        lines.append(self._summary(state, t))
+        for step in self._sequence(state):
+            found = self._instrument_item(step)
+            key = self._answer_key(step)
+            if found is not None and key in state.answers:
+                instrument, item_id = found
+                option = next(o for o in instrument.options if o.score == state.answers[key])
+                lines.append(f"{t(instrument.item(item_id).text)}: {t(option.label)}")
+        return Screen("\n".join(lines))
+
+
+def iter_steps(flow: IntakeFlow, state: dict[str, Any]) -> Iterator[str]:
+    """The steps of an intake in order (for documentation and tests)."""
+    yield from flow._sequence(State.from_dict(state))

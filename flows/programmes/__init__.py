@@ -1,0 +1,285 @@
+"""Programmes as data: one YAML file each (shipped beside this module, more in PROGRAMMES_DIR).
+
+A programme names its country, languages, age range, instruments, triage rules, caseload cap,
+crisis resources and contact text. ``check`` validates files and reports errors with file and line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from flows import instruments, questions
+from flows.triage import COMBINATORS, COMPARISONS, Outcome, Rule, fact_names
+
+SHIPPED_DIR = Path(__file__).resolve().parent
+LANGS = ("da", "sv", "en")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AgeRange(_Strict):
+    min: int = Field(ge=0, le=120)
+    max: int = Field(ge=0, le=120)
+
+
+class CrisisLine(_Strict):
+    label: str  # message id, e.g. crisis.dk.livslinien
+    phone: str
+
+
+class RuleSpec(_Strict):
+    when: dict[str, Any] | None = None
+    outcome: Outcome
+    reason: str
+    priority: bool = False
+
+
+class Programme(_Strict):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_-]{1,31}$")
+    names: dict[str, str]
+    country: Literal["DK", "SE"]
+    timezone: str
+    languages: tuple[str, ...]
+    age: AgeRange
+    instruments: tuple[str, ...]
+    substance: bool = False
+    show_scores: bool = False
+    zero_exclusion: bool = False
+    caseload_cap: int = Field(default=20, ge=1, le=200)
+    retention_months: int = Field(default=24, ge=1, le=120)
+    crisis: tuple[CrisisLine, ...]
+    contact: dict[str, str]
+    triage: tuple[RuleSpec, ...]
+
+    @field_validator("languages")
+    @classmethod
+    def _languages(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [v for v in value if v not in LANGS]
+        if bad or not value:
+            raise ValueError(f"languages must be among {LANGS}, got {list(value)}")
+        return value
+
+    @field_validator("names", "contact")
+    @classmethod
+    def _per_language(cls, value: dict[str, str]) -> dict[str, str]:
+        missing = [lang for lang in LANGS if not value.get(lang, "").strip()]
+        if missing:
+            raise ValueError(f"a text is needed for every language; missing: {missing}")
+        return value
+
+    @field_validator("instruments")
+    @classmethod
+    def _instruments(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        known = instruments.available()
+        unknown = [v for v in value if v not in known]
+        if unknown:
+            raise ValueError(f"unknown instruments {unknown}; known: {list(known)}")
+        return value
+
+    @model_validator(mode="after")
+    def _rules(self) -> Programme:
+        if self.age.min > self.age.max:
+            raise ValueError("age.min is above age.max")
+        if not self.triage or self.triage[-1].when is not None:
+            raise ValueError("the last triage rule must have no 'when', so that every intake gets a result")
+        known = known_facts(self)
+        for rule in self.triage:
+            _check_condition(rule.when)
+            unknown = fact_names(rule.when) - known
+            if unknown:
+                raise ValueError(f"triage rule refers to unknown facts {sorted(unknown)}")
+        return self
+
+    @property
+    def default_language(self) -> str:
+        return self.languages[0]
+
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        """The file's rules, after an implicit first rule for the programme's age range."""
+        outside = {"any": [{"fact": "age", "lt": self.age.min}, {"fact": "age", "gt": self.age.max}]}
+        age_rule = Rule(Outcome.NOT_IN_TARGET, "reason.age_outside", outside)
+        return (age_rule, *(Rule(r.outcome, r.reason, r.when, r.priority) for r in self.triage))
+
+    def name(self, lang: str) -> str:
+        return self.names.get(lang) or self.names["en"]
+
+    def contact_text(self, lang: str) -> str:
+        return self.contact.get(lang) or self.contact["en"]
+
+
+def known_facts(programme: Programme) -> set[str]:
+    facts = {"age", "flags.risk", "country"} | {q.id for q in questions.FACTS + questions.MOTIVATION}
+    if programme.substance:
+        facts.add("substance")
+    for iid in programme.instruments:
+        instrument = instruments.load(iid)
+        facts |= {f"{iid}.total", f"{iid}.band"} | {f"{iid}.{name}" for name in instrument.algorithms}
+        facts |= {f"{iid}.item.{item}" for item in instrument.scored_item_ids}
+    return facts
+
+
+def _check_condition(condition: Any) -> None:
+    if condition is None:
+        return
+    if not isinstance(condition, Mapping):
+        raise ValueError(f"a condition must be a mapping, got {condition!r}")
+    combinators = [k for k in condition if k in COMBINATORS]
+    if combinators:
+        if len(condition) != 1:
+            raise ValueError(f"'{combinators[0]}' must stand alone in its condition")
+        inner = condition[combinators[0]]
+        for sub in [inner] if combinators[0] == "not" else inner:
+            _check_condition(sub)
+        return
+    ops = [k for k in condition if k != "fact"]
+    if "fact" not in condition or len(ops) != 1 or ops[0] not in COMPARISONS:
+        raise ValueError(f"a condition needs 'fact' and one of {COMPARISONS}: {dict(condition)!r}")
+
+
+# --- loading with line numbers -------------------------------------------------------------
+
+
+class _LineLoader(yaml.SafeLoader):
+    """Records the line of every mapping key so errors can point into the file."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    mapping = yaml.SafeLoader.construct_mapping(loader, node, deep=True)
+    lines = {}
+    for key_node, _ in node.value:
+        lines[loader.construct_object(key_node, deep=True)] = key_node.start_mark.line + 1
+    mapping["__lines__"] = lines
+    mapping["__line__"] = node.start_mark.line + 1
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _strip_lines(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_lines(v) for k, v in value.items() if k not in ("__lines__", "__line__")}
+    if isinstance(value, list):
+        return [_strip_lines(v) for v in value]
+    return value
+
+
+def _line_of(raw: Any, loc: tuple[int | str, ...]) -> int:
+    line = raw.get("__line__", 1) if isinstance(raw, dict) else 1
+    node = raw
+    for part in loc:
+        if isinstance(node, dict):
+            line = node.get("__lines__", {}).get(part, line)
+            node = node.get(part)
+            if isinstance(node, dict):
+                line = node.get("__line__", line)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+            if isinstance(node, dict):
+                line = node.get("__line__", line)
+        else:
+            break
+    return int(line)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    path: Path
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+def parse_file(path: Path) -> tuple[Programme | None, list[Problem]]:
+    try:
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)  # noqa: S506 - safe subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        return None, [Problem(path, (mark.line + 1) if mark else 1, f"not valid YAML: {exc}")]
+    if not isinstance(raw, dict):
+        return None, [Problem(path, 1, "a programme file must be a mapping")]
+    try:
+        programme = Programme.model_validate(_strip_lines(raw))
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if isinstance(p, int | str))
+            where = ".".join(str(p) for p in loc) or "(file)"
+            problems.append(Problem(path, _line_of(raw, loc), f"{where}: {err['msg']}"))
+        return None, problems
+    if programme.id != path.stem:
+        return None, [Problem(path, raw["__lines__"].get("id", 1), "id must match the file name")]
+    return programme, []
+
+
+def programme_files(extra_dir: Path | None = None) -> list[Path]:
+    files = sorted(SHIPPED_DIR.glob("*.yaml"))
+    if extra_dir is not None:
+        files += sorted(Path(extra_dir).glob("*.yaml"))
+    return files
+
+
+def check(paths: Iterable[Path]) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: dict[str, Path] = {}
+    for path in paths:
+        programme, found = parse_file(path)
+        problems += found
+        if programme is not None:
+            if programme.id in seen:
+                problems.append(Problem(path, 1, f"programme id {programme.id!r} also in {seen[programme.id]}"))
+            seen[programme.id] = path
+    return problems
+
+
+class ProgrammeError(ValueError):
+    pass
+
+
+class Registry:
+    """The programmes a process serves, loaded once and validated."""
+
+    def __init__(self, programmes: Mapping[str, Programme]) -> None:
+        self._by_id = dict(programmes)
+
+    @classmethod
+    def load(cls, extra_dir: Path | None = None) -> Registry:
+        paths = programme_files(extra_dir)
+        problems = check(paths)
+        if problems:
+            raise ProgrammeError("\n".join(str(p) for p in problems))
+        loaded: dict[str, Programme] = {}
+        for path in paths:
+            programme, _ = parse_file(path)
+            assert programme is not None
+            loaded[programme.id] = programme
+        return cls(loaded)
+
+    def get(self, programme_id: str | None) -> Programme | None:
+        return self._by_id.get(programme_id or "")
+
+    def __getitem__(self, programme_id: str) -> Programme:
+        return self._by_id[programme_id]
+
+    def __contains__(self, programme_id: object) -> bool:
+        return programme_id in self._by_id
+
+    def all(self) -> list[Programme]:
+        return list(self._by_id.values())
+
+    def for_language(self, lang: str) -> list[Programme]:
+        """Programmes offered to someone speaking `lang` (all of them for English)."""
+        if lang == "en":
+            return self.all()
+        return [p for p in self._by_id.values() if lang in p.languages] or self.all()

@@ -1,0 +1,106 @@
+"""From a finished intake to the facts triage reads and the referral a consultant receives."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from flows import instruments, questions
+from flows.triage import Decision
+
+if TYPE_CHECKING:
+    from flows.programmes import Programme
+    from flows.state import State
+
+
+def _answered(state: State, sequence: list[str], section: questions.Section) -> dict[str, Any]:
+    """Answers of the questions in `section` that apply (a follow-up dropped by a change is left out)."""
+    asked = {s.removeprefix("q.") for s in sequence if s.startswith("q.")}
+    return {
+        q.id: state.answers.get(q.id)
+        for q in questions.ALL.values()
+        if q.section is section and q.id in asked
+    }
+
+
+def score_all(state: State, programme: Programme) -> dict[str, instruments.Result]:
+    scores = {}
+    for iid in programme.instruments:
+        instrument = instruments.load(iid)
+        answers = {item.id: state.answers[f"{iid}.{item.id}"] for item in instrument.items}
+        scores[iid] = instruments.score(instrument, answers)
+    return scores
+
+
+def build_facts(
+    state: State, programme: Programme, sequence: list[str]
+) -> tuple[dict[str, Any], dict[str, instruments.Result]]:
+    """The named facts of the triage rules (see flows/triage.py)."""
+    scores = score_all(state, programme)
+    facts: dict[str, Any] = {"country": programme.country, "flags.risk": "risk" in state.flags}
+    for section in questions.Section:
+        facts.update(_answered(state, sequence, section))
+    for iid, result in scores.items():
+        facts[f"{iid}.total"] = result.total
+        facts[f"{iid}.band"] = result.band
+        for name, value in result.algorithms.items():
+            facts[f"{iid}.{name}"] = value
+        for item_id, value in result.items.items():
+            facts[f"{iid}.item.{item_id}"] = value
+    return facts, scores
+
+
+def build_referral(
+    state: State,
+    programme: Programme,
+    sequence: list[str],
+    scores: dict[str, instruments.Result],
+    decision: Decision,
+) -> dict[str, Any]:
+    """The referral content: what the export and the consultant's summary are made of."""
+    facts = _answered(state, sequence, questions.Section.FACTS)
+    contact: dict[str, Any] = {"preference": facts.pop("contact", None)}
+    for detail in ("phone", "email"):
+        if detail in facts:
+            contact[detail] = facts.pop(detail)
+    substance = _answered(state, sequence, questions.Section.SUBSTANCE).get("substance")
+    return {
+        "programme": programme.id,
+        "language": state.lang,
+        "consent": dict(state.consent or {}),
+        "candidate": {**facts, "contact": contact},
+        "instruments": {iid: result.as_dict() for iid, result in scores.items()},
+        "flags": list(state.flags),
+        "risk_items": list(state.risk_items),
+        "substance": substance,
+        "motivation": _answered(state, sequence, questions.Section.MOTIVATION),
+        "triage": decision.as_dict(),
+    }
+
+
+def export_record(referral_id: int, created_at: str, status: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """One line of `ipsbot export --format json` (schema: flows/referral.schema.json)."""
+    instruments_out = {}
+    for iid, result in payload["instruments"].items():
+        entry = {"items": result["items"], "total": result["total"], "band": result["band"]}
+        entry.update({k: result[k] for k in ("icd10", "dsm4") if k in result})
+        instruments_out[iid] = entry
+    triage = payload["triage"]
+    return {
+        "id": referral_id,
+        "programme": payload["programme"],
+        "language": payload["language"],
+        "created_at": created_at,
+        "candidate": payload["candidate"],
+        "instruments": instruments_out,
+        "flags": payload["flags"],
+        "substance": payload.get("substance"),
+        "motivation": payload["motivation"],
+        "triage": {
+            "outcome": triage["outcome"],
+            "reason": triage["reason"],
+            "urgent": triage["urgent"],
+            "priority": triage["priority"],
+        },
+        "consent": payload.get("consent", {}),
+        "status": status,
+    }

@@ -1,0 +1,55 @@
+"""What the flows ask an adapter to show: screens are data, adapters only render them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class InputKind(StrEnum):
+    """What kind of answer a screen expects."""
+
+    CHOICE = "choice"  # one of the buttons
+    TEXT = "text"  # free text (buttons, if any, are shortcuts such as "skip")
+    NUMBER = "number"  # a whole number typed by the person
+    NONE = "none"  # a message only; no answer expected (crisis help, errors, the end)
+
+
+class Tone(StrEnum):
+    """How an adapter may style a screen; the text itself carries the meaning."""
+
+    NORMAL = "normal"
+    ERROR = "error"
+    CRISIS = "crisis"
+    RESULT = "result"
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """A choice: `id` comes back in the answer, `label` is localized."""
+
+    id: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Screen:
+    """One message to the person.
+
+    `step` names the question this screen asks (empty for plain messages); adapters put it,
+    with `version`, into button payloads so that a tap on an old question can be refused.
+    """
+
+    text: str
+    step: str = ""
+    version: int = 0
+    kind: InputKind = InputKind.NONE
+    buttons: tuple[Button, ...] = ()
+    progress: str = ""
+    tone: Tone = Tone.NORMAL
+    # navigation (back, skip): not answers, so a console shows them as /commands, not numbers
+    nav: tuple[Button, ...] = ()
+
+    @property
+    def asks(self) -> bool:
+        return self.kind is not InputKind.NONE

@@ -1,0 +1,47 @@
+"""The conversation state: a plain, JSON-serialisable value saved after every answer."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+STATE_FORMAT = 1
+
+
+class Status(StrEnum):
+    ACTIVE = "active"
+    DECLINED = "declined"
+    COMPLETED = "completed"
+
+
+@dataclass
+class State:
+    programme: str | None = None
+    lang: str = "en"
+    step: str = "programme"
+    status: Status = Status.ACTIVE
+    # answers by key: question id ("age") or instrument item ("gad7.3"); None means skipped
+    answers: dict[str, Any] = field(default_factory=dict)
+    history: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)  # sticky: a risk once shown stays on the referral
+    risk_items: list[str] = field(default_factory=list)
+    consent: dict[str, str] | None = None  # {"version": ..., "language": ...}
+    programme_fixed: bool = False  # chosen by the start link, so the chooser is skipped
+    overlay: str | None = None  # "language" | "correct" | "restart" | "delete" on top of `step`
+    return_to: str | None = None  # after a correction, go back here
+    version: int = 0  # bumped on every move, so a tap on an old question can be told apart
+    result: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["status"] = self.status.value
+        data["format"] = STATE_FORMAT
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> State:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        state = cls(**known)
+        state.status = Status(state.status)
+        return state
