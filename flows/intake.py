@@ -158,7 +158,7 @@ class IntakeFlow:
             return self._reply(state, [self._notice(state, "error.choose"), current])
         if not text:
             return self._reply(state, [self._notice(state, "error.empty"), current])
-        if len(text) > question.max_length:
+        if len(text) > question.max_length and question.kind is not Kind.NUMBER:
             return self._reply(
                 state, [self._notice(state, "error.too_long", max=question.max_length), current]
             )
