@@ -62,7 +62,7 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
 
     async with open_app(settings) as app:
         if args.output:
-            with open(args.output, "w", encoding="utf-8") as out:
+            with open(args.output, "w", encoding="utf-8") as out:  # noqa: ASYNC230 - a local file, once
                 count = await write_json(app, out, since=args.since, programme=args.programme)
         else:
             count = await write_json(app, sys.stdout, since=args.since, programme=args.programme)

@@ -53,9 +53,7 @@ class Console:
         self.out.flush()
 
     async def run(self, programme: str | None = None, reset: bool = False) -> int:
-        if reset:
-            await self.service.reset(self.person)
-        outcome = await self.service.start(self.person, programme)
+        outcome = await self.service.start(self.person, programme, fresh=reset)
         self.show(outcome)
         while not outcome.finished:
             self.out.write("> ")

@@ -54,12 +54,15 @@ class IntakeService:
         self.flow = flow
         self.clock = clock
 
-    async def start(self, person: Person, programme: str | None = None) -> Outcome:
-        """``/start [programme]``: a new intake, or the current question of the one under way."""
-        return await self.answer(person, Command("start", programme or ""))
+    async def start(self, person: Person, programme: str | None = None, *, fresh: bool = False) -> Outcome:
+        """``/start [programme]``: a new intake, or the current question of the one under way.
+
+        `fresh` begins a new intake even after a finished one (console ``--reset``).
+        """
+        return await self.answer(person, Command("start", programme or ""), fresh=fresh)
 
     async def answer(self, person: Person, answer: Answer, *, update_id: int | None = None,
-                     bot_id: int = 0) -> Outcome:
+                     bot_id: int = 0, fresh: bool = False) -> Outcome:
         now = self.clock.now()
         async with self._uow() as uow:
             if update_id is not None and not await uow.updates.mark(bot_id, update_id, now):
@@ -69,7 +72,9 @@ class IntakeService:
                 contact=person.contact,
             )
             intake = await uow.intakes.latest(candidate.id)
-            if intake is None or intake.status == "withdrawn":
+            if fresh and intake is not None and intake.status == "active":
+                await self._withdraw(uow, intake, now)
+            if intake is None or intake.status == "withdrawn" or fresh:
                 programme = answer.arg if isinstance(answer, Command) and answer.name == "start" else None
                 reply = self.flow.begin(programme or None, person.language)
                 if not (isinstance(answer, Command) and answer.name == "start"):
@@ -122,9 +127,7 @@ class IntakeService:
             candidate.language = event.data["lang"]
         elif event.kind == "restart":
             if intake.status == "active":
-                await uow.intakes.save_state(intake, {}, programme_id=intake.programme_id,
-                                             language=intake.language, now=now)
-                await uow.intakes.finish(intake, status="withdrawn", now=now)
+                await self._withdraw(uow, intake, now)
             return await uow.intakes.start(
                 candidate.id, programme_id=reply.state.get("programme") or "",
                 language=reply.state["lang"], state=reply.state, now=now,
@@ -135,13 +138,9 @@ class IntakeService:
             return None
         return intake
 
-    async def reset(self, person: Person) -> None:
-        """Forget the intake under way (console ``--reset``); a finished referral stays."""
-        now = self.clock.now()
-        async with self._uow() as uow:
-            candidate = await uow.candidates.find(person.channel, person.external_id)
-            intake = await uow.intakes.latest(candidate.id) if candidate else None
-            if intake is not None and intake.status == "active":
-                await uow.intakes.save_state(intake, {}, programme_id=intake.programme_id,
-                                             language=intake.language, now=now)
-                await uow.intakes.finish(intake, status="withdrawn", now=now)
+    @staticmethod
+    async def _withdraw(uow: UnitOfWork, intake: Any, now: Any) -> None:
+        """An abandoned intake keeps no answers."""
+        await uow.intakes.save_state(intake, {}, programme_id=intake.programme_id, language=intake.language,
+                                     now=now)
+        await uow.intakes.finish(intake, status="withdrawn", now=now)

@@ -431,9 +431,8 @@ class IntakeFlow:
             buttons = tuple(Button(code, t(f"language.{code}")) for code in LANGUAGES)
             return Screen(t("language.ask"), step, state.version, InputKind.CHOICE, buttons, nav=cancel)
         if overlay == "correct":
-            buttons = tuple(
-                Button(s, t(f"{s}.short")) for s in self._sequence(state) if self._correctable(s)
-            ) + (Button("cancel", t("button.cancel")),)
+            fields = [Button(s, t(f"{s}.short")) for s in self._sequence(state) if self._correctable(s)]
+            buttons = (*fields, Button("cancel", t("button.cancel")))
             return Screen(t("correct.ask"), step, state.version, InputKind.CHOICE, buttons)
         yes_no = (Button("yes", t(f"{overlay}.yes")), Button("no", t("button.cancel")))
         return Screen(t(f"{overlay}.ask"), step, state.version, InputKind.CHOICE, yes_no)

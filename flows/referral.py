@@ -42,10 +42,10 @@ def build_facts(
     for iid, result in scores.items():
         facts[f"{iid}.total"] = result.total
         facts[f"{iid}.band"] = result.band
-        for name, value in result.algorithms.items():
-            facts[f"{iid}.{name}"] = value
-        for item_id, value in result.items.items():
-            facts[f"{iid}.item.{item_id}"] = value
+        for name, level in result.algorithms.items():
+            facts[f"{iid}.{name}"] = level
+        for item_id, item_score in result.items.items():
+            facts[f"{iid}.item.{item_id}"] = item_score
     return facts, scores
 
 

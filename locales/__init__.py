@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gettext
 from collections.abc import Mapping
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,7 @@ def normalise(lang: str | None) -> str:
     return short if short in LANGUAGES else FALLBACK
 
 
-@lru_cache(maxsize=None)
+@cache
 def translations(lang: str) -> gettext.NullTranslations:
     compile_catalogues()
     chain: gettext.NullTranslations | None = None

@@ -6,6 +6,7 @@ score, severity bands, risk items and, for the MDI, the ICD-10 and DSM-IV algori
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -106,7 +107,7 @@ class Instrument(_Strict):
         edges = sorted(self.bands, key=lambda b: b.min)
         if edges[0].min != lo or edges[-1].max != hi:
             raise ValueError(f"bands must cover {lo}..{hi}")
-        for a, b in zip(edges, edges[1:], strict=False):
+        for a, b in itertools.pairwise(edges):
             if b.min != a.max + 1:
                 raise ValueError(f"bands leave a gap or overlap between {a.band} and {b.band}")
         for rule in self.risk:

@@ -203,7 +203,7 @@ class Problem:
 
 def parse_file(path: Path) -> tuple[Programme | None, list[Problem]]:
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)  # noqa: S506 - safe subclass
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         return None, [Problem(path, (mark.line + 1) if mark else 1, f"not valid YAML: {exc}")]

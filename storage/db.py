@@ -1,0 +1,120 @@
+"""Engines, session factories and schema migrations (Alembic, run from code).
+
+`make_engine` sets up each backend the way the rest of `storage/` relies on:
+
+- SQLite: WAL journal, a 5 s busy timeout, foreign keys enforced, and every transaction opened with
+  `BEGIN IMMEDIATE`. The last point replaces the sqlite3 driver's own transaction handling, which
+  does not begin a transaction before a SELECT (so SAVEPOINTs and repeatable reads misbehave) and
+  which lets two read-then-write transactions fail with "database is locked" instead of waiting.
+  SQLite has one writer at a time anyway; with IMMEDIATE, the second unit of work waits its turn.
+- PostgreSQL: `pool_pre_ping`, so a connection dropped by a server restart is replaced.
+
+`upgrade` / `downgrade` run Alembic against `storage/migrations` without an alembic.ini. On SQLite
+they switch foreign keys off while migrating (a batch migration copies and drops tables, and a drop
+would otherwise cascade) and check them with `PRAGMA foreign_key_check` before committing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+__all__ = ["MIGRATIONS_DIR", "alembic_config", "downgrade", "make_engine", "make_session_factory", "upgrade"]
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def _is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def _ensure_sqlite_directory(url: str) -> None:
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def make_engine(url: str, *, foreign_keys: bool = True, **kwargs: Any) -> AsyncEngine:
+    """An async engine for `url`, configured for its backend (see the module docstring).
+
+    `foreign_keys=False` is for migrations on SQLite only; other keyword arguments go to
+    `create_async_engine`.
+    """
+    if not _is_sqlite(url):
+        kwargs.setdefault("pool_pre_ping", True)
+        return create_async_engine(url, **kwargs)
+
+    _ensure_sqlite_directory(url)
+    engine = create_async_engine(url, **kwargs)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        # Take over transaction control from the driver (BEGIN is emitted in _on_begin).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions whose objects stay usable after commit (no lazy reload under asyncio)."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def alembic_config(url: str) -> Config:
+    """An Alembic configuration for our migrations, made in code (no alembic.ini)."""
+    config = Config()
+    # configparser interpolates "%": escape it in the path. The URL travels in `attributes`
+    # instead, so a password with "%" in it needs no escaping.
+    config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    config.attributes["url"] = url
+    return config
+
+
+def _migrate(connection: Connection, config: Config, direction: str, revision: str) -> None:
+    config.attributes["connection"] = connection
+    if direction == "upgrade":
+        command.upgrade(config, revision)
+    else:
+        command.downgrade(config, revision)
+    if connection.dialect.name == "sqlite":
+        problems = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if problems:
+            raise RuntimeError(f"migration left rows that break foreign keys: {problems[:5]!r}")
+
+
+async def _run_migration(url: str, direction: str, revision: str) -> None:
+    engine = make_engine(url, foreign_keys=False)
+    try:
+        # One transaction for the whole run; Alembic sees it and does not open its own.
+        async with engine.begin() as connection:
+            await connection.run_sync(_migrate, alembic_config(url), direction, revision)
+    finally:
+        await engine.dispose()
+
+
+async def upgrade(url: str, revision: str = "head") -> None:
+    """Migrate the database at `url` up to `revision`."""
+    await _run_migration(url, "upgrade", revision)
+
+
+async def downgrade(url: str, revision: str) -> None:
+    """Migrate the database at `url` down to `revision` ("base" removes every table)."""
+    await _run_migration(url, "downgrade", revision)

@@ -1,0 +1,181 @@
+"""ORM models: the tables of the intake bot and the column types they share.
+
+Conventions:
+- every `datetime` column is `UTCDateTime`: timezone-aware UTC in and out, on PostgreSQL
+  (`timestamptz`) and on SQLite (which keeps no zone, so UTC is restored when reading);
+- Telegram-sized integers are `TelegramId` (BIGINT); surrogate keys are plain INTEGER so that
+  SQLite's rowid autoincrement works;
+- what a person said or could be recognised by is encrypted (`EncryptedJSON`); look-ups go through
+  `Candidate.subject_hash`, a keyed hash;
+- constraints are named by `NAMING_CONVENTION`, so Alembic (batch mode on SQLite) can address them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar
+
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, MetaData, String, Text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from storage.crypto import EncryptedJSON
+
+__all__ = [
+    "NAMING_CONVENTION",
+    "AuditEvent",
+    "Base",
+    "Candidate",
+    "Intake",
+    "IntakeStatus",
+    "ProcessedUpdate",
+    "Referral",
+    "ReferralStatus",
+    "TelegramId",
+    "UTCDateTime",
+]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+TelegramId = Annotated[int, "telegram_id"]
+"""An integer as large as Telegram's ids (user, chat, bot, update): stored as BIGINT."""
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """`DateTime(timezone=True)` that only accepts aware datetimes and always returns aware UTC ones."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: pass a timezone-aware (UTC) datetime")
+        value = value.astimezone(UTC)
+        # SQLite stores the text without a zone; normalised to UTC, text order is time order.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class IntakeStatus(StrEnum):
+    """Values of `Intake.status`."""
+
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    DECLINED = "declined"
+    WITHDRAWN = "withdrawn"
+
+
+class ReferralStatus(StrEnum):
+    """Values of `Referral.status` known to storage (later work may add more, e.g. "claimed")."""
+
+    NEW = "new"  # eligible: waits for a consultant
+    REDIRECTED = "redirected"  # not for this programme: the candidate was pointed elsewhere
+
+
+class Base(DeclarativeBase):
+    """Declarative base with the shared type map and constraint naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        TelegramId: BigInteger(),
+    }
+
+
+class Candidate(Base):
+    """A person who started an intake on some channel; identified only by a keyed hash."""
+
+    __tablename__ = "candidates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # keyed_hash(f"{channel}:{external_id}"), e.g. "telegram:123456789"
+    subject_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    channel: Mapped[str] = mapped_column(String(16))  # "console", "telegram", ...
+    # what an adapter needs to reply, e.g. {"chat_id": 123}; encrypted
+    contact: Mapped[dict[str, Any] | None] = mapped_column(EncryptedJSON(), nullable=True)
+    language: Mapped[str] = mapped_column(String(5))
+    unreachable: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+
+
+class Intake(Base):
+    """One run through a programme's questions: its conversation state and consent."""
+
+    __tablename__ = "intakes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"), index=True)
+    programme_id: Mapped[str] = mapped_column(String(32))
+    language: Mapped[str] = mapped_column(String(5))
+    status: Mapped[str] = mapped_column(String(16))  # IntakeStatus
+    # the flow's conversation state (answers included); encrypted
+    state: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON())
+    # +1 on each IntakeRepository.save_state; a save based on an older version is refused
+    state_version: Mapped[int] = mapped_column(Integer, default=0)
+    consent_version: Mapped[str | None] = mapped_column(String(32))
+    consent_at: Mapped[datetime | None]
+    consent_language: Mapped[str | None] = mapped_column(String(5))
+    started_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+
+
+class Referral(Base):
+    """The result of a completed intake, for a consultant (status "new") or redirected elsewhere."""
+
+    __tablename__ = "referrals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    intake_id: Mapped[int] = mapped_column(ForeignKey("intakes.id", ondelete="CASCADE"), unique=True)
+    programme_id: Mapped[str] = mapped_column(String(32), index=True)
+    language: Mapped[str] = mapped_column(String(5))
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    outcome: Mapped[str] = mapped_column(String(32))  # triage outcome
+    reason: Mapped[str] = mapped_column(String(64))  # triage reason key
+    urgent: Mapped[bool] = mapped_column(Boolean)
+    priority: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(16))  # ReferralStatus
+    # candidate facts, instruments, flags, motivation, triage, as built by the flows; encrypted
+    payload: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON())
+
+
+class ProcessedUpdate(Base):
+    """A Telegram update already handled by a bot, for exactly-once handling."""
+
+    __tablename__ = "processed_updates"
+
+    bot_id: Mapped[TelegramId] = mapped_column(primary_key=True, autoincrement=False)
+    update_id: Mapped[TelegramId] = mapped_column(primary_key=True, autoincrement=False)
+    processed_at: Mapped[datetime]
+
+
+class AuditEvent(Base):
+    """Who saw or changed what, when. Content-free: `detail` never holds health data.
+
+    `referral_id` has no foreign key on purpose: erasing a candidate keeps their audit trail.
+    """
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(64))  # "candidate:<hash8>", "consultant:<id>", "cli"
+    action: Mapped[str] = mapped_column(String(64))
+    referral_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    detail: Mapped[str] = mapped_column(Text, default="")

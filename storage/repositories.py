@@ -1,0 +1,399 @@
+"""Repositories over an `AsyncSession`, and the `UnitOfWork` that bundles them per incoming message.
+
+A unit of work is one transaction: everything a handler changes for one message or update is
+committed together, or rolled back together if the handler raises.
+
+Times are always passed in (the caller owns the clock) and must be timezone-aware.
+
+Creating something that must exist only once (a candidate per channel identity, a referral per
+intake, a processed update) is safe against a concurrent creator: the database's unique constraint
+decides, the loser's INSERT fails inside a SAVEPOINT, and it reads the winner's row instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import delete, exists, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
+
+from storage.crypto import keyed_hash
+from storage.models import AuditEvent, Candidate, Intake, IntakeStatus, ProcessedUpdate, Referral
+
+__all__ = [
+    "AuditRepository",
+    "CandidateRepository",
+    "IntakeRepository",
+    "ReferralRepository",
+    "StaleStateError",
+    "UnitOfWork",
+    "UpdateRepository",
+    "subject_hash",
+]
+
+_FINAL_STATUSES = frozenset({IntakeStatus.COMPLETED, IntakeStatus.DECLINED, IntakeStatus.WITHDRAWN})
+
+
+class StaleStateError(Exception):
+    """The intake's state was saved by someone else after this copy was loaded."""
+
+
+def subject_hash(channel: str, external_id: str) -> str:
+    """The keyed hash that identifies a candidate: of "channel:external_id"."""
+    return keyed_hash(f"{channel}:{external_id}")
+
+
+class CandidateRepository:
+    """Candidates, found by channel and the channel's own id (e.g. a Telegram user id)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def _by_hash(self, hashed: str) -> Candidate | None:
+        result = await self.session.execute(select(Candidate).where(Candidate.subject_hash == hashed))
+        return result.scalar_one_or_none()
+
+    async def find(self, channel: str, external_id: str) -> Candidate | None:
+        """The candidate known under this channel identity, if any."""
+        return await self._by_hash(subject_hash(channel, external_id))
+
+    async def get_or_create(
+        self,
+        channel: str,
+        external_id: str,
+        *,
+        language: str,
+        now: datetime,
+        contact: dict[str, Any] | None = None,
+    ) -> Candidate:
+        """The candidate for this identity, created if new.
+
+        `language` is used only when creating. A given `contact` replaces the stored one and clears
+        `unreachable` (the person has just written to us).
+        """
+        hashed = subject_hash(channel, external_id)
+        candidate = await self._by_hash(hashed)
+        if candidate is None:
+            new = Candidate(
+                subject_hash=hashed,
+                channel=channel,
+                contact=contact,
+                language=language,
+                unreachable=False,
+                created_at=now,
+            )
+            try:
+                async with self.session.begin_nested():
+                    self.session.add(new)
+                    await self.session.flush()
+                return new
+            except IntegrityError:  # created concurrently: take theirs
+                candidate = await self._by_hash(hashed)
+                if candidate is None:
+                    raise
+        if contact is not None and (candidate.contact != contact or candidate.unreachable):
+            candidate.contact = contact
+            candidate.unreachable = False
+            await self.session.flush()
+        return candidate
+
+    async def delete(self, candidate_id: int) -> None:
+        """Erase a candidate with their intakes and referrals (audit events stay, content-free)."""
+        intake_ids = select(Intake.id).where(Intake.candidate_id == candidate_id).scalar_subquery()
+        # The foreign keys cascade too; deleting explicitly also drops the objects from the session.
+        await self.session.execute(
+            delete(Referral).where(Referral.intake_id.in_(intake_ids)),
+            execution_options={"synchronize_session": "fetch"},
+        )
+        await self.session.execute(delete(Intake).where(Intake.candidate_id == candidate_id))
+        await self.session.execute(delete(Candidate).where(Candidate.id == candidate_id))
+
+
+class IntakeRepository:
+    """Intakes: a candidate's run through a programme, with the flow's conversation state."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def active(self, candidate_id: int) -> Intake | None:
+        """The candidate's latest intake with status "active", if any."""
+        result = await self.session.execute(
+            select(Intake)
+            .where(Intake.candidate_id == candidate_id, Intake.status == IntakeStatus.ACTIVE.value)
+            .order_by(Intake.started_at.desc(), Intake.id.desc())
+            .limit(1)
+        )
+        return result.scalar_one_or_none()
+
+    async def latest(self, candidate_id: int) -> Intake | None:
+        """The candidate's latest intake whatever its status, if any."""
+        result = await self.session.execute(
+            select(Intake)
+            .where(Intake.candidate_id == candidate_id)
+            .order_by(Intake.started_at.desc(), Intake.id.desc())
+            .limit(1)
+        )
+        return result.scalar_one_or_none()
+
+    async def start(
+        self, candidate_id: int, *, programme_id: str, language: str, state: dict[str, Any], now: datetime
+    ) -> Intake:
+        """A new active intake (state_version 0)."""
+        intake = Intake(
+            candidate_id=candidate_id,
+            programme_id=programme_id,
+            language=language,
+            status=IntakeStatus.ACTIVE.value,
+            state=state,
+            state_version=0,
+            started_at=now,
+            updated_at=now,
+        )
+        self.session.add(intake)
+        await self.session.flush()
+        return intake
+
+    async def save_state(
+        self,
+        intake: Intake,
+        state: dict[str, Any],
+        *,
+        programme_id: str | None,
+        language: str,
+        now: datetime,
+    ) -> None:
+        """Store the new conversation state and bump `state_version`.
+
+        Refused with `StaleStateError` if the row's version is no longer the one `intake` was
+        loaded with (a concurrent save won). `programme_id=None` keeps the programme.
+        """
+        values: dict[str, Any] = {
+            "state": state,
+            "state_version": intake.state_version + 1,
+            "language": language,
+            "updated_at": now,
+        }
+        if programme_id is not None:
+            values["programme_id"] = programme_id
+        result = await self.session.execute(
+            update(Intake)
+            .where(Intake.id == intake.id, Intake.state_version == intake.state_version)
+            .values(**values)
+            .returning(Intake.id),
+            execution_options={"synchronize_session": False},
+        )
+        if result.first() is None:
+            raise StaleStateError(
+                f"intake {intake.id} was saved concurrently (version {intake.state_version})"
+            )
+        for key, value in values.items():
+            set_committed_value(intake, key, value)
+
+    async def record_consent(self, intake: Intake, *, version: str, language: str, at: datetime) -> None:
+        """Record which consent text (version, language) the candidate accepted, and when."""
+        intake.consent_version = version
+        intake.consent_language = language
+        intake.consent_at = at
+        intake.updated_at = at
+        await self.session.flush()
+
+    async def finish(self, intake: Intake, *, status: str, now: datetime) -> None:
+        """Close the intake as "completed", "declined" or "withdrawn"."""
+        if status not in _FINAL_STATUSES:
+            raise ValueError(f"an intake cannot finish as {status!r}")
+        intake.status = IntakeStatus(status).value
+        intake.completed_at = now
+        intake.updated_at = now
+        await self.session.flush()
+
+
+class ReferralRepository:
+    """Referrals: exactly one per finished intake."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def _for_intake(self, intake_id: int) -> Referral | None:
+        result = await self.session.execute(select(Referral).where(Referral.intake_id == intake_id))
+        return result.scalar_one_or_none()
+
+    async def create_once(
+        self,
+        intake: Intake,
+        *,
+        programme_id: str,
+        language: str,
+        outcome: str,
+        reason: str,
+        urgent: bool,
+        priority: bool,
+        status: str,
+        payload: dict[str, Any],
+        now: datetime,
+    ) -> tuple[Referral, bool]:
+        """The intake's referral and True if made now, or the existing one and False."""
+        existing = await self._for_intake(intake.id)
+        if existing is not None:
+            return existing, False
+        referral = Referral(
+            intake_id=intake.id,
+            programme_id=programme_id,
+            language=language,
+            created_at=now,
+            outcome=outcome,
+            reason=reason,
+            urgent=urgent,
+            priority=priority,
+            status=status,
+            payload=payload,
+        )
+        try:
+            async with self.session.begin_nested():
+                self.session.add(referral)
+                await self.session.flush()
+        except IntegrityError:  # made concurrently: return theirs
+            existing = await self._for_intake(intake.id)
+            if existing is None:
+                raise
+            return existing, False
+        return referral, True
+
+    async def get(self, referral_id: int) -> Referral | None:
+        """The referral with this id, if any."""
+        return await self.session.get(Referral, referral_id)
+
+    async def stream(
+        self, *, since: datetime | None = None, programme_id: str | None = None, batch: int = 500
+    ) -> AsyncGenerator[Referral, None]:
+        """Referrals ordered by id, fetched `batch` rows at a time (never all at once).
+
+        `since` keeps those created at or after it. Iterate it fully or wrap it in
+        `contextlib.aclosing` to close the cursor when stopping early.
+        """
+        query = select(Referral).order_by(Referral.id)
+        if since is not None:
+            query = query.where(Referral.created_at >= since)
+        if programme_id is not None:
+            query = query.where(Referral.programme_id == programme_id)
+        result = await self.session.stream_scalars(query, execution_options={"yield_per": batch})
+        try:
+            async for referral in result:
+                yield referral
+        finally:
+            await result.close()
+
+
+class AuditRepository:
+    """The audit trail: who saw or changed what, when. Never put health data in `detail`."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def record(
+        self, *, actor: str, action: str, at: datetime, referral_id: int | None = None, detail: str = ""
+    ) -> None:
+        """Add an audit event (written with the rest of the unit of work)."""
+        self.session.add(
+            AuditEvent(at=at, actor=actor, action=action, referral_id=referral_id, detail=detail)
+        )
+
+    async def for_referral(self, referral_id: int) -> list[AuditEvent]:
+        """The events about one referral, oldest first."""
+        result = await self.session.execute(
+            select(AuditEvent)
+            .where(AuditEvent.referral_id == referral_id)
+            .order_by(AuditEvent.at, AuditEvent.id)
+        )
+        return list(result.scalars())
+
+
+class UpdateRepository:
+    """Telegram updates already handled, per bot, so that each is handled exactly once."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def seen(self, bot_id: int, update_id: int) -> bool:
+        """Whether this update was marked as processed."""
+        query = select(
+            exists().where(ProcessedUpdate.bot_id == bot_id, ProcessedUpdate.update_id == update_id)
+        )
+        return bool(await self.session.scalar(query))
+
+    async def mark(self, bot_id: int, update_id: int, at: datetime) -> bool:
+        """Mark the update as processed; False if it already was (by this or a concurrent session)."""
+        values = {"bot_id": bot_id, "update_id": update_id, "processed_at": at}
+        dialect = self.session.get_bind().dialect.name
+        if dialect in ("postgresql", "sqlite"):
+            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            statement = (
+                insert(ProcessedUpdate)
+                .values(values)
+                .on_conflict_do_nothing(index_elements=["bot_id", "update_id"])
+                .returning(ProcessedUpdate.update_id)
+            )
+            result = await self.session.execute(statement)
+            return result.first() is not None
+        try:
+            async with self.session.begin_nested():
+                self.session.add(ProcessedUpdate(**values))
+                await self.session.flush()
+        except IntegrityError:
+            return False
+        return True
+
+
+class UnitOfWork:
+    """One session and transaction per incoming message or update, with the repositories on it.
+
+    ::
+
+        async with UnitOfWork(factory) as uow:
+            candidate = await uow.candidates.get_or_create("telegram", "123", language="da", now=now)
+            ...
+        # committed here; rolled back instead if the block raised
+
+    Do not open a second unit of work while one is open in the same task: on SQLite every
+    transaction takes the write lock at BEGIN (see `storage.db`), so the inner one would wait for
+    the outer one for the busy timeout and then fail with "database is locked".
+    """
+
+    session: AsyncSession
+    candidates: CandidateRepository
+    intakes: IntakeRepository
+    referrals: ReferralRepository
+    audit: AuditRepository
+    updates: UpdateRepository
+
+    def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
+        self._factory = factory
+
+    async def __aenter__(self) -> UnitOfWork:
+        self.session = self._factory()
+        await self.session.begin()
+        self.candidates = CandidateRepository(self.session)
+        self.intakes = IntakeRepository(self.session)
+        self.referrals = ReferralRepository(self.session)
+        self.audit = AuditRepository(self.session)
+        self.updates = UpdateRepository(self.session)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            if exc_type is None:
+                await self.session.commit()
+            else:
+                await self.session.rollback()
+        finally:
+            await self.session.close()

@@ -1,0 +1,1 @@
+"""Storage tests: migrations, repositories and encryption on SQLite and (when configured) PostgreSQL."""
