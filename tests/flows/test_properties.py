@@ -7,8 +7,7 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flows.answers import Command, Tap, Text
-from flows.answers import COMMANDS
+from flows.answers import COMMANDS, Command, Tap, Text
 from flows.screens import InputKind
 from tests.flows.walk import REGISTRY, Walker
 
@@ -17,7 +16,7 @@ PROGRAMMES = [p.id for p in REGISTRY.all()]
 noise = st.one_of(
     st.text(max_size=60).map(Text),
     st.sampled_from(["1", "2", "3", "4", "5", "6", "9", "0", "/back", "/skip", "", "-"]).map(Text),
-    st.tuples(st.sampled_from(COMMANDS[1:3] + ("language", "help", "mydata", "bogus")), st.text(max_size=5))
+    st.tuples(st.sampled_from((*COMMANDS[1:3], "language", "help", "mydata", "bogus")), st.text(max_size=5))
     .map(lambda t: Command(*t)),
     st.tuples(st.text(max_size=8), st.integers(-1, 300), st.text(max_size=8)).map(lambda t: Tap(*t)),
 )
