@@ -39,6 +39,8 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--since", type=_date, help="only referrals created on or after this date")
     export.add_argument("--programme", help="only this programme")
     export.add_argument("--output", "-o", help="file to write (default: standard output)")
+
+    sub.add_parser("run", help="the Telegram bot (long polling, or a webhook when WEBHOOK_URL is set)")
     return p
 
 
@@ -68,6 +70,14 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
             count = await write_json(app, sys.stdout, since=args.since, programme=args.programme)
     print(f"{count} referrals exported", file=sys.stderr)
     return 0
+
+
+async def _run(settings: Settings) -> int:
+    from bot.app import open_app
+    from bot.telegram.runtime import run
+
+    async with open_app(settings) as app:
+        return await run(app, settings)
 
 
 def _programmes(settings: Settings, action: str) -> int:
@@ -109,8 +119,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _programmes(settings, args.action)
         if args.command == "export":
             return asyncio.run(_export(settings, args))
+        if args.command == "run":
+            problem = settings.token_problem()
+            if problem:
+                print(problem, file=sys.stderr)
+                return 2
+            return asyncio.run(_run(settings))
     except KeyboardInterrupt:
-        print("", file=sys.stderr)
+        if args.command == "chat":
+            from locales import Translator
+
+            print("\n" + Translator(args.lang or "en")("console.bye"), file=sys.stderr)
         return 130
     return 2
 

@@ -6,7 +6,7 @@ script it. The state is saved after every answer, so a closed terminal resumes n
 
 from __future__ import annotations
 
-import asyncio
+import signal
 import sys
 from typing import TextIO
 
@@ -53,12 +53,16 @@ class Console:
         self.out.flush()
 
     async def run(self, programme: str | None = None, reset: bool = False) -> int:
+        # asyncio's own Ctrl-C handler waits for the loop, which a blocking read never gives back
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         outcome = await self.service.start(self.person, programme, fresh=reset)
         self.show(outcome)
         while not outcome.finished:
             self.out.write("> ")
             self.out.flush()
-            line = await asyncio.to_thread(self.inp.readline)
+            # read in this thread: nothing else runs, and Ctrl-C must stop at once (a reader thread
+            # would keep the process waiting for Enter); every answer before it is saved already
+            line = self.inp.readline()
             if not line:  # end of input or Ctrl-D: everything is saved already
                 self.out.write("\n" + Translator(outcome.state.get("lang", "en"))("console.bye") + "\n")
                 return 0

@@ -26,4 +26,7 @@ async def write_json(app: App, out: TextIO, *, since: datetime | None = None,
     async for line in json_lines(app, since=since, programme=programme):
         out.write(line + "\n")
         count += 1
+    async with app.uow() as uow:  # an export is an access to health data: it is logged
+        detail = f"format=json count={count} programme={programme or '*'} since={since.isoformat() if since else '*'}"
+        await uow.audit.record(actor="cli", action="export", at=app.clock.now(), detail=detail)
     return count

@@ -8,6 +8,7 @@ Catalogues are compiled with Babel from the ``.po`` files when a ``.mo`` is miss
 from __future__ import annotations
 
 import gettext
+import os
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -40,7 +41,7 @@ def compile_catalogues(force: bool = False) -> list[Path]:
             continue
         with po.open("rb") as src:
             catalog = read_po(src, locale=lang)
-        tmp = mo.with_suffix(".mo.tmp")
+        tmp = mo.with_suffix(f".mo.{os.getpid()}.tmp")  # one per process: bot workers may start together
         with tmp.open("wb") as dst:
             write_mo(dst, catalog, use_fuzzy=False)
         tmp.replace(mo)  # atomic, so a concurrent reader never sees half a file
