@@ -92,7 +92,7 @@ class IntakeFlow:
             answer = parsed
         if isinstance(answer, Command):
             return self._command(state, answer)
-        if state.status is not Status.ACTIVE:
+        if state.status is not Status.ACTIVE and not state.overlay:  # /delete, /language still work
             return self._reply(state, [self._notice(state, "finished.hint"), self._screen(state)])
         current = self._screen(state)
         if isinstance(answer, Tap):

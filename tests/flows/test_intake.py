@@ -288,3 +288,18 @@ def test_optional_text_can_be_skipped() -> None:
     assert walker.screen.kind is InputKind.TEXT
     walker.tap("skip")
     assert walker.state["answers"]["dream"] is None and walker.state["step"] == "q.background"
+
+
+def test_after_the_result_language_restart_and_delete_still_work() -> None:
+    walker = Walker("reconnect", "da")
+    walker.run()
+    walker.command("language")
+    assert walker.tap("sv").state["lang"] == "sv"
+    walker.command("delete")
+    walker.tap("yes")
+    assert walker.events("delete") == [{}]
+    walker = Walker("reconnect", "da")
+    walker.run()
+    walker.command("restart")
+    reply = walker.tap("yes")
+    assert reply.state["status"] == "active" and reply.state["answers"] == {}
