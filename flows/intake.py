@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -510,7 +509,3 @@ class IntakeFlow:
                 lines.append(f"{t(instrument.item(item_id).text)}: {t(option.label)}")
         return Screen("\n".join(lines))
 
-
-def iter_steps(flow: IntakeFlow, state: dict[str, Any]) -> Iterator[str]:
-    """The steps of an intake in order (for documentation and tests)."""
-    yield from flow._sequence(State.from_dict(state))
