@@ -12,6 +12,8 @@ decides, the loser's INSERT fails inside a SAVEPOINT, and it reads the winner's 
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import AsyncGenerator
 from datetime import datetime
 from types import TracebackType
@@ -373,10 +375,22 @@ class UnitOfWork:
 
     def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
         self._factory = factory
+        self._turn: asyncio.Lock | None = None
 
     async def __aenter__(self) -> UnitOfWork:
-        self.session = self._factory()
-        await self.session.begin()
+        self._turn = _sqlite_turn(self._factory)
+        if self._turn is not None:
+            try:  # bounded, so a unit of work nested in another fails loudly instead of hanging
+                await asyncio.wait_for(self._turn.acquire(), timeout=30)
+            except TimeoutError:
+                self._turn = None
+                raise TimeoutError("waited 30 s for the SQLite write turn; is a unit of work nested?") from None
+        try:
+            self.session = self._factory()
+            await self.session.begin()
+        except BaseException:
+            self._release()
+            raise
         self.candidates = CandidateRepository(self.session)
         self.intakes = IntakeRepository(self.session)
         self.referrals = ReferralRepository(self.session)
@@ -396,4 +410,28 @@ class UnitOfWork:
             else:
                 await self.session.rollback()
         finally:
-            await self.session.close()
+            try:
+                await self.session.close()
+            finally:
+                self._release()
+
+    def _release(self) -> None:
+        if self._turn is not None:
+            self._turn.release()
+            self._turn = None
+
+
+# SQLite has one writer at a time. Within a process, units of work queue on an asyncio lock
+# instead of on SQLite's busy handler, which polls with sleeps of up to 100 ms and so turns a few
+# concurrent writers into long tail latencies. Other processes still meet the busy timeout.
+_SQLITE_TURNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _sqlite_turn(factory: async_sessionmaker[AsyncSession]) -> asyncio.Lock | None:
+    bind = factory.kw.get("bind")
+    if bind is None or bind.dialect.name != "sqlite":
+        return None
+    per_loop = _SQLITE_TURNS.setdefault(asyncio.get_running_loop(), {})
+    return per_loop.setdefault(id(bind), asyncio.Lock())

@@ -232,5 +232,6 @@ def load(instrument_id: str) -> Instrument:
     return Instrument.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
 
 
+@cache
 def available() -> tuple[str, ...]:
     return tuple(sorted(p.stem for p in INSTRUMENT_DIR.glob("*.yaml")))
