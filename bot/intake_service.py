@@ -42,6 +42,7 @@ class Outcome:
     state: dict[str, Any]
     events: list[Event]
     duplicate: bool = False
+    stale: bool = False  # a tap on an old button; nothing changed
 
     @property
     def finished(self) -> bool:
@@ -94,12 +95,12 @@ class IntakeService:
                     language=reply.state["lang"], now=now,
                 )
             log.debug("person %s at step %s", person.log_id, reply.state.get("step"))
-            return Outcome(reply.screens, reply.state, reply.events)
+            return Outcome(reply.screens, reply.state, reply.events, stale=reply.stale)
 
     def _then(self, reply: Reply, answer: Answer) -> Reply:
         """Apply a first answer to a just-begun intake (someone who typed before /start)."""
         nxt = self.flow.handle(reply.state, answer)
-        return Reply(nxt.state, [*reply.screens[:-1], *nxt.screens], nxt.events)
+        return Reply(nxt.state, [*reply.screens[:-1], *nxt.screens], nxt.events, nxt.stale)
 
     async def _apply(self, uow: UnitOfWork, event: Event, candidate: Any, intake: Any, reply: Reply,
                      actor: str, now: Any) -> Any:

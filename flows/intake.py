@@ -43,6 +43,7 @@ class Reply:
     state: dict[str, Any]
     screens: list[Screen]
     events: list[Event] = field(default_factory=list)
+    stale: bool = False  # a tap on a button of another question: nothing changed
 
     @property
     def asking(self) -> Screen | None:
@@ -96,13 +97,13 @@ class IntakeFlow:
         current = self._screen(state)
         if isinstance(answer, Tap):
             if answer.step != current.step or answer.version != state.version:
-                return self._reply(state, [self._notice(state, "stale.tap"), current])
+                return self._stale(state, current)
             if answer.button == BACK:
                 return self._back(state)
             if answer.button == SKIP and self._skippable(state):
                 return self._answer(state, None)
             if answer.button not in {b.id for b in current.buttons}:
-                return self._reply(state, [self._notice(state, "stale.tap"), current])
+                return self._stale(state, current)
             return self._choose(state, answer.button)
         return self._typed(state, current, answer.text)
 
@@ -348,6 +349,9 @@ class IntakeFlow:
 
     def _reply(self, state: State, screens: list[Screen], events: list[Event] | None = None) -> Reply:
         return Reply(state.to_dict(), screens, events or [])
+
+    def _stale(self, state: State, current: Screen) -> Reply:
+        return Reply(state.to_dict(), [self._notice(state, "stale.tap"), current], stale=True)
 
     def _notice(self, state: State, msgid: str, **params: Any) -> Screen:
         return Screen(text=Translator(state.lang)(msgid, **params), tone=Tone.ERROR)

@@ -1,0 +1,156 @@
+"""One aiogram router for candidates: turns Telegram updates into answers and screens into messages.
+
+Thin: every answer goes to `IntakeService.answer` with the update's id (a redelivered update is a
+no-op there, in the same transaction as its effect); the replies are the flow's screens, rendered.
+Logs carry no message text and no raw user ids, only `Person.log_id`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import logging
+from collections.abc import Sequence
+
+from aiogram import Bot, F, Router
+from aiogram.enums import ChatType
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, Update, User
+
+from bot.app import App
+from bot.intake_service import Person
+from bot.telegram.current import current_question, mark_update
+from bot.telegram.render import answered_text, parse_callback, render
+from flows.answers import Command, Text, parse_text
+from flows.screens import Screen
+from locales import Translator, normalise
+
+log = logging.getLogger(__name__)
+
+
+def person_of(user: User, chat_id: int) -> Person:
+    return Person(channel="telegram", external_id=str(user.id), language=user.language_code,
+                  contact={"chat_id": chat_id})
+
+
+class Blocked(Exception):
+    """The person blocked the bot: stop sending to them for this update."""
+
+
+async def send_text(bot: Bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+    try:
+        await bot.send_message(chat_id, text, reply_markup=markup)
+    except TelegramForbiddenError as exc:
+        raise Blocked from exc
+
+
+async def send_screens(bot: Bot, chat_id: int, screens: Sequence[Screen], person: Person) -> None:
+    try:
+        for screen in screens:
+            text, markup = render(screen)
+            await send_text(bot, chat_id, text, markup)
+    except Blocked:
+        log.warning("person %s has blocked the bot; nothing more sent for this update", person.log_id)
+
+
+async def notice(bot: Bot, chat_id: int, lang: str, msgid: str, person: Person) -> bool:
+    """A one-line notice from the catalogue; False if the person blocked the bot."""
+    try:
+        await send_text(bot, chat_id, html.escape(Translator(lang)(msgid)))
+    except Blocked:
+        log.warning("person %s has blocked the bot; nothing more sent for this update", person.log_id)
+        return False
+    return True
+
+
+# --- group chats: the intake is private ---------------------------------------------------------
+
+async def group_message(message: Message, bot: Bot, app: App, event_update: Update) -> None:
+    if message.from_user is None or not await mark_update(app, event_update.update_id, bot.id):
+        return
+    person = person_of(message.from_user, message.chat.id)
+    await notice(bot, message.chat.id, normalise(message.from_user.language_code), "telegram.private_only", person)
+
+
+async def edited_message(message: Message, bot: Bot, app: App, event_update: Update) -> None:
+    if message.chat.type != ChatType.PRIVATE or message.from_user is None:
+        return
+    if not await mark_update(app, event_update.update_id, bot.id):
+        return
+    person = person_of(message.from_user, message.chat.id)
+    await notice(bot, message.chat.id, normalise(message.from_user.language_code), "telegram.edited_ignored",
+                 person)
+
+
+# --- private chats ------------------------------------------------------------------------------
+
+async def text_message(message: Message, bot: Bot, app: App, event_update: Update) -> None:
+    if message.from_user is None or message.text is None:
+        return
+    person = person_of(message.from_user, message.chat.id)
+    parsed = parse_text(message.text)
+    answer = parsed if isinstance(parsed, Command) and parsed.name == "start" else Text(message.text)
+    outcome = await app.intake.answer(person, answer, update_id=event_update.update_id, bot_id=bot.id)
+    if not outcome.duplicate:
+        await send_screens(bot, message.chat.id, outcome.screens, person)
+
+
+async def not_text(message: Message, bot: Bot, app: App, event_update: Update) -> None:
+    """Stickers, photos, voice, locations, contacts, documents: not an answer; ask again."""
+    if message.from_user is None:
+        return
+    person = person_of(message.from_user, message.chat.id)
+    current = await current_question(app, person, update_id=event_update.update_id, bot_id=bot.id)
+    if current.duplicate:
+        return
+    if await notice(bot, message.chat.id, current.lang, "telegram.text_only", person):
+        await send_screens(bot, message.chat.id, current.screens, person)
+
+
+async def tap(query: CallbackQuery, bot: Bot, app: App, event_update: Update) -> None:
+    with contextlib.suppress(TelegramBadRequest):  # "query is too old": nothing to do about it
+        await query.answer()
+    message = query.message
+    if not isinstance(message, Message) or message.chat.type != ChatType.PRIVATE:
+        return
+    person = person_of(query.from_user, message.chat.id)
+    answer = parse_callback(query.data)
+    if answer is None:
+        await mark_update(app, event_update.update_id, bot.id)
+        return
+    outcome = await app.intake.answer(person, answer, update_id=event_update.update_id, bot_id=bot.id)
+    if outcome.duplicate:
+        return
+    if not outcome.stale:
+        label = button_label(message, query.data or "")
+        if label is not None:
+            try:
+                await message.edit_text(answered_text(message.html_text, label), reply_markup=None)
+            except TelegramForbiddenError:
+                log.warning("person %s has blocked the bot; nothing more sent for this update", person.log_id)
+                return
+            except TelegramBadRequest as exc:  # "message is not modified", or too old to edit
+                log.debug("question message not edited: %s", exc.message)
+    await send_screens(bot, message.chat.id, outcome.screens, person)
+
+
+def button_label(message: Message, data: str) -> str | None:
+    markup = message.reply_markup
+    if markup is None:
+        return None
+    for row in markup.inline_keyboard:
+        for button in row:
+            if button.callback_data == data:
+                return button.text
+    return None
+
+
+def make_router() -> Router:
+    """The candidate router; order matters: group chats first, then text, then anything else."""
+    router = Router(name="candidate")
+    router.message.register(group_message, F.chat.type != ChatType.PRIVATE)
+    router.edited_message.register(edited_message)
+    router.message.register(text_message, F.text)
+    router.message.register(not_text)
+    router.callback_query.register(tap)
+    return router

@@ -1,0 +1,263 @@
+"""Running the Telegram channel: the bot and dispatcher factories, our polling loop, the webhook.
+
+Updates are confirmed to Telegram only after they were handled (see DESIGN, "Updates confirmed
+before they are handled"): polling advances the offset past an update only when it and every
+update before it are finished; the webhook answers 200 only after the update was handled. A crash
+in between makes Telegram deliver the update again, and `ProcessedUpdate` (marked in the same
+transaction as the answer's effect) turns the retry into a no-op. One person's updates are
+handled one at a time and in order; different people's concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import secrets
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlparse
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramRetryAfter
+from aiogram.fsm.storage.base import BaseEventIsolation
+from aiogram.fsm.storage.memory import SimpleEventIsolation
+from aiogram.methods import Response, TelegramMethod
+from aiogram.methods.base import TelegramType
+from aiogram.types import BotCommand, BotCommandScopeDefault, Update
+from aiohttp import web
+from pydantic import ValidationError
+
+from bot.app import App
+from bot.settings import Settings
+from bot.telegram.handlers import make_router
+from locales import Translator
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
+COMMANDS = ("start", "back", "language", "restart", "help", "mydata", "delete")
+POLL_TIMEOUT = 25  # seconds a long poll waits when nothing is in flight
+BUSY_WAIT = 0.25  # seconds between short polls while updates are still being handled
+MAX_RETRIES = 5
+
+
+class RetryAfter(BaseRequestMiddleware):
+    """On 429 wait as long as Telegram says and send again (a few times, then give up)."""
+
+    async def __call__(self, make_request: NextRequestMiddlewareType[TelegramType], bot: Bot,
+                       method: TelegramMethod[TelegramType]) -> Response[TelegramType]:
+        for _ in range(MAX_RETRIES - 1):
+            try:
+                return await make_request(bot, method)
+            except TelegramRetryAfter as exc:
+                log.warning("Telegram asks to wait %s s before %s", exc.retry_after, type(method).__name__)
+                await asyncio.sleep(exc.retry_after)
+        return await make_request(bot, method)
+
+
+def create_bot(settings: Settings) -> Bot:
+    assert settings.bot_token is not None
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    session.middleware(RetryAfter())
+    return Bot(settings.bot_token.get_secret_value(), session=session,
+               default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+
+
+def create_dispatcher(app: App, isolation: BaseEventIsolation | None = None) -> Dispatcher:
+    """`SimpleEventIsolation` in one process: one person's updates one at a time, in order."""
+    dp = Dispatcher(events_isolation=isolation or SimpleEventIsolation(), app=app)
+    dp.include_router(make_router())
+    return dp
+
+
+async def set_commands(bot: Bot) -> None:
+    """The command menu in English (default), Danish and Swedish."""
+    for lang in ("en", "da", "sv"):
+        t = Translator(lang)
+        commands = [BotCommand(command=name, description=t(f"telegram.cmd.{name}")) for name in COMMANDS]
+        await bot.set_my_commands(commands, scope=BotCommandScopeDefault(),
+                                  language_code=None if lang == "en" else lang)
+
+
+def _person_key(update: Update) -> int | None:
+    event = update.event
+    user = getattr(event, "from_user", None)
+    return user.id if user is not None else None
+
+
+class Poller:
+    """getUpdates in our own loop; the offset moves past an update only once it is handled."""
+
+    def __init__(self, bot: Bot, dp: Dispatcher, *, poll_timeout: int = POLL_TIMEOUT) -> None:
+        self.bot = bot
+        self.dp = dp
+        self.poll_timeout = poll_timeout
+        self.offset: int | None = None
+        self.stopping = asyncio.Event()
+        self._tracked: dict[int, asyncio.Task[None]] = {}  # fetched, not yet confirmed
+        self._tails: dict[int | None, asyncio.Task[None]] = {}  # last task per person
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    async def run(self) -> None:
+        failures = 0
+        while not self.stopping.is_set():
+            self._confirm_finished()
+            busy = [t for t in self._tracked.values() if not t.done()]
+            timeout = 0 if busy else self.poll_timeout
+            try:
+                updates = await self._interruptible(self.bot.get_updates(
+                    offset=self.offset, timeout=timeout, allowed_updates=ALLOWED_UPDATES,
+                    request_timeout=timeout + 15))
+            except (TelegramNetworkError, TelegramAPIError) as exc:
+                failures += 1
+                log.warning("getUpdates failed (%s); trying again", type(exc).__name__)
+                await self._pause(min(2 ** failures * 0.5, 30))
+                continue
+            if updates is None:  # stopping
+                break
+            failures = 0
+            new = [u for u in updates if u.update_id not in self._tracked]
+            for update in new:
+                self._tracked[update.update_id] = self._schedule(update)
+            if busy and not new:
+                await self._pause(BUSY_WAIT, busy)
+        await self.finish()
+
+    async def finish(self) -> None:
+        """Let updates in flight finish, then confirm them."""
+        tasks = list(self._tracked.values())
+        if tasks:
+            await asyncio.wait(tasks)
+        self._confirm_finished()
+        if self.offset is not None:
+            with contextlib.suppress(TelegramAPIError, TelegramNetworkError):
+                await self.bot.get_updates(offset=self.offset, timeout=0, limit=1)
+
+    def _confirm_finished(self) -> None:
+        for update_id in sorted(self._tracked):
+            if not self._tracked[update_id].done():
+                break
+            del self._tracked[update_id]
+            self.offset = max(self.offset or 0, update_id + 1)
+
+    def _schedule(self, update: Update) -> asyncio.Task[None]:
+        key = _person_key(update)
+        before = self._tails.get(key)
+        task = asyncio.create_task(self._handle(update, before))
+        self._tails[key] = task
+
+        def forget(done: asyncio.Task[None]) -> None:
+            if self._tails.get(key) is done:
+                del self._tails[key]
+
+        task.add_done_callback(forget)
+        return task
+
+    async def _handle(self, update: Update, before: asyncio.Task[None] | None) -> None:
+        if before is not None:
+            await asyncio.wait([before])
+        await handle_update(self.dp, self.bot, update)
+
+    async def _interruptible(self, call: Awaitable[Any]) -> Any:
+        task = asyncio.ensure_future(call)
+        stopper = asyncio.create_task(self.stopping.wait())
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, TelegramAPIError, TelegramNetworkError):
+                await task
+            return None
+        return task.result()
+
+    async def _pause(self, seconds: float, tasks: list[asyncio.Task[None]] | None = None) -> None:
+        stopper = asyncio.create_task(self.stopping.wait())
+        await asyncio.wait({stopper, *(tasks or [])}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+
+
+async def handle_update(dp: Dispatcher, bot: Bot, update: Update) -> bool:
+    """Feed one update; False if handling failed (logged by type only: messages may hold answers)."""
+    try:
+        await dp.feed_update(bot, update)
+    except Exception as exc:  # one bad update must not stop the others
+        log.error("update %s failed: %s", update.update_id, type(exc).__name__)
+        log.debug("update %s failed", update.update_id, exc_info=True)
+        return False
+    return True
+
+
+def webhook_app(bot: Bot, dp: Dispatcher, secret: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    expected = secret.encode()
+
+    async def receive(request: web.Request) -> web.Response:
+        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "").encode()
+        if not hmac.compare_digest(given, expected):
+            return web.Response(status=403)
+        try:
+            update = Update.model_validate(await request.json(), context={"bot": bot})
+        except (ValueError, ValidationError):
+            return web.Response(status=400)
+        # handled completely before the 200: a failure is answered 500 and Telegram delivers it again
+        return web.json_response({}) if await handle_update(dp, bot, update) else web.Response(status=500)
+
+    return receive
+
+
+async def run_webhook(bot: Bot, dp: Dispatcher, settings: Settings, stopping: asyncio.Event) -> None:
+    assert settings.webhook_url is not None
+    secret = (settings.webhook_secret.get_secret_value() if settings.webhook_secret
+              else secrets.token_urlsafe(32))
+    web_app = web.Application()
+    web_app.router.add_post(urlparse(settings.webhook_url).path or "/", webhook_app(bot, dp, secret))
+    runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=30)
+    await runner.setup()
+    await web.TCPSite(runner, settings.webhook_host, settings.webhook_port).start()
+    try:
+        await bot.set_webhook(settings.webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
+        log.info("webhook mode on %s:%s", settings.webhook_host, settings.webhook_port)
+        await stopping.wait()
+    finally:
+        await runner.cleanup()  # finishes requests in flight
+
+
+async def run(app: App, settings: Settings) -> int:
+    """The channel until SIGTERM or SIGINT: stop fetching, let updates in flight finish, close."""
+    bot = create_bot(settings)
+    dp = create_dispatcher(app)
+    stopping = asyncio.Event()
+    poller = Poller(bot, dp)
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        log.info("stopping")
+        stopping.set()
+        poller.stop()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop)
+    try:
+        try:
+            await set_commands(bot)
+        except TelegramAPIError as exc:
+            log.warning("could not set the command menu: %s", type(exc).__name__)
+        if settings.webhook_url:
+            await run_webhook(bot, dp, settings, stopping)
+        else:
+            await bot.delete_webhook()
+            log.info("polling for updates")
+            await poller.run()
+    finally:
+        await bot.session.close()
+    return 0

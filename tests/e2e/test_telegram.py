@@ -1,0 +1,285 @@
+"""The Telegram channel end to end: `ipsbot run` as a real process against the fake Bot API server.
+
+One polling bot serves the module (each test is a different person); the webhook, the crash and
+the bad-token tests start their own processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from locales import Translator
+from tests.e2e.console_process import process_env
+from tests.e2e.telegram_bot import ROOT, TOKEN, BotProcess, Candidate, bot_env, step_of
+from tests.fake_telegram import BotMessage, FakeTelegram
+from tests.flows.walk import Walker
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")  # async tests share the module loop
+
+DA, SV = Translator("da"), Translator("sv")
+MDI_ITEMS = ["1", "2", "3", "4", "5", "6", "7", "8a", "8b", "9", "10a", "10b"]
+RECONNECT_DA = {"language": "da", **{f"mdi.{i}": "2" for i in MDI_ITEMS},
+                "q.support_wanted": "<b>Følgeskab</b> & ro"}
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def server() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram(token=TOKEN) as fake:
+        yield fake
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def bot(server: FakeTelegram, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[BotProcess]:
+    tmp = tmp_path_factory.mktemp("telegram")
+    process = await BotProcess(server, bot_env(server, tmp), tmp).start()
+    yield process
+    assert await process.stop() == 0, process.log.read_text()[-3000:]  # SIGTERM: a clean stop
+
+
+def texts(messages: list[BotMessage]) -> str:
+    return "\n---\n".join(m.text for m in messages)
+
+
+async def walk_to(person: Candidate, step: str, plan: dict[str, str]) -> None:
+    for _ in range(80):
+        if step_of(person.question()) == step:
+            return
+        await person.answer(plan)
+    raise AssertionError(f"never reached {step}")
+
+
+async def test_commands_menu_is_set_in_three_languages(server: FakeTelegram, bot: BotProcess) -> None:
+    for lang, t in (("", Translator("en")), ("da", DA), ("sv", SV)):
+        commands = {c["command"]: c["description"] for c in server.commands(None, lang)}
+        assert commands["start"] == t("telegram.cmd.start") and len(commands) == 7
+
+
+async def test_danish_intake_through_taps_and_typing_ends_eligible(server: FakeTelegram, bot: BotProcess) -> None:
+    person = Candidate(server, server.user(2001, "Ana", "da"))
+    first = await person.say("/start reconnect")
+    assert DA("language.ask") in texts(first)
+    replies = await person.run(RECONNECT_DA, until=lambda r: any(DA("result.eligible") in m.text for m in r))
+    assert DA("result.eligible") in replies[-1].text or DA("result.eligible") in texts(replies)
+    # typed text comes back escaped, as typed, never as markup
+    assert "<b>Følgeskab</b> & ro" in texts(replies)
+    # an answered question shows the choice and loses its keyboard
+    answered = [m for m in person.user.messages if "✔" in m.text]
+    assert answered and all(not m.buttons for m in answered)
+    assert any(m.text.endswith("✔ " + DA("button.next")) for m in answered), [m.text[-40:] for m in answered]
+    # progress in italics above the question
+    assert any(e["type"] == "italic" and e["offset"] == 0 for m in person.user.messages for e in m.entities)
+
+
+async def test_swedish_intake_on_jonkoping(server: FakeTelegram, bot: BotProcess) -> None:
+    plan = {"language": "sv", "q.age": "30", "q.municipality": "Jönköping", "phq9.9": "0"}
+    expected = Walker("jonkoping", "sv").run(plan, default_score=1)
+    outcome = next(e.data for e in expected.events if e.kind == "completed")["triage"]["outcome"]
+    assert outcome.startswith("eligible")
+    person = Candidate(server, server.user(2002, "Sara", "sv"))
+    assert SV("language.ask") in texts(await person.say("/start jonkoping"))
+    replies = await person.run(plan, until=lambda r: any(SV(f"result.{outcome}") in m.text for m in r))
+    assert SV(f"result.{outcome}") in texts(replies)
+
+
+async def test_risk_answer_shows_crisis_help_before_the_next_question(server: FakeTelegram, bot: BotProcess) -> None:
+    person = Candidate(server, server.user(2003, "Bo", "da"))
+    await person.say("/start reconnect")
+    await walk_to(person, "mdi.6", RECONNECT_DA)
+    assert DA("mdi.option.3") == "Lidt over halvdelen af tiden"
+    replies = await person.act(lambda: person.user.tap_button(DA("mdi.option.3")))
+    assert DA("crisis.text").splitlines()[0] in replies[0].text, texts(replies)
+    assert step_of(replies[-1]) == "mdi.7"
+
+
+async def test_double_tap_and_old_button_change_nothing(server: FakeTelegram, bot: BotProcess) -> None:
+    person = Candidate(server, server.user(2004, "Cai", "da"))
+    await person.say("/start vejle")
+    language = person.question().snapshot()  # before the tap edits it
+
+    async def double() -> None:
+        await person.user.tap_button(lambda b: b["callback_data"].endswith("|da"), message_id=language.message_id)
+        await person.user.tap(language.message_id, language.buttons[0]["callback_data"])
+
+    replies = await person.act(double)
+    assert texts(replies).count(DA("stale.tap")) == 1
+    assert step_of(person.question()) == "info.ips"
+    old = await person.act(lambda: person.user.tap(language.message_id, language.buttons[1]["callback_data"]))
+    assert DA("stale.tap") in old[0].text and step_of(old[-1]) == "info.ips"
+    answered = await person.tap("next")
+    assert step_of(answered[-1]) == "info.screening"
+    # every tap was answered (no spinner left)
+    assert all(server.callback_answer(c.params["callback_query_id"]) is not None
+               for c in server.calls_to("answerCallbackQuery"))
+
+
+async def test_duplicate_update_gets_no_second_reply(server: FakeTelegram, bot: BotProcess) -> None:
+    person = Candidate(server, server.user(2005, "Dan", "da"))
+    mark = person.mark
+    update = await person.user.send_command("/start vejle")
+    await server.drain()
+    assert person.sent_since(mark)
+    mark = person.mark
+    delivered = server.delivered_update_ids.count(update["update_id"])
+    server.duplicate(update["update_id"])
+    await server.drain()
+    assert server.delivered_update_ids.count(update["update_id"]) == delivered + 1
+    assert person.sent_since(mark) == []  # handled (and confirmed) again, answered never twice
+
+
+async def test_sticker_gets_text_only_notice_and_the_question_again(server: FakeTelegram, bot: BotProcess) -> None:
+    person = Candidate(server, server.user(2006, "Eva", "da"))
+    await person.say("/start vejle")
+    for send in (person.user.send_sticker, person.user.send_photo, person.user.send_location):
+        replies = await person.act(send)
+        assert [m.text for m in replies[:1]] == [DA("telegram.text_only")]
+        assert step_of(replies[-1]) == "language"
+
+
+async def test_edited_message_gets_a_notice(server: FakeTelegram, bot: BotProcess) -> None:
+    person = Candidate(server, server.user(2007, "Finn", "da"))
+    await person.say("/start vejle")
+    sent = await person.user.send_text("hej")
+    await server.drain()
+    replies = await person.act(lambda: person.user.edit_message(sent["message"]["message_id"], "hallo"))
+    assert [m.text for m in replies] == [DA("telegram.edited_ignored")]
+
+
+async def test_group_message_gets_private_only(server: FakeTelegram, bot: BotProcess) -> None:
+    person = Candidate(server, server.group_user(2008, "Gry", chat_id=-100200300))
+    replies = await person.say("/start reconnect")
+    assert [m.text for m in replies] == [DA("telegram.private_only")]
+
+
+async def test_rate_limit_is_waited_out(server: FakeTelegram, bot: BotProcess) -> None:
+    person = Candidate(server, server.user(2009, "Hans", "da"))
+    since = len(server.calls)
+    server.fail_next("sendMessage", 429, retry_after=1, chat_id=person.user.chat_id)
+    replies = await person.say("/start vejle")
+    assert DA("language.ask") in texts(replies)
+    calls = [c for c in server.calls[since:] if c.method == "sendMessage"]
+    assert calls[0].status == 429 and calls[-1].status == 200
+    assert calls[-1].time - calls[0].time >= 0.9
+
+
+async def test_burst_from_one_person_is_handled_in_order(server: FakeTelegram, bot: BotProcess) -> None:
+    person = Candidate(server, server.user(2010, "Ida", "da"))
+    await person.say("/start vejle")
+    anchor = person.question().message_id
+    taps = [("language", 0, "da"), ("info.ips", 1, "next"), ("info.screening", 2, "next"),
+            ("info.help", 3, "next"), ("consent", 4, "yes")]
+
+    async def burst() -> None:
+        start = time.monotonic()
+        for step, version, button in taps:
+            await person.user.tap(anchor, f"{step}|{version}|{button}")
+        for text in ("Ida", "42", "Vejle"):
+            await person.user.send_text(text)
+        await person.user.tap(anchor, "q.situation|8|unemployed")
+        await person.user.tap(anchor, "q.support|9|kontanthjaelp")
+        assert time.monotonic() - start < 0.2
+
+    replies = await person.act(burst)
+    assert DA("stale.tap") not in texts(replies)
+    assert [step_of(m) for m in replies if m.buttons] == [
+        "info.ips", "info.screening", "info.help", "consent", "q.name", "q.age", "q.municipality",
+        "q.situation", "q.support", "q.treatment"]
+
+
+async def test_webhook_checks_the_secret(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    async with FakeTelegram(token=TOKEN) as server:
+        env = bot_env(server, tmp_path, WEBHOOK_URL=f"http://127.0.0.1:{port}/telegram/hook",
+                      WEBHOOK_SECRET="s3cret-Token_1", WEBHOOK_HOST="127.0.0.1", WEBHOOK_PORT=str(port))
+        process = await BotProcess(server, env, tmp_path).start(ready="setWebhook")
+        try:
+            await server.wait_for_call("setWebhook")
+            assert server.webhook_secret == "s3cret-Token_1"
+            user = server.user(3001, "Jon", "da")
+            raw = {"message": {"message_id": 1, "from": user.user, "chat": user.chat, "date": int(time.time()),
+                               "text": "/start vejle",
+                               "entities": [{"type": "bot_command", "offset": 0, "length": 6}]}}
+            assert await server.post_to_webhook(dict(raw), secret="wrong") == 403
+            assert await server.post_to_webhook(dict(raw), secret=None) == 403
+            assert not user.messages
+            assert await server.post_to_webhook(dict(raw)) == 200
+            assert DA("language.ask") in (await user.wait_for_reply()).text
+            # and updates queued by Telegram arrive by the webhook too
+            await user.tap_button(lambda b: b["callback_data"].endswith("|da"))
+            reply = await user.wait_for_reply(lambda m: bool(m.buttons) and step_of(m) == "info.ips")
+            assert reply
+        finally:
+            assert await process.stop() == 0, process.log.read_text()[-3000:]
+
+
+async def test_kill_9_at_many_points_then_one_referral_with_every_answer(tmp_path: Path) -> None:
+    async with FakeTelegram(token=TOKEN) as server:
+        process = await BotProcess(server, bot_env(server, tmp_path), tmp_path).start(fork=True)
+        person = Candidate(server, server.user(4001, "Ana", "da"))
+        await person.say("/start reconnect")
+        kills = 0
+        done = False
+        for index in range(80):
+            value, is_tap = person.planned(RECONNECT_DA)
+            mark = person.mark
+            if index % 2:  # answer normally between crashes
+                replies = await (person.tap(value) if is_tap else person.say(value))
+                done = any(DA("result.eligible") in m.text for m in replies)
+                if done:
+                    break
+                continue
+            since = len(server.calls)
+            action = (person.user.tap_button(
+                lambda b, v=value: str(b.get("callback_data", "")).endswith("|" + v),
+                message_id=person.question().message_id) if is_tap else person.user.send_text(value))
+            update = await action
+            point = kills % 3
+            if point == 1:  # the bot has fetched the update and is working on it
+                await server.wait_for_call(
+                    "getUpdates", lambda c, u=update: any(x["update_id"] == u["update_id"] for x in c.result or []),
+                    since=since)
+            elif point == 2:  # the bot has replied (perhaps before confirming)
+                await person.user.wait_for_reply()
+            await process.kill()
+            kills += 1
+            await process.start(fork=True)
+            await server.drain(20)
+            replies = person.sent_since(mark) + await person.say("/start")  # the person comes back
+            done = any(DA("result.eligible") in m.text for m in replies)
+            if done:
+                break
+            assert DA("start.welcome_back") in texts(replies)
+        assert done and kills >= 20, (done, kills)
+        assert await process.stop() == 0
+    export = subprocess.run([sys.executable, "-m", "bot.cli", "export", "--format", "json"], cwd=tmp_path,
+                            env=process.env, capture_output=True, text=True, timeout=60, check=False)
+    assert export.returncode == 0, export.stderr
+    lines = export.stdout.splitlines()
+    assert len(lines) == 1, "exactly one referral"
+    record = json.loads(lines[0])
+    assert record["candidate"]["name"] == "Ana" and record["candidate"]["age"] == 19
+    assert record["instruments"]["gad7"]["items"] == [1] * 7
+    assert record["instruments"]["mdi"]["total"] == 20
+    assert record["motivation"]["support_wanted"] == "<b>Følgeskab</b> & ro"
+    assert record["motivation"]["dream"] == "Work in a bike shop"
+    assert record["triage"]["outcome"] == "eligible"
+
+
+async def test_bad_token_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    env = process_env(tmp_path, PYTHONPATH=str(ROOT), BOT_TOKEN="bad")
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot.cli", "run", cwd=tmp_path, env=env,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, stderr = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 2
+    assert len(stderr.decode().strip().splitlines()) == 1 and "BOT_TOKEN" in stderr.decode()
