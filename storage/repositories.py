@@ -90,15 +90,11 @@ class CandidateRepository:
                 unreachable=False,
                 created_at=now,
             )
-            try:
-                async with self.session.begin_nested():
-                    self.session.add(new)
-                    await self.session.flush()
+            if await _add_unless_taken(self.session, new):
                 return new
-            except IntegrityError:  # created concurrently: take theirs
-                candidate = await self._by_hash(hashed)
-                if candidate is None:
-                    raise
+            candidate = await self._by_hash(hashed)  # created concurrently: take theirs
+            if candidate is None:
+                raise LookupError("candidate insert conflicted but no row is there")
         if contact is not None and (candidate.contact != contact or candidate.unreachable):
             candidate.contact = contact
             candidate.unreachable = False
@@ -255,16 +251,12 @@ class ReferralRepository:
             status=status,
             payload=payload,
         )
-        try:
-            async with self.session.begin_nested():
-                self.session.add(referral)
-                await self.session.flush()
-        except IntegrityError:  # made concurrently: return theirs
-            existing = await self._for_intake(intake.id)
-            if existing is None:
-                raise
-            return existing, False
-        return referral, True
+        if await _add_unless_taken(self.session, referral):
+            return referral, True
+        existing = await self._for_intake(intake.id)  # made concurrently: return theirs
+        if existing is None:
+            raise LookupError("referral insert conflicted but no row is there")
+        return existing, False
 
     async def get(self, referral_id: int) -> Referral | None:
         """The referral with this id, if any."""
@@ -342,13 +334,18 @@ class UpdateRepository:
             )
             result = await self.session.execute(statement)
             return result.first() is not None
-        try:
-            async with self.session.begin_nested():
-                self.session.add(ProcessedUpdate(**values))
-                await self.session.flush()
-        except IntegrityError:
-            return False
-        return True
+        return await _add_unless_taken(self.session, ProcessedUpdate(**values))
+
+
+async def _add_unless_taken(session: AsyncSession, row: Any) -> bool:
+    """Insert `row` in a savepoint; False (and the transaction still usable) on a unique conflict."""
+    try:
+        async with session.begin_nested():
+            session.add(row)
+            await session.flush()
+    except IntegrityError:
+        return False
+    return True
 
 
 class UnitOfWork:

@@ -6,7 +6,6 @@ question can be refused by the flow; `parse_callback` turns a payload back into 
 
 from __future__ import annotations
 
-import hashlib
 import html
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
@@ -17,7 +16,6 @@ from flows.screens import Screen
 MAX_TEXT = 4096  # Telegram's limit on a message's visible text (UTF-16 code units)
 MAX_CALLBACK_BYTES = 64
 ELLIPSIS = "…"
-STEP_HASH_PREFIX = "#"
 
 
 def utf16_len(text: str) -> int:
@@ -40,30 +38,22 @@ def cut(text: str, limit: int) -> str:
     return "".join(out) + ELLIPSIS
 
 
-def step_token(step: str) -> str:
-    """A short stand-in for a step name too long for a payload."""
-    return STEP_HASH_PREFIX + hashlib.sha256(step.encode()).hexdigest()[:10]
-
-
 def callback_data(step: str, version: int, button: str) -> str:
+    """``step|version|button``; step names and button ids are short by design (a test checks them all)."""
     data = f"{step}|{version}|{button}"
     if len(data.encode()) > MAX_CALLBACK_BYTES:
-        data = f"{step_token(step)}|{version}|{button}"
-    assert len(data.encode()) <= MAX_CALLBACK_BYTES, "button id too long for callback_data"
+        raise ValueError(f"callback_data over {MAX_CALLBACK_BYTES} bytes for step {step!r}")
     return data
 
 
-def parse_callback(data: str | None, current_step: str = "") -> Tap | None:
-    """The `Tap` a payload stands for; a hashed step is resolved against `current_step` when it matches
-    (otherwise it stays a hash, which the flow refuses as a stale tap). None for foreign payloads."""
+def parse_callback(data: str | None) -> Tap | None:
+    """The `Tap` a payload stands for; None for a payload that is not ours."""
     if not data:
         return None
     parts = data.split("|", 2)
     if len(parts) != 3 or not parts[1].isdigit():
         return None
     step, version, button = parts
-    if step.startswith(STEP_HASH_PREFIX) and current_step and step_token(current_step) == step:
-        step = current_step
     return Tap(step, int(version), button)
 
 

@@ -47,6 +47,7 @@ COMMANDS = ("start", "back", "language", "restart", "help", "mydata", "delete")
 POLL_TIMEOUT = 25  # seconds a long poll waits when nothing is in flight
 BUSY_WAIT = 0.25  # seconds between short polls while updates are still being handled
 MAX_RETRIES = 5
+HANDLE_TRIES = 4  # attempts at one polled update before it is given up (0.5 + 1 + 2 s apart)
 
 
 class RetryAfter(BaseRequestMiddleware):
@@ -166,7 +167,14 @@ class Poller:
     async def _handle(self, update: Update, before: asyncio.Task[None] | None) -> None:
         if before is not None:
             await asyncio.wait([before])
-        await handle_update(self.dp, self.bot, update)
+        # a failure (say, the database away for a moment) is tried again before the offset moves on;
+        # retrying is safe because the answer and its update mark commit together
+        for attempt in range(HANDLE_TRIES):
+            if await handle_update(self.dp, self.bot, update):
+                return
+            if attempt + 1 < HANDLE_TRIES:
+                await asyncio.sleep(0.5 * 2**attempt)
+        log.error("update %s given up after %s tries", update.update_id, HANDLE_TRIES)
 
     async def _interruptible(self, call: Awaitable[Any]) -> Any:
         task = asyncio.ensure_future(call)
