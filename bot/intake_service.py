@@ -43,10 +43,14 @@ class Outcome:
     events: list[Event]
     duplicate: bool = False
     stale: bool = False  # a tap on an old button; nothing changed
+    outbox_id: int | None = None  # the replies, committed with the answer, waiting to be sent
 
     @property
     def finished(self) -> bool:
         return self.state.get("status") != "active" or any(e.kind == "delete" for e in self.events)
+
+
+Deliver = Callable[[Outcome], dict[str, Any]]
 
 
 class IntakeService:
@@ -63,7 +67,12 @@ class IntakeService:
         return await self.answer(person, Command("start", programme or ""), fresh=fresh)
 
     async def answer(self, person: Person, answer: Answer, *, update_id: int | None = None,
-                     bot_id: int = 0, fresh: bool = False) -> Outcome:
+                     bot_id: int = 0, fresh: bool = False, deliver: Deliver | None = None) -> Outcome:
+        """One answer in one transaction.
+
+        `deliver`, if given, turns the outcome into the adapter's rendered replies; they are written
+        to the outbox in the same transaction, so a crash before sending loses nothing.
+        """
         now = self.clock.now()
         async with self._uow() as uow:
             if update_id is not None and not await uow.updates.mark(bot_id, update_id, now):
@@ -95,7 +104,14 @@ class IntakeService:
                     language=reply.state["lang"], now=now,
                 )
             log.debug("person %s at step %s", person.log_id, reply.state.get("step"))
-            return Outcome(reply.screens, reply.state, reply.events, stale=reply.stale)
+            outcome = Outcome(reply.screens, reply.state, reply.events, stale=reply.stale)
+            if deliver is not None:
+                message = await uow.outbox.add(
+                    channel=person.channel, payload=deliver(outcome), now=now,
+                    candidate_id=candidate.id if intake is not None else None,  # None once erased
+                )
+                outcome.outbox_id = message.id
+            return outcome
 
     def _then(self, reply: Reply, answer: Answer) -> Reply:
         """Apply a first answer to a just-begun intake (someone who typed before /start)."""

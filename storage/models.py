@@ -30,6 +30,7 @@ __all__ = [
     "Candidate",
     "Intake",
     "IntakeStatus",
+    "OutboxMessage",
     "ProcessedUpdate",
     "Referral",
     "ReferralStatus",
@@ -179,3 +180,27 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(64))
     referral_id: Mapped[int | None] = mapped_column(Integer, index=True)
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class OutboxMessage(Base):
+    """Something to send, written in the same transaction as the change that caused it.
+
+    A sender delivers it and marks it sent; if the process dies in between, the next sender sends
+    it again, so nothing committed is lost (a message may, rarely, arrive twice). Rows of a
+    candidate go with them when they are erased.
+    """
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    channel: Mapped[str] = mapped_column(String(16))  # which adapter sends it
+    candidate_id: Mapped[int | None] = mapped_column(
+        ForeignKey("candidates.id", ondelete="CASCADE"), index=True
+    )
+    # the adapter's rendered messages and recipient (may hold answers echoed back); encrypted
+    payload: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[datetime | None] = mapped_column(index=True)
+    # why it was given up, e.g. "blocked"; never message content
+    failure: Mapped[str] = mapped_column(String(64), default="")

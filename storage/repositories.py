@@ -26,12 +26,21 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
 from storage.crypto import keyed_hash
-from storage.models import AuditEvent, Candidate, Intake, IntakeStatus, ProcessedUpdate, Referral
+from storage.models import (
+    AuditEvent,
+    Candidate,
+    Intake,
+    IntakeStatus,
+    OutboxMessage,
+    ProcessedUpdate,
+    Referral,
+)
 
 __all__ = [
     "AuditRepository",
     "CandidateRepository",
     "IntakeRepository",
+    "OutboxRepository",
     "ReferralRepository",
     "StaleStateError",
     "UnitOfWork",
@@ -101,6 +110,14 @@ class CandidateRepository:
             await self.session.flush()
         return candidate
 
+    async def mark_unreachable(self, channel: str, external_id: str) -> None:
+        """The person blocked us: stop writing to them until they write again."""
+        await self.session.execute(
+            update(Candidate)
+            .where(Candidate.subject_hash == subject_hash(channel, external_id))
+            .values(unreachable=True)
+        )
+
     async def delete(self, candidate_id: int) -> None:
         """Erase a candidate with their intakes and referrals (audit events stay, content-free)."""
         intake_ids = select(Intake.id).where(Intake.candidate_id == candidate_id).scalar_subquery()
@@ -110,6 +127,7 @@ class CandidateRepository:
             execution_options={"synchronize_session": "fetch"},
         )
         await self.session.execute(delete(Intake).where(Intake.candidate_id == candidate_id))
+        await self.session.execute(delete(OutboxMessage).where(OutboxMessage.candidate_id == candidate_id))
         await self.session.execute(delete(Candidate).where(Candidate.id == candidate_id))
 
 
@@ -337,6 +355,56 @@ class UpdateRepository:
         return await _add_unless_taken(self.session, ProcessedUpdate(**values))
 
 
+class OutboxRepository:
+    """Messages to send, committed with their cause; a sender delivers and marks them."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(
+        self, *, channel: str, payload: dict[str, Any], now: datetime, candidate_id: int | None = None
+    ) -> OutboxMessage:
+        message = OutboxMessage(
+            channel=channel, payload=payload, created_at=now, candidate_id=candidate_id, attempts=0, failure=""
+        )
+        self.session.add(message)
+        await self.session.flush()
+        return message
+
+    async def get(self, message_id: int) -> OutboxMessage | None:
+        return await self.session.get(OutboxMessage, message_id)
+
+    async def pending(self, channel: str, *, created_before: datetime, limit: int = 100) -> list[OutboxMessage]:
+        """Unsent messages of a channel, oldest first, created before the given time."""
+        result = await self.session.execute(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.channel == channel,
+                OutboxMessage.sent_at.is_(None),
+                OutboxMessage.created_at < created_before,
+            )
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+        )
+        return list(result.scalars())
+
+    async def finish(self, message_id: int, *, at: datetime, failure: str = "") -> None:
+        """Sent (or given up, with a content-free reason); either way it is not sent again."""
+        await self.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id)
+            .values(sent_at=at, failure=failure, attempts=OutboxMessage.attempts + 1)
+        )
+
+    async def attempted(self, message_id: int) -> int:
+        """Count a failed attempt; returns the attempts so far."""
+        await self.session.execute(
+            update(OutboxMessage).where(OutboxMessage.id == message_id).values(attempts=OutboxMessage.attempts + 1)
+        )
+        return int(await self.session.scalar(select(OutboxMessage.attempts).where(OutboxMessage.id == message_id))
+                   or 0)
+
+
 async def _add_unless_taken(session: AsyncSession, row: Any) -> bool:
     """Insert `row` in a savepoint; False (and the transaction still usable) on a unique conflict."""
     try:
@@ -369,6 +437,7 @@ class UnitOfWork:
     referrals: ReferralRepository
     audit: AuditRepository
     updates: UpdateRepository
+    outbox: OutboxRepository
 
     def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
         self._factory = factory
@@ -393,6 +462,7 @@ class UnitOfWork:
         self.referrals = ReferralRepository(self.session)
         self.audit = AuditRepository(self.session)
         self.updates = UpdateRepository(self.session)
+        self.outbox = OutboxRepository(self.session)
         return self
 
     async def __aexit__(

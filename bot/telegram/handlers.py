@@ -18,8 +18,9 @@ from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, Update, User
 
 from bot.app import App
-from bot.intake_service import Person
+from bot.intake_service import Outcome, Person
 from bot.telegram.current import current_question, mark_update
+from bot.telegram.delivery import deliver, plan
 from bot.telegram.render import answered_text, parse_callback, render
 from flows.answers import Command, Text, parse_text
 from flows.screens import Screen
@@ -90,9 +91,11 @@ async def text_message(message: Message, bot: Bot, app: App, event_update: Updat
     person = person_of(message.from_user, message.chat.id)
     parsed = parse_text(message.text)
     answer = parsed if isinstance(parsed, Command) and parsed.name == "start" else Text(message.text)
-    outcome = await app.intake.answer(person, answer, update_id=event_update.update_id, bot_id=bot.id)
-    if not outcome.duplicate:
-        await send_screens(bot, message.chat.id, outcome.screens, person)
+    chat_id, user_id = message.chat.id, message.from_user.id
+    outcome = await app.intake.answer(person, answer, update_id=event_update.update_id, bot_id=bot.id,
+                                      deliver=lambda o: plan(chat_id, user_id, o.screens))
+    if outcome.outbox_id is not None:
+        await deliver(app, bot, outcome.outbox_id)
 
 
 async def not_text(message: Message, bot: Bot, app: App, event_update: Update) -> None:
@@ -118,20 +121,20 @@ async def tap(query: CallbackQuery, bot: Bot, app: App, event_update: Update) ->
     if answer is None:
         await mark_update(app, event_update.update_id, bot.id)
         return
-    outcome = await app.intake.answer(person, answer, update_id=event_update.update_id, bot_id=bot.id)
-    if outcome.duplicate:
-        return
-    if not outcome.stale:
-        label = button_label(message, query.data or "")
-        if label is not None:
-            try:
-                await message.edit_text(answered_text(message.html_text, label), reply_markup=None)
-            except TelegramForbiddenError:
-                log.warning("person %s has blocked the bot; nothing more sent for this update", person.log_id)
-                return
-            except TelegramBadRequest as exc:  # "message is not modified", or too old to edit
-                log.debug("question message not edited: %s", exc.message)
-    await send_screens(bot, message.chat.id, outcome.screens, person)
+    label = button_label(message, query.data or "")
+    old_html = message.html_text
+
+    def replies(outcome: Outcome) -> dict[str, object]:
+        # an accepted answer: the question message shows what was chosen and loses its buttons
+        edit = None
+        if not outcome.stale and label is not None:
+            edit = {"message_id": message.message_id, "text": answered_text(old_html, label)}
+        return plan(message.chat.id, query.from_user.id, outcome.screens, edit)
+
+    outcome = await app.intake.answer(person, answer, update_id=event_update.update_id, bot_id=bot.id,
+                                      deliver=replies)
+    if outcome.outbox_id is not None:
+        await deliver(app, bot, outcome.outbox_id)
 
 
 def button_label(message: Message, data: str) -> str | None:

@@ -17,6 +17,7 @@ import logging
 import secrets
 import signal
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlparse
 
@@ -37,6 +38,7 @@ from pydantic import ValidationError
 
 from bot.app import App
 from bot.settings import Settings
+from bot.telegram.delivery import drain
 from bot.telegram.handlers import make_router
 from locales import Translator
 
@@ -47,6 +49,7 @@ COMMANDS = ("start", "back", "language", "restart", "help", "mydata", "delete")
 POLL_TIMEOUT = 25  # seconds a long poll waits when nothing is in flight
 BUSY_WAIT = 0.25  # seconds between short polls while updates are still being handled
 MAX_RETRIES = 5
+DRAIN_EVERY = 15  # seconds between outbox sweeps
 HANDLE_TRIES = 4  # attempts at one polled update before it is given up (0.5 + 1 + 2 s apart)
 
 
@@ -255,6 +258,7 @@ async def run(app: App, settings: Settings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop)
+    sender = asyncio.create_task(drain_forever(app, bot, stopping))
     try:
         try:
             await set_commands(bot)
@@ -263,9 +267,27 @@ async def run(app: App, settings: Settings) -> int:
         if settings.webhook_url:
             await run_webhook(bot, dp, settings, stopping)
         else:
+            # one polling process owns the chat: whatever it committed but did not send before a
+            # crash is sent now, before new updates
+            await drain(app, bot, min_age=timedelta(0))
             await bot.delete_webhook()
             log.info("polling for updates")
             await poller.run()
     finally:
+        stopping.set()
+        await sender
         await bot.session.close()
     return 0
+
+
+async def drain_forever(app: App, bot: Bot, stopping: asyncio.Event) -> None:
+    """Every few seconds, send outbox messages that their handler did not (it crashed, or Telegram failed)."""
+    while not stopping.is_set():
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stopping.wait(), timeout=DRAIN_EVERY)
+        if stopping.is_set():
+            return
+        try:
+            await drain(app, bot)
+        except Exception as exc:  # the database may be away for a moment; try again later
+            log.warning("outbox drain failed: %s", type(exc).__name__)

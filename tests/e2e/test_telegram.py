@@ -232,6 +232,7 @@ async def test_kill_9_at_many_points_then_one_referral_with_every_answer(tmp_pat
         done = False
         for index in range(80):
             value, is_tap = person.planned(RECONNECT_DA)
+            asked = step_of(person.question())
             mark = person.mark
             if index % 2:  # answer normally between crashes
                 replies = await (person.tap(value) if is_tap else person.say(value))
@@ -255,11 +256,13 @@ async def test_kill_9_at_many_points_then_one_referral_with_every_answer(tmp_pat
             kills += 1
             await process.start(fork=True)
             await server.drain(20)
-            replies = person.sent_since(mark) + await person.say("/start")  # the person comes back
+            # without writing again, the person has the next question: the update was handled after
+            # the restart, or its replies were sent from the outbox
+            replies = person.sent_since(mark)
             done = any(DA("result.eligible") in m.text for m in replies)
             if done:
                 break
-            assert DA("start.welcome_back") in texts(replies)
+            assert step_of(person.question()) != asked, (kills, asked, texts(replies))
         assert done and kills >= 20, (done, kills)
         assert await process.stop() == 0
     export = subprocess.run([sys.executable, "-m", "bot.cli", "export", "--format", "json"], cwd=tmp_path,

@@ -13,7 +13,7 @@ from flows.answers import Tap, Text
 from flows.intake import IntakeFlow
 from flows.programmes import Registry
 from flows.screens import InputKind
-from storage.models import AuditEvent, Candidate, Intake, Referral
+from storage.models import AuditEvent, Candidate, Intake, OutboxMessage, Referral
 from storage.repositories import UnitOfWork
 from tests.flows.walk import TYPICAL
 
@@ -104,10 +104,14 @@ async def test_decline_keeps_no_answers_and_delete_erases_the_person(
     svc = service(factory)
     person = Person("console", "bo", language="da")
     await run_intake(svc, person)
-    outcome = await svc.answer(person, Text("/delete"))
-    outcome = await svc.answer(person, Tap(asking(outcome).step, asking(outcome).version, "yes"))
+    replies = lambda o: {"texts": [s.text for s in o.screens]}  # noqa: E731 - what an adapter would queue
+    outcome = await svc.answer(person, Text("/delete"), deliver=replies)
+    outcome = await svc.answer(person, Tap(asking(outcome).step, asking(outcome).version, "yes"), deliver=replies)
     assert any(e.kind == "delete" for e in outcome.events)
     assert await count(factory, Candidate) == 0
+    async with UnitOfWork(factory) as uow:  # only the content-free goodbye is left to send
+        left = (await uow.session.scalars(select(OutboxMessage))).all()
+        assert [(m.candidate_id, m.id) for m in left] == [(None, outcome.outbox_id)]
     assert await count(factory, Intake) == 0 and await count(factory, Referral) == 0
     async with UnitOfWork(factory) as uow:
         erased = (await uow.session.scalars(select(AuditEvent).where(AuditEvent.action == "candidate.erased"))).all()

@@ -1,0 +1,104 @@
+"""The outbox for candidate replies, in one process against the fake Bot API: a crash between
+commit and send loses nothing, a blocked bot marks the person unreachable, harmless errors pass."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest_asyncio
+from aiogram import Bot
+from cryptography.fernet import Fernet
+from sqlalchemy import select
+
+from bot.app import App, open_app
+from bot.intake_service import Person
+from bot.settings import Settings
+from bot.telegram.delivery import BLOCKED, deliver, drain, plan
+from bot.telegram.runtime import create_bot
+from flows.answers import Command
+from locales import Translator
+from storage.models import Candidate, OutboxMessage
+from tests.e2e.telegram_bot import TOKEN
+from tests.fake_telegram import FakeTelegram
+
+DA = Translator("da")
+
+
+@pytest_asyncio.fixture
+async def world(tmp_path: Path) -> AsyncIterator[tuple[App, Bot, FakeTelegram]]:
+    async with FakeTelegram(token=TOKEN) as server:
+        settings = Settings(
+            bot_token=TOKEN, telegram_api_url=server.url, database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
+            encryption_key=Fernet.generate_key().decode(),
+        )
+        async with open_app(settings) as app:
+            bot = create_bot(settings)
+            try:
+                yield app, bot, server
+            finally:
+                await bot.session.close()
+
+
+async def start_without_sending(app: App, user_id: int, update_id: int) -> int:
+    """What a handler does up to its commit: the answer and its replies are stored, nothing is sent."""
+    person = Person("telegram", str(user_id), language="da", contact={"chat_id": user_id})
+    outcome = await app.intake.answer(person, Command("start", "reconnect"), update_id=update_id,
+                                      deliver=lambda o: plan(user_id, user_id, o.screens))
+    assert outcome.outbox_id is not None
+    return outcome.outbox_id
+
+
+async def test_replies_committed_but_not_sent_are_sent_once_by_the_drain(
+    world: tuple[App, Bot, FakeTelegram],
+) -> None:
+    app, bot, server = world
+    await start_without_sending(app, 501, update_id=1)
+    assert server.sent_messages(501) == []  # "crashed" before sending
+    assert await drain(app, bot, min_age=timedelta(0)) == 1
+    (question,) = server.sent_messages(501)
+    assert question.text == DA("language.ask") and question.buttons
+    assert await drain(app, bot, min_age=timedelta(0)) == 0  # sent once, not again
+    assert len(server.sent_messages(501)) == 1
+
+
+async def test_fresh_messages_are_left_to_their_handler(world: tuple[App, Bot, FakeTelegram]) -> None:
+    app, bot, server = world
+    await start_without_sending(app, 502, update_id=2)
+    assert await drain(app, bot) == 0  # younger than the default 30 s: another worker is sending it
+    assert server.sent_messages(502) == []
+
+
+async def test_a_blocked_bot_marks_the_person_unreachable_until_they_write_again(
+    world: tuple[App, Bot, FakeTelegram],
+) -> None:
+    app, bot, server = world
+    server.block_user(503)
+    outbox_id = await start_without_sending(app, 503, update_id=3)
+    await deliver(app, bot, outbox_id)
+    async with app.uow() as uow:
+        row = await uow.outbox.get(outbox_id)
+        assert row is not None and row.sent_at is not None and row.failure == BLOCKED
+        candidate = (await uow.session.scalars(select(Candidate))).one()
+        assert candidate.unreachable
+    assert await drain(app, bot, min_age=timedelta(0)) == 0  # given up, not retried forever
+    server.unblock_user(503)
+    person = Person("telegram", "503", language="da", contact={"chat_id": 503})
+    await app.intake.answer(person, Command("help"), update_id=4)
+    async with app.uow() as uow:
+        assert not (await uow.session.scalars(select(Candidate))).one().unreachable
+
+
+async def test_an_edit_that_changes_nothing_is_not_an_error(world: tuple[App, Bot, FakeTelegram]) -> None:
+    app, bot, server = world
+    sent = await bot.send_message(504, "Hvor gammel er du?")
+    planned = plan(504, 504, [], edit={"message_id": sent.message_id, "text": "Hvor gammel er du?"})
+    planned["messages"] = [{"text": "næste", "markup": None}]
+    async with app.uow() as uow:
+        row = await uow.outbox.add(channel="telegram", payload=planned, now=app.clock.now())
+    await deliver(app, bot, row.id)
+    assert [m.text for m in server.sent_messages(504)] == ["Hvor gammel er du?", "næste"]
+    async with app.uow() as uow:
+        done = await uow.session.get(OutboxMessage, row.id)
+        assert done is not None and done.sent_at is not None and done.failure == ""
