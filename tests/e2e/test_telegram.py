@@ -195,6 +195,61 @@ async def test_burst_from_one_person_is_handled_in_order(server: FakeTelegram, b
         "q.situation", "q.support", "q.treatment"]
 
 
+async def test_back_language_and_restart_commands(server: FakeTelegram, bot: BotProcess) -> None:
+    person = Candidate(server, server.user(2011, "Jens", "da"))
+    await person.say("/start reconnect")
+    await walk_to(person, "gad7.3", RECONNECT_DA)
+    back = await person.say("/back")
+    assert step_of(back[-1]) == "gad7.2" and DA("gad7.item.2") in back[-1].text
+    chooser = await person.say("/language")
+    assert step_of(chooser[-1]) == "gad7.2@language"
+    swedish = await person.tap("sv")
+    assert SV("gad7.item.2") in swedish[-1].text and step_of(swedish[-1]) == "gad7.2"
+    assert SV("progress", current=2, total=7) in swedish[-1].text
+    ask = await person.say("/restart")
+    assert ask[-1].text == SV("restart.ask")
+    restarted = await person.tap("yes")
+    assert SV("restart.done") in texts(restarted) and step_of(restarted[-1]) == "language"
+
+
+async def test_mydata_and_delete(server: FakeTelegram, bot: BotProcess) -> None:
+    person = Candidate(server, server.user(2012, "Kim", "da"))
+    await person.say("/start reconnect")
+    await walk_to(person, "q.municipality", {**RECONNECT_DA, "q.name": "Kim <3"})
+    shown = await person.say("/mydata")
+    assert "Kim <3" in texts(shown) and "19" in texts(shown)
+    await person.say("/delete")
+    gone = await person.tap("yes")
+    assert DA("delete.done") in texts(gone)
+    assert DA("mydata.empty") in texts(await person.say("/mydata"))
+
+
+@pytest.mark.parametrize("text", [
+    "x" * 10_000,  # longer than Telegram allows to send back
+    "<script>alert(1)</script> **bold** _it_ [a](http://x) &amp;",
+    "\u202eإجابة\u200b\u200f",  # right-to-left and zero-width characters
+    "/frobnicate",
+])
+async def test_odd_text_gets_a_clear_answer_and_the_same_question(
+    server: FakeTelegram, bot: BotProcess, text: str
+) -> None:
+    person = Candidate(server, server.user(2100 + len(text) % 97, "Lea", "da"))
+    await person.say("/start vejle")
+    replies = await person.say(text)
+    expected = DA("command.unknown") if text.startswith("/") else DA("error.choose")
+    assert replies[0].text == expected, texts(replies)
+    assert step_of(replies[-1]) == "language"
+    assert all(len(m.text) <= 4096 for m in replies)
+
+
+async def test_voice_and_contact_are_not_answers(server: FakeTelegram, bot: BotProcess) -> None:
+    person = Candidate(server, server.user(2013, "Mo", "sv"))
+    await person.say("/start jonkoping")
+    for send in (person.user.send_voice, person.user.send_contact):
+        replies = await person.act(send)
+        assert replies[0].text == SV("telegram.text_only") and step_of(replies[-1]) == "language"
+
+
 async def test_webhook_checks_the_secret(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
