@@ -195,6 +195,32 @@ async def test_burst_from_one_person_is_handled_in_order(server: FakeTelegram, b
         "q.situation", "q.support", "q.treatment"]
 
 
+GAD7_ITEMS = [str(i) for i in range(1, 8)]
+OUTCOME_PLANS = {
+    "refer-gp": ("reconnect", {"language": "da", **{f"gad7.{i}": "3" for i in GAD7_ITEMS}}),
+    "eligible-urgent": ("reconnect", {"language": "da", "mdi.6": "3"}),
+    "refer-coping-course": ("hjorring", {"language": "da", "q.age": "35", **{f"gad7.{i}": "2" for i in GAD7_ITEMS},
+                                         **{f"mdi.{i}": "0" for i in MDI_ITEMS}}),
+    "refer-tfa": ("hjorring", {"language": "da", "q.age": "35", "q.treatment": "suspected"}),
+    "not-in-target": ("reconnect", {"language": "da", "q.age": "40"}),
+}
+
+
+@pytest.mark.parametrize("outcome", list(OUTCOME_PLANS))
+async def test_each_triage_outcome_is_shown_with_its_next_step(
+    server: FakeTelegram, bot: BotProcess, outcome: str
+) -> None:
+    programme, plan = OUTCOME_PLANS[outcome]
+    expected = Walker(programme, "da").run(plan, default_score=1)
+    triage = next(e.data for e in expected.events if e.kind == "completed")["triage"]
+    assert triage["outcome"] == outcome  # the plan is what the programme's rules say it is
+    person = Candidate(server, server.user(2200 + list(OUTCOME_PLANS).index(outcome), "Nor", "da"))
+    await person.say(f"/start {programme}")
+    replies = await person.run(plan, until=lambda r: any(DA(f"result.{outcome}") in m.text for m in r))
+    result = next(m.text for m in replies if DA(f"result.{outcome}") in m.text)
+    assert DA(triage["reason"]) in result
+
+
 async def test_back_language_and_restart_commands(server: FakeTelegram, bot: BotProcess) -> None:
     person = Candidate(server, server.user(2011, "Jens", "da"))
     await person.say("/start reconnect")
