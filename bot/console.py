@@ -6,8 +6,10 @@ script it. The state is saved after every answer, so a closed terminal resumes n
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
+from pathlib import Path
 from typing import TextIO
 
 from bot.intake_service import IntakeService, Outcome, Person
@@ -50,6 +52,10 @@ class Console:
         lang = outcome.state.get("lang", self.person.language or "en")
         for screen in outcome.screens:
             self.out.write(render(screen, lang) + "\n\n")
+        if outcome.personal_data is not None:  # /mydata: the same as a file to keep
+            path = Path(f"ipsbot-mydata-{self.person.external_id}.json").resolve()
+            path.write_text(json.dumps(outcome.personal_data, ensure_ascii=False, indent=2), encoding="utf-8")
+            self.out.write(Translator(lang)("mydata.file", path=str(path)) + "\n\n")
         self.out.flush()
 
     async def run(self, programme: str | None = None, reset: bool = False) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from bot.clock import Clock
@@ -44,6 +45,7 @@ class Outcome:
     duplicate: bool = False
     stale: bool = False  # a tap on an old button; nothing changed
     outbox_id: int | None = None  # the replies, committed with the answer, waiting to be sent
+    personal_data: dict[str, Any] | None = None  # after /mydata: everything stored about the person
 
     @property
     def finished(self) -> bool:
@@ -51,6 +53,40 @@ class Outcome:
 
 
 Deliver = Callable[[Outcome], dict[str, Any]]
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+async def personal_data(uow: UnitOfWork, candidate: Any) -> dict[str, Any]:
+    """A person's copy of everything stored about them (GDPR art. 15 and 20), as JSON data."""
+    intakes = []
+    for intake in await uow.intakes.all_of(candidate.id):
+        state = intake.state or {}
+        referral = await uow.referrals.for_intake(intake.id)
+        intakes.append({
+            "programme": intake.programme_id,
+            "language": intake.language,
+            "status": intake.status,
+            "started_at": _iso(intake.started_at),
+            "completed_at": _iso(intake.completed_at),
+            "consent": {"version": intake.consent_version, "given_at": _iso(intake.consent_at),
+                        "language": intake.consent_language},
+            "answers": state.get("answers", {}),
+            "flags": state.get("flags", []),
+            "referral": None if referral is None else {
+                "id": referral.id, "created_at": _iso(referral.created_at), "status": referral.status,
+                "outcome": referral.outcome, "reason": referral.reason, "urgent": referral.urgent,
+                "content": referral.payload,
+            },
+        })
+    return {
+        "channel": candidate.channel,
+        "language": candidate.language,
+        "first_contact": _iso(candidate.created_at),
+        "intakes": intakes,
+    }
 
 
 class IntakeService:
@@ -105,6 +141,8 @@ class IntakeService:
                 )
             log.debug("person %s at step %s", person.log_id, reply.state.get("step"))
             outcome = Outcome(reply.screens, reply.state, reply.events, stale=reply.stale)
+            if intake is not None and any(e.kind == "mydata" for e in reply.events):
+                outcome.personal_data = await personal_data(uow, candidate)
             if deliver is not None:
                 message = await uow.outbox.add(
                     channel=person.channel, payload=deliver(outcome), now=now,

@@ -87,9 +87,12 @@ class IntakeFlow:
         state = State.from_dict(state_dict)
         if isinstance(answer, Text):
             parsed = parse_text(answer.text)
-            if isinstance(parsed, Command):
-                return self._command(state, parsed)
-            answer = parsed
+            answer = parsed if isinstance(parsed, Command) else answer
+        if self._consent_outdated(state) and not self._allowed_before_reconsent(state, answer):
+            # the consent text changed since they agreed: ask again before anything new is stored
+            state.overlay = "consent"
+            state.version += 1
+            return self._reply(state, [self._notice(state, "consent.changed"), self._screen(state)])
         if isinstance(answer, Command):
             return self._command(state, answer)
         if state.status is not Status.ACTIVE and not state.overlay:  # /delete, /language still work
@@ -106,6 +109,18 @@ class IntakeFlow:
                 return self._stale(state, current)
             return self._choose(state, answer.button)
         return self._typed(state, current, answer.text)
+
+    @staticmethod
+    def _consent_outdated(state: State) -> bool:
+        return (state.status is Status.ACTIVE and state.consent is not None
+                and state.consent.get("version") != CONSENT_VERSION)
+
+    @staticmethod
+    def _allowed_before_reconsent(state: State, answer: Answer) -> bool:
+        """While asked to consent again: that question, seeing or deleting one's data, and help."""
+        if isinstance(answer, Command):
+            return answer.name in ("mydata", "delete", "help", "language")
+        return state.overlay in ("consent", "delete", "language")
 
     # --- commands --------------------------------------------------------------------------
 
@@ -129,8 +144,8 @@ class IntakeFlow:
             return self._reply(state, [self._screen(state)])
         if name == "help":
             return self._reply(state, [self._help(state), self._screen(state)])
-        if name == "mydata":
-            return self._reply(state, [self._my_data(state), self._screen(state)])
+        if name == "mydata":  # the caller adds the machine-readable copy (GDPR art. 15 and 20)
+            return self._reply(state, [self._my_data(state), self._screen(state)], [Event("mydata")])
         return self._reply(state, [self._notice(state, "command.unknown"), self._screen(state)])
 
     def _start_again(self, state: State, arg: str) -> Reply:
@@ -232,6 +247,11 @@ class IntakeFlow:
             fresh.version = state.version + 1
             return self._reply(fresh, [self._notice(fresh, "restart.done"), self._screen(fresh)],
                                [Event("restart")])
+        elif overlay == "consent" and button == "yes":
+            state.consent = {"version": CONSENT_VERSION, "language": state.lang}
+            events.append(Event("consent", {"version": CONSENT_VERSION, "language": state.lang}))
+        elif overlay == "consent" and button == "no":  # withdrawing consent: erase, after a confirmation
+            state.overlay = "delete"
         elif overlay == "delete" and button == "yes":
             fresh = State(programme=state.programme, lang=state.lang, programme_fixed=state.programme_fixed)
             fresh.step = "language" if state.programme else "programme"
@@ -437,6 +457,9 @@ class IntakeFlow:
             fields = [Button(s, t(f"{s}.short")) for s in self._sequence(state) if self._correctable(s)]
             buttons = (*fields, Button("cancel", t("button.cancel")))
             return Screen(t("correct.ask"), step, state.version, InputKind.CHOICE, buttons)
+        if overlay == "consent":
+            buttons = (Button("yes", t("consent.yes")), Button("no", t("consent.withdraw")))
+            return Screen(t("consent.text"), step, state.version, InputKind.CHOICE, buttons)
         yes_no = (Button("yes", t(f"{overlay}.yes")), Button("no", t("button.cancel")))
         return Screen(t(f"{overlay}.ask"), step, state.version, InputKind.CHOICE, yes_no)
 

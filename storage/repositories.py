@@ -157,6 +157,13 @@ class IntakeRepository:
         )
         return result.scalar_one_or_none()
 
+    async def all_of(self, candidate_id: int) -> list[Intake]:
+        """Every intake of a candidate, oldest first (for their copy of their data)."""
+        result = await self.session.execute(
+            select(Intake).where(Intake.candidate_id == candidate_id).order_by(Intake.started_at, Intake.id)
+        )
+        return list(result.scalars())
+
     async def start(
         self, candidate_id: int, *, programme_id: str, language: str, state: dict[str, Any], now: datetime
     ) -> Intake:
@@ -235,7 +242,8 @@ class ReferralRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def _for_intake(self, intake_id: int) -> Referral | None:
+    async def for_intake(self, intake_id: int) -> Referral | None:
+        """The referral made from this intake, if any."""
         result = await self.session.execute(select(Referral).where(Referral.intake_id == intake_id))
         return result.scalar_one_or_none()
 
@@ -254,7 +262,7 @@ class ReferralRepository:
         now: datetime,
     ) -> tuple[Referral, bool]:
         """The intake's referral and True if made now, or the existing one and False."""
-        existing = await self._for_intake(intake.id)
+        existing = await self.for_intake(intake.id)
         if existing is not None:
             return existing, False
         referral = Referral(
@@ -271,7 +279,7 @@ class ReferralRepository:
         )
         if await _add_unless_taken(self.session, referral):
             return referral, True
-        existing = await self._for_intake(intake.id)  # made concurrently: return theirs
+        existing = await self.for_intake(intake.id)  # made concurrently: return theirs
         if existing is None:
             raise LookupError("referral insert conflicted but no row is there")
         return existing, False

@@ -9,18 +9,20 @@ message once.
 
 from __future__ import annotations
 
+import html
+import json
 import logging
-from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramNetworkError
-from aiogram.types import InlineKeyboardMarkup
+from aiogram.types import BufferedInputFile, InlineKeyboardMarkup
 
 from bot.app import App
+from bot.intake_service import Outcome
 from bot.telegram.render import render
-from flows.screens import Screen
+from locales import Translator
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +31,17 @@ MAX_ATTEMPTS = 10
 BLOCKED = "blocked"
 
 
-def plan(chat_id: int, user_id: int, screens: Sequence[Screen], edit: dict[str, Any] | None = None
-         ) -> dict[str, Any]:
-    """What to send, already rendered, as a JSON value for the outbox."""
+def plan(chat_id: int, user_id: int, outcome: Outcome, edit: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What to send for an outcome, already rendered, as a JSON value for the outbox."""
     messages = []
-    for screen in screens:
+    for screen in outcome.screens:
         text, markup = render(screen)
         messages.append({"text": text, "markup": markup.model_dump(mode="json", exclude_none=True) if markup else None})
-    return {"chat_id": chat_id, "user_id": user_id, "edit": edit, "messages": messages}
+    document = None
+    if outcome.personal_data is not None:  # /mydata: the readable copy, then the same as a file
+        caption = Translator(outcome.state.get("lang", "en"))("mydata.caption")
+        document = {"filename": "mydata.json", "caption": caption, "content": outcome.personal_data}
+    return {"chat_id": chat_id, "user_id": user_id, "edit": edit, "messages": messages, "document": document}
 
 
 async def send_plan(bot: Bot, planned: dict[str, Any]) -> str:
@@ -53,6 +58,11 @@ async def send_plan(bot: Bot, planned: dict[str, Any]) -> str:
         for message in planned["messages"]:
             markup = InlineKeyboardMarkup.model_validate(message["markup"]) if message["markup"] else None
             await bot.send_message(chat_id, message["text"], reply_markup=markup)
+        document = planned.get("document")
+        if document:
+            data = json.dumps(document["content"], ensure_ascii=False, indent=2).encode()
+            await bot.send_document(chat_id, BufferedInputFile(data, document["filename"]),
+                                    caption=html.escape(document["caption"]))
     except TelegramForbiddenError:
         return BLOCKED
     return ""

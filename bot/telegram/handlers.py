@@ -93,7 +93,7 @@ async def text_message(message: Message, bot: Bot, app: App, event_update: Updat
     answer = parsed if isinstance(parsed, Command) and parsed.name == "start" else Text(message.text)
     chat_id, user_id = message.chat.id, message.from_user.id
     outcome = await app.intake.answer(person, answer, update_id=event_update.update_id, bot_id=bot.id,
-                                      deliver=lambda o: plan(chat_id, user_id, o.screens))
+                                      deliver=lambda o: plan(chat_id, user_id, o))
     if outcome.outbox_id is not None:
         await deliver(app, bot, outcome.outbox_id)
 
@@ -129,7 +129,7 @@ async def tap(query: CallbackQuery, bot: Bot, app: App, event_update: Update) ->
         edit = None
         if not outcome.stale and label is not None:
             edit = {"message_id": message.message_id, "text": answered_text(old_html, label)}
-        return plan(message.chat.id, query.from_user.id, outcome.screens, edit)
+        return plan(message.chat.id, query.from_user.id, outcome, edit)
 
     outcome = await app.intake.answer(person, answer, update_id=event_update.update_id, bot_id=bot.id,
                                       deliver=replies)

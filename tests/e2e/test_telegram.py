@@ -244,6 +244,10 @@ async def test_mydata_and_delete(server: FakeTelegram, bot: BotProcess) -> None:
     await walk_to(person, "q.municipality", {**RECONNECT_DA, "q.name": "Kim <3"})
     shown = await person.say("/mydata")
     assert "Kim <3" in texts(shown) and "19" in texts(shown)
+    upload = server.uploaded_files[-1]
+    assert upload.filename == "mydata.json"
+    copy = json.loads(upload.content)
+    assert copy["intakes"][0]["answers"]["name"] == "Kim <3" and copy["intakes"][0]["consent"]["given_at"]
     await person.say("/delete")
     gone = await person.tap("yes")
     assert DA("delete.done") in texts(gone)

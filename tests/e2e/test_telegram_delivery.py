@@ -13,7 +13,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from bot.app import App, open_app
-from bot.intake_service import Person
+from bot.intake_service import Outcome, Person
 from bot.settings import Settings
 from bot.telegram.delivery import BLOCKED, deliver, drain, plan
 from bot.telegram.runtime import create_bot
@@ -45,7 +45,7 @@ async def start_without_sending(app: App, user_id: int, update_id: int) -> int:
     """What a handler does up to its commit: the answer and its replies are stored, nothing is sent."""
     person = Person("telegram", str(user_id), language="da", contact={"chat_id": user_id})
     outcome = await app.intake.answer(person, Command("start", "reconnect"), update_id=update_id,
-                                      deliver=lambda o: plan(user_id, user_id, o.screens))
+                                      deliver=lambda o: plan(user_id, user_id, o))
     assert outcome.outbox_id is not None
     return outcome.outbox_id
 
@@ -93,7 +93,7 @@ async def test_a_blocked_bot_marks_the_person_unreachable_until_they_write_again
 async def test_an_edit_that_changes_nothing_is_not_an_error(world: tuple[App, Bot, FakeTelegram]) -> None:
     app, bot, server = world
     sent = await bot.send_message(504, "Hvor gammel er du?")
-    planned = plan(504, 504, [], edit={"message_id": sent.message_id, "text": "Hvor gammel er du?"})
+    planned = plan(504, 504, Outcome([], {}, []), edit={"message_id": sent.message_id, "text": "Hvor gammel er du?"})
     planned["messages"] = [{"text": "næste", "markup": None}]
     async with app.uow() as uow:
         row = await uow.outbox.add(channel="telegram", payload=planned, now=app.clock.now())

@@ -303,3 +303,44 @@ def test_after_the_result_language_restart_and_delete_still_work() -> None:
     walker.command("restart")
     reply = walker.tap("yes")
     assert reply.state["status"] == "active" and reply.state["answers"] == {}
+
+
+def _with_old_consent(walker: Walker) -> None:
+    walker.reply.state["consent"] = {"version": "2020-01-01", "language": "da"}
+
+
+def test_a_changed_consent_text_is_asked_again_before_anything_new_is_stored() -> None:
+    walker = Walker("reconnect", "da")
+    walker.run_until("gad7.2")
+    _with_old_consent(walker)
+    before = dict(walker.state["answers"])
+    reply = walker.type("2")  # an answer to the question on screen is not taken yet
+    assert reply.screens[0].text == DA("consent.changed")
+    assert reply.screens[1].step == "gad7.2@consent" and reply.screens[1].text == DA("consent.text")
+    assert reply.state["answers"] == before
+    assert walker.command("back").screens[-1].step == "gad7.2@consent"  # no way around it
+    reply = walker.tap("yes")
+    assert reply.state["consent"] == {"version": CONSENT_VERSION, "language": "da"}
+    assert walker.events("consent")[-1] == {"version": CONSENT_VERSION, "language": "da"}
+    assert reply.screens[-1].step == "gad7.2"
+    walker.tap("2")
+    assert walker.state["answers"]["gad7.2"] == 2
+
+
+def test_saying_no_to_a_changed_consent_withdraws_and_erases() -> None:
+    walker = Walker("reconnect", "da")
+    walker.run_until("mdi.1")
+    _with_old_consent(walker)
+    assert DA("mydata.title") in walker.command("mydata").screens[0].text  # still allowed
+    walker.type("1")
+    assert walker.tap("no").screens[-1].text == DA("delete.ask")  # erasing is confirmed first
+    reply = walker.tap("yes")
+    assert walker.events("delete") == [{}]
+    assert reply.state["answers"] == {} and reply.state["consent"] is None
+
+
+def test_mydata_asks_the_caller_for_the_machine_readable_copy() -> None:
+    walker = Walker("reconnect", "da")
+    walker.run_until("q.age")
+    walker.command("mydata")
+    assert walker.events("mydata") == [{}]

@@ -116,3 +116,19 @@ async def test_decline_keeps_no_answers_and_delete_erases_the_person(
     async with UnitOfWork(factory) as uow:
         erased = (await uow.session.scalars(select(AuditEvent).where(AuditEvent.action == "candidate.erased"))).all()
         assert len(erased) == 1 and erased[0].detail == ""
+
+
+async def test_mydata_gives_everything_stored_about_the_person(factory: async_sessionmaker[AsyncSession]) -> None:
+    svc = service(factory)
+    person = Person("console", "liv", language="da")
+    finished = await run_intake(svc, person)
+    outcome = await svc.answer(person, Text("/mydata"))
+    data = outcome.personal_data
+    assert data is not None and data["channel"] == "console"
+    (intake,) = data["intakes"]
+    assert intake["answers"] == finished.state["answers"]  # every answer, as stored
+    assert intake["answers"]["name"] == "Zelda-unik" and intake["answers"]["gad7.1"] == 1
+    assert intake["consent"]["version"] and intake["consent"]["given_at"] and intake["consent"]["language"] == "da"
+    referral = intake["referral"]
+    assert referral["outcome"] == "eligible" and referral["content"]["motivation"]["dream"] == PLAN["q.dream"]
+    assert "Zelda-unik" in outcome.screens[0].text  # and the readable copy
