@@ -16,7 +16,7 @@ from bot.settings import Settings
 from flows.intake import IntakeFlow
 from flows.programmes import Registry
 from locales import compile_catalogues
-from storage import crypto
+from storage import crypto, keys
 from storage.db import make_engine, make_session_factory, upgrade
 from storage.repositories import UnitOfWork
 
@@ -63,6 +63,11 @@ async def open_app(settings: Settings, clock: Clock | None = None, *, migrate: b
         await upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     sessions = make_session_factory(engine)
+    try:
+        await keys.check(sessions, crypto.current())  # a wrong key stops here, not on someone's answer
+    except BaseException:
+        await engine.dispose()
+        raise
     clock = clock or SystemClock()
     flow = IntakeFlow(registry)
     app = App(settings, engine, sessions, registry, flow,

@@ -8,9 +8,10 @@ import getpass
 import logging
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bot.settings import Settings
+from storage.crypto import WrongKeyError
 
 
 def _date(value: str) -> datetime:
@@ -41,7 +42,57 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--output", "-o", help="file to write (default: standard output)")
 
     sub.add_parser("run", help="the Telegram bot (long polling, or a webhook when WEBHOOK_URL is set)")
+    purge = sub.add_parser("purge", help="erase data past its retention period")
+    purge.add_argument("--older-than", type=int, metavar="DAYS",
+                       help="closed intakes older than this (default: each programme's retention_months)")
+    purge.add_argument("--unfinished-days", type=int, default=90, metavar="DAYS",
+                       help="unfinished intakes untouched this long (default 90)")
+
+    keys = sub.add_parser("keys", help="encryption keys")
+    keys.add_argument("action", choices=["rotate", "check"])
     return p
+
+
+async def _purge(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import open_app
+    from storage.retention import purge
+
+    async with open_app(settings) as app:
+        if args.older_than is not None:
+            retention = {p.id: timedelta(days=args.older_than) for p in app.registry.all()}
+            default = timedelta(days=args.older_than)
+        else:
+            retention = {p.id: timedelta(days=round(p.retention_months * 30.44)) for p in app.registry.all()}
+            default = timedelta(days=round(24 * 30.44))
+        async with app.uow() as uow:
+            counts = await purge(uow, now=app.clock.now(), retention=retention, default_retention=default,
+                                 unfinished_after=timedelta(days=args.unfinished_days))
+    print(f"erased: {counts['intakes']} intakes, {counts['referrals']} referrals, {counts['candidates']} candidates")
+    return 0
+
+
+async def _keys(settings: Settings, action: str) -> int:
+    from bot.app import open_app
+    from storage import crypto
+    from storage.keys import rotate_all
+
+    hash_key = settings.encryption_hash_key.get_secret_value() if settings.encryption_hash_key else None
+    if action == "rotate" and crypto.hash_key_from_setting(hash_key, settings.key_file) is None:
+        # the look-up hashes were made with a key derived from the newest key *before* this rotation,
+        # i.e. the second one now that a new key is prepended
+        configured = crypto.keys_from_setting(
+            settings.encryption_key.get_secret_value() if settings.encryption_key else None, settings.key_file)
+        in_use = crypto.Cipher(configured[1:2] or configured)
+        print("The look-up hash key is derived from the encryption key and would change with it. Set "
+              f"ENCRYPTION_HASH_KEY={in_use.hash_key_text} first (keep it for good), then rotate.", file=sys.stderr)
+        return 2
+    async with open_app(settings) as app:
+        if action == "check":
+            print("the configured keys read the stored data")
+            return 0
+        counts = await rotate_all(app.sessions, crypto.current())
+    print("re-encrypted with the newest key: " + ", ".join(f"{n} {table}" for table, n in counts.items()))
+    return 0
 
 
 async def _chat(settings: Settings, args: argparse.Namespace) -> int:
@@ -106,6 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations at start are routine, not news
     try:
         if args.command == "chat":
             return asyncio.run(_chat(settings, args))
@@ -119,12 +171,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _programmes(settings, args.action)
         if args.command == "export":
             return asyncio.run(_export(settings, args))
+        if args.command == "purge":
+            return asyncio.run(_purge(settings, args))
+        if args.command == "keys":
+            return asyncio.run(_keys(settings, args.action))
         if args.command == "run":
             problem = settings.token_problem()
             if problem:
                 print(problem, file=sys.stderr)
                 return 2
             return asyncio.run(_run(settings))
+    except WrongKeyError as exc:
+        print(f"Cannot start: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         if args.command == "chat":
             from locales import Translator
