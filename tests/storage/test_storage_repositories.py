@@ -300,7 +300,7 @@ async def test_create_once_recovers_from_a_lost_race(
     async with UnitOfWork(factory) as uow:
         winner, _ = await uow.referrals.create_once(intake, **_referral_fields(now))
 
-    original = ReferralRepository._for_intake
+    original = ReferralRepository.for_intake
     calls = 0
 
     async def blind_first_lookup(self: ReferralRepository, intake_id: int) -> Referral | None:
@@ -308,7 +308,7 @@ async def test_create_once_recovers_from_a_lost_race(
         calls += 1
         return None if calls == 1 else await original(self, intake_id)
 
-    monkeypatch.setattr(ReferralRepository, "_for_intake", blind_first_lookup)
+    monkeypatch.setattr(ReferralRepository, "for_intake", blind_first_lookup)
     async with UnitOfWork(factory) as uow:
         loser, created = await uow.referrals.create_once(intake, **_referral_fields(now))
     assert created is False and loser.id == winner.id
