@@ -158,6 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations at start are routine, not news
+    for chatty in ("aiosqlite", "asyncpg", "sqlalchemy"):  # their debug lines carry SQL parameters
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         if args.command == "chat":
             return asyncio.run(_chat(settings, args))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -41,7 +42,8 @@ async def server() -> AsyncIterator[FakeTelegram]:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def bot(server: FakeTelegram, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[BotProcess]:
     tmp = tmp_path_factory.mktemp("telegram")
-    process = await BotProcess(server, bot_env(server, tmp), tmp).start()
+    # debug logging on, so the log test below sees everything the bot could ever write
+    process = await BotProcess(server, bot_env(server, tmp, LOG_LEVEL="DEBUG"), tmp).start()
     yield process
     assert await process.stop() == 0, process.log.read_text()[-3000:]  # SIGTERM: a clean stop
 
@@ -278,6 +280,18 @@ async def test_voice_and_contact_are_not_answers(server: FakeTelegram, bot: BotP
     for send in (person.user.send_voice, person.user.send_contact):
         replies = await person.act(send)
         assert replies[0].text == SV("telegram.text_only") and step_of(replies[-1]) == "language"
+
+
+async def test_the_log_holds_no_answers_names_texts_or_user_ids(server: FakeTelegram, bot: BotProcess) -> None:
+    """Runs after the tests above, which used this bot process: full intakes, /mydata, odd text."""
+    log = bot.log.read_text(encoding="utf-8")
+    assert "DEBUG" in log  # the level really was debug
+    typed = ["Følgeskab", "Work in a bike shop", "Fixing things", "Hjørring", "Jönköping", "Kim <3", "Ana", "Sara"]
+    shown = [DA("q.age"), DA("mdi.item.6"), DA("result.eligible"), DA("crisis.text").splitlines()[0], SV("q.name")]
+    ids = [str(uid) for uid in (2001, 2002, 2003, 2011, 2012)]
+    leaked = [s for s in typed + shown if s in log]
+    leaked += [i for i in ids if re.search(rf"(?<![\d.]){i}(?!\d)", log)]  # not inside a timestamp
+    assert not leaked, leaked
 
 
 async def test_webhook_checks_the_secret(tmp_path: Path) -> None:
