@@ -62,6 +62,12 @@ async def test_killed_chat_resumes_at_the_same_question_and_exports_one_valid_re
     assert DA("result.eligible") in shown, console.transcript[-3000:]
     assert await console.close() == 0
 
+    # the database file itself (and its write-ahead log) holds none of it in plain text
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("ipsbot.db*"))
+    # (long or non-ASCII strings only: a short one could turn up by chance inside base64 ciphertext)
+    for typed in ("Hjørring", "Cykelmekaniker", "Jeg kan reparere ting", "Følgeskab"):
+        assert typed.encode() not in stored, typed
+
     export = run_cli(env, tmp_path, "export", "--format", "json")
     assert export.returncode == 0, export.stderr
     lines = export.stdout.splitlines()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import func, select, text
@@ -13,8 +14,8 @@ from flows.answers import Tap, Text
 from flows.intake import IntakeFlow
 from flows.programmes import Registry
 from flows.screens import InputKind
-from storage.models import AuditEvent, Candidate, Intake, OutboxMessage, Referral
-from storage.repositories import UnitOfWork
+from storage.models import AuditEvent, Base, Candidate, Intake, OutboxMessage, Referral
+from storage.repositories import UnitOfWork, subject_hash
 from tests.flows.walk import TYPICAL
 
 FLOW = IntakeFlow(Registry.load())
@@ -75,14 +76,22 @@ async def test_full_intake_stores_one_referral_and_resumes_between_answers(
         assert "referral.created" in actions
 
 
-async def test_answers_names_and_ids_are_not_stored_in_plain_text(factory: async_sessionmaker[AsyncSession]) -> None:
-    await run_intake(service(factory), Person("telegram", "987654321", language="da"))
+async def raw_dump(factory: async_sessionmaker[AsyncSession]) -> str:
+    """Every row of every table as stored (encrypted columns as their raw bytes)."""
     async with UnitOfWork(factory) as uow:
         dump = []
-        for table in ("candidates", "intakes", "referrals", "audit_events", "processed_updates"):
-            rows = (await uow.session.execute(text(f"SELECT * FROM {table}"))).all()
+        for table in Base.metadata.sorted_tables:
+            rows = (await uow.session.execute(text(f"SELECT * FROM {table.name}"))).all()
             dump += [repr(tuple(r)) for r in rows]
-    raw = "\n".join(dump)
+    return "\n".join(dump)
+
+
+async def test_answers_names_and_ids_are_not_stored_in_plain_text(factory: async_sessionmaker[AsyncSession]) -> None:
+    svc = service(factory)
+    person = Person("telegram", "987654321", language="da", contact={"chat_id": 987654321})
+    await run_intake(svc, person)
+    await svc.answer(person, Text("/mydata"), deliver=lambda o: {"texts": [s.text for s in o.screens]})
+    raw = await raw_dump(factory)
     for secret in ("Zelda-unik", "fyrtårne", "fyrt\\xc3\\xa5rne", "987654321", "Hj\\xc3\\xb8rring", "Hjørring"):
         assert secret not in raw, secret
 
@@ -112,6 +121,11 @@ async def test_decline_keeps_no_answers_and_delete_erases_the_person(
     async with UnitOfWork(factory) as uow:  # only the content-free goodbye is left to send
         left = (await uow.session.scalars(select(OutboxMessage))).all()
         assert [(m.candidate_id, m.id) for m in left] == [(None, outcome.outbox_id)]
+        assert "Zelda-unik" not in json.dumps(left[0].payload)
+    # nothing findable: not the person's look-up hash, not an answer, in any table
+    raw = await raw_dump(factory)
+    for trace in (subject_hash("console", "bo"), "Zelda-unik", "fyrtårne"):
+        assert trace not in raw, trace
     assert await count(factory, Intake) == 0 and await count(factory, Referral) == 0
     async with UnitOfWork(factory) as uow:
         erased = (await uow.session.scalars(select(AuditEvent).where(AuditEvent.action == "candidate.erased"))).all()
