@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -48,6 +49,11 @@ def parser() -> argparse.ArgumentParser:
     purge.add_argument("--unfinished-days", type=int, default=90, metavar="DAYS",
                        help="unfinished intakes untouched this long (default 90)")
 
+    for name, what in (("access", "print everything stored about the person of a referral (JSON)"),
+                       ("erase", "erase the person of a referral, with all their data")):
+        rights = sub.add_parser(name, help=what)
+        rights.add_argument("--referral", type=int, required=True, metavar="ID")
+
     keys = sub.add_parser("keys", help="encryption keys")
     keys.add_argument("action", choices=["rotate", "check"])
     return p
@@ -68,6 +74,27 @@ async def _purge(settings: Settings, args: argparse.Namespace) -> int:
             counts = await purge(uow, now=app.clock.now(), retention=retention, default_retention=default,
                                  unfinished_after=timedelta(days=args.unfinished_days))
     print(f"erased: {counts['intakes']} intakes, {counts['referrals']} referrals, {counts['candidates']} candidates")
+    return 0
+
+
+async def _rights(settings: Settings, action: str, referral_id: int) -> int:
+    """A data subject's request made to the coordinator (GDPR art. 15, 17, 20), by referral id."""
+    from bot.app import open_app
+    from bot.intake_service import personal_data
+
+    async with open_app(settings) as app, app.uow() as uow:
+        found = await uow.referrals.person_of(referral_id)
+        if found is None:
+            print(f"no referral {referral_id}", file=sys.stderr)
+            return 1
+        now = app.clock.now()
+        if action == "access":
+            await uow.audit.record(actor="cli", action="access", at=now, referral_id=referral_id)
+            print(json.dumps(await personal_data(uow, found), ensure_ascii=False, indent=2))
+            return 0
+        await uow.candidates.delete(found.id)
+        await uow.audit.record(actor="cli", action="candidate.erased", at=now, referral_id=referral_id)
+    print(f"erased the person of referral {referral_id} and all their data")
     return 0
 
 
@@ -175,6 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_export(settings, args))
         if args.command == "purge":
             return asyncio.run(_purge(settings, args))
+        if args.command in ("access", "erase"):
+            return asyncio.run(_rights(settings, args.command, args.referral))
         if args.command == "keys":
             return asyncio.run(_keys(settings, args.action))
         if args.command == "run":

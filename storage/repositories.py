@@ -242,6 +242,16 @@ class ReferralRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    async def person_of(self, referral_id: int) -> Candidate | None:
+        """The candidate a referral is about (for access and erasure requests)."""
+        result = await self.session.execute(
+            select(Candidate)
+            .join(Intake, Intake.candidate_id == Candidate.id)
+            .join(Referral, Referral.intake_id == Intake.id)
+            .where(Referral.id == referral_id)
+        )
+        return result.scalar_one_or_none()
+
     async def for_intake(self, intake_id: int) -> Referral | None:
         """The referral made from this intake, if any."""
         result = await self.session.execute(select(Referral).where(Referral.intake_id == intake_id))

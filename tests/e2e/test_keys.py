@@ -45,3 +45,17 @@ def test_rotation_round_trip_and_a_wrong_key(tmp_path: Path) -> None:
         assert failed.returncode == 2
         assert failed.stderr.strip().startswith("Cannot start: stored data cannot be decrypted")
         assert "Traceback" not in failed.stderr and len(failed.stderr.strip().splitlines()) == 1
+
+
+def test_coordinator_access_and_erasure_by_referral(tmp_path: Path) -> None:
+    env = process_env(tmp_path, PYTHONPATH=str(ROOT))
+    assert cli(env, tmp_path, "chat", "--programme", "reconnect", stdin="\n".join(ANSWERS) + "\n").returncode == 0
+    referral_id = json.loads(cli(env, tmp_path, "export").stdout)["id"]
+    access = cli(env, tmp_path, "access", "--referral", str(referral_id))
+    assert access.returncode == 0, access.stderr
+    copy = json.loads(access.stdout)
+    assert copy["intakes"][0]["answers"]["name"] == "Ana" and copy["intakes"][0]["referral"]["id"] == referral_id
+    erased = cli(env, tmp_path, "erase", "--referral", str(referral_id))
+    assert erased.returncode == 0, erased.stderr
+    assert cli(env, tmp_path, "export").stdout == ""
+    assert cli(env, tmp_path, "erase", "--referral", str(referral_id)).returncode == 1  # gone; twice is harmless
