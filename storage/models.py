@@ -30,10 +30,13 @@ __all__ = [
     "Candidate",
     "Intake",
     "IntakeStatus",
+    "Invite",
+    "Offer",
     "OutboxMessage",
     "ProcessedUpdate",
     "Referral",
     "ReferralStatus",
+    "Staff",
     "TelegramId",
     "UTCDateTime",
 ]
@@ -83,10 +86,17 @@ class IntakeStatus(StrEnum):
 
 
 class ReferralStatus(StrEnum):
-    """Values of `Referral.status` known to storage (later work may add more, e.g. "claimed")."""
+    """Values of `Referral.status`."""
 
-    NEW = "new"  # eligible: waits for a consultant
+    NEW = "new"  # eligible: offered to the programme's consultants with room
+    WAITING = "waiting"  # eligible, but every consultant is full: on the programme's waiting list
+    CLAIMED = "claimed"  # a consultant's open case
+    CLOSED = "closed"  # the case is closed (with or without an outcome)
     REDIRECTED = "redirected"  # not for this programme: the candidate was pointed elsewhere
+
+    @classmethod
+    def open(cls) -> tuple[str, ...]:
+        return (cls.NEW.value, cls.WAITING.value, cls.CLAIMED.value)
 
 
 class Base(DeclarativeBase):
@@ -154,6 +164,17 @@ class Referral(Base):
     status: Mapped[str] = mapped_column(String(16))  # ReferralStatus
     # candidate facts, instruments, flags, motivation, triage, as built by the flows; encrypted
     payload: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON())
+    # the case, once a consultant has it (the IPS clocks: claimed, first contact, meeting, job search, outcome)
+    consultant_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id", ondelete="SET NULL"), index=True)
+    waiting_since: Mapped[datetime | None]
+    resent_at: Mapped[datetime | None]
+    claimed_at: Mapped[datetime | None]
+    first_contact_at: Mapped[datetime | None]
+    first_meeting_at: Mapped[datetime | None]
+    job_search_at: Mapped[datetime | None]
+    outcome_at: Mapped[datetime | None]
+    case_outcome: Mapped[str | None] = mapped_column(String(32))
+    closed_at: Mapped[datetime | None]
 
 
 class ProcessedUpdate(Base):
@@ -204,3 +225,49 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(index=True)
     # why it was given up, e.g. "blocked"; never message content
     failure: Mapped[str] = mapped_column(String(64), default="")
+
+
+class Staff(Base):
+    """A consultant, peer or coordinator who joined with an invite; found by a keyed hash of their id."""
+
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subject_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)  # keyed_hash("telegram:<id>")
+    contact: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON())  # {"chat_id": ...}; encrypted
+    role: Mapped[str] = mapped_column(String(16))  # consultant | peer
+    programme_id: Mapped[str] = mapped_column(String(32), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    language: Mapped[str] = mapped_column(String(5))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    removed_at: Mapped[datetime | None]
+
+
+class Invite(Base):
+    """A one-time code to join as staff; only its hash is stored."""
+
+    __tablename__ = "invites"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    programme_id: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class Offer(Base):
+    """A referral summary sent to one consultant, so that their message can be updated later."""
+
+    __tablename__ = "offers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    referral_id: Mapped[int] = mapped_column(ForeignKey("referrals.id", ondelete="CASCADE"), index=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    chat_id: Mapped[TelegramId | None]
+    message_id: Mapped[TelegramId | None]
+    passed: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]

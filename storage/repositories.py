@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
+from storage.cases import CaseRepository, InviteRepository, StaffRepository
 from storage.crypto import keyed_hash
 from storage.models import (
     AuditEvent,
@@ -456,6 +457,9 @@ class UnitOfWork:
     audit: AuditRepository
     updates: UpdateRepository
     outbox: OutboxRepository
+    staff: StaffRepository
+    invites: InviteRepository
+    cases: CaseRepository
 
     def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
         self._factory = factory
@@ -481,6 +485,9 @@ class UnitOfWork:
         self.audit = AuditRepository(self.session)
         self.updates = UpdateRepository(self.session)
         self.outbox = OutboxRepository(self.session)
+        self.staff = StaffRepository(self.session)
+        self.invites = InviteRepository(self.session)
+        self.cases = CaseRepository(self.session)
         return self
 
     async def __aexit__(

@@ -1,7 +1,8 @@
 """Erasure by age: closed intakes after their programme's retention period, unfinished ones sooner.
 
 Closed means: declined, withdrawn, or completed with a referral that is no longer open (redirected
-elsewhere; a referral a consultant still works on is kept). A candidate left with no intake is
+elsewhere, or a closed case, counted from its closing; a referral on offer, waiting or worked on is
+kept). A candidate left with no intake is
 erased too. Counts only are returned and audited, never content.
 """
 
@@ -12,11 +13,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select
 
-from storage.models import AuditEvent, Candidate, Intake, OutboxMessage, Referral
+from storage.models import AuditEvent, Candidate, Intake, OutboxMessage, Referral, ReferralStatus
 from storage.repositories import UnitOfWork
 
 CLOSED = ("declined", "withdrawn")
-OPEN_REFERRALS = ("new",)
+OPEN_REFERRALS = ReferralStatus.open()
 
 
 async def purge(
@@ -28,7 +29,8 @@ async def purge(
     unfinished_after: timedelta = timedelta(days=90),
 ) -> dict[str, int]:
     """Erase what is past its time; `retention` per programme id. Returns counts per kind."""
-    closed_at = func.coalesce(Intake.completed_at, Intake.updated_at)
+    case_closed = select(Referral.closed_at).where(Referral.intake_id == Intake.id).scalar_subquery()
+    closed_at = func.coalesce(case_closed, Intake.completed_at, Intake.updated_at)
     referral_open = exists().where(Referral.intake_id == Intake.id, Referral.status.in_(OPEN_REFERRALS))
     closed = or_(Intake.status.in_(CLOSED), and_(Intake.status == "completed", ~referral_open))
 

@@ -1,0 +1,181 @@
+"""Staff, invites, offers and cases: the consultant side of a referral.
+
+Claims are decided by the database: an UPDATE that only succeeds while the referral is still
+offered, so of two consultants claiming at once exactly one wins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.crypto import keyed_hash
+from storage.models import Invite, Offer, Referral, ReferralStatus, Staff
+
+CASE_STEPS = ("first_contact_at", "first_meeting_at", "job_search_at")
+
+
+def code_hash(code: str) -> str:
+    """Invite codes are random and single-use; a plain SHA-256 is enough to not store them."""
+    return hashlib.sha256(code.strip().encode()).hexdigest()
+
+
+class StaffRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def find(self, channel: str, external_id: str) -> Staff | None:
+        """The active staff member with this channel identity, if any."""
+        result = await self.session.execute(
+            select(Staff).where(Staff.subject_hash == keyed_hash(f"{channel}:{external_id}"), Staff.active)
+        )
+        return result.scalar_one_or_none()
+
+    async def get(self, staff_id: int) -> Staff | None:
+        return await self.session.get(Staff, staff_id)
+
+    async def join(self, invite: Invite, channel: str, external_id: str, *, contact: dict[str, Any],
+                   language: str, now: datetime) -> Staff:
+        """Register (or re-activate) the person behind an invite; the invite is used up."""
+        hashed = keyed_hash(f"{channel}:{external_id}")
+        staff = (await self.session.execute(select(Staff).where(Staff.subject_hash == hashed))).scalar_one_or_none()
+        if staff is None:
+            staff = Staff(subject_hash=hashed, created_at=now)
+            self.session.add(staff)
+        staff.contact, staff.role, staff.programme_id = contact, invite.role, invite.programme_id
+        staff.name, staff.language, staff.active, staff.removed_at = invite.name, language, True, None
+        invite.used_at = now
+        await self.session.flush()
+        return staff
+
+    async def all(self) -> list[Staff]:
+        return list((await self.session.scalars(select(Staff).order_by(Staff.id))).all())
+
+    async def remove(self, staff_id: int, now: datetime) -> Staff | None:
+        staff = await self.session.get(Staff, staff_id)
+        if staff is not None and staff.active:
+            staff.active, staff.removed_at = False, now
+            await self.session.flush()
+        return staff
+
+    async def consultants(self, programme_id: str) -> list[Staff]:
+        result = await self.session.scalars(
+            select(Staff).where(Staff.programme_id == programme_id, Staff.role == "consultant", Staff.active)
+            .order_by(Staff.id)
+        )
+        return list(result.all())
+
+
+class InviteRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def create(self, code: str, *, role: str, programme_id: str, name: str, now: datetime,
+                     expires_at: datetime) -> Invite:
+        invite = Invite(code_hash=code_hash(code), role=role, programme_id=programme_id, name=name, created_at=now,
+                        expires_at=expires_at)
+        self.session.add(invite)
+        await self.session.flush()
+        return invite
+
+    async def redeem(self, code: str, now: datetime) -> tuple[Invite | None, str]:
+        """The invite for a code and "" if it can be used; else None or the invite and why not."""
+        invite = (await self.session.execute(
+            select(Invite).where(Invite.code_hash == code_hash(code)).with_for_update()
+        )).scalar_one_or_none()
+        if invite is None:
+            return None, "unknown"
+        if invite.used_at is not None:
+            return invite, "used"
+        if invite.expires_at <= now:
+            return invite, "expired"
+        return invite, ""
+
+
+class CaseRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def open_count(self, staff_id: int) -> int:
+        return int(await self.session.scalar(
+            select(func.count()).select_from(Referral)
+            .where(Referral.consultant_id == staff_id, Referral.status == ReferralStatus.CLAIMED.value)
+        ) or 0)
+
+    async def with_room(self, programme_id: str, cap: int) -> list[Staff]:
+        """The programme's consultants whose open cases are under the cap."""
+        room = []
+        for staff in await StaffRepository(self.session).consultants(programme_id):
+            if await self.open_count(staff.id) < cap:
+                room.append(staff)
+        return room
+
+    async def offer(self, referral: Referral, staff: Sequence[Staff], now: datetime) -> list[Offer]:
+        offers = [Offer(referral_id=referral.id, staff_id=s.id, passed=False, created_at=now) for s in staff]
+        self.session.add_all(offers)
+        await self.session.flush()
+        return offers
+
+    async def offers(self, referral_id: int) -> list[Offer]:
+        return list((await self.session.scalars(select(Offer).where(Offer.referral_id == referral_id))).all())
+
+    async def offer_for(self, referral_id: int, staff_id: int) -> Offer | None:
+        return (await self.session.execute(
+            select(Offer).where(Offer.referral_id == referral_id, Offer.staff_id == staff_id)
+        )).scalar_one_or_none()
+
+    async def record_message(self, offer_id: int, chat_id: int, message_id: int) -> None:
+        await self.session.execute(update(Offer).where(Offer.id == offer_id).values(chat_id=chat_id,
+                                                                                     message_id=message_id))
+
+    async def claim(self, referral_id: int, staff_id: int, now: datetime) -> bool:
+        """True for the one consultant who gets it; False if it is taken (or not on offer)."""
+        result = await self.session.execute(
+            update(Referral)
+            .where(Referral.id == referral_id, Referral.status == ReferralStatus.NEW.value)
+            .values(status=ReferralStatus.CLAIMED.value, consultant_id=staff_id, claimed_at=now, waiting_since=None)
+            .returning(Referral.id)
+        )
+        return result.first() is not None
+
+    async def wait(self, referral: Referral, now: datetime) -> int:
+        """Put a referral on its programme's waiting list; returns its place (1 = next)."""
+        referral.status, referral.waiting_since = ReferralStatus.WAITING.value, now
+        await self.session.flush()
+        return await self.place(referral)
+
+    async def place(self, referral: Referral) -> int:
+        assert referral.waiting_since is not None
+        ahead = await self.session.scalar(
+            select(func.count()).select_from(Referral).where(
+                Referral.programme_id == referral.programme_id, Referral.status == ReferralStatus.WAITING.value,
+                (Referral.waiting_since < referral.waiting_since)
+                | ((Referral.waiting_since == referral.waiting_since) & (Referral.id < referral.id)),
+            )
+        )
+        return int(ahead or 0) + 1
+
+    async def oldest_waiting(self, programme_id: str) -> Referral | None:
+        return (await self.session.execute(
+            select(Referral)
+            .where(Referral.programme_id == programme_id, Referral.status == ReferralStatus.WAITING.value)
+            .order_by(Referral.waiting_since, Referral.id).limit(1)
+        )).scalar_one_or_none()
+
+    async def open_cases(self, staff_id: int) -> list[Referral]:
+        return list((await self.session.scalars(
+            select(Referral).where(Referral.consultant_id == staff_id, Referral.status == ReferralStatus.CLAIMED.value)
+            .order_by(Referral.claimed_at)
+        )).all())
+
+    async def unclaimed_urgent(self, before: datetime) -> list[Referral]:
+        """Urgent referrals still on offer since before `before`, not yet sent again."""
+        return list((await self.session.scalars(
+            select(Referral).where(Referral.urgent, Referral.status == ReferralStatus.NEW.value,
+                                   Referral.created_at < before, Referral.resent_at.is_(None))
+        )).all())
