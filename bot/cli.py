@@ -37,12 +37,26 @@ def parser() -> argparse.ArgumentParser:
     progs.add_argument("action", choices=["check", "list"])
 
     export = sub.add_parser("export", help="referrals for coordinators")
-    export.add_argument("--format", choices=["json"], default="json")
+    export.add_argument("--format", choices=["json", "fhir", "csv"], default="json")
     export.add_argument("--since", type=_date, help="only referrals created on or after this date")
     export.add_argument("--programme", help="only this programme")
     export.add_argument("--output", "-o", help="file to write (default: standard output)")
 
     sub.add_parser("run", help="the Telegram bot (long polling, or a webhook when WEBHOOK_URL is set)")
+    invite = sub.add_parser("invite", help="a one-time invite for a consultant or peer (valid 7 days)")
+    invite.add_argument("--role", choices=["consultant", "peer"], required=True)
+    invite.add_argument("--programme", required=True)
+    invite.add_argument("--name", default="", help="the person's name, shown to colleagues and candidates")
+
+    staff = sub.add_parser("staff", help="consultants and peers")
+    staff_sub = staff.add_subparsers(dest="action", required=True)
+    staff_sub.add_parser("list")
+    remove = staff_sub.add_parser("remove")
+    remove.add_argument("id", type=int)
+
+    audit = sub.add_parser("audit", help="who saw or changed a referral, when")
+    audit.add_argument("--referral", type=int, required=True, metavar="ID")
+
     purge = sub.add_parser("purge", help="erase data past its retention period")
     purge.add_argument("--older-than", type=int, metavar="DAYS",
                        help="closed intakes older than this (default: each programme's retention_months)")
@@ -138,15 +152,46 @@ async def _chat(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _export(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import open_app
-    from bot.export import write_json
+    from bot.export import write
 
     async with open_app(settings) as app:
         if args.output:
-            with open(args.output, "w", encoding="utf-8") as out:  # noqa: ASYNC230 - a local file, once
-                count = await write_json(app, out, since=args.since, programme=args.programme)
+            with open(args.output, "w", encoding="utf-8", newline="") as out:  # noqa: ASYNC230 - a local file, once
+                count = await write(app, out, args.format, since=args.since, programme=args.programme)
         else:
-            count = await write_json(app, sys.stdout, since=args.since, programme=args.programme)
+            count = await write(app, sys.stdout, args.format, since=args.since, programme=args.programme)
     print(f"{count} referrals exported", file=sys.stderr)
+    return 0
+
+
+async def _staff(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import open_app
+
+    async with open_app(settings) as app, app.uow() as uow:
+        now = app.clock.now()
+        if args.command == "invite":
+            if args.programme not in app.registry:
+                print(f"Unknown programme {args.programme!r}", file=sys.stderr)
+                return 2
+            code = await app.intake.casework.invite(uow, role=args.role, programme_id=args.programme,
+                                                    name=args.name or args.role, now=now)
+            print(f"invite code: {code}\nlink: https://t.me/<your_bot>?start=staff-{code}\n"
+                  f"(/start staff-{code} in the bot; single use, valid 7 days)")
+        elif args.command == "audit":
+            for event in await uow.audit.for_referral(args.referral):
+                print(f"{event.at.isoformat()}  {event.actor:22} {event.action:22} {event.detail}")
+        elif args.action == "list":
+            for member in await uow.staff.all():
+                state = "active" if member.active else f"removed {member.removed_at:%Y-%m-%d}"
+                open_cases = await uow.cases.open_count(member.id)
+                print(f"{member.id:4}  {member.role:10} {member.programme_id:10} {member.language}  "
+                      f"{open_cases:2} open  {state:18} {member.name}")
+        else:
+            removed = await app.intake.casework.remove_staff(uow, args.id, now)
+            if removed is None:
+                print(f"no staff member {args.id}", file=sys.stderr)
+                return 1
+            print(f"removed {removed.name}; their open cases are back on the waiting list")
     return 0
 
 
@@ -202,6 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_export(settings, args))
         if args.command == "purge":
             return asyncio.run(_purge(settings, args))
+        if args.command in ("invite", "staff", "audit"):
+            return asyncio.run(_staff(settings, args))
         if args.command in ("access", "erase"):
             return asyncio.run(_rights(settings, args.command, args.referral))
         if args.command == "keys":
@@ -212,6 +259,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(problem, file=sys.stderr)
                 return 2
             return asyncio.run(_run(settings))
+    except BrokenPipeError:  # e.g. `ipsbot export | head`: the reader has had enough
+        sys.stderr.close()
+        return 0
     except WrongKeyError as exc:
         print(f"Cannot start: {exc}", file=sys.stderr)
         return 2

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bot.casework import Casework
 from bot.clock import Clock
 from flows.answers import Answer, Command
 from flows.intake import Event, IntakeFlow, Reply
 from flows.screens import Screen
+from locales import Translator
 from storage.crypto import current as current_cipher
 from storage.repositories import UnitOfWork
 
@@ -46,6 +48,7 @@ class Outcome:
     stale: bool = False  # a tap on an old button; nothing changed
     outbox_id: int | None = None  # the replies, committed with the answer, waiting to be sent
     personal_data: dict[str, Any] | None = None  # after /mydata: everything stored about the person
+    others: list[int] = field(default_factory=list)  # outbox messages to other people (consultants)
 
     @property
     def finished(self) -> bool:
@@ -90,10 +93,12 @@ async def personal_data(uow: UnitOfWork, candidate: Any) -> dict[str, Any]:
 
 
 class IntakeService:
-    def __init__(self, uow: Callable[[], UnitOfWork], flow: IntakeFlow, clock: Clock) -> None:
+    def __init__(self, uow: Callable[[], UnitOfWork], flow: IntakeFlow, clock: Clock,
+                 casework: Casework | None = None) -> None:
         self._uow = uow
         self.flow = flow
         self.clock = clock
+        self.casework = casework or Casework(flow.registry)
 
     async def start(self, person: Person, programme: str | None = None, *, fresh: bool = False) -> Outcome:
         """``/start [programme]``: a new intake, or the current question of the one under way.
@@ -149,6 +154,7 @@ class IntakeService:
                     candidate_id=candidate.id if intake is not None else None,  # None once erased
                 )
                 outcome.outbox_id = message.id
+            outcome.others = [i for i in uow.outbox.added if i != outcome.outbox_id]
             return outcome
 
     def _then(self, reply: Reply, answer: Answer) -> Reply:
@@ -178,6 +184,10 @@ class IntakeService:
             if created:
                 await uow.audit.record(actor=actor, action="referral.created", at=now,
                                        referral_id=referral.id, detail=triage["outcome"])
+                if referral.status == "new":  # to the consultants, in this same transaction
+                    place = await self.casework.dispatch(uow, referral, intake.consent_at, now)
+                    if place is not None:
+                        reply.screens.append(Screen(Translator(reply.state["lang"])("waiting.place", place=place)))
         elif event.kind == "language":
             candidate.language = event.data["lang"]
         elif event.kind == "restart":
@@ -188,6 +198,7 @@ class IntakeService:
                 language=reply.state["lang"], state=reply.state, now=now,
             )
         elif event.kind == "delete":
+            await self.casework.withdrawn(uow, candidate.id, now)  # the consultant learns only that
             await uow.candidates.delete(candidate.id)
             await uow.audit.record(actor="candidate:erased", action="candidate.erased", at=now)
             return None

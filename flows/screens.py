@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class InputKind(StrEnum):
@@ -53,3 +54,21 @@ class Screen:
     @property
     def asks(self) -> bool:
         return self.kind is not InputKind.NONE
+
+
+def screen_to_dict(screen: Screen) -> dict[str, Any]:
+    """A screen as JSON data (for the outbox, which renders it when it sends)."""
+    return {
+        "text": screen.text, "step": screen.step, "version": screen.version, "kind": screen.kind.value,
+        "buttons": [[b.id, b.label] for b in screen.buttons], "progress": screen.progress,
+        "tone": screen.tone.value, "nav": [[b.id, b.label] for b in screen.nav],
+    }
+
+
+def screen_from_dict(data: dict[str, Any]) -> Screen:
+    def buttons(key: str) -> tuple[Button, ...]:
+        return tuple(Button(str(i), str(label)) for i, label in data.get(key, []))
+
+    return Screen(str(data["text"]), str(data.get("step", "")), int(data.get("version", 0)),
+                  InputKind(data.get("kind", "none")), buttons("buttons"), str(data.get("progress", "")),
+                  Tone(data.get("tone", "normal")), buttons("nav"))

@@ -99,3 +99,17 @@ class Translator:
 
     def has(self, msgid: str) -> bool:
         return self._t.gettext(msgid) != msgid
+
+
+# How a moment is written for a reader, per language (Babel patterns): 5. marts 2026 kl. 15.30
+DATETIME_PATTERNS: Mapping[str, str] = {"da": "d. MMMM y 'kl.' HH.mm", "sv": "d MMMM y HH:mm", "en": "d MMMM y, HH:mm"}
+
+
+def format_when(moment: Any, lang: str, timezone: str) -> str:
+    """A UTC datetime in the reader's language, in the programme's time zone."""
+    from zoneinfo import ZoneInfo
+
+    from babel.dates import format_datetime
+
+    code = normalise(lang)
+    return format_datetime(moment, DATETIME_PATTERNS[code], tzinfo=ZoneInfo(timezone), locale=BABEL_LOCALES[code])

@@ -379,6 +379,7 @@ class OutboxRepository:
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self.added: list[int] = []  # ids written in this unit of work, for the caller to send after commit
 
     async def add(
         self, *, channel: str, payload: dict[str, Any], now: datetime, candidate_id: int | None = None
@@ -388,6 +389,7 @@ class OutboxRepository:
         )
         self.session.add(message)
         await self.session.flush()
+        self.added.append(message.id)
         return message
 
     async def get(self, message_id: int) -> OutboxMessage | None:

@@ -22,6 +22,7 @@ from aiogram.types import BufferedInputFile, InlineKeyboardMarkup
 from bot.app import App
 from bot.intake_service import Outcome
 from bot.telegram.render import render
+from flows.screens import screen_from_dict
 from locales import Translator
 
 log = logging.getLogger(__name__)
@@ -44,28 +45,45 @@ def plan(chat_id: int, user_id: int, outcome: Outcome, edit: dict[str, Any] | No
     return {"chat_id": chat_id, "user_id": user_id, "edit": edit, "messages": messages, "document": document}
 
 
-async def send_plan(bot: Bot, planned: dict[str, Any]) -> str:
-    """Send it; returns "" when done or a content-free reason it never can be (the person blocked us)."""
+def _messages(planned: dict[str, Any]) -> list[tuple[str, InlineKeyboardMarkup | None]]:
+    """Rendered messages: pre-rendered ones (candidate replies) or screens kept as data (casework)."""
+    out = []
+    for message in planned.get("messages", []):
+        markup = InlineKeyboardMarkup.model_validate(message["markup"]) if message["markup"] else None
+        out.append((message["text"], markup))
+    for data in planned.get("screens", []):
+        out.append(render(screen_from_dict(data)))
+    return out
+
+
+async def send_plan(bot: Bot, planned: dict[str, Any]) -> tuple[str, int | None]:
+    """Send it. Returns "" or a content-free reason it never can be sent (blocked), and the id of the
+    first message sent (a consultant's summary is edited later through it)."""
     chat_id = planned["chat_id"]
+    first: int | None = None
     try:
         edit = planned.get("edit")
         if edit:
+            text, markup = (edit["text"], None) if "text" in edit else render(screen_from_dict(edit["screen"]))
             try:
-                await bot.edit_message_text(edit["text"], chat_id=chat_id, message_id=edit["message_id"],
-                                            reply_markup=None)
+                await bot.edit_message_text(text, chat_id=chat_id, message_id=edit["message_id"], reply_markup=markup)
             except TelegramBadRequest as exc:  # "message is not modified", or too old to edit: not needed
-                log.debug("question message not edited: %s", exc.message)
-        for message in planned["messages"]:
-            markup = InlineKeyboardMarkup.model_validate(message["markup"]) if message["markup"] else None
-            await bot.send_message(chat_id, message["text"], reply_markup=markup)
-        document = planned.get("document")
-        if document:
-            data = json.dumps(document["content"], ensure_ascii=False, indent=2).encode()
-            await bot.send_document(chat_id, BufferedInputFile(data, document["filename"]),
-                                    caption=html.escape(document["caption"]))
+                log.debug("message not edited: %s", exc.message)
+        for text, markup in _messages(planned):
+            sent = await bot.send_message(chat_id, text, reply_markup=markup)
+            first = first or sent.message_id
+        documents = list(planned.get("documents") or [])
+        if planned.get("document"):
+            document = planned["document"]
+            documents.append({"filename": document["filename"], "caption": document["caption"],
+                              "content": json.dumps(document["content"], ensure_ascii=False, indent=2)})
+        for document in documents:
+            caption = html.escape(document["caption"]) if document.get("caption") else None
+            await bot.send_document(chat_id, BufferedInputFile(document["content"].encode(), document["filename"]),
+                                    caption=caption)
     except TelegramForbiddenError:
-        return BLOCKED
-    return ""
+        return BLOCKED, first
+    return "", first
 
 
 async def deliver(app: App, bot: Bot, message_id: int) -> None:
@@ -76,7 +94,7 @@ async def deliver(app: App, bot: Bot, message_id: int) -> None:
             return
         planned = row.payload
     try:  # no transaction is held while Telegram is asked
-        failure = await send_plan(bot, planned)
+        failure, first = await send_plan(bot, planned)
     except (TelegramNetworkError, TelegramBadRequest) as exc:
         async with app.uow() as uow:
             attempts = await uow.outbox.attempted(message_id)
@@ -86,9 +104,16 @@ async def deliver(app: App, bot: Bot, message_id: int) -> None:
         return
     async with app.uow() as uow:
         await uow.outbox.finish(message_id, at=app.clock.now(), failure=failure)
+        if planned.get("offer_id") and first is not None:  # so "taken by" can replace this summary later
+            await uow.cases.record_message(planned["offer_id"], planned["chat_id"], first)
         if failure == BLOCKED:  # stop writing to them until they write to us again
             await uow.candidates.mark_unreachable(CHANNEL, str(planned["user_id"]))
             log.warning("a person has blocked the bot; marked unreachable")
+
+
+async def deliver_all(app: App, bot: Bot, message_ids: list[int]) -> None:
+    for message_id in message_ids:
+        await deliver(app, bot, message_id)
 
 
 async def drain(app: App, bot: Bot, *, min_age: timedelta = timedelta(seconds=30)) -> int:

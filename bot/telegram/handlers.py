@@ -19,8 +19,9 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, Update, 
 
 from bot.app import App
 from bot.intake_service import Outcome, Person
+from bot.telegram import staff
 from bot.telegram.current import current_question, mark_update
-from bot.telegram.delivery import deliver, plan
+from bot.telegram.delivery import deliver, deliver_all, plan
 from bot.telegram.render import answered_text, parse_callback, render
 from flows.answers import Command, Text, parse_text
 from flows.screens import Screen
@@ -88,14 +89,17 @@ async def edited_message(message: Message, bot: Bot, app: App, event_update: Upd
 async def text_message(message: Message, bot: Bot, app: App, event_update: Update) -> None:
     if message.from_user is None or message.text is None:
         return
-    person = person_of(message.from_user, message.chat.id)
     parsed = parse_text(message.text)
+    if isinstance(parsed, Command) and await staff_command(message, bot, app, event_update.update_id, parsed):
+        return
+    person = person_of(message.from_user, message.chat.id)
     answer = parsed if isinstance(parsed, Command) and parsed.name == "start" else Text(message.text)
     chat_id, user_id = message.chat.id, message.from_user.id
     outcome = await app.intake.answer(person, answer, update_id=event_update.update_id, bot_id=bot.id,
                                       deliver=lambda o: plan(chat_id, user_id, o))
     if outcome.outbox_id is not None:
         await deliver(app, bot, outcome.outbox_id)
+    await deliver_all(app, bot, outcome.others)
 
 
 async def not_text(message: Message, bot: Bot, app: App, event_update: Update) -> None:
@@ -121,6 +125,10 @@ async def tap(query: CallbackQuery, bot: Bot, app: App, event_update: Update) ->
     if answer is None:
         await mark_update(app, event_update.update_id, bot.id)
         return
+    if answer.step.startswith(staff.STAFF_STEPS):  # a consultant's button: checked on the server
+        await staff.press(app, bot, query.from_user, message.chat.id, message.message_id, event_update.update_id,
+                          answer.step, answer.button)
+        return
     label = button_label(message, query.data or "")
     old_html = message.html_text
 
@@ -135,6 +143,19 @@ async def tap(query: CallbackQuery, bot: Bot, app: App, event_update: Update) ->
                                       deliver=replies)
     if outcome.outbox_id is not None:
         await deliver(app, bot, outcome.outbox_id)
+    await deliver_all(app, bot, outcome.others)
+
+
+async def staff_command(message: Message, bot: Bot, app: App, update_id: int, command: Command) -> bool:
+    """Joining with an invite, /cases and /language for staff; False for everything else."""
+    if command.name == "start" and command.arg.startswith("staff-"):
+        await staff.join(app, bot, message, update_id, command.arg.removeprefix("staff-"))
+        return True
+    if command.name == "cases":
+        return await staff.cases(app, bot, message, update_id)
+    if command.name == "language":
+        return await staff.language(app, bot, message, update_id)
+    return False
 
 
 def button_label(message: Message, data: str) -> str | None:

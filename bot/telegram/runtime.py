@@ -288,6 +288,8 @@ async def drain_forever(app: App, bot: Bot, stopping: asyncio.Event) -> None:
         if stopping.is_set():
             return
         try:
+            async with app.uow() as uow:  # urgent referrals nobody claimed in 24 hours go out again
+                await app.intake.casework.resend_urgent(uow, app.clock.now())
             await drain(app, bot)
         except Exception as exc:  # the database may be away for a moment; try again later
             log.warning("outbox drain failed: %s", type(exc).__name__)

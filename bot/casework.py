@@ -1,0 +1,322 @@
+"""The consultants' side: invites, offering referrals, claims within the caseload cap, the waiting
+list, case steps and outcomes, and the audit trail of all of it.
+
+Transport-neutral: every message to a person is an outbox row (written in the caller's unit of
+work) holding screens as data; the channel renders them when it sends. Every press is checked on
+the server against who is pressing: an active consultant of the referral's programme (and, for a
+case, its holder). Anything else is refused and audited.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flows.programmes import Programme, Registry
+from flows.referral import export_record
+from flows.screens import Screen, screen_to_dict
+from flows.summary import CASE_OUTCOMES, case_screen, offer_screen, outcome_screen
+from locales import Translator
+from storage.models import Referral, ReferralStatus, Staff
+from storage.repositories import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+INVITE_DAYS = 7
+RESEND_AFTER = timedelta(hours=24)
+CASE_STEPS = {"contact": "first_contact_at", "meeting": "first_meeting_at", "jobsearch": "job_search_at"}
+
+
+@dataclass(frozen=True, slots=True)
+class Who:
+    """The person pressing, as the channel knows them."""
+
+    channel: str
+    external_id: str
+    chat_id: int
+    language: str | None = None
+
+
+def new_code() -> str:
+    return secrets.token_urlsafe(12)
+
+
+class Casework:
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    # --- sending ---------------------------------------------------------------------------
+
+    async def _send(self, uow: UnitOfWork, chat_id: int, screens: list[Screen], now: datetime, *,
+                    edit: tuple[int, Screen] | None = None, offer_id: int | None = None,
+                    documents: list[dict[str, str]] | None = None, candidate_id: int | None = None) -> int:
+        payload: dict[str, Any] = {
+            "chat_id": chat_id, "user_id": chat_id, "screens": [screen_to_dict(s) for s in screens],
+            "edit": {"message_id": edit[0], "screen": screen_to_dict(edit[1])} if edit else None,
+            "offer_id": offer_id, "documents": documents or [],
+        }
+        row = await uow.outbox.add(channel="telegram", payload=payload, now=now, candidate_id=candidate_id)
+        return row.id
+
+    async def notify(self, uow: UnitOfWork, chat_id: int, text: str, now: datetime) -> int:
+        return await self._send(uow, chat_id, [Screen(text)], now)
+
+    # --- joining ---------------------------------------------------------------------------
+
+    async def invite(self, uow: UnitOfWork, *, role: str, programme_id: str, name: str, now: datetime) -> str:
+        code = new_code()
+        await uow.invites.create(code, role=role, programme_id=programme_id, name=name, now=now,
+                                 expires_at=now + timedelta(days=INVITE_DAYS))
+        await uow.audit.record(actor="cli", action="invite.created", at=now, detail=f"{role} {programme_id}")
+        return code
+
+    async def join(self, uow: UnitOfWork, who: Who, code: str, now: datetime) -> list[int]:
+        t = Translator(who.language or "da")
+        invite, problem = await uow.invites.redeem(code, now)
+        if invite is None or problem:
+            await uow.audit.record(actor="staff:unknown", action="invite.refused", at=now, detail=problem)
+            return [await self._send(uow, who.chat_id, [Screen(t(f"staff.invite.{problem or 'unknown'}"))], now)]
+        staff = await uow.staff.join(invite, who.channel, who.external_id, contact={"chat_id": who.chat_id},
+                                     language=t.lang, now=now)
+        await uow.audit.record(actor=f"staff:{staff.id}", action="staff.joined", at=now, detail=invite.role)
+        programme = self.registry[staff.programme_id]
+        ids = [await self._send(uow, who.chat_id, [Screen(t("staff.joined", name=staff.name,
+                                                             programme=programme.name(t.lang)))], now)]
+        return ids + await self._offer_waiting(uow, programme, now)
+
+    # --- offering --------------------------------------------------------------------------
+
+    async def dispatch(self, uow: UnitOfWork, referral: Referral, consent_at: datetime | None,
+                       now: datetime) -> int | None:
+        """Offer a new eligible referral to every consultant with room; else the waiting list.
+
+        Returns the candidate's place on the waiting list, or None when it was offered.
+        """
+        programme = self.registry[referral.programme_id]
+        room = await uow.cases.with_room(programme.id, programme.caseload_cap)
+        if not room:
+            return await uow.cases.wait(referral, now)
+        await self._offer(uow, referral, room, programme, consent_at, now)
+        return None
+
+    async def _offer(self, uow: UnitOfWork, referral: Referral, staff: list[Staff], programme: Programme,
+                     consent_at: datetime | None, now: datetime, note: str = "") -> list[int]:
+        referral.status, referral.waiting_since = ReferralStatus.NEW.value, None
+        ids = []
+        for offer, member in zip(await uow.cases.offer(referral, staff, now), staff, strict=True):
+            screen = offer_screen(referral.id, referral.payload, programme, member.language, consent_at,
+                                  note=Translator(member.language)(note) if note else "")
+            ids.append(await self._send(uow, member.contact["chat_id"], [screen], now, offer_id=offer.id))
+            await uow.audit.record(actor=f"staff:{member.id}", action="referral.offered", at=now,
+                                   referral_id=referral.id)
+        return ids
+
+    async def _offer_waiting(self, uow: UnitOfWork, programme: Programme, now: datetime) -> list[int]:
+        """When a consultant has room again, the oldest waiting referral is offered."""
+        waiting = await uow.cases.oldest_waiting(programme.id)
+        room = await uow.cases.with_room(programme.id, programme.caseload_cap)
+        if waiting is None or not room:
+            return []
+        intake_consent = await self._consent_at(uow, waiting)
+        return await self._offer(uow, waiting, room, programme, intake_consent, now)
+
+    @staticmethod
+    async def _consent_at(uow: UnitOfWork, referral: Referral) -> datetime | None:
+        from storage.models import Intake
+
+        intake = await uow.session.get(Intake, referral.intake_id)
+        return intake.consent_at if intake else None
+
+    async def resend_urgent(self, uow: UnitOfWork, now: datetime) -> list[int]:
+        """Urgent referrals nobody claimed within 24 hours are sent again to the programme's consultants."""
+        ids: list[int] = []
+        for referral in await uow.cases.unclaimed_urgent(now - RESEND_AFTER):
+            programme = self.registry[referral.programme_id]
+            staff = await uow.cases.with_room(programme.id, programme.caseload_cap)
+            consent_at = await self._consent_at(uow, referral)
+            for member in staff:
+                screen = offer_screen(referral.id, referral.payload, programme, member.language, consent_at,
+                                      note=Translator(member.language)("staff.resent"))
+                offer = await uow.cases.offer_for(referral.id, member.id)
+                ids.append(await self._send(uow, member.contact["chat_id"], [screen], now,
+                                            offer_id=offer.id if offer else None))
+            referral.resent_at = now
+            await uow.audit.record(actor="system", action="referral.resent", at=now, referral_id=referral.id)
+        return ids
+
+    # --- presses ---------------------------------------------------------------------------
+
+    async def press(self, uow: UnitOfWork, who: Who, step: str, button: str, message_id: int,
+                    now: datetime) -> list[int]:
+        """A button on a summary (``ref.<id>``) or a case card (``case.<id>``)."""
+        kind, _, number = step.partition(".")
+        staff = await uow.staff.find(who.channel, who.external_id)
+        referral = await uow.referrals.get(int(number)) if number.isdigit() else None
+        t = Translator(staff.language if staff else who.language or "da")
+        allowed = (staff is not None and referral is not None and staff.role == "consultant"
+                   and referral.programme_id == staff.programme_id
+                   and (kind == "ref" or referral.consultant_id == staff.id))
+        if not allowed:  # a forged, replayed or out-of-date press: refuse and keep a trace
+            await uow.audit.record(actor=f"staff:{staff.id}" if staff else f"{who.channel}:unknown",
+                                   action="denied", at=now, referral_id=referral.id if referral else None,
+                                   detail=f"{step}|{button}"[:120])
+            return [await self._send(uow, who.chat_id, [Screen(t("staff.denied"))], now)]
+        assert staff is not None and referral is not None
+        programme = self.registry[referral.programme_id]
+        if button == "export":
+            return [await self._export(uow, staff, referral, now)]
+        if kind == "ref":
+            return await self._on_offer(uow, staff, referral, programme, button, message_id, now)
+        return await self._on_case(uow, staff, referral, programme, button, message_id, now)
+
+    async def _on_offer(self, uow: UnitOfWork, staff: Staff, referral: Referral, programme: Programme,
+                        button: str, message_id: int, now: datetime) -> list[int]:
+        t = Translator(staff.language)
+        chat_id = staff.contact["chat_id"]
+        if button == "pass":
+            offer = await uow.cases.offer_for(referral.id, staff.id)
+            if offer is not None:
+                offer.passed = True
+            await uow.audit.record(actor=f"staff:{staff.id}", action="referral.passed", at=now,
+                                   referral_id=referral.id)
+            return [await self._send(uow, chat_id, [], now, edit=(message_id, Screen(t("staff.passed"))))]
+        if button != "claim":
+            return []
+        if await uow.cases.open_count(staff.id) >= programme.caseload_cap:
+            await uow.audit.record(actor=f"staff:{staff.id}", action="claim.refused_full", at=now,
+                                   referral_id=referral.id)
+            return [await self._send(uow, chat_id, [Screen(t("staff.full", cap=programme.caseload_cap))], now)]
+        if not await uow.cases.claim(referral.id, staff.id, now):
+            holder = await uow.staff.get(referral.consultant_id) if referral.consultant_id else None
+            await uow.session.refresh(referral)
+            holder = await uow.staff.get(referral.consultant_id) if referral.consultant_id else holder
+            text = t("staff.taken", name=holder.name if holder else "?")
+            return [await self._send(uow, chat_id, [Screen(text)], now)]
+        await uow.session.refresh(referral)
+        await uow.audit.record(actor=f"staff:{staff.id}", action="referral.claimed", at=now, referral_id=referral.id)
+        ids = [await self._send(uow, chat_id, [Screen(t("staff.you_claimed"))], now)]
+        for offer in await uow.cases.offers(referral.id):  # everyone else sees who took it
+            if offer.staff_id == staff.id or offer.message_id is None or offer.chat_id is None:
+                continue
+            other = await uow.staff.get(offer.staff_id)
+            lang = other.language if other else staff.language
+            taken = Screen(Translator(lang)("staff.claimed_by", name=staff.name))
+            ids.append(await self._send(uow, int(offer.chat_id), [], now, edit=(int(offer.message_id), taken)))
+        ids += await self._tell_candidate(uow, referral, "consultant.assigned", now, name=staff.name)
+        return ids
+
+    async def _tell_candidate(self, uow: UnitOfWork, referral: Referral, msgid: str, now: datetime,
+                              **params: Any) -> list[int]:
+        from storage.models import Candidate, Intake
+
+        intake = await uow.session.get(Intake, referral.intake_id)
+        candidate = await uow.session.get(Candidate, intake.candidate_id) if intake else None
+        if candidate is None or candidate.channel != "telegram" or not candidate.contact or candidate.unreachable:
+            return []
+        text = Translator(referral.language)(msgid, **params)
+        return [await self._send(uow, candidate.contact["chat_id"], [Screen(text)], now, candidate_id=candidate.id)]
+
+    async def _on_case(self, uow: UnitOfWork, staff: Staff, referral: Referral, programme: Programme,
+                       button: str, message_id: int, now: datetime) -> list[int]:
+        chat_id = staff.contact["chat_id"]
+        if button == "outcome":
+            return [await self._send(uow, chat_id, [outcome_screen(referral.id, staff.language)], now)]
+        if button.startswith("outcome:") and button.removeprefix("outcome:") in CASE_OUTCOMES:
+            referral.case_outcome, referral.outcome_at = button.removeprefix("outcome:"), now
+        elif button in CASE_STEPS:
+            if getattr(referral, CASE_STEPS[button]) is None:  # the first time counts for the IPS clocks
+                setattr(referral, CASE_STEPS[button], now)
+        elif button == "close":
+            referral.status, referral.closed_at = ReferralStatus.CLOSED.value, now
+        else:
+            return []
+        await uow.session.flush()
+        await uow.audit.record(actor=f"staff:{staff.id}", action=f"case.{button.partition(':')[0]}", at=now,
+                               referral_id=referral.id, detail=button.partition(":")[2])
+        t = Translator(staff.language)
+        if referral.status == ReferralStatus.CLOSED.value:
+            ids = [await self._send(uow, chat_id, [], now, edit=(message_id, Screen(t("staff.case.closed",
+                                                                                      id=referral.id))))]
+            return ids + await self._offer_waiting(uow, programme, now)
+        card = self.case_card(referral, staff.language, now)
+        if button.startswith("outcome:"):  # answered on the outcome question: show the card again
+            return [await self._send(uow, chat_id, [card], now)]
+        return [await self._send(uow, chat_id, [], now, edit=(message_id, card))]
+
+    @staticmethod
+    def case_card(referral: Referral, lang: str, now: datetime) -> Screen:
+        clocks = {k: getattr(referral, k) for k in ("created_at", "first_contact_at", "first_meeting_at",
+                                                     "job_search_at")}
+        return case_screen(referral.id, referral.payload, lang, clocks, referral.case_outcome, now)
+
+    async def cases(self, uow: UnitOfWork, who: Who, now: datetime) -> list[int]:
+        staff = await uow.staff.find(who.channel, who.external_id)
+        if staff is None:
+            return []
+        t = Translator(staff.language)
+        programme = self.registry[staff.programme_id]
+        open_cases = await uow.cases.open_cases(staff.id)
+        head = Screen(t("staff.cases.title", n=len(open_cases), cap=programme.caseload_cap) if open_cases
+                      else t("staff.cases.none"))
+        cards = [self.case_card(r, staff.language, now) for r in open_cases]
+        for referral in open_cases:
+            await uow.audit.record(actor=f"staff:{staff.id}", action="case.viewed", at=now, referral_id=referral.id)
+        return [await self._send(uow, staff.contact["chat_id"], [head, *cards], now)]
+
+    async def _export(self, uow: UnitOfWork, staff: Staff, referral: Referral, now: datetime) -> int:
+        from bot.fhir import questionnaire_responses
+
+        record = export_record(referral.id, referral.created_at.isoformat(), referral.status, referral.payload)
+        responses = questionnaire_responses(referral.id, referral.created_at.isoformat(), referral.payload)
+        documents = [
+            {"filename": f"referral-{referral.id}.json", "content": json.dumps(record, ensure_ascii=False, indent=2)},
+            {"filename": f"referral-{referral.id}.fhir.json",
+             "content": "[" + ",".join(r.model_dump_json(exclude_none=True) for r in responses) + "]"},
+        ]
+        await uow.audit.record(actor=f"staff:{staff.id}", action="referral.exported", at=now, referral_id=referral.id)
+        caption = Screen(Translator(staff.language)("staff.export.caption", id=referral.id))
+        return await self._send(uow, staff.contact["chat_id"], [caption], now, documents=documents)
+
+    # --- leaving ---------------------------------------------------------------------------
+
+    async def withdrawn(self, uow: UnitOfWork, candidate_id: int, now: datetime) -> list[int]:
+        """Before a candidate is erased: whoever holds or was offered their referral is told only that."""
+        from sqlalchemy import select
+
+        from storage.models import Intake
+
+        ids = []
+        referrals = await uow.session.scalars(
+            select(Referral).join(Intake, Intake.id == Referral.intake_id).where(Intake.candidate_id == candidate_id))
+        for referral in referrals.all():
+            told: set[int] = set()
+            holders = [referral.consultant_id] if referral.consultant_id else []
+            holders += [o.staff_id for o in await uow.cases.offers(referral.id)]
+            for staff_id in holders:
+                staff = await uow.staff.get(staff_id)
+                if staff is None or not staff.active or staff_id in told:
+                    continue
+                told.add(staff_id)
+                text = Translator(staff.language)("staff.withdrawn", id=referral.id)
+                ids.append(await self._send(uow, staff.contact["chat_id"], [Screen(text)], now))
+            await uow.audit.record(actor="candidate:erased", action="referral.withdrawn", at=now,
+                                   referral_id=referral.id)
+        return ids
+
+    async def remove_staff(self, uow: UnitOfWork, staff_id: int, now: datetime) -> Staff | None:
+        """A consultant who leaves sees nothing more; their open cases go back to the waiting list first."""
+        staff = await uow.staff.remove(staff_id, now)
+        if staff is None:
+            return None
+        for referral in await uow.cases.open_cases(staff.id):
+            referral.consultant_id, referral.claimed_at = None, None
+            await uow.cases.wait(referral, referral.created_at)  # keeps its place by referral date
+        await uow.audit.record(actor="cli", action="staff.removed", at=now, detail=f"staff:{staff.id}")
+        programme = self.registry.get(staff.programme_id)
+        if programme is not None:
+            await self._offer_waiting(uow, programme, now)
+        return staff

@@ -1,0 +1,141 @@
+"""CSV export of referrals for spreadsheets: ``ipsbot export --format csv``.
+
+One header line, then one line per referral; standard comma-separated CSV (RFC 4180 quoting:
+only where needed, ``"`` doubled), UTF-8 without a byte-order mark. ``csv_lines`` yields the lines
+without their line end, like the JSON export (the writer adds ``"\\n"``); a free-text value may
+contain a newline inside its quotes. An absent value is an empty cell. A free-text cell that starts
+with ``=``, ``+``, ``-``, ``@`` (or a tab or carriage return) gets a leading ``'`` so that a
+spreadsheet shows it as text instead of running it as a formula – this includes a phone number
+written as ``+45 …``.
+
+| column | content |
+| --- | --- |
+| `id` | referral id |
+| `programme` | programme id (`reconnect`, `hjorring`, …) |
+| `language` | language of the intake: `da`, `sv`, `en` |
+| `created_at` | when the referral was made (ISO 8601, UTC) |
+| `status` | referral status |
+| `triage_outcome` | `eligible`, `eligible-urgent`, `refer-gp`, `refer-coping-course`, `refer-tfa`, `not-in-target` |
+| `triage_reason` | reason message id (`reason.…`) |
+| `urgent` | `true` / `false` |
+| `priority` | `true` / `false` |
+| `name` | name as given (free text) |
+| `age` | age in years |
+| `municipality` | municipality (free text) |
+| `situation` | `school`, `job`, `unemployed`, `sick_leave`, `other` |
+| `support` | public support (`kontanthjaelp`, …, `other`) |
+| `treatment` | `in_treatment`, `under_assessment`, `diagnosed`, `suspected`, `none` |
+| `contact_preference` | `chat`, `phone`, `sms`, `email` |
+| `phone` | phone number, when contact is by phone or SMS |
+| `email` | e-mail address, when contact is by e-mail |
+| `gad7_total` | GAD-7 sum score 0–21 (empty when not asked) |
+| `gad7_band` | GAD-7 band: `minimal`, `mild`, `moderate`, `severe` |
+| `mdi_total` | MDI sum score 0–50 (empty when not asked) |
+| `mdi_band` | MDI band: `none`, `mild`, `moderate`, `severe` |
+| `mdi_icd10` | MDI ICD-10 algorithm: `none`, `mild`, `moderate`, `severe` |
+| `mdi_dsm4` | MDI DSM-IV algorithm: `none`, `major` |
+| `phq9_total` | PHQ-9 sum score 0–27 (empty when not asked) |
+| `phq9_band` | PHQ-9 band: `minimal`, `mild`, `moderate`, `moderately_severe`, `severe` |
+| `flags` | flags raised, space-separated (`risk`) |
+| `substance` | substance use grade `A`–`E` (where the programme asks) |
+| `goal` | `work`, `education`, `both`, `unsure` |
+| `dream` | free text |
+| `background` | free text |
+| `strengths` | free text |
+| `hours` | hours a week wanted: `under_10`, `10_20`, `20_30`, `30_37`, `unsure` |
+| `worries` | free text |
+| `disclosure` | will tell an employer: `yes`, `partly`, `no`, `unsure` |
+| `support_wanted` | free text |
+| `consent_version` | version of the consent text agreed to |
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+COLUMNS: list[str] = [
+    "id", "programme", "language", "created_at", "status",
+    "triage_outcome", "triage_reason", "urgent", "priority",
+    "name", "age", "municipality", "situation", "support", "treatment",
+    "contact_preference", "phone", "email",
+    "gad7_total", "gad7_band", "mdi_total", "mdi_band", "mdi_icd10", "mdi_dsm4", "phq9_total", "phq9_band",
+    "flags", "substance",
+    "goal", "dream", "background", "strengths", "hours", "worries", "disclosure", "support_wanted",
+    "consent_version",
+]
+
+# Cells a person typed: the only ones that can start with a formula character.
+FREE_TEXT: frozenset[str] = frozenset({
+    "name", "municipality", "phone", "email", "dream", "background", "strengths", "worries", "support_wanted",
+})
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: str) -> str:
+    """Keep a spreadsheet from reading a cell as a formula (OWASP "CSV injection")."""
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def row(referral_id: int, created_at: str, status: str, payload: dict[str, Any]) -> dict[str, str]:
+    """One referral as ``{column: cell}`` (every column of COLUMNS, neutralised)."""
+    candidate = payload.get("candidate") or {}
+    contact = candidate.get("contact") or {}
+    triage = payload.get("triage") or {}
+    motivation = payload.get("motivation") or {}
+    scores = payload.get("instruments") or {}
+    gad7, mdi, phq9 = (scores.get(i) or {} for i in ("gad7", "mdi", "phq9"))
+    values: dict[str, Any] = {
+        "id": referral_id,
+        "programme": payload.get("programme"),
+        "language": payload.get("language"),
+        "created_at": created_at,
+        "status": status,
+        "triage_outcome": triage.get("outcome"),
+        "triage_reason": triage.get("reason"),
+        "urgent": triage.get("urgent"),
+        "priority": triage.get("priority"),
+        **{k: candidate.get(k) for k in ("name", "age", "municipality", "situation", "support", "treatment")},
+        "contact_preference": contact.get("preference"),
+        "phone": contact.get("phone"),
+        "email": contact.get("email"),
+        "gad7_total": gad7.get("total"),
+        "gad7_band": gad7.get("band"),
+        "mdi_total": mdi.get("total"),
+        "mdi_band": mdi.get("band"),
+        "mdi_icd10": mdi.get("icd10"),
+        "mdi_dsm4": mdi.get("dsm4"),
+        "phq9_total": phq9.get("total"),
+        "phq9_band": phq9.get("band"),
+        "flags": " ".join(payload.get("flags") or []),
+        "substance": payload.get("substance"),
+        **{k: motivation.get(k) for k in ("goal", "dream", "background", "strengths", "hours", "worries",
+                                          "disclosure", "support_wanted")},
+        "consent_version": (payload.get("consent") or {}).get("version"),
+    }
+    cells = {column: _cell(values[column]) for column in COLUMNS}
+    return {column: neutralise(cell) if column in FREE_TEXT else cell for column, cell in cells.items()}
+
+
+def _line(cells: Iterable[str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(cells)
+    return buffer.getvalue()[:-1]  # without the line end; a newline inside a quoted cell stays
+
+
+def csv_lines(referrals: Iterable[tuple[int, str, str, dict[str, Any]]]) -> Iterator[str]:
+    """The header, then one CSV line per ``(id, created_at_iso, status, payload)``, read one at a time."""
+    yield _line(COLUMNS)
+    for referral_id, created_at, status, payload in referrals:
+        cells = row(referral_id, created_at, status, payload)
+        yield _line(cells[column] for column in COLUMNS)

@@ -1,0 +1,175 @@
+"""FHIR R4 export of the questionnaires: ``ipsbot export --format fhir`` (NDJSON).
+
+Built with the ``fhir.resources.R4B`` models (FHIR 4.3; ``Questionnaire`` and ``QuestionnaireResponse``
+are the same in R4 4.0.1 and R4B, and the package's default modules are R5), so every resource is
+validated when it is made.
+
+- ``questionnaire(id, lang)``: the instrument as a ``Questionnaire`` – one ``choice`` item per item
+  (linkId = item id, MDI 8a/8b and 10a/10b apart), answer codes = scores, each score also as the
+  ``ordinalValue`` extension, and a read-only ``total`` item; the LOINC panel and total codes where
+  the instrument has them (GAD-7, PHQ-9; the MDI has none).
+- ``questionnaire_responses(id, created_at, payload)``: one ``QuestionnaireResponse`` per instrument
+  of a referral. No name and no subject: the identifier ``<referral id>-<instrument>`` in the system
+  ``https://ips-intake.example/referral`` is the only link to the person.
+- ``fhir_lines(referrals)``: the export stream, one JSON resource per line: the questionnaires first,
+  then the responses, one referral at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from fhir.resources.R4B.coding import Coding
+from fhir.resources.R4B.extension import Extension
+from fhir.resources.R4B.identifier import Identifier
+from fhir.resources.R4B.questionnaire import Questionnaire, QuestionnaireItem, QuestionnaireItemAnswerOption
+from fhir.resources.R4B.questionnaireresponse import (
+    QuestionnaireResponse,
+    QuestionnaireResponseItem,
+    QuestionnaireResponseItemAnswer,
+)
+
+from flows.instruments import Instrument, available, load
+from locales import Translator
+
+BASE_URL = "https://ips-intake.example"
+REFERRAL_SYSTEM = f"{BASE_URL}/referral"
+LOINC = "http://loinc.org"
+# R4/R4B core extension (R5 replaced it with itemWeight); context Coding, so it sits on the valueCoding.
+ORDINAL_VALUE = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
+# Bump when an instrument's items, options or scores change.
+QUESTIONNAIRE_VERSION = "1.0.0"
+TOTAL_LINK_ID = "total"
+
+__all__ = [
+    "Questionnaire",
+    "QuestionnaireResponse",
+    "answer_system",
+    "canonical_url",
+    "fhir_lines",
+    "questionnaire",
+    "questionnaire_responses",
+]
+
+
+def canonical_url(instrument_id: str) -> str:
+    return f"{BASE_URL}/fhir/Questionnaire/{instrument_id}"
+
+
+def answer_system(instrument_id: str) -> str:
+    """The code system of an instrument's answers (code = score); shared by Questionnaire and responses."""
+    return f"{BASE_URL}/fhir/CodeSystem/{instrument_id}-score"
+
+
+def _resource_name(instrument: Instrument) -> str:
+    """A computer-friendly name (FHIR: ``[A-Z]([A-Za-z0-9_]){0,254}``): GAD7, MDI, PHQ9."""
+    return instrument.id.upper()
+
+
+def _answer_coding(instrument: Instrument, score: int, t: Translator) -> Coding:
+    option = next(o for o in instrument.options if o.score == score)
+    return Coding(
+        system=answer_system(instrument.id),
+        code=str(score),
+        display=t(option.label),
+        extension=[Extension(url=ORDINAL_VALUE, valueDecimal=Decimal(score))],
+    )
+
+
+def questionnaire(instrument_id: str, lang: str = "en") -> Questionnaire:
+    """The instrument as a FHIR R4 ``Questionnaire``, texts in ``lang``. Raises KeyError for an unknown id."""
+    instrument = load(instrument_id)
+    t = Translator(lang)
+    options = [QuestionnaireItemAnswerOption(valueCoding=_answer_coding(instrument, o.score, t))
+               for o in instrument.options]
+    items = [
+        QuestionnaireItem(linkId=item.id, text=t(item.text), type="choice", required=True, answerOption=options)
+        for item in instrument.items
+    ]
+    loinc = instrument.loinc
+    items.append(QuestionnaireItem(
+        linkId=TOTAL_LINK_ID,
+        type="integer",
+        readOnly=True,
+        code=[Coding(system=LOINC, code=loinc.total)] if loinc else None,
+    ))
+    return Questionnaire(
+        id=instrument.id,
+        url=canonical_url(instrument.id),
+        version=QUESTIONNAIRE_VERSION,
+        name=_resource_name(instrument),
+        title=t(instrument.name),
+        description=t(instrument.intro),
+        status="active",
+        language=t.lang,
+        subjectType=["Patient"],
+        code=[Coding(system=LOINC, code=loinc.panel)] if loinc else None,
+        item=items,
+    )
+
+
+def _response(referral_id: int, created_at: str, lang: str, instrument_id: str,
+              result: dict[str, Any]) -> QuestionnaireResponse:
+    instrument = load(instrument_id)
+    t = Translator(lang)
+    answers: dict[str, int] = result["answers"]
+    items = [
+        QuestionnaireResponseItem(
+            linkId=item.id,
+            text=t(item.text),
+            answer=[QuestionnaireResponseItemAnswer(valueCoding=_answer_coding(instrument, answers[item.id], t))],
+        )
+        for item in instrument.items
+        if item.id in answers
+    ]
+    items.append(QuestionnaireResponseItem(
+        linkId=TOTAL_LINK_ID, answer=[QuestionnaireResponseItemAnswer(valueInteger=result["total"])]
+    ))
+    return QuestionnaireResponse(
+        id=f"{referral_id}-{instrument_id}",
+        language=t.lang,
+        identifier=Identifier(system=REFERRAL_SYSTEM, value=f"{referral_id}-{instrument_id}"),
+        questionnaire=canonical_url(instrument_id),
+        status="completed",
+        authored=_utc(created_at),
+        item=items,
+    )
+
+
+def questionnaire_responses(referral_id: int, created_at: str, payload: dict[str, Any]) -> list[QuestionnaireResponse]:
+    """One completed ``QuestionnaireResponse`` per instrument of a referral payload, texts in its language."""
+    lang = payload.get("language") or "en"
+    return [
+        _response(referral_id, created_at, lang, iid, result)
+        for iid, result in payload.get("instruments", {}).items()
+    ]
+
+
+def fhir_lines(referrals: Iterable[tuple[int, str, str, dict[str, Any]]], lang: str = "en",
+               instruments: Iterable[str] | None = None) -> Iterator[str]:
+    """NDJSON lines (no line ends): the Questionnaires, then each referral's responses.
+
+    ``referrals`` are ``(id, created_at_iso, status, payload)`` and are read one at a time. The
+    Questionnaires come first so a reader has them before any response; since the referrals are not
+    known in advance they are every catalogued instrument, or ``instruments`` when given (e.g. the
+    instruments of the exported programme).
+    """
+    for iid in instruments if instruments is not None else available():
+        yield _json(questionnaire(iid, lang))
+    for referral_id, created_at, _status, payload in referrals:
+        for response in questionnaire_responses(referral_id, created_at, payload):
+            yield _json(response)
+
+
+def _utc(iso: str) -> datetime:
+    """A stored time as an aware datetime (times are kept in UTC; SQLite may hand them back naive)."""
+    moment = datetime.fromisoformat(iso)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _json(resource: Questionnaire | QuestionnaireResponse) -> str:
+    return resource.model_dump_json(exclude_none=True)
+

@@ -1,0 +1,81 @@
+"""Telegram for consultants: joining with an invite, summaries' buttons, /cases, /language.
+
+Thin like the candidate handlers: each update is marked processed in the same unit of work as its
+effect, `Casework` decides, and the outbox messages it wrote are sent after the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiogram import Bot
+from aiogram.types import Message, User
+
+from bot.app import App
+from bot.casework import Casework, Who
+from bot.telegram.delivery import deliver_all
+from locales import Translator, normalise
+from storage.repositories import UnitOfWork
+
+STAFF_STEPS = ("ref.", "case.")
+Action = Callable[[UnitOfWork, Casework, Who], Awaitable[object]]
+
+
+def who(user: User, chat_id: int) -> Who:
+    return Who("telegram", str(user.id), chat_id, normalise(user.language_code))
+
+
+async def act(app: App, bot: Bot, update_id: int, person: Who, run: Action) -> None:
+    async with app.uow() as uow:
+        if not await uow.updates.mark(bot.id, update_id, app.clock.now()):
+            return  # handled before
+        await run(uow, app.intake.casework, person)
+        ids = list(uow.outbox.added)
+    await deliver_all(app, bot, ids)
+
+
+async def is_staff(app: App, person: Who) -> bool:
+    async with app.uow() as uow:
+        return await uow.staff.find(person.channel, person.external_id) is not None
+
+
+async def join(app: App, bot: Bot, message: Message, update_id: int, code: str) -> None:
+    assert message.from_user is not None
+    now = app.clock.now()
+    await act(app, bot, update_id, who(message.from_user, message.chat.id),
+              lambda uow, cw, w: cw.join(uow, w, code, now))
+
+
+async def cases(app: App, bot: Bot, message: Message, update_id: int) -> bool:
+    """/cases for a consultant; False when the sender is not staff (then it is a candidate's command)."""
+    assert message.from_user is not None
+    person = who(message.from_user, message.chat.id)
+    if not await is_staff(app, person):
+        return False
+    now = app.clock.now()
+    await act(app, bot, update_id, person, lambda uow, cw, w: cw.cases(uow, w, now))
+    return True
+
+
+async def language(app: App, bot: Bot, message: Message, update_id: int) -> bool:
+    """/language for staff switches between Danish and Swedish; False when the sender is not staff."""
+    assert message.from_user is not None
+    person = who(message.from_user, message.chat.id)
+    if not await is_staff(app, person):
+        return False
+
+    async def switch(uow: UnitOfWork, cw: Casework, w: Who) -> None:
+        member = await uow.staff.find(w.channel, w.external_id)
+        if member is not None:
+            member.language = "sv" if member.language == "da" else "da"
+            await cw.notify(uow, w.chat_id, Translator(member.language)("staff.language"), app.clock.now())
+
+    await act(app, bot, update_id, person, switch)
+    return True
+
+
+async def press(app: App, bot: Bot, user: User, chat_id: int, message_id: int, update_id: int, step: str,
+                button: str) -> None:
+    now = app.clock.now()
+    await act(app, bot, update_id, who(user, chat_id),
+              lambda uow, cw, w: cw.press(uow, w, step, button, message_id, now))

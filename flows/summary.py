@@ -1,0 +1,113 @@
+"""What a consultant reads: the referral summary and the case card, as screens with buttons.
+
+Plain data in (the referral content and a few times), screens out; adapters render and escape them.
+Button payloads name the referral (``ref.<id>`` for offers, ``case.<id>`` for cases) so the server
+can check every press against who is pressing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flows import instruments, questions
+from flows.programmes import Programme
+from flows.screens import Button, InputKind, Screen, Tone
+from locales import Translator, format_when
+
+CASE_ACTIONS = ("contact", "meeting", "jobsearch", "outcome", "close")
+CASE_OUTCOMES = ("ordinary_full", "ordinary_part", "flex", "education", "subsidised", "none")
+
+
+def _label(t: Translator, question_id: str, value: Any) -> str:
+    question = questions.ALL[question_id]
+    if value is None:
+        return t("summary.skipped")
+    if question.kind is questions.Kind.CHOICE:
+        return t(question.option_msgid(str(value)))
+    return str(value)
+
+
+def _line(t: Translator, question_id: str, value: Any) -> str:
+    return t("staff.summary.line", label=t(f"q.{question_id}.short"), value=_label(t, question_id, value))
+
+
+def summary_text(referral_id: int, payload: dict[str, Any], programme: Programme, lang: str,
+                 consent_at: datetime | None) -> str:
+    t = Translator(lang)
+    candidate, triage = payload["candidate"], payload["triage"]
+    lines = [t("staff.summary.title", id=referral_id, programme=programme.name(t.lang))]
+    if triage.get("urgent"):
+        lines.append(t("staff.summary.urgent"))  # first, and clearly
+    if triage.get("priority"):
+        lines.append(t("staff.summary.priority"))
+    lines.append("")
+    lines.append(t("staff.summary.person", name=candidate.get("name", ""), age=candidate.get("age", ""),
+                   municipality=candidate.get("municipality", "")))
+    for field in ("situation", "support", "treatment"):
+        lines.append(_line(t, field, candidate.get(field)))
+    contact = candidate.get("contact", {})
+    detail = contact.get("phone") or contact.get("email")
+    preference = _label(t, "contact", contact.get("preference"))
+    lines.append(t("staff.summary.line", label=t("q.contact.short"),
+                   value=f"{preference} {detail}" if detail else preference))
+    lines.append("")
+    for iid, result in payload["instruments"].items():
+        instrument = instruments.load(iid)
+        lines.append(t("staff.summary.instrument", name=t(instrument.name), total=result["total"],
+                       band=t(f"band.{result['band']}")))
+        if "icd10" in result:
+            lines.append(t("staff.summary.mdi_algorithms", icd10=t(f"band.{result['icd10']}"),
+                           dsm4=t(f"band.{result['dsm4']}")))
+    if payload.get("substance"):
+        lines.append(_line(t, "substance", payload["substance"]))
+    lines.append("")
+    lines += [_line(t, qid, value) for qid, value in payload["motivation"].items()]
+    lines.append("")
+    outcome = t(f"staff.outcome.{triage['outcome']}") if triage["outcome"].startswith("eligible") else triage["outcome"]
+    lines.append(t("staff.summary.triage", outcome=outcome, reason=t(triage["reason"])))
+    consent = payload.get("consent", {})
+    if consent_at is not None:
+        lines.append(t("staff.summary.consent", when=format_when(consent_at, t.lang, programme.timezone),
+                       version=consent.get("version", "")))
+    return "\n".join(lines)
+
+
+def offer_screen(referral_id: int, payload: dict[str, Any], programme: Programme, lang: str,
+                 consent_at: datetime | None, note: str = "") -> Screen:
+    """The summary a consultant with room receives, with Claim, Pass and Export."""
+    t = Translator(lang)
+    text = summary_text(referral_id, payload, programme, lang, consent_at)
+    buttons = tuple(Button(b, t(f"staff.{b}")) for b in ("claim", "pass", "export"))
+    urgent = payload["triage"].get("urgent")
+    return Screen((note + "\n\n" if note else "") + text, f"ref.{referral_id}", 0, InputKind.CHOICE, buttons,
+                  tone=Tone.CRISIS if urgent else Tone.NORMAL)
+
+
+def case_screen(referral_id: int, payload: dict[str, Any], lang: str, clocks: dict[str, datetime | None],
+                outcome: str | None, now: datetime) -> Screen:
+    """A consultant's open case: the IPS clocks and buttons to record the next step."""
+    t = Translator(lang)
+    candidate = payload["candidate"]
+
+    def when(key: str) -> str:
+        moment = clocks.get(key)
+        return moment.date().isoformat() if moment else t("staff.case.not_yet")
+
+    created = clocks["created_at"]
+    assert created is not None
+    days = (now - created).days
+    text = t("staff.case", id=referral_id, name=candidate.get("name", ""), age=candidate.get("age", ""),
+             municipality=candidate.get("municipality", ""), days=days, contact=when("first_contact_at"),
+             meeting=when("first_meeting_at"), job=when("job_search_at"),
+             outcome=t(f"case_outcome.{outcome}") if outcome else t("staff.case.not_yet"))
+    if days > 30 and clocks.get("job_search_at") is None:
+        text += "\n" + t("staff.case.late")  # IPS: first employer contact within 30 days
+    buttons = (*(Button(a, t(f"staff.case.{a}")) for a in CASE_ACTIONS), Button("export", t("staff.export")))
+    return Screen(text, f"case.{referral_id}", 0, InputKind.CHOICE, buttons)
+
+
+def outcome_screen(referral_id: int, lang: str) -> Screen:
+    t = Translator(lang)
+    buttons = tuple(Button(f"outcome:{o}", t(f"case_outcome.{o}")) for o in CASE_OUTCOMES)
+    return Screen(t("staff.case.outcome_ask", id=referral_id), f"case.{referral_id}", 0, InputKind.CHOICE, buttons)
