@@ -1,0 +1,251 @@
+"""Consultants end to end: `ipsbot run` as a real process against the fake Bot API, with several
+simulated consultants and candidates on a small test programme (caseload cap 2, GAD-7 only)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
+
+from locales import Translator
+from tests.e2e.telegram_bot import TOKEN, BotProcess, Candidate, bot_env
+from tests.fake_telegram import BotMessage, FakeTelegram
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+DA = Translator("da")
+PILOT = """\
+id: pilot
+names: {da: "Pilotprojekt", sv: "Pilotprojekt", en: "Pilot"}
+country: DK
+timezone: Europe/Copenhagen
+languages: [da, en]
+age: {min: 15, max: 99}
+instruments: [gad7]
+caseload_cap: 2
+crisis:
+  - {label: crisis.dk.112, phone: "112"}
+contact: {da: "Kontakt jobcentret.", sv: "Kontakta jobbcentret.", en: "Contact the job centre."}
+triage:
+  - outcome: eligible
+    reason: reason.target_group
+"""
+
+
+class World:
+    def __init__(self, server: FakeTelegram, bot: BotProcess, tmp: Path) -> None:
+        self.server, self.bot, self.tmp = server, bot, tmp
+        self.next_user = 5000
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=self.tmp, env=self.bot.env,
+                              capture_output=True, text=True, timeout=120, check=False)
+        return done
+
+    def invite(self, programme: str = "pilot", name: str = "Mette") -> str:
+        done = self.cli("invite", "--role", "consultant", "--programme", programme, "--name", name)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split("invite code: ", 1)[1].split()[0]
+
+    async def consultant(self, name: str, programme: str = "pilot") -> Candidate:
+        self.next_user += 1
+        person = Candidate(self.server, self.server.user(self.next_user, name, "da"))
+        joined = await person.say(f"/start staff-{self.invite(programme, name)}")
+        assert DA("staff.joined", name=name, programme=programme_name(programme)) in texts(joined), texts(joined)
+        return person
+
+    async def candidate(self, name: str) -> tuple[Candidate, list[BotMessage]]:
+        self.next_user += 1
+        person = Candidate(self.server, self.server.user(self.next_user, name, "da"))
+        await person.say("/start pilot")
+        replies = await person.run({"language": "da", "q.name": name},
+                                   until=lambda r: any(DA("result.eligible") in m.text for m in r))
+        return person, replies
+
+    def audit(self, referral_id: int) -> str:
+        done = self.cli("audit", "--referral", str(referral_id))
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+
+def programme_name(programme: str) -> str:
+    return "Pilotprojekt" if programme == "pilot" else "RECONNECT – job og uddannelse for unge"
+
+
+def texts(messages: list[BotMessage]) -> str:
+    return "\n---\n".join(m.text for m in messages)
+
+
+def summaries(person: Candidate, name: str) -> list[BotMessage]:
+    """The referral summaries about `name` in a consultant's chat (as they are now, after edits)."""
+    return [m for m in person.user.messages if m.text.startswith(DA("staff.summary.title", id="", programme="")[:10])
+            and f"\n{name}, " in m.text]
+
+
+def referral_id(summary: BotMessage) -> int:
+    return int(str(summary.buttons[0]["callback_data"]).split("|")[0].removeprefix("ref."))
+
+
+async def press(person: Candidate, message: BotMessage, button: str) -> list[BotMessage]:
+    return await person.act(lambda: person.user.tap_button(
+        lambda b: str(b.get("callback_data", "")).endswith("|" + button), message_id=message.message_id))
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
+    tmp = tmp_path_factory.mktemp("consultants")
+    extra = tmp / "programmes"
+    extra.mkdir()
+    (extra / "pilot.yaml").write_text(PILOT, encoding="utf-8")
+    async with FakeTelegram(token=TOKEN) as server:
+        process = await BotProcess(server, bot_env(server, tmp, PROGRAMMES_DIR=str(extra)), tmp).start()
+        yield World(server, process, tmp)
+        assert await process.stop() == 0, process.log.read_text()[-3000:]
+
+
+async def test_invites_are_single_use(world: World) -> None:
+    code = world.invite()
+    first = Candidate(world.server, world.server.user(4801, "Ulla", "da"))
+    assert DA("staff.joined", name="Mette", programme="Pilotprojekt") in texts(await first.say(f"/start staff-{code}"))
+    second = Candidate(world.server, world.server.user(4802, "Ole", "da"))
+    assert texts(await second.say(f"/start staff-{code}")) == DA("staff.invite.used")
+    assert texts(await second.say("/start staff-nonsense")) == DA("staff.invite.unknown")
+    removed = world.cli("staff", "list").stdout.splitlines()
+    staff_id = next(line.split()[0] for line in removed if line.rstrip().endswith("Mette"))
+    assert world.cli("staff", "remove", staff_id).returncode == 0  # keep the rest of the module's caseloads clean
+
+
+async def test_claims_caps_waiting_list_and_cases(world: World) -> None:
+    anna = await world.consultant("Anna")
+    bent = await world.consultant("Bent")
+
+    # three referrals while both have room: each goes to both, with its summary and three buttons
+    people = []
+    for name in ("Ida", "Jon", "Kai"):
+        person, _ = await world.candidate(name)
+        people.append(person)
+    for name in ("Ida", "Jon", "Kai"):
+        for consultant in (anna, bent):
+            (summary,) = summaries(consultant, name)
+            assert [b["text"] for b in summary.buttons] == [DA("staff.claim"), DA("staff.pass"), DA("staff.export")]
+            assert "GAD-7: 7 point (let)" in summary.text and DA("staff.summary.consent", when="", version="")[:8] \
+                in summary.text
+    ida, jon, kai = (referral_id(summaries(anna, n)[0]) for n in ("Ida", "Jon", "Kai"))
+
+    # a race: both claim Ida's referral at once; exactly one wins, the other is told who has it
+    async def both() -> None:
+        await asyncio.gather(
+            anna.user.tap(summaries(anna, "Ida")[0].message_id, f"ref.{ida}|0|claim"),
+            bent.user.tap(summaries(bent, "Ida")[0].message_id, f"ref.{ida}|0|claim"))
+
+    await world.server.drain(20)
+    mark_a, mark_b = anna.mark, bent.mark
+    await both()
+    await world.server.drain(20)
+    won = [p for p, mark in ((anna, mark_a), (bent, mark_b)) if DA("staff.you_claimed") in texts(p.sent_since(mark))]
+    assert len(won) == 1
+    winner, loser = (anna, bent) if won[0] is anna else (bent, anna)
+    winner_name = "Anna" if winner is anna else "Bent"
+    assert DA("staff.taken", name=winner_name) in texts(loser.sent_since(mark_b if loser is bent else mark_a))
+    assert any(m.text == DA("staff.claimed_by", name=winner_name) for m in loser.user.messages)  # edited
+    assert DA("consultant.assigned", name=winner_name) in texts(people[0].user.messages)  # the candidate is told
+
+    # the winner takes Jon too (2 = the cap); a third claim is refused
+    await press(winner, summaries(winner, "Jon")[0], "claim")
+    full = await press(winner, summaries(winner, "Kai")[0], "claim")
+    assert texts(full) == DA("staff.full", cap=2)
+    await press(loser, summaries(loser, "Kai")[0], "claim")
+
+    # the loser has room for one more: Liv goes to the loser only; then everyone is full
+    liv, _ = await world.candidate("Liv")
+    assert summaries(loser, "Liv") and not summaries(winner, "Liv")
+    await press(loser, summaries(loser, "Liv")[0], "claim")
+    mona, replies = await world.candidate("Mona")
+    assert DA("waiting.place", place=1) in texts(replies)
+    nils, replies = await world.candidate("Nils")
+    assert DA("waiting.place", place=2) in texts(replies)
+    assert not summaries(winner, "Mona") and not summaries(loser, "Mona")
+
+    # the winner records a case from first contact to outcome, and closes it: Mona (first in line) is offered
+    cards = await winner.say("/cases")
+    assert DA("staff.cases.title", n=2, cap=2) in cards[0].text
+    card = next(m for m in cards if "Ida" in m.text)
+    assert card.text.count(DA("staff.case.not_yet")) == 4  # contact, meeting, job search, outcome
+    for step in ("contact", "meeting", "jobsearch"):
+        await press(winner, card, step)
+    card = next(m for m in winner.user.messages if m.message_id == card.message_id)  # the card, edited
+    assert card.text.count(DA("staff.case.not_yet")) == 1  # only the outcome is left
+    question = await press(winner, card, "outcome")
+    chosen = await press(winner, question[-1], "outcome:flex")
+    assert DA("case_outcome.flex") in texts(chosen)
+    mark = winner.mark
+    await press(winner, chosen[-1], "close")
+    assert any(m.text == DA("staff.case.closed", id=ida) for m in winner.user.messages)
+    (offered,) = [m for m in winner.sent_since(mark) if "\nMona, " in m.text]
+    assert not summaries(winner, "Nils")  # still waiting, second in line
+    audit = world.audit(ida)
+    for action in ("referral.created", "referral.offered", "referral.claimed", "case.contact", "case.meeting",
+                   "case.jobsearch", "case.outcome", "case.close"):
+        assert action in audit, action
+    assert "flex" in audit
+    assert offered.buttons and jon and kai and liv and mona and nils
+
+
+async def test_export_button_sends_json_and_fhir(world: World) -> None:
+    olga = await world.consultant("Olga")
+    await world.candidate("Pia")
+    (summary,) = summaries(olga, "Pia")
+    uploads = len(world.server.uploaded_files)
+    await press(olga, summary, "export")
+    files = {f.filename: f.content for f in world.server.uploaded_files[uploads:]}
+    rid = referral_id(summary)
+    record = json.loads(files[f"referral-{rid}.json"])
+    assert record["candidate"]["name"] == "Pia" and record["instruments"]["gad7"]["total"] == 7
+    (response,) = json.loads(files[f"referral-{rid}.fhir.json"])
+    parsed = QuestionnaireResponse.model_validate(response)
+    assert parsed.status == "completed" and "Pia" not in files[f"referral-{rid}.fhir.json"].decode()
+    assert "referral.exported" in world.audit(rid)
+
+
+async def test_a_consultant_of_another_programme_cannot_act_on_a_referral(world: World) -> None:
+    rita = await world.consultant("Rita")
+    await world.candidate("Sofie")
+    rid = referral_id(summaries(rita, "Sofie")[0])
+    other = await world.consultant("Tove", programme="reconnect")
+    for forged in (f"ref.{rid}|0|claim", f"ref.{rid}|0|export", f"case.{rid}|0|close"):
+        replies = await other.act(lambda f=forged: other.user.tap(other.user.messages[-1].message_id, f))
+        assert texts(replies) == DA("staff.denied")
+    assert world.audit(rid).count("denied") == 3
+    assert DA("staff.claim") in summaries(rita, "Sofie")[0].button_texts  # nothing changed for the real one
+
+
+async def test_withdrawn_referral_tells_the_consultant_only_that(world: World) -> None:
+    uffe = await world.consultant("Uffe")
+    vera, _ = await world.candidate("Vera")
+    rid = referral_id(summaries(uffe, "Vera")[0])
+    await press(uffe, summaries(uffe, "Vera")[0], "claim")
+    mark = uffe.mark
+    await vera.say("/delete")
+    await vera.tap("yes")
+    told = uffe.sent_since(mark)
+    assert [m.text for m in told] == [DA("staff.withdrawn", id=rid)]
+    assert "Vera" not in told[0].text
+
+
+async def test_a_removed_consultant_sees_nothing_more(world: World) -> None:
+    walt = await world.consultant("Walt")
+    await world.candidate("Xenia")
+    summary = summaries(walt, "Xenia")[0]
+    staff_id = next(line.split()[0] for line in world.cli("staff", "list").stdout.splitlines()
+                    if line.rstrip().endswith("Walt"))
+    assert world.cli("staff", "remove", staff_id).returncode == 0
+    assert texts(await press(walt, summary, "claim")) == DA("staff.denied")
+    assert texts(await walt.say("/cases")) != DA("staff.cases.none")  # no longer staff: a candidate's command
+
