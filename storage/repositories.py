@@ -396,13 +396,13 @@ class OutboxRepository:
         return await self.session.get(OutboxMessage, message_id)
 
     async def pending(self, channel: str, *, created_before: datetime, limit: int = 100) -> list[OutboxMessage]:
-        """Unsent messages of a channel, oldest first, created before the given time."""
+        """Unsent messages of a channel, oldest first, created no later than the given time."""
         result = await self.session.execute(
             select(OutboxMessage)
             .where(
                 OutboxMessage.channel == channel,
                 OutboxMessage.sent_at.is_(None),
-                OutboxMessage.created_at < created_before,
+                OutboxMessage.created_at <= created_before,
             )
             .order_by(OutboxMessage.id)
             .limit(limit)

@@ -60,6 +60,7 @@ async def test_killed_chat_resumes_at_the_same_question_and_exports_one_valid_re
             assert question.strip() in resumed, "resumed at a different question"
     shown = await console.say(ANSWERS[-1])
     assert DA("result.eligible") in shown, console.transcript[-3000:]
+    assert DA("waiting.place", place=1) in shown  # told honestly that there is a wait
     assert await console.close() == 0
 
     # the database file itself (and its write-ahead log) holds none of it in plain text
@@ -83,7 +84,7 @@ async def test_killed_chat_resumes_at_the_same_question_and_exports_one_valid_re
     assert record["motivation"]["background"] is None
     assert record["triage"] == {"outcome": "eligible", "reason": "reason.mild_moderate", "urgent": False,
                                 "priority": False}
-    assert record["status"] == "new"
+    assert record["status"] == "waiting"  # no consultant has joined the programme yet
 
 
 async def test_piped_input_runs_a_whole_intake_and_reset_starts_over(tmp_path: Path, env: dict[str, str]) -> None:

@@ -70,7 +70,7 @@ async def test_full_intake_stores_one_referral_and_resumes_between_answers(
         assert intake.consent_version and intake.consent_at is not None and intake.consent_language == "da"
         assert intake.status == "completed"
         referral = (await uow.session.scalars(select(Referral))).one()
-        assert referral.status == "new" and referral.outcome == "eligible"
+        assert referral.status == "waiting" and referral.outcome == "eligible"  # no consultants yet
         assert referral.payload["candidate"]["name"] == "Zelda-unik"
         actions = (await uow.session.scalars(select(AuditEvent.action))).all()
         assert "referral.created" in actions

@@ -68,7 +68,7 @@ async def test_purge_erases_what_is_past_its_time_and_keeps_the_rest(
         left = sorted((await uow.session.scalars(select(Intake.status))).all())
         assert left == ["active", "completed", "declined"]  # fresh, the open referral, the recent decline
         referral = (await uow.session.scalars(select(Referral))).one()
-        assert referral.status == "new"
+        assert referral.status == "waiting"  # an open referral (no consultant yet) is kept
         assert await uow.session.scalar(select(func.count()).select_from(Candidate)) == 3
         audit = (await uow.session.scalars(select(AuditEvent).where(AuditEvent.action == "purge"))).one()
         assert audit.detail == "intakes=3 referrals=1 candidates=3"
