@@ -249,3 +249,12 @@ async def test_a_removed_consultant_sees_nothing_more(world: World) -> None:
     assert texts(await press(walt, summary, "claim")) == DA("staff.denied")
     assert texts(await walt.say("/cases")) != DA("staff.cases.none")  # no longer staff: a candidate's command
 
+
+
+async def test_staff_language_can_change(world: World) -> None:
+    yrsa = await world.consultant("Yrsa")
+    assert texts(await yrsa.say("/language")) == Translator("sv")("staff.language")
+    await world.candidate("Zlatan")
+    (summary,) = [m for m in yrsa.user.messages if "\nZlatan, " in m.text]
+    assert summary.text.startswith(Translator("sv")("staff.summary.title", id="", programme="")[:6])
+    assert summary.buttons[0]["text"] == Translator("sv")("staff.claim")

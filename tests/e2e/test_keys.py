@@ -59,3 +59,24 @@ def test_coordinator_access_and_erasure_by_referral(tmp_path: Path) -> None:
     assert erased.returncode == 0, erased.stderr
     assert cli(env, tmp_path, "export").stdout == ""
     assert cli(env, tmp_path, "erase", "--referral", str(referral_id)).returncode == 1  # gone; twice is harmless
+
+
+def test_csv_and_fhir_exports_filter_by_programme_and_date(tmp_path: Path) -> None:
+    from fhir.resources.R4B.questionnaire import Questionnaire
+    from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
+
+    from bot.csv_export import COLUMNS
+
+    env = process_env(tmp_path, PYTHONPATH=str(ROOT))
+    assert cli(env, tmp_path, "chat", "--programme", "reconnect", stdin="\n".join(ANSWERS) + "\n").returncode == 0
+    rows = cli(env, tmp_path, "export", "--format", "csv").stdout.splitlines()
+    assert rows[0].split(",") == COLUMNS and len(rows) == 2 and ",Ana,19,Hjørring," in rows[1]
+    assert len(cli(env, tmp_path, "export", "--format", "csv", "--programme", "vejle").stdout.splitlines()) == 1
+    assert len(cli(env, tmp_path, "export", "--format", "csv", "--since", "2999-01-01").stdout.splitlines()) == 1
+    lines = cli(env, tmp_path, "export", "--format", "fhir", "--programme", "reconnect").stdout.splitlines()
+    kinds = [json.loads(line)["resourceType"] for line in lines]
+    assert kinds == ["Questionnaire", "Questionnaire", "QuestionnaireResponse", "QuestionnaireResponse"]
+    for line in lines:
+        model = Questionnaire if json.loads(line)["resourceType"] == "Questionnaire" else QuestionnaireResponse
+        model.model_validate_json(line)  # valid FHIR R4(B)
+    assert "Ana" not in "".join(lines[2:])  # the responses carry no name
