@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flows.programmes import Programme, Registry
-from flows.referral import export_record
+from flows.referral import CLOCKS, export_record
 from flows.screens import Screen, screen_to_dict
 from flows.summary import CASE_OUTCOMES, case_screen, offer_screen, outcome_screen
 from locales import Translator
@@ -47,23 +47,37 @@ def new_code() -> str:
 
 class Casework:
     def __init__(self, registry: Registry) -> None:
+        from bot.meetings import Meetings  # the first meeting follows a claim; it builds on this class
+
         self.registry = registry
+        self.meetings = Meetings(registry, self)
 
     # --- sending ---------------------------------------------------------------------------
 
-    async def _send(self, uow: UnitOfWork, chat_id: int, screens: list[Screen], now: datetime, *,
+    async def queue(self, uow: UnitOfWork, chat_id: int, screens: list[Screen], now: datetime, *,
                     edit: tuple[int, Screen] | None = None, offer_id: int | None = None,
-                    documents: list[dict[str, str]] | None = None, candidate_id: int | None = None) -> int:
+                    documents: list[dict[str, str]] | None = None, candidate_id: int | None = None,
+                    due_at: datetime | None = None, topic: str = "") -> int:
+        """An outbox message with screens as data (rendered by the channel when it sends)."""
         payload: dict[str, Any] = {
             "chat_id": chat_id, "user_id": chat_id, "screens": [screen_to_dict(s) for s in screens],
             "edit": {"message_id": edit[0], "screen": screen_to_dict(edit[1])} if edit else None,
             "offer_id": offer_id, "documents": documents or [],
         }
-        row = await uow.outbox.add(channel="telegram", payload=payload, now=now, candidate_id=candidate_id)
+        row = await uow.outbox.add(channel="telegram", payload=payload, now=now, candidate_id=candidate_id,
+                                   due_at=due_at, topic=topic)
         return row.id
 
+    async def refuse(self, uow: UnitOfWork, who: Who, step: str, button: str, now: datetime) -> int:
+        """A press that is not this person's to make: refused, and kept in the audit trail."""
+        staff = await uow.staff.find(who.channel, who.external_id)
+        await uow.audit.record(actor=f"staff:{staff.id}" if staff else f"{who.channel}:unknown", action="denied",
+                               at=now, detail=f"{step}|{button}"[:120])
+        t = Translator(staff.language if staff else who.language or "da")
+        return await self.queue(uow, who.chat_id, [Screen(t("staff.denied"))], now)
+
     async def notify(self, uow: UnitOfWork, chat_id: int, text: str, now: datetime) -> int:
-        return await self._send(uow, chat_id, [Screen(text)], now)
+        return await self.queue(uow, chat_id, [Screen(text)], now)
 
     # --- joining ---------------------------------------------------------------------------
 
@@ -79,12 +93,13 @@ class Casework:
         invite, problem = await uow.invites.redeem(code, now)
         if invite is None or problem:
             await uow.audit.record(actor="staff:unknown", action="invite.refused", at=now, detail=problem)
-            return [await self._send(uow, who.chat_id, [Screen(t(f"staff.invite.{problem or 'unknown'}"))], now)]
+            return [await self.queue(uow, who.chat_id, [Screen(t(f"staff.invite.{problem or 'unknown'}"))], now)]
         staff = await uow.staff.join(invite, who.channel, who.external_id, contact={"chat_id": who.chat_id},
                                      language=t.lang, now=now)
         await uow.audit.record(actor=f"staff:{staff.id}", action="staff.joined", at=now, detail=invite.role)
         programme = self.registry[staff.programme_id]
-        ids = [await self._send(uow, who.chat_id, [Screen(t("staff.joined", name=staff.name,
+        welcome = "staff.joined.peer" if staff.role == "peer" else "staff.joined"
+        ids = [await self.queue(uow, who.chat_id, [Screen(t(welcome, name=staff.name,
                                                              programme=programme.name(t.lang)))], now)]
         return ids + await self._offer_waiting(uow, programme, now)
 
@@ -110,7 +125,7 @@ class Casework:
         for offer, member in zip(await uow.cases.offer(referral, staff, now), staff, strict=True):
             screen = offer_screen(referral.id, referral.payload, programme, member.language, consent_at,
                                   note=Translator(member.language)(note) if note else "")
-            ids.append(await self._send(uow, member.contact["chat_id"], [screen], now, offer_id=offer.id))
+            ids.append(await self.queue(uow, member.contact["chat_id"], [screen], now, offer_id=offer.id))
             await uow.audit.record(actor=f"staff:{member.id}", action="referral.offered", at=now,
                                    referral_id=referral.id)
         return ids
@@ -142,7 +157,7 @@ class Casework:
                 screen = offer_screen(referral.id, referral.payload, programme, member.language, consent_at,
                                       note=Translator(member.language)("staff.resent"))
                 offer = await uow.cases.offer_for(referral.id, member.id)
-                ids.append(await self._send(uow, member.contact["chat_id"], [screen], now,
+                ids.append(await self.queue(uow, member.contact["chat_id"], [screen], now,
                                             offer_id=offer.id if offer else None))
             referral.resent_at = now
             await uow.audit.record(actor="system", action="referral.resent", at=now, referral_id=referral.id)
@@ -164,7 +179,7 @@ class Casework:
             await uow.audit.record(actor=f"staff:{staff.id}" if staff else f"{who.channel}:unknown",
                                    action="denied", at=now, referral_id=referral.id if referral else None,
                                    detail=f"{step}|{button}"[:120])
-            return [await self._send(uow, who.chat_id, [Screen(t("staff.denied"))], now)]
+            return [await self.queue(uow, who.chat_id, [Screen(t("staff.denied"))], now)]
         assert staff is not None and referral is not None
         programme = self.registry[referral.programme_id]
         if button == "export":
@@ -183,30 +198,31 @@ class Casework:
                 offer.passed = True
             await uow.audit.record(actor=f"staff:{staff.id}", action="referral.passed", at=now,
                                    referral_id=referral.id)
-            return [await self._send(uow, chat_id, [], now, edit=(message_id, Screen(t("staff.passed"))))]
+            return [await self.queue(uow, chat_id, [], now, edit=(message_id, Screen(t("staff.passed"))))]
         if button != "claim":
             return []
         if await uow.cases.open_count(staff.id) >= programme.caseload_cap:
             await uow.audit.record(actor=f"staff:{staff.id}", action="claim.refused_full", at=now,
                                    referral_id=referral.id)
-            return [await self._send(uow, chat_id, [Screen(t("staff.full", cap=programme.caseload_cap))], now)]
+            return [await self.queue(uow, chat_id, [Screen(t("staff.full", cap=programme.caseload_cap))], now)]
         if not await uow.cases.claim(referral.id, staff.id, now):
             holder = await uow.staff.get(referral.consultant_id) if referral.consultant_id else None
             await uow.session.refresh(referral)
             holder = await uow.staff.get(referral.consultant_id) if referral.consultant_id else holder
             text = t("staff.taken", name=holder.name if holder else "?")
-            return [await self._send(uow, chat_id, [Screen(text)], now)]
+            return [await self.queue(uow, chat_id, [Screen(text)], now)]
         await uow.session.refresh(referral)
         await uow.audit.record(actor=f"staff:{staff.id}", action="referral.claimed", at=now, referral_id=referral.id)
-        ids = [await self._send(uow, chat_id, [Screen(t("staff.you_claimed"))], now)]
+        ids = [await self.queue(uow, chat_id, [Screen(t("staff.you_claimed"))], now)]
         for offer in await uow.cases.offers(referral.id):  # everyone else sees who took it
             if offer.staff_id == staff.id or offer.message_id is None or offer.chat_id is None:
                 continue
             other = await uow.staff.get(offer.staff_id)
             lang = other.language if other else staff.language
             taken = Screen(Translator(lang)("staff.claimed_by", name=staff.name))
-            ids.append(await self._send(uow, int(offer.chat_id), [], now, edit=(int(offer.message_id), taken)))
+            ids.append(await self.queue(uow, int(offer.chat_id), [], now, edit=(int(offer.message_id), taken)))
         ids += await self._tell_candidate(uow, referral, "consultant.assigned", now, name=staff.name)
+        await self.meetings.offer_times(uow, referral, now)  # then the first meeting, within days
         return ids
 
     async def _tell_candidate(self, uow: UnitOfWork, referral: Referral, msgid: str, now: datetime,
@@ -218,13 +234,13 @@ class Casework:
         if candidate is None or candidate.channel != "telegram" or not candidate.contact or candidate.unreachable:
             return []
         text = Translator(referral.language)(msgid, **params)
-        return [await self._send(uow, candidate.contact["chat_id"], [Screen(text)], now, candidate_id=candidate.id)]
+        return [await self.queue(uow, candidate.contact["chat_id"], [Screen(text)], now, candidate_id=candidate.id)]
 
     async def _on_case(self, uow: UnitOfWork, staff: Staff, referral: Referral, programme: Programme,
                        button: str, message_id: int, now: datetime) -> list[int]:
         chat_id = staff.contact["chat_id"]
         if button == "outcome":
-            return [await self._send(uow, chat_id, [outcome_screen(referral.id, staff.language)], now)]
+            return [await self.queue(uow, chat_id, [outcome_screen(referral.id, staff.language)], now)]
         if button.startswith("outcome:") and button.removeprefix("outcome:") in CASE_OUTCOMES:
             referral.case_outcome, referral.outcome_at = button.removeprefix("outcome:"), now
         elif button in CASE_STEPS:
@@ -239,13 +255,13 @@ class Casework:
                                referral_id=referral.id, detail=button.partition(":")[2])
         t = Translator(staff.language)
         if referral.status == ReferralStatus.CLOSED.value:
-            ids = [await self._send(uow, chat_id, [], now, edit=(message_id, Screen(t("staff.case.closed",
+            ids = [await self.queue(uow, chat_id, [], now, edit=(message_id, Screen(t("staff.case.closed",
                                                                                       id=referral.id))))]
             return ids + await self._offer_waiting(uow, programme, now)
         card = self.case_card(referral, staff.language, now)
         if button.startswith("outcome:"):  # answered on the outcome question: show the card again
-            return [await self._send(uow, chat_id, [card], now)]
-        return [await self._send(uow, chat_id, [], now, edit=(message_id, card))]
+            return [await self.queue(uow, chat_id, [card], now)]
+        return [await self.queue(uow, chat_id, [], now, edit=(message_id, card))]
 
     @staticmethod
     def case_card(referral: Referral, lang: str, now: datetime) -> Screen:
@@ -265,12 +281,14 @@ class Casework:
         cards = [self.case_card(r, staff.language, now) for r in open_cases]
         for referral in open_cases:
             await uow.audit.record(actor=f"staff:{staff.id}", action="case.viewed", at=now, referral_id=referral.id)
-        return [await self._send(uow, staff.contact["chat_id"], [head, *cards], now)]
+        return [await self.queue(uow, staff.contact["chat_id"], [head, *cards], now)]
 
     async def _export(self, uow: UnitOfWork, staff: Staff, referral: Referral, now: datetime) -> int:
         from bot.fhir import questionnaire_responses
 
-        record = export_record(referral.id, referral.created_at.isoformat(), referral.status, referral.payload)
+        clocks = {k: (getattr(referral, k).isoformat() if getattr(referral, k) else None) for k in CLOCKS}
+        record = export_record(referral.id, referral.created_at.isoformat(), referral.status, referral.payload,
+                               clocks, referral.case_outcome)
         responses = questionnaire_responses(referral.id, referral.created_at.isoformat(), referral.payload)
         documents = [
             {"filename": f"referral-{referral.id}.json", "content": json.dumps(record, ensure_ascii=False, indent=2)},
@@ -279,7 +297,7 @@ class Casework:
         ]
         await uow.audit.record(actor=f"staff:{staff.id}", action="referral.exported", at=now, referral_id=referral.id)
         caption = Screen(Translator(staff.language)("staff.export.caption", id=referral.id))
-        return await self._send(uow, staff.contact["chat_id"], [caption], now, documents=documents)
+        return await self.queue(uow, staff.contact["chat_id"], [caption], now, documents=documents)
 
     # --- leaving ---------------------------------------------------------------------------
 
@@ -302,7 +320,7 @@ class Casework:
                     continue
                 told.add(staff_id)
                 text = Translator(staff.language)("staff.withdrawn", id=referral.id)
-                ids.append(await self._send(uow, staff.contact["chat_id"], [Screen(text)], now))
+                ids.append(await self.queue(uow, staff.contact["chat_id"], [Screen(text)], now))
             await uow.audit.record(actor="candidate:erased", action="referral.withdrawn", at=now,
                                    referral_id=referral.id)
         return ids

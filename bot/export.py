@@ -8,15 +8,16 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from bot.app import App
-from flows.referral import export_record
+from flows.referral import CLOCKS, export_record
 
 
 async def json_lines(app: App, *, since: datetime | None = None, programme: str | None = None
                      ) -> AsyncIterator[str]:
     async with app.uow() as uow:
         async for referral in uow.referrals.stream(since=since, programme_id=programme):
+            clocks = {k: (getattr(referral, k).isoformat() if getattr(referral, k) else None) for k in CLOCKS}
             record = export_record(referral.id, referral.created_at.isoformat(), referral.status,
-                                   referral.payload)
+                                   referral.payload, clocks, referral.case_outcome)
             yield json.dumps(record, ensure_ascii=False, separators=(",", ":"))
 
 

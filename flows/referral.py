@@ -77,8 +77,14 @@ def build_referral(
     }
 
 
-def export_record(referral_id: int, created_at: str, status: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """One line of `ipsbot export --format json` (schema: flows/referral.schema.json)."""
+CLOCKS = ("claimed_at", "first_contact_at", "first_meeting_at", "job_search_at", "outcome_at", "closed_at")
+
+
+def export_record(referral_id: int, created_at: str, status: str, payload: dict[str, Any],
+                  clocks: dict[str, str | None] | None = None, case_outcome: str | None = None) -> dict[str, Any]:
+    """One line of `ipsbot export --format json` (schema: flows/referral.schema.json).
+
+    `clocks` are the IPS timestamps of the case (ISO 8601, None until they happen)."""
     instruments_out = {}
     for iid, result in payload["instruments"].items():
         entry = {"items": result["items"], "total": result["total"], "band": result["band"]}
@@ -103,4 +109,5 @@ def export_record(referral_id: int, created_at: str, status: str, payload: dict[
         },
         "consent": payload.get("consent", {}),
         "status": status,
+        "case": {"outcome": case_outcome, **{k: (clocks or {}).get(k) for k in CLOCKS}},
     }

@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.crypto import keyed_hash
-from storage.models import Invite, Offer, Referral, ReferralStatus, Staff
+from storage.models import Invite, Offer, Referral, ReferralStatus, Slot, Staff
 
 CASE_STEPS = ("first_contact_at", "first_meeting_at", "job_search_at")
 
@@ -179,3 +179,54 @@ class CaseRepository:
             select(Referral).where(Referral.urgent, Referral.status == ReferralStatus.NEW.value,
                                    Referral.created_at < before, Referral.resent_at.is_(None))
         )).all())
+
+
+class SlotRepository:
+    """First-meeting slots. A booking is one conditional update, so a slot is never booked twice."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, staff: Staff, *, starts_at: datetime, minutes: int, place: str, now: datetime) -> Slot:
+        slot = Slot(staff_id=staff.id, programme_id=staff.programme_id, starts_at=starts_at, minutes=minutes,
+                    place=place, bookings=0, created_at=now)
+        self.session.add(slot)
+        await self.session.flush()
+        return slot
+
+    async def get(self, slot_id: int) -> Slot | None:
+        return await self.session.get(Slot, slot_id)
+
+    async def upcoming_of(self, staff_id: int, now: datetime) -> list[Slot]:
+        return list((await self.session.scalars(
+            select(Slot).where(Slot.staff_id == staff_id, Slot.withdrawn_at.is_(None), Slot.starts_at >= now)
+            .order_by(Slot.starts_at)
+        )).all())
+
+    async def free(self, programme_id: str, start: datetime, end: datetime) -> list[Slot]:
+        return list((await self.session.scalars(
+            select(Slot).join(Staff, Staff.id == Slot.staff_id)
+            .where(Slot.programme_id == programme_id, Slot.referral_id.is_(None), Slot.withdrawn_at.is_(None),
+                   Slot.starts_at > start, Slot.starts_at <= end, Staff.active)
+            .order_by(Slot.starts_at, Slot.id)
+        )).all())
+
+    async def book(self, slot_id: int, referral_id: int, now: datetime) -> bool:
+        result = await self.session.execute(
+            update(Slot)
+            .where(Slot.id == slot_id, Slot.referral_id.is_(None), Slot.withdrawn_at.is_(None), Slot.starts_at > now)
+            .values(referral_id=referral_id, booked_at=now, bookings=Slot.bookings + 1)
+            .returning(Slot.id)
+        )
+        return result.first() is not None
+
+    async def booked_for(self, referral_id: int) -> Slot | None:
+        return (await self.session.execute(select(Slot).where(Slot.referral_id == referral_id))).scalar_one_or_none()
+
+    async def release(self, slot: Slot) -> None:
+        slot.referral_id, slot.booked_at = None, None
+        await self.session.flush()
+
+    async def withdraw(self, slot: Slot, now: datetime) -> None:
+        slot.withdrawn_at = now
+        await self.session.flush()

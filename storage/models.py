@@ -36,6 +36,7 @@ __all__ = [
     "ProcessedUpdate",
     "Referral",
     "ReferralStatus",
+    "Slot",
     "Staff",
     "TelegramId",
     "UTCDateTime",
@@ -225,6 +226,8 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(index=True)
     # why it was given up, e.g. "blocked"; never message content
     failure: Mapped[str] = mapped_column(String(64), default="")
+    due_at: Mapped[datetime | None] = mapped_column(index=True)  # not before this (reminders)
+    topic: Mapped[str] = mapped_column(String(64), default="", index=True)  # e.g. "slot:12" to cancel reminders
 
 
 class Staff(Base):
@@ -270,4 +273,22 @@ class Offer(Base):
     chat_id: Mapped[TelegramId | None]
     message_id: Mapped[TelegramId | None]
     passed: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+
+
+class Slot(Base):
+    """A time a peer (or consultant) offers for a first meeting; booked by at most one referral."""
+
+    __tablename__ = "slots"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    programme_id: Mapped[str] = mapped_column(String(32), index=True)
+    starts_at: Mapped[datetime] = mapped_column(index=True)  # UTC
+    minutes: Mapped[int] = mapped_column(Integer)
+    place: Mapped[str] = mapped_column(String(16))  # jobcentre | psychiatry | cafe | video
+    referral_id: Mapped[int | None] = mapped_column(ForeignKey("referrals.id", ondelete="SET NULL"), index=True)
+    booked_at: Mapped[datetime | None]
+    bookings: Mapped[int] = mapped_column(Integer, default=0)  # how often booked: part of the calendar UID
+    withdrawn_at: Mapped[datetime | None]  # the peer took it back
     created_at: Mapped[datetime]

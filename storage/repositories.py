@@ -19,13 +19,13 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import delete, exists, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
-from storage.cases import CaseRepository, InviteRepository, StaffRepository
+from storage.cases import CaseRepository, InviteRepository, SlotRepository, StaffRepository
 from storage.crypto import keyed_hash
 from storage.models import (
     AuditEvent,
@@ -382,10 +382,13 @@ class OutboxRepository:
         self.added: list[int] = []  # ids written in this unit of work, for the caller to send after commit
 
     async def add(
-        self, *, channel: str, payload: dict[str, Any], now: datetime, candidate_id: int | None = None
+        self, *, channel: str, payload: dict[str, Any], now: datetime, candidate_id: int | None = None,
+        due_at: datetime | None = None, topic: str = "",
     ) -> OutboxMessage:
+        """A message to send now, or (`due_at`) not before then; `topic` groups messages to withdraw later."""
         message = OutboxMessage(
-            channel=channel, payload=payload, created_at=now, candidate_id=candidate_id, attempts=0, failure=""
+            channel=channel, payload=payload, created_at=now, candidate_id=candidate_id, attempts=0, failure="",
+            due_at=due_at, topic=topic,
         )
         self.session.add(message)
         await self.session.flush()
@@ -395,14 +398,17 @@ class OutboxRepository:
     async def get(self, message_id: int) -> OutboxMessage | None:
         return await self.session.get(OutboxMessage, message_id)
 
-    async def pending(self, channel: str, *, created_before: datetime, limit: int = 100) -> list[OutboxMessage]:
-        """Unsent messages of a channel, oldest first, created no later than the given time."""
+    async def pending(self, channel: str, *, created_before: datetime, due_by: datetime | None = None,
+                      limit: int = 100) -> list[OutboxMessage]:
+        """Unsent messages of a channel, oldest first, created no later than `created_before` and due by
+        `due_by` (default: the same time)."""
         result = await self.session.execute(
             select(OutboxMessage)
             .where(
                 OutboxMessage.channel == channel,
                 OutboxMessage.sent_at.is_(None),
                 OutboxMessage.created_at <= created_before,
+                or_(OutboxMessage.due_at.is_(None), OutboxMessage.due_at <= (due_by or created_before)),
             )
             .order_by(OutboxMessage.id)
             .limit(limit)
@@ -416,6 +422,14 @@ class OutboxRepository:
             .where(OutboxMessage.id == message_id)
             .values(sent_at=at, failure=failure, attempts=OutboxMessage.attempts + 1)
         )
+
+    async def withdraw(self, topic: str) -> int:
+        """Unsent messages of a topic are not sent after all (a cancelled meeting's reminders)."""
+        result = await self.session.execute(
+            delete(OutboxMessage).where(OutboxMessage.topic == topic, OutboxMessage.sent_at.is_(None))
+            .returning(OutboxMessage.id)
+        )
+        return len(result.all())
 
     async def attempted(self, message_id: int) -> int:
         """Count a failed attempt; returns the attempts so far."""
@@ -462,6 +476,7 @@ class UnitOfWork:
     staff: StaffRepository
     invites: InviteRepository
     cases: CaseRepository
+    slots: SlotRepository
 
     def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
         self._factory = factory
@@ -490,6 +505,7 @@ class UnitOfWork:
         self.staff = StaffRepository(self.session)
         self.invites = InviteRepository(self.session)
         self.cases = CaseRepository(self.session)
+        self.slots = SlotRepository(self.session)
         return self
 
     async def __aexit__(

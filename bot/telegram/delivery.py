@@ -122,7 +122,8 @@ async def drain(app: App, bot: Bot, *, min_age: timedelta = timedelta(seconds=30
     `min_age` leaves fresh messages to the handler that is sending them right now (another worker).
     """
     async with app.uow() as uow:
-        rows = await uow.outbox.pending(CHANNEL, created_before=app.clock.now() - min_age)
+        now = app.clock.now()  # reminders are due by the clock; fresh messages wait `min_age`
+        rows = await uow.outbox.pending(CHANNEL, created_before=now - min_age, due_by=now)
         ids = [row.id for row in rows]
     for message_id in ids:
         await deliver(app, bot, message_id)

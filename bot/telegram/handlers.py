@@ -125,7 +125,11 @@ async def tap(query: CallbackQuery, bot: Bot, app: App, event_update: Update) ->
     if answer is None:
         await mark_update(app, event_update.update_id, bot.id)
         return
-    if answer.step.startswith(staff.STAFF_STEPS):  # a consultant's button: checked on the server
+    if answer.step.startswith("book."):  # a candidate's meeting time: checked on the server
+        await staff.book(app, bot, query.from_user, message.chat.id, event_update.update_id, answer.step,
+                         answer.button)
+        return
+    if answer.step.startswith(staff.STAFF_STEPS):  # a consultant's or peer's button: checked on the server
         await staff.press(app, bot, query.from_user, message.chat.id, message.message_id, event_update.update_id,
                           answer.step, answer.button)
         return
@@ -153,6 +157,8 @@ async def staff_command(message: Message, bot: Bot, app: App, update_id: int, co
         return True
     if command.name == "cases":
         return await staff.cases(app, bot, message, update_id)
+    if command.name == "slots":
+        return await staff.slots(app, bot, message, update_id)
     if command.name == "language":
         return await staff.language(app, bot, message, update_id)
     return False

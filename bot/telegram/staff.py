@@ -17,7 +17,7 @@ from bot.telegram.delivery import deliver_all
 from locales import Translator, normalise
 from storage.repositories import UnitOfWork
 
-STAFF_STEPS = ("ref.", "case.")
+STAFF_STEPS = ("ref.", "case.", "slot.")
 Action = Callable[[UnitOfWork, Casework, Who], Awaitable[object]]
 
 
@@ -77,5 +77,27 @@ async def language(app: App, bot: Bot, message: Message, update_id: int) -> bool
 async def press(app: App, bot: Bot, user: User, chat_id: int, message_id: int, update_id: int, step: str,
                 button: str) -> None:
     now = app.clock.now()
+    if step.startswith("slot."):
+        await act(app, bot, update_id, who(user, chat_id),
+                  lambda uow, cw, w: cw.meetings.slot_press(uow, w, step, button, now))
+    else:
+        await act(app, bot, update_id, who(user, chat_id),
+                  lambda uow, cw, w: cw.press(uow, w, step, button, message_id, now))
+
+
+async def book(app: App, bot: Bot, user: User, chat_id: int, update_id: int, step: str, button: str) -> None:
+    """A candidate choosing, paging or cancelling a first-meeting time."""
+    now = app.clock.now()
     await act(app, bot, update_id, who(user, chat_id),
-              lambda uow, cw, w: cw.press(uow, w, step, button, message_id, now))
+              lambda uow, cw, w: cw.meetings.book_press(uow, w, step, button, now))
+
+
+async def slots(app: App, bot: Bot, message: Message, update_id: int) -> bool:
+    """/slots for staff: their upcoming times and a way to add more; False when not staff."""
+    assert message.from_user is not None
+    person = who(message.from_user, message.chat.id)
+    if not await is_staff(app, person):
+        return False
+    now = app.clock.now()
+    await act(app, bot, update_id, person, lambda uow, cw, w: cw.meetings.slots(uow, w, now))
+    return True

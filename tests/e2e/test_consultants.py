@@ -258,3 +258,32 @@ async def test_staff_language_can_change(world: World) -> None:
     (summary,) = [m for m in yrsa.user.messages if "\nZlatan, " in m.text]
     assert summary.text.startswith(Translator("sv")("staff.summary.title", id="", programme="")[:6])
     assert summary.buttons[0]["text"] == Translator("sv")("staff.claim")
+
+
+async def test_a_peer_publishes_times_and_a_candidate_books_one_in_the_chat(world: World) -> None:
+    done = world.cli("invite", "--role", "peer", "--programme", "pilot", "--name", "Peer Pia")
+    code = done.stdout.split("invite code: ", 1)[1].split()[0]
+    peer = Candidate(world.server, world.server.user(4901, "Pia", "da"))
+    assert DA("staff.joined.peer", name="Peer Pia", programme="Pilotprojekt") in texts(
+        await peer.say(f"/start staff-{code}"))
+    listing = await peer.say("/slots")
+    calendar = await press(peer, listing[-1], "new")
+    day = str(calendar[-1].buttons[0]["callback_data"]).rsplit("|", 1)[1]  # tomorrow
+    times = await press(peer, calendar[-1], day)
+    lengths = await press(peer, times[-1], f"{day}1000")
+    places = await press(peer, lengths[-1], f"{day}1000-60")
+    repeat = await press(peer, places[-1], f"{day}1000-60-video")
+    added = await press(peer, repeat[-1], f"{day}1000-60-video-1")
+    assert texts(added) == DA("slots.added", n=1)
+
+    consultant = await world.consultant("Quinn")
+    person, _ = await world.candidate("Rosa")
+    (summary,) = summaries(consultant, "Rosa")
+    await press(consultant, summary, "claim")
+    offer = [m for m in person.user.messages if m.buttons][-1]
+    assert DA("meet.choose") in offer.text and DA("place.video") in offer.buttons[0]["text"]
+    uploads = len(world.server.uploaded_files)
+    booked = await press(person, offer, str(offer.buttons[0]["callback_data"]).rsplit("|", 1)[1])
+    assert DA("meet.booked_candidate", when="", place="", peer="", consultant="").split(":")[0] in texts(booked)
+    assert [f.filename for f in world.server.uploaded_files[uploads:]] == ["meeting.ics"] * 3  # all three
+    assert any("(Rosa)" in m.text for m in peer.user.messages)  # the peer is told who is coming

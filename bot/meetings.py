@@ -1,0 +1,279 @@
+"""The first meeting: peers publish slots, candidates book one, everyone gets a calendar file and
+reminders, and anyone of the three can cancel (which frees the slot and offers new times).
+
+Transport-neutral like `Casework`: screens go out through the outbox in the caller's unit of work;
+reminders are outbox messages with a due time and a topic, so a cancellation withdraws them and a
+restart never sends one twice. Times are stored in UTC and shown in the programme's time zone.
+Button payloads are stateless (``slot.day|0|20260305`` …): each one carries what was chosen so
+far and is checked on the server.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date
+from icalendar import Calendar, Event
+
+from bot.casework import Casework, Who
+from flows.programmes import Programme, Registry
+from flows.screens import Button, InputKind, Screen
+from locales import BABEL_LOCALES, Translator, format_when
+from storage.models import Candidate, Intake, Referral, ReferralStatus, Slot, Staff
+from storage.repositories import UnitOfWork
+
+PLACES = ("jobcentre", "psychiatry", "cafe", "video")
+LENGTHS = (30, 45, 60)
+WEEKS = 4
+BOOKING_WINDOW = timedelta(days=14)
+PAGE = 4
+REMINDERS = (timedelta(hours=24), timedelta(hours=2))
+FIRST_HOUR, LAST_HOUR = 8, 16
+
+
+def local(moment: datetime, programme: Programme) -> datetime:
+    return moment.astimezone(ZoneInfo(programme.timezone))
+
+
+def ics(slot: Slot, programme: Programme, lang: str, now: datetime) -> str:
+    """A calendar file for the meeting (UTC times; a new UID per booking so a re-booking is a new event)."""
+    t = Translator(lang)
+    calendar = Calendar()
+    calendar.add("prodid", "-//IPS intake bot//ipsbot//EN")
+    calendar.add("version", "2.0")
+    calendar.add("method", "PUBLISH")
+    event = Event()
+    event.add("uid", f"slot-{slot.id}-{slot.bookings}@ipsbot")
+    event.add("dtstamp", now.astimezone(UTC))
+    event.add("dtstart", slot.starts_at.astimezone(UTC))
+    event.add("dtend", slot.starts_at.astimezone(UTC) + timedelta(minutes=slot.minutes))
+    event.add("summary", t("ics.summary"))
+    event.add("location", t(f"place.{slot.place}"))
+    event.add("description", t("ics.description", programme=programme.name(t.lang)))
+    calendar.add_component(event)
+    return calendar.to_ical().decode()
+
+
+class Meetings:
+    def __init__(self, registry: Registry, casework: Casework) -> None:
+        self.registry = registry
+        self.casework = casework
+
+    # --- peers: publishing slots -----------------------------------------------------------
+
+    async def slots(self, uow: UnitOfWork, who: Who, now: datetime) -> bool:
+        staff = await uow.staff.find(who.channel, who.external_id)
+        if staff is None:
+            return False
+        await self.casework.queue(uow, who.chat_id, [await self._slot_list(uow, staff, now)], now)
+        return True
+
+    async def _slot_list(self, uow: UnitOfWork, staff: Staff, now: datetime) -> Screen:
+        t = Translator(staff.language)
+        programme = self.registry[staff.programme_id]
+        upcoming = await uow.slots.upcoming_of(staff.id, now)
+        lines = [t("slots.title") if upcoming else t("slots.none")]
+        buttons = []
+        for slot in upcoming:
+            when = format_when(slot.starts_at, t.lang, programme.timezone)
+            booked = f" ({t('slots.booked')})" if slot.referral_id else ""
+            lines.append(f"• {when}, {slot.minutes} min, {t(f'place.{slot.place}')}{booked}")
+            buttons.append(Button(f"remove-{slot.id}", t("slots.remove", when=when)))
+        buttons.append(Button("new", t("slots.add")))
+        return Screen("\n".join(lines), "slot.list", 0, InputKind.CHOICE, tuple(buttons))
+
+    async def slot_press(self, uow: UnitOfWork, who: Who, step: str, button: str, now: datetime) -> None:
+        staff = await uow.staff.find(who.channel, who.external_id)
+        if staff is None:
+            await self.casework.refuse(uow, who, step, button, now)
+            return
+        t = Translator(staff.language)
+        programme = self.registry[staff.programme_id]
+        zone = ZoneInfo(programme.timezone)
+        chat = staff.contact["chat_id"]
+        parts = button.split("-")
+        try:
+            if step == "slot.list" and button == "new":
+                today = local(now, programme).date()
+                days = [today + timedelta(days=n) for n in range(1, 15)]
+                buttons = tuple(Button(f"{d:%Y%m%d}", format_date(d, "EEE d MMM", locale=BABEL_LOCALES[t.lang]))
+                                for d in days)
+                await self._ask(uow, chat, t("slots.day_ask"), "slot.day", buttons, now)
+            elif step == "slot.list" and parts[0] == "remove":
+                await self._remove(uow, staff, int(parts[1]), now)
+            elif step == "slot.day":
+                day = datetime.strptime(parts[0], "%Y%m%d").date()
+                times = [time(h, m) for h in range(FIRST_HOUR, LAST_HOUR + 1) for m in (0, 30)][:-1]
+                buttons = tuple(Button(f"{day:%Y%m%d}{moment:%H%M}", f"{moment:%H:%M}") for moment in times)
+                await self._ask(uow, chat, t("slots.time_ask"), "slot.time", buttons, now)
+            elif step == "slot.time":
+                datetime.strptime(parts[0], "%Y%m%d%H%M")
+                buttons = tuple(Button(f"{parts[0]}-{n}", t("slots.minutes", minutes=n)) for n in LENGTHS)
+                await self._ask(uow, chat, t("slots.length_ask"), "slot.length", buttons, now)
+            elif step == "slot.length" and int(parts[1]) in LENGTHS:
+                buttons = tuple(Button(f"{button}-{p}", t(f"place.{p}")) for p in PLACES)
+                await self._ask(uow, chat, t("slots.place_ask"), "slot.place", buttons, now)
+            elif step == "slot.place" and parts[2] in PLACES:
+                buttons = (Button(f"{button}-1", t("slots.once")),
+                           Button(f"{button}-{WEEKS}", t("slots.weekly", weeks=WEEKS)))
+                await self._ask(uow, chat, t("slots.repeat_ask"), "slot.repeat", buttons, now)
+            elif step == "slot.repeat" and parts[2] in PLACES and int(parts[1]) in LENGTHS and parts[3] in ("1", "4"):
+                start = datetime.strptime(parts[0], "%Y%m%d%H%M").replace(tzinfo=zone)
+                count = 0
+                for week in range(int(parts[3])):  # the same local time every week, across a DST change too
+                    moment = (start + timedelta(weeks=week)).replace(tzinfo=zone).astimezone(UTC)
+                    if moment > now:
+                        await uow.slots.add(staff, starts_at=moment, minutes=int(parts[1]), place=parts[2], now=now)
+                        count += 1
+                await uow.audit.record(actor=f"staff:{staff.id}", action="slots.added", at=now, detail=str(count))
+                await self.casework.queue(uow, chat, [Screen(t("slots.added", n=count))], now)
+            else:
+                raise ValueError(step)
+        except (ValueError, IndexError):
+            await self.casework.refuse(uow, who, step, button, now)
+
+    async def _ask(self, uow: UnitOfWork, chat: int, text: str, step: str, buttons: tuple[Button, ...],
+                   now: datetime) -> None:
+        await self.casework.queue(uow, chat, [Screen(text, step, 0, InputKind.CHOICE, buttons)], now)
+
+    async def _remove(self, uow: UnitOfWork, staff: Staff, slot_id: int, now: datetime) -> None:
+        slot = await uow.slots.get(slot_id)
+        if slot is None or slot.staff_id != staff.id or slot.withdrawn_at is not None:
+            raise ValueError("not this peer's slot")
+        if slot.referral_id is not None:
+            await self.cancel(uow, slot, now, by=staff.contact["chat_id"])
+        await uow.slots.withdraw(slot, now)
+        programme = self.registry[slot.programme_id]
+        when = format_when(slot.starts_at, staff.language, programme.timezone)
+        await self.casework.queue(uow, staff.contact["chat_id"], [Screen(Translator(staff.language)(
+            "slots.removed", when=when))], now)
+
+    # --- candidates: booking ---------------------------------------------------------------
+
+    async def offer_times(self, uow: UnitOfWork, referral: Referral, now: datetime, page: int = 0,
+                          note: str = "meet.choose") -> None:
+        """The free slots of the next 14 days, a few at a time; or, if none, the consultant is asked."""
+        programme = self.registry[referral.programme_id]
+        candidate = await self._candidate(uow, referral)
+        free = await uow.slots.free(programme.id, now, now + BOOKING_WINDOW)
+        t = Translator(referral.language)
+        if not free:
+            if candidate is not None:
+                await self._to_candidate(uow, candidate, [Screen(t("meet.none_candidate"))], now)
+            consultant = await uow.staff.get(referral.consultant_id) if referral.consultant_id else None
+            if consultant is not None:
+                text = Translator(consultant.language)("meet.none_consultant", id=referral.id)
+                await self.casework.queue(uow, consultant.contact["chat_id"], [Screen(text)], now)
+            return
+        if candidate is None:
+            return
+        shown = free[page * PAGE:(page + 1) * PAGE] or free[:PAGE]
+        buttons = [Button(str(s.id), t("meet.slot", when=format_when(s.starts_at, t.lang, programme.timezone),
+                                       place=t(f"place.{s.place}"))) for s in shown]
+        if len(free) > (page + 1) * PAGE:
+            buttons.append(Button(f"more-{page + 1}", t("meet.more")))
+        screen = Screen(t(note), f"book.{referral.id}", 0, InputKind.CHOICE, tuple(buttons))
+        await self._to_candidate(uow, candidate, [screen], now)
+
+    async def book_press(self, uow: UnitOfWork, who: Who, step: str, button: str, now: datetime) -> None:
+        """A candidate's press on a time, "more", or "cancel"; only for their own, claimed referral."""
+        number = step.removeprefix("book.")
+        referral = await uow.referrals.get(int(number)) if number.isdigit() else None
+        candidate = await self._candidate(uow, referral) if referral else None
+        own = await uow.candidates.find(who.channel, who.external_id)
+        if (referral is None or candidate is None or own is None or own.id != candidate.id
+                or referral.status != ReferralStatus.CLAIMED.value):
+            await self.casework.refuse(uow, who, step, button, now)
+            return
+        if button.startswith("more-") and button[5:].isdigit():
+            await self.offer_times(uow, referral, now, page=int(button[5:]))
+        elif button == "cancel":
+            slot = await uow.slots.booked_for(referral.id)
+            if slot is not None:
+                await self.cancel(uow, slot, now, by=who.chat_id)
+        elif button.isdigit():
+            if await uow.slots.booked_for(referral.id) is not None:
+                await self.casework.refuse(uow, who, step, button, now)  # one meeting at a time
+            elif await uow.slots.book(int(button), referral.id, now):
+                slot = await uow.slots.get(int(button))
+                assert slot is not None
+                await self._booked(uow, referral, candidate, slot, now)
+            else:
+                await self.offer_times(uow, referral, now, note="meet.taken")
+        else:
+            await self.casework.refuse(uow, who, step, button, now)
+
+    async def _booked(self, uow: UnitOfWork, referral: Referral, candidate: Candidate, slot: Slot,
+                      now: datetime) -> None:
+        programme = self.registry[referral.programme_id]
+        peer = await uow.staff.get(slot.staff_id)
+        consultant = await uow.staff.get(referral.consultant_id) if referral.consultant_id else None
+        name = referral.payload["candidate"].get("name", "")
+        topic = f"slot:{slot.id}:{slot.bookings}"
+        t = Translator(referral.language)
+        when = format_when(slot.starts_at, t.lang, programme.timezone)
+        cancel = (Button("cancel", t("meet.cancel")),)
+        confirmation = Screen(t("meet.booked_candidate", when=when, place=t(f"place.{slot.place}"),
+                                peer=peer.name if peer else "", consultant=consultant.name if consultant else ""),
+                              f"book.{referral.id}", 0, InputKind.CHOICE, cancel)
+        await self._to_candidate(uow, candidate, [confirmation], now, ics_for=(slot, programme))
+        for lead in REMINDERS:
+            reminder = Screen(t("meet.reminder", when=when, place=t(f"place.{slot.place}")))
+            await self._to_candidate(uow, candidate, [reminder], now, due_at=slot.starts_at - lead, topic=topic)
+        for member in (m for m in (peer, consultant) if m is not None):
+            st = Translator(member.language)
+            their_when = format_when(slot.starts_at, st.lang, programme.timezone)
+            text = st("meet.booked_staff", id=referral.id, name=name, when=their_when, place=st(f"place.{slot.place}"))
+            document = {"filename": "meeting.ics", "content": ics(slot, programme, st.lang, now), "caption": ""}
+            await self.casework.queue(uow, member.contact["chat_id"], [Screen(text)], now, documents=[document])
+            for lead in REMINDERS:
+                place = st(f"place.{slot.place}")
+                reminder = Screen(st("meet.reminder", when=their_when, place=place) + f" (#{referral.id})")
+                await self.casework.queue(uow, member.contact["chat_id"], [reminder], now,
+                                          due_at=slot.starts_at - lead, topic=topic)
+        await uow.audit.record(actor="candidate", action="meeting.booked", at=now, referral_id=referral.id)
+
+    async def cancel(self, uow: UnitOfWork, slot: Slot, now: datetime, *, by: int) -> None:
+        """Free the slot, withdraw its reminders, tell everyone else, and offer the candidate new times."""
+        referral = await uow.referrals.get(slot.referral_id) if slot.referral_id else None
+        await uow.outbox.withdraw(f"slot:{slot.id}:{slot.bookings}")
+        await uow.slots.release(slot)
+        if referral is None:
+            return
+        programme = self.registry[referral.programme_id]
+        peer = await uow.staff.get(slot.staff_id)
+        consultant = await uow.staff.get(referral.consultant_id) if referral.consultant_id else None
+        for member in (m for m in (peer, consultant) if m is not None):
+            if member.contact["chat_id"] != by:
+                text = Translator(member.language)("meet.cancelled", when=format_when(
+                    slot.starts_at, member.language, programme.timezone)) + f" (#{referral.id})"
+                await self.casework.queue(uow, member.contact["chat_id"], [Screen(text)], now)
+        candidate = await self._candidate(uow, referral)
+        if candidate is not None:
+            text = Translator(referral.language)("meet.cancelled", when=format_when(
+                slot.starts_at, referral.language, programme.timezone))
+            await self._to_candidate(uow, candidate, [Screen(text)], now)
+        await uow.audit.record(actor="system", action="meeting.cancelled", at=now, referral_id=referral.id)
+        await self.offer_times(uow, referral, now)
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    @staticmethod
+    async def _candidate(uow: UnitOfWork, referral: Referral) -> Candidate | None:
+        intake = await uow.session.get(Intake, referral.intake_id)
+        return await uow.session.get(Candidate, intake.candidate_id) if intake else None
+
+    async def _to_candidate(self, uow: UnitOfWork, candidate: Candidate, screens: list[Screen], now: datetime, *,
+                            ics_for: tuple[Slot, Programme] | None = None, **extra: Any) -> None:
+        if candidate.channel != "telegram" or not candidate.contact or candidate.unreachable:
+            return
+        documents = None
+        if ics_for is not None:
+            slot, programme = ics_for
+            documents = [{"filename": "meeting.ics", "content": ics(slot, programme, candidate.language, now),
+                          "caption": ""}]
+        await self.casework.queue(uow, candidate.contact["chat_id"], screens, now, documents=documents,
+                                  candidate_id=candidate.id, **extra)
+
