@@ -246,6 +246,11 @@ class Casework:
         elif button in CASE_STEPS:
             if getattr(referral, CASE_STEPS[button]) is None:  # the first time counts for the IPS clocks
                 setattr(referral, CASE_STEPS[button], now)
+        elif button == "meetcancel":
+            slot = await uow.slots.booked_for(referral.id)
+            if slot is not None:
+                await self.meetings.cancel(uow, slot, now, by=chat_id)
+            return []
         elif button == "close":
             referral.status, referral.closed_at = ReferralStatus.CLOSED.value, now
         else:

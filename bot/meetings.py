@@ -227,7 +227,11 @@ class Meetings:
             their_when = format_when(slot.starts_at, st.lang, programme.timezone)
             text = st("meet.booked_staff", id=referral.id, name=name, when=their_when, place=st(f"place.{slot.place}"))
             document = {"filename": "meeting.ics", "content": ics(slot, programme, st.lang, now), "caption": ""}
-            await self.casework.queue(uow, member.contact["chat_id"], [Screen(text)], now, documents=[document])
+            notice = Screen(text)
+            if member is consultant:  # the consultant can cancel or move it from here
+                notice = Screen(text, f"case.{referral.id}", 0, InputKind.CHOICE,
+                                (Button("meetcancel", st("meet.cancel")),))
+            await self.casework.queue(uow, member.contact["chat_id"], [notice], now, documents=[document])
             for lead in REMINDERS:
                 place = st(f"place.{slot.place}")
                 reminder = Screen(st("meet.reminder", when=their_when, place=place) + f" (#{referral.id})")

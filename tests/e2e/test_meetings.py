@@ -19,6 +19,7 @@ from bot.app import App, open_app
 from bot.casework import Who
 from bot.clock import ManualClock
 from bot.intake_service import Person
+from bot.meetings import ics
 from bot.settings import Settings
 from bot.telegram.delivery import drain
 from bot.telegram.runtime import create_bot
@@ -27,7 +28,7 @@ from locales import Translator, format_when
 from storage.models import Slot
 from tests.e2e.telegram_bot import TOKEN
 from tests.fake_telegram import BotMessage, FakeTelegram
-from tests.flows.walk import TYPICAL
+from tests.flows.walk import REGISTRY, TYPICAL
 
 DA, SV = Translator("da"), Translator("sv")
 START = datetime(2026, 3, 20, 8, 0, tzinfo=UTC)  # a Friday; summer time starts Sunday 29 March
@@ -132,6 +133,10 @@ async def test_a_weekly_pattern_keeps_local_time_across_summer_time_and_lists_in
     await world.run(lambda uow, cw: cw.meetings.slots(uow, PEER, world.clock.now()))
     listing = world.chat(PEER.chat_id)[-1].text
     assert "24. marts 2026 kl. 10.00" in listing and "31. marts 2026 kl. 10.00" in listing
+    after_change = (await slots(world))[1]
+    event = icalendar.Calendar.from_ical(ics(after_change, REGISTRY["reconnect"], "sv", START)).walk("VEVENT")[0]
+    assert event.decoded("dtstart") == datetime(2026, 3, 31, 8, 0, tzinfo=UTC)  # 10:00 summer time in UTC
+    assert str(event["location"]) == SV("place.cafe") and str(event["summary"]) == SV("ics.summary")
 
 
 def test_dates_in_danish_and_swedish() -> None:
@@ -183,6 +188,11 @@ async def test_two_candidates_race_for_one_slot_then_cancel_and_rebook(world: Wo
     uids = {str(next(c for c in icalendar.Calendar.from_ical(f.content).walk("VEVENT"))["uid"])
             for f in world.server.uploaded_files if f.filename == "meeting.ics"}
     assert len(uids) == 2  # a re-booking is a new calendar event
+    # the consultant cancels from their notice; the candidate is told and offered times again
+    notice = [m for m in world.chat(CONSULTANT.chat_id) if m.buttons and "meetcancel" in m.buttons[0]["callback_data"]]
+    await world.press(CONSULTANT, notice[-1], "meetcancel")
+    assert DA("meet.choose") in world.last_with_buttons(booked[0]).text
+    assert any(m.text == DA("meet.cancelled", when=when) for m in world.chat(booked[0]))
 
 
 async def test_reminders_fire_once_at_24_and_2_hours_and_never_for_a_cancelled_meeting(world: World) -> None:
