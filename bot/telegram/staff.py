@@ -46,36 +46,45 @@ async def join(app: App, bot: Bot, message: Message, update_id: int, code: str) 
               lambda uow, cw, w: cw.join(uow, w, code, now))
 
 
-async def cases(app: App, bot: Bot, message: Message, update_id: int) -> bool:
-    """/cases for a consultant; False when the sender is not staff (then it is a candidate's command)."""
+async def staff_only(app: App, bot: Bot, message: Message, update_id: int, run: Action) -> bool:
+    """Run a staff command; False (and nothing done) when the sender is not staff, so that the same
+    command stays a candidate's."""
     assert message.from_user is not None
     person = who(message.from_user, message.chat.id)
     if not await is_staff(app, person):
         return False
-    now = app.clock.now()
-    await act(app, bot, update_id, person, lambda uow, cw, w: cw.cases(uow, w, now))
+    await act(app, bot, update_id, person, run)
     return True
 
 
+async def cases(app: App, bot: Bot, message: Message, update_id: int) -> bool:
+    """/cases: a consultant's open cases."""
+    now = app.clock.now()
+    return await staff_only(app, bot, message, update_id, lambda uow, cw, w: cw.cases(uow, w, now))
+
+
+async def slots(app: App, bot: Bot, message: Message, update_id: int) -> bool:
+    """/slots: upcoming times and a way to add more."""
+    now = app.clock.now()
+    return await staff_only(app, bot, message, update_id, lambda uow, cw, w: cw.meetings.slots(uow, w, now))
+
+
 async def language(app: App, bot: Bot, message: Message, update_id: int) -> bool:
-    """/language for staff switches between Danish and Swedish; False when the sender is not staff."""
-    assert message.from_user is not None
-    person = who(message.from_user, message.chat.id)
-    if not await is_staff(app, person):
-        return False
+    """/language for staff switches between Danish and Swedish."""
+    now = app.clock.now()
 
     async def switch(uow: UnitOfWork, cw: Casework, w: Who) -> None:
         member = await uow.staff.find(w.channel, w.external_id)
         if member is not None:
             member.language = "sv" if member.language == "da" else "da"
-            await cw.notify(uow, w.chat_id, Translator(member.language)("staff.language"), app.clock.now())
+            await cw.notify(uow, w.chat_id, Translator(member.language)("staff.language"), now)
 
-    await act(app, bot, update_id, person, switch)
-    return True
+    return await staff_only(app, bot, message, update_id, switch)
 
 
 async def press(app: App, bot: Bot, user: User, chat_id: int, message_id: int, update_id: int, step: str,
                 button: str) -> None:
+    """A consultant's or peer's button: a summary, a case card, or the slot calendar."""
     now = app.clock.now()
     if step.startswith("slot."):
         await act(app, bot, update_id, who(user, chat_id),
@@ -90,14 +99,3 @@ async def book(app: App, bot: Bot, user: User, chat_id: int, update_id: int, ste
     now = app.clock.now()
     await act(app, bot, update_id, who(user, chat_id),
               lambda uow, cw, w: cw.meetings.book_press(uow, w, step, button, now))
-
-
-async def slots(app: App, bot: Bot, message: Message, update_id: int) -> bool:
-    """/slots for staff: their upcoming times and a way to add more; False when not staff."""
-    assert message.from_user is not None
-    person = who(message.from_user, message.chat.id)
-    if not await is_staff(app, person):
-        return False
-    now = app.clock.now()
-    await act(app, bot, update_id, person, lambda uow, cw, w: cw.meetings.slots(uow, w, now))
-    return True

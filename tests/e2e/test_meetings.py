@@ -13,20 +13,17 @@ from typing import Any
 import icalendar
 import pytest_asyncio
 from aiogram import Bot
-from cryptography.fernet import Fernet
 
-from bot.app import App, open_app
+from bot.app import App
 from bot.casework import Who
 from bot.clock import ManualClock
 from bot.intake_service import Person
 from bot.meetings import ics
-from bot.settings import Settings
 from bot.telegram.delivery import drain
-from bot.telegram.runtime import create_bot
 from flows.answers import Tap, Text
 from locales import Translator, format_when
 from storage.models import Slot
-from tests.e2e.telegram_bot import TOKEN
+from tests.e2e.inprocess import in_process
 from tests.fake_telegram import BotMessage, FakeTelegram
 from tests.flows.walk import REGISTRY, TYPICAL
 
@@ -92,19 +89,11 @@ class World:
 @pytest_asyncio.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
     clock = ManualClock(START)
-    async with FakeTelegram(token=TOKEN) as server:
-        settings = Settings(bot_token=TOKEN, telegram_api_url=server.url,
-                            database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
-                            encryption_key=Fernet.generate_key().decode())
-        async with open_app(settings, clock) as app:
-            bot = create_bot(settings)
-            try:
-                w = World(app, bot, server, clock)
-                await w.join(PEER, "peer")
-                await w.join(CONSULTANT, "consultant")
-                yield w
-            finally:
-                await bot.session.close()
+    async with in_process(tmp_path, clock) as (app, bot, server):
+        w = World(app, bot, server, clock)
+        await w.join(PEER, "peer")
+        await w.join(CONSULTANT, "consultant")
+        yield w
 
 
 async def publish_weekly(world: World, day: str, hhmm: str) -> None:

@@ -9,20 +9,17 @@ from pathlib import Path
 
 import pytest_asyncio
 from aiogram import Bot
-from cryptography.fernet import Fernet
 from sqlalchemy import select
 
-from bot.app import App, open_app
+from bot.app import App
 from bot.casework import Who
 from bot.clock import ManualClock
 from bot.intake_service import Outcome, Person
-from bot.settings import Settings
 from bot.telegram.delivery import BLOCKED, deliver, drain, plan
-from bot.telegram.runtime import create_bot
 from flows.answers import Command, Tap, Text
 from locales import Translator
 from storage.models import Candidate, OutboxMessage
-from tests.e2e.telegram_bot import TOKEN
+from tests.e2e.inprocess import in_process
 from tests.fake_telegram import FakeTelegram
 from tests.flows.walk import TYPICAL
 
@@ -31,17 +28,8 @@ DA = Translator("da")
 
 @pytest_asyncio.fixture
 async def world(tmp_path: Path) -> AsyncIterator[tuple[App, Bot, FakeTelegram]]:
-    async with FakeTelegram(token=TOKEN) as server:
-        settings = Settings(
-            bot_token=TOKEN, telegram_api_url=server.url, database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
-            encryption_key=Fernet.generate_key().decode(),
-        )
-        async with open_app(settings) as app:
-            bot = create_bot(settings)
-            try:
-                yield app, bot, server
-            finally:
-                await bot.session.close()
+    async with in_process(tmp_path) as parts:
+        yield parts
 
 
 async def start_without_sending(app: App, user_id: int, update_id: int) -> int:
@@ -111,48 +99,40 @@ async def test_consultant_summaries_survive_a_crash_and_urgent_ones_go_out_again
     tmp_path: Path,
 ) -> None:
     clock = ManualClock(datetime(2026, 3, 5, 9, 0, tzinfo=UTC))
-    async with FakeTelegram(token=TOKEN) as server:
-        settings = Settings(bot_token=TOKEN, telegram_api_url=server.url,
-                            database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
-                            encryption_key=Fernet.generate_key().decode())
-        async with open_app(settings, clock) as app:
-            bot = create_bot(settings)
-            try:
-                async with app.uow() as uow:
-                    code = await app.intake.casework.invite(uow, role="consultant", programme_id="reconnect",
-                                                            name="Mette", now=clock.now())
-                    await app.intake.casework.join(uow, Who("telegram", "601", 601, "da"), code, clock.now())
-                await drain(app, bot, min_age=timedelta(0))
-                # an urgent intake completes; the process "dies" after the commit, before any sending
-                person = Person("telegram", "602", language="da", contact={"chat_id": 602})
-                reply = await app.intake.start(person, "reconnect")
-                walker_plan = {"language": "da", "mdi.6": "3"}
-                while not reply.finished:
-                    screen = next(s for s in reversed(reply.screens) if s.asks)
-                    value = walker_plan.get(screen.step, TYPICAL.get(screen.step, "1"))
-                    ids = {b.id for b in screen.buttons}
-                    choice = str(value) if str(value) in ids else (screen.buttons[0].id if ids else "")
-                    answer = Tap(screen.step, screen.version, choice) if ids else Text(str(value))
-                    reply = await app.intake.answer(person, answer)
-                assert reply.state["result"]["triage"]["outcome"] == "eligible-urgent"
-                assert [m for m in server.sent_messages(601) if "#" in m.text] == []
-                await drain(app, bot, min_age=timedelta(0))  # after the restart
-                summaries = [m for m in server.sent_messages(601) if DA("staff.summary.urgent") in m.text]
-                assert len(summaries) == 1 and summaries[0].buttons
-                await drain(app, bot, min_age=timedelta(0))
-                assert len([m for m in server.sent_messages(601) if DA("staff.summary.urgent") in m.text]) == 1
+    async with in_process(tmp_path, clock) as (app, bot, server):
+        async with app.uow() as uow:
+            code = await app.intake.casework.invite(uow, role="consultant", programme_id="reconnect",
+                                                    name="Mette", now=clock.now())
+            await app.intake.casework.join(uow, Who("telegram", "601", 601, "da"), code, clock.now())
+        await drain(app, bot, min_age=timedelta(0))
+        # an urgent intake completes; the process "dies" after the commit, before any sending
+        person = Person("telegram", "602", language="da", contact={"chat_id": 602})
+        reply = await app.intake.start(person, "reconnect")
+        walker_plan = {"language": "da", "mdi.6": "3"}
+        while not reply.finished:
+            screen = next(s for s in reversed(reply.screens) if s.asks)
+            value = walker_plan.get(screen.step, TYPICAL.get(screen.step, "1"))
+            ids = {b.id for b in screen.buttons}
+            choice = str(value) if str(value) in ids else (screen.buttons[0].id if ids else "")
+            answer = Tap(screen.step, screen.version, choice) if ids else Text(str(value))
+            reply = await app.intake.answer(person, answer)
+        assert reply.state["result"]["triage"]["outcome"] == "eligible-urgent"
+        assert [m for m in server.sent_messages(601) if "#" in m.text] == []
+        await drain(app, bot, min_age=timedelta(0))  # after the restart
+        summaries = [m for m in server.sent_messages(601) if DA("staff.summary.urgent") in m.text]
+        assert len(summaries) == 1 and summaries[0].buttons
+        await drain(app, bot, min_age=timedelta(0))
+        assert len([m for m in server.sent_messages(601) if DA("staff.summary.urgent") in m.text]) == 1
 
-                async def resend_at(moment: datetime) -> None:
-                    clock.set(moment)
-                    async with app.uow() as uow:
-                        await app.intake.casework.resend_urgent(uow, clock.now())
-                    await drain(app, bot, min_age=timedelta(0))
+        async def resend_at(moment: datetime) -> None:
+            clock.set(moment)
+            async with app.uow() as uow:
+                await app.intake.casework.resend_urgent(uow, clock.now())
+            await drain(app, bot, min_age=timedelta(0))
 
-                await resend_at(datetime(2026, 3, 6, 8, 0, tzinfo=UTC))  # 23 hours: not yet
-                assert not any(DA("staff.resent") in m.text for m in server.sent_messages(601))
-                await resend_at(datetime(2026, 3, 6, 10, 0, tzinfo=UTC))  # 25 hours, nobody claimed: again
-                await resend_at(datetime(2026, 3, 7, 10, 0, tzinfo=UTC))  # and only once
-                again = [m for m in server.sent_messages(601) if DA("staff.resent") in m.text]
-                assert len(again) == 1 and DA("staff.summary.urgent") in again[0].text
-            finally:
-                await bot.session.close()
+        await resend_at(datetime(2026, 3, 6, 8, 0, tzinfo=UTC))  # 23 hours: not yet
+        assert not any(DA("staff.resent") in m.text for m in server.sent_messages(601))
+        await resend_at(datetime(2026, 3, 6, 10, 0, tzinfo=UTC))  # 25 hours, nobody claimed: again
+        await resend_at(datetime(2026, 3, 7, 10, 0, tzinfo=UTC))  # and only once
+        again = [m for m in server.sent_messages(601) if DA("staff.resent") in m.text]
+        assert len(again) == 1 and DA("staff.summary.urgent") in again[0].text
