@@ -42,7 +42,9 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--programme", help="only this programme")
     export.add_argument("--output", "-o", help="file to write (default: standard output)")
 
-    sub.add_parser("run", help="the Telegram bot (long polling, or a webhook when WEBHOOK_URL is set)")
+    run = sub.add_parser("run", help="the Telegram bot (long polling, or a webhook when WEBHOOK_URL is set)")
+    run.add_argument("--workers", type=int, default=1, help="webhook worker processes (needs WEBHOOK_URL, REDIS_URL)")
+    run.add_argument("--as-worker", action="store_true", help=argparse.SUPPRESS)  # started by --workers
     invite = sub.add_parser("invite", help="a one-time invite for a consultant or peer (valid 7 days)")
     invite.add_argument("--role", choices=["consultant", "peer"], required=True)
     invite.add_argument("--programme", required=True)
@@ -195,12 +197,18 @@ async def _staff(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _run(settings: Settings) -> int:
+async def _run(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import open_app
     from bot.telegram.runtime import run
 
-    async with open_app(settings) as app:
-        return await run(app, settings)
+    if args.workers > 1:
+        from bot.telegram.workers import supervise
+
+        return await supervise(settings, args.workers)
+    async with open_app(settings, migrate=False if args.as_worker else None) as app:
+        return await run(app, settings, worker=args.as_worker)
+
+
 
 
 def _programmes(settings: Settings, action: str) -> int:
@@ -258,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if problem:
                 print(problem, file=sys.stderr)
                 return 2
-            return asyncio.run(_run(settings))
+            return asyncio.run(_run(settings, args))
     except BrokenPipeError:  # e.g. `ipsbot export | head`: the reader has had enough
         sys.stderr.close()
         return 0

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     webhook_host: str = "127.0.0.1"
     webhook_port: int = 8080
     log_level: str = "INFO"
+    # Telegram asks for at most about one message a second to one chat; 0 switches the pacing off
+    per_chat_interval: float = 1.0
 
     @field_validator("telegram_api_url")
     @classmethod

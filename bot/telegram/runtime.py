@@ -67,16 +67,63 @@ class RetryAfter(BaseRequestMiddleware):
         return await make_request(bot, method)
 
 
+class PerChatPace(BaseRequestMiddleware):
+    """At most one new message a second to one chat (Telegram's limit), also after a 429 clears.
+
+    Edits and answers to button presses are not paced. Within one process; several workers each
+    keep their own pace, and a person's updates go to one worker at a time (the isolation lock).
+    """
+
+    PACED = ("SendMessage", "SendDocument")
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._next: dict[int | str, float] = {}
+        self._locks: dict[int | str, asyncio.Lock] = {}
+
+    async def __call__(self, make_request: NextRequestMiddlewareType[TelegramType], bot: Bot,
+                       method: TelegramMethod[TelegramType]) -> Response[TelegramType]:
+        chat = getattr(method, "chat_id", None)
+        if self.interval <= 0 or chat is None or type(method).__name__ not in self.PACED:
+            return await make_request(bot, method)
+        lock = self._locks.setdefault(chat, asyncio.Lock())
+        async with lock:
+            loop = asyncio.get_running_loop()
+            wait = self._next.get(chat, 0.0) - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            try:
+                return await make_request(bot, method)
+            finally:
+                self._next[chat] = loop.time() + self.interval
+                if len(self._next) > 10_000:  # forget chats that have been quiet
+                    now = loop.time()
+                    self._next = {k: v for k, v in self._next.items() if v > now}
+                    self._locks = {k: v for k, v in self._locks.items() if k in self._next or v.locked()}
+
+
 def create_bot(settings: Settings) -> Bot:
     assert settings.bot_token is not None
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    session.middleware(PerChatPace(settings.per_chat_interval))  # outermost: a retry keeps the pace too
     session.middleware(RetryAfter())
     return Bot(settings.bot_token.get_secret_value(), session=session,
                default=DefaultBotProperties(parse_mode=ParseMode.HTML))
 
 
+def create_isolation(settings: Settings) -> BaseEventIsolation:
+    """One person's updates one at a time: within this process, or across workers through Redis."""
+    if not settings.redis_url:
+        return SimpleEventIsolation()
+    from aiogram.fsm.storage.base import DefaultKeyBuilder
+    from aiogram.fsm.storage.redis import RedisStorage
+
+    keys = DefaultKeyBuilder(prefix="ipsbot", with_bot_id=True, with_destiny=True)
+    return RedisStorage.from_url(settings.redis_url, key_builder=keys).create_isolation()
+
+
 def create_dispatcher(app: App, isolation: BaseEventIsolation | None = None) -> Dispatcher:
-    """`SimpleEventIsolation` in one process: one person's updates one at a time, in order."""
+    """One person's updates one at a time, in order (`create_isolation`); different people in parallel."""
     dp = Dispatcher(events_isolation=isolation or SimpleEventIsolation(), app=app)
     dp.include_router(make_router())
     return dp
@@ -225,27 +272,43 @@ def webhook_app(bot: Bot, dp: Dispatcher, secret: str) -> Callable[[web.Request]
     return receive
 
 
-async def run_webhook(bot: Bot, dp: Dispatcher, settings: Settings, stopping: asyncio.Event) -> None:
+def webhook_secret(settings: Settings) -> str:
+    return settings.webhook_secret.get_secret_value() if settings.webhook_secret else secrets.token_urlsafe(32)
+
+
+async def register_webhook(bot: Bot, settings: Settings, secret: str) -> None:
+    """Once per deployment (not once per worker): where Telegram posts, and the secret it sends."""
     assert settings.webhook_url is not None
-    secret = (settings.webhook_secret.get_secret_value() if settings.webhook_secret
-              else secrets.token_urlsafe(32))
+    await bot.set_webhook(settings.webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
+
+
+async def run_webhook(bot: Bot, dp: Dispatcher, settings: Settings, stopping: asyncio.Event, *, secret: str,
+                      register: bool = True) -> None:
+    """The webhook server. Workers share the port (SO_REUSEPORT); only the first registers."""
+    assert settings.webhook_url is not None
     web_app = web.Application()
     web_app.router.add_post(urlparse(settings.webhook_url).path or "/", webhook_app(bot, dp, secret))
     runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=30)
     await runner.setup()
-    await web.TCPSite(runner, settings.webhook_host, settings.webhook_port).start()
+    await web.TCPSite(runner, settings.webhook_host, settings.webhook_port, reuse_port=True).start()
     try:
-        await bot.set_webhook(settings.webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
+        if register:
+            await register_webhook(bot, settings, secret)
         log.info("webhook mode on %s:%s", settings.webhook_host, settings.webhook_port)
         await stopping.wait()
     finally:
         await runner.cleanup()  # finishes requests in flight
 
 
-async def run(app: App, settings: Settings) -> int:
-    """The channel until SIGTERM or SIGINT: stop fetching, let updates in flight finish, close."""
+async def run(app: App, settings: Settings, *, worker: bool = False) -> int:
+    """The channel until SIGTERM or SIGINT: stop fetching, let updates in flight finish, close.
+
+    `worker`: one of several webhook processes started by `ipsbot run --workers N`; the supervisor
+    has registered the webhook and the commands already.
+    """
     bot = create_bot(settings)
-    dp = create_dispatcher(app)
+    isolation = create_isolation(settings)
+    dp = create_dispatcher(app, isolation)
     stopping = asyncio.Event()
     poller = Poller(bot, dp)
     loop = asyncio.get_running_loop()
@@ -260,12 +323,13 @@ async def run(app: App, settings: Settings) -> int:
             loop.add_signal_handler(sig, stop)
     sender = asyncio.create_task(drain_forever(app, bot, stopping))
     try:
-        try:
-            await set_commands(bot)
-        except TelegramAPIError as exc:
-            log.warning("could not set the command menu: %s", type(exc).__name__)
+        if not worker:
+            try:
+                await set_commands(bot)
+            except TelegramAPIError as exc:
+                log.warning("could not set the command menu: %s", type(exc).__name__)
         if settings.webhook_url:
-            await run_webhook(bot, dp, settings, stopping)
+            await run_webhook(bot, dp, settings, stopping, secret=webhook_secret(settings), register=not worker)
         else:
             # one polling process owns the chat: whatever it committed but did not send before a
             # crash is sent now, before new updates
@@ -277,7 +341,22 @@ async def run(app: App, settings: Settings) -> int:
         stopping.set()
         await sender
         await bot.session.close()
+        await isolation.close()
     return 0
+
+
+async def prepare_workers(app: App, settings: Settings, secret: str) -> None:
+    """What `ipsbot run --workers N` does once, before the workers start."""
+    bot = create_bot(settings)
+    try:
+        try:
+            await set_commands(bot)
+        except TelegramAPIError as exc:
+            log.warning("could not set the command menu: %s", type(exc).__name__)
+        await register_webhook(bot, settings, secret)
+        await drain(app, bot, min_age=timedelta(0))  # what a crashed deployment committed but did not send
+    finally:
+        await bot.session.close()
 
 
 async def drain_forever(app: App, bot: Bot, stopping: asyncio.Event) -> None:

@@ -3,6 +3,7 @@ commit and send loses nothing, a blocked bot marks the person unreachable, harml
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -136,3 +137,17 @@ async def test_consultant_summaries_survive_a_crash_and_urgent_ones_go_out_again
         await resend_at(datetime(2026, 3, 7, 10, 0, tzinfo=UTC))  # and only once
         again = [m for m in server.sent_messages(601) if DA("staff.resent") in m.text]
         assert len(again) == 1 and DA("staff.summary.urgent") in again[0].text
+
+
+async def test_one_message_a_second_per_chat_also_when_telegram_says_wait(tmp_path: Path) -> None:
+    async with in_process(tmp_path, per_chat_interval=1.0) as (_app, bot, server):
+        server.rate_limit_per_chat(per_second=1)
+        server.fail_next("sendMessage", 429, retry_after=1, times=2, chat_id=505)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await asyncio.gather(*(bot.send_message(chat, f"m{n}") for n in range(4) for chat in (505, 506)))
+        took = loop.time() - start
+        assert sorted(m.text for m in server.sent_messages(505)) == ["m0", "m1", "m2", "m3"]  # nothing lost
+        assert len(server.sent_messages(506)) == 4
+        assert server.rate_violations == []
+        assert 3.0 <= took < 8.0  # paced per chat; the two chats in parallel
