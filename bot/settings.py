@@ -18,6 +18,7 @@ class Settings(BaseSettings):
     telegram_api_url: str = "https://api.telegram.org"
     database_url: str = "sqlite+aiosqlite:///ipsbot.db"
     redis_url: str | None = None
+    redis_prefix: str = "ipsbot"  # every key this deployment writes starts with it
     encryption_key: SecretStr | None = None
     encryption_hash_key: SecretStr | None = None  # stable key for the keyed-hash lookup columns
     key_file: Path = Field(default=Path(".ipsbot/encryption.key"))

@@ -50,6 +50,7 @@ POLL_TIMEOUT = 25  # seconds a long poll waits when nothing is in flight
 BUSY_WAIT = 0.25  # seconds between short polls while updates are still being handled
 MAX_RETRIES = 5
 DRAIN_EVERY = 15  # seconds between outbox sweeps
+OUTAGE_RETRY_MAX = 5.0  # seconds between tries while the database or Redis is away
 HANDLE_TRIES = 4  # attempts at one polled update before it is given up (0.5 + 1 + 2 s apart)
 
 
@@ -118,7 +119,7 @@ def create_isolation(settings: Settings) -> BaseEventIsolation:
     from aiogram.fsm.storage.base import DefaultKeyBuilder
     from aiogram.fsm.storage.redis import RedisStorage
 
-    keys = DefaultKeyBuilder(prefix="ipsbot", with_bot_id=True, with_destiny=True)
+    keys = DefaultKeyBuilder(prefix=settings.redis_prefix, with_bot_id=True, with_destiny=True)
     return RedisStorage.from_url(settings.redis_url, key_builder=keys).create_isolation()
 
 
@@ -217,14 +218,21 @@ class Poller:
     async def _handle(self, update: Update, before: asyncio.Task[None] | None) -> None:
         if before is not None:
             await asyncio.wait([before])
-        # a failure (say, the database away for a moment) is tried again before the offset moves on;
-        # retrying is safe because the answer and its update mark commit together
-        for attempt in range(HANDLE_TRIES):
-            if await handle_update(self.dp, self.bot, update):
+        # A failure is tried again before the offset moves on; retrying is safe because the answer and
+        # its update mark commit together. The database or Redis being away is waited out for as long
+        # as it takes (the update is not lost); anything else is given up after a few tries.
+        attempt = 0
+        while True:
+            error = await handle_update(self.dp, self.bot, update)
+            if error is None:
                 return
-            if attempt + 1 < HANDLE_TRIES:
-                await asyncio.sleep(0.5 * 2**attempt)
-        log.error("update %s given up after %s tries", update.update_id, HANDLE_TRIES)
+            attempt += 1
+            if not is_outage(error) and attempt >= HANDLE_TRIES:
+                log.error("update %s given up after %s tries", update.update_id, attempt)
+                return
+            if self.stopping.is_set() and is_outage(error):
+                return  # not confirmed: Telegram delivers it again after the restart
+            await asyncio.sleep(min(0.5 * 2 ** (attempt - 1), OUTAGE_RETRY_MAX))
 
     async def _interruptible(self, call: Awaitable[Any]) -> Any:
         task = asyncio.ensure_future(call)
@@ -244,15 +252,26 @@ class Poller:
         stopper.cancel()
 
 
-async def handle_update(dp: Dispatcher, bot: Bot, update: Update) -> bool:
-    """Feed one update; False if handling failed (logged by type only: messages may hold answers)."""
+def is_outage(error: BaseException) -> bool:
+    """The database or Redis is unreachable for now (as opposed to a bug with this one update)."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(error, DBAPIError):
+        return bool(error.connection_invalidated) or isinstance(error.orig, OSError) or "connect" in str(error).lower()
+    return isinstance(error, RedisConnectionError | RedisTimeoutError | ConnectionError | OSError | TimeoutError)
+
+
+async def handle_update(dp: Dispatcher, bot: Bot, update: Update) -> BaseException | None:
+    """Feed one update; the error if handling failed (logged by type only: messages may hold answers)."""
     try:
         await dp.feed_update(bot, update)
     except Exception as exc:  # one bad update must not stop the others
         log.error("update %s failed: %s", update.update_id, type(exc).__name__)
         log.debug("update %s failed", update.update_id, exc_info=True)
-        return False
-    return True
+        return exc
+    return None
 
 
 def webhook_app(bot: Bot, dp: Dispatcher, secret: str) -> Callable[[web.Request], Awaitable[web.Response]]:
@@ -267,7 +286,7 @@ def webhook_app(bot: Bot, dp: Dispatcher, secret: str) -> Callable[[web.Request]
         except (ValueError, ValidationError):
             return web.Response(status=400)
         # handled completely before the 200: a failure is answered 500 and Telegram delivers it again
-        return web.json_response({}) if await handle_update(dp, bot, update) else web.Response(status=500)
+        return web.json_response({}) if await handle_update(dp, bot, update) is None else web.Response(status=500)
 
     return receive
 

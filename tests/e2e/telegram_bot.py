@@ -155,9 +155,10 @@ def button_ids(message: BotMessage) -> list[str]:
 class Candidate:
     """A person in a private chat with the bot."""
 
-    def __init__(self, server: FakeTelegram, user: FakeUser) -> None:
+    def __init__(self, server: FakeTelegram, user: FakeUser, timeout: float = 20) -> None:
         self.server = server
         self.user = user
+        self.timeout = timeout  # how long one action may take (longer while a test takes a service away)
 
     @property
     def mark(self) -> int:
@@ -166,11 +167,11 @@ class Candidate:
     def sent_since(self, mark: int) -> list[BotMessage]:
         return [e.message for e in self.server.history(self.user.chat_id)[mark:] if e.kind == "send"]
 
-    async def act(self, action: Callable[[], Awaitable[Any]], timeout: float = 20) -> list[BotMessage]:
+    async def act(self, action: Callable[[], Awaitable[Any]], timeout: float | None = None) -> list[BotMessage]:
         """Do something, wait until the bot has handled it, return the messages it sent."""
         mark = self.mark
         await action()
-        await self.server.drain(timeout)
+        await self.server.drain(timeout or self.timeout)
         return self.sent_since(mark)
 
     async def say(self, text: str) -> list[BotMessage]:
