@@ -10,6 +10,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bot.settings import Settings
 from storage.crypto import WrongKeyError
@@ -45,6 +46,10 @@ def parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="the Telegram bot (long polling, or a webhook when WEBHOOK_URL is set)")
     run.add_argument("--workers", type=int, default=1, help="webhook worker processes (needs WEBHOOK_URL, REDIS_URL)")
     run.add_argument("--as-worker", action="store_true", help=argparse.SUPPRESS)  # started by --workers
+    report = sub.add_parser("report", help="IPS clocks, outcomes against the goal, a burn-up chart")
+    report.add_argument("--programme", help="only this programme")
+    report.add_argument("--chart", metavar="DIR", help="write burn-up-<programme>.svg into this folder")
+
     invite = sub.add_parser("invite", help="a one-time invite for a consultant or peer (valid 7 days)")
     invite.add_argument("--role", choices=["consultant", "peer"], required=True)
     invite.add_argument("--programme", required=True)
@@ -166,6 +171,34 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _report(settings: Settings, programme: str | None) -> tuple[dict[str, Any], dict[str, float]]:
+    from bot.app import open_app
+    from bot.report import collect
+
+    async with open_app(settings) as app:
+        tallies = await collect(app, programme)
+        goals = {p.id: p.outcome_goal for p in app.registry.all()}
+        async with app.uow() as uow:
+            await uow.audit.record(actor="cli", action="report", at=app.clock.now(), detail=programme or "*")
+    return tallies, goals
+
+
+def _write_report(tallies: dict[str, Any], goals: dict[str, float], chart: str | None) -> int:
+    from pathlib import Path
+
+    from bot.report import burn_up_svg, write_text
+
+    write_text(tallies, goals, sys.stdout)
+    if chart:
+        folder = Path(chart)
+        folder.mkdir(parents=True, exist_ok=True)
+        for programme, tally in tallies.items():
+            path = folder / f"burn-up-{programme}.svg"
+            path.write_text(burn_up_svg(programme, tally, goals.get(programme, 0.5)), encoding="utf-8")
+            print(f"chart: {path}")
+    return 0
+
+
 async def _staff(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import open_app
 
@@ -255,6 +288,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_export(settings, args))
         if args.command == "purge":
             return asyncio.run(_purge(settings, args))
+        if args.command == "report":
+            return _write_report(*asyncio.run(_report(settings, args.programme)), args.chart)
         if args.command in ("invite", "staff", "audit"):
             return asyncio.run(_staff(settings, args))
         if args.command in ("access", "erase"):

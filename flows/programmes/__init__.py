@@ -55,6 +55,7 @@ class Programme(_Strict):
     zero_exclusion: bool = False
     caseload_cap: int = Field(default=20, ge=1, le=200)
     retention_months: int = Field(default=24, ge=1, le=120)
+    outcome_goal: float = Field(default=0.5, gt=0, le=1)  # share of cases in job or education (IPS: 50 %)
     crisis: tuple[CrisisLine, ...]
     contact: dict[str, str]
     triage: tuple[RuleSpec, ...]

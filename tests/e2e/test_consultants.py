@@ -287,3 +287,17 @@ async def test_a_peer_publishes_times_and_a_candidate_books_one_in_the_chat(worl
     assert DA("meet.booked_candidate", when="", place="", peer="", consultant="").split(":")[0] in texts(booked)
     assert [f.filename for f in world.server.uploaded_files[uploads:]] == ["meeting.ics"] * 3  # all three
     assert any("(Rosa)" in m.text for m in peer.user.messages)  # the peer is told who is coming
+
+
+async def test_report_counts_outcomes_against_the_goal_and_draws_the_burn_up(world: World) -> None:
+    import xml.etree.ElementTree as ET
+
+    done = world.cli("report", "--programme", "pilot", "--chart", str(world.tmp / "charts"))
+    assert done.returncode == 0, done.stderr
+    assert "pilot\n" in done.stdout and "(goal 50%)" in done.stdout
+    claimed = int(done.stdout.split("claimed ", 1)[1].split()[0])
+    assert claimed >= 5  # the cases claimed in the tests above
+    assert f"in job or education: 1 of {claimed}" in done.stdout  # Ida's flex job
+    assert "flex 1" in done.stdout
+    svg = ET.parse(world.tmp / "charts" / "burn-up-pilot.svg").getroot()
+    assert svg.tag.endswith("svg") and len(svg.findall("{http://www.w3.org/2000/svg}polyline")) == 3

@@ -1,0 +1,125 @@
+"""The coordinator's report: IPS clocks, outcomes against the programme's goal, a burn-up chart.
+
+Streams over the referrals once (constant memory whatever their number) and aggregates per
+programme and per ISO week. The chart is a small self-contained SVG: cumulative eligible referrals
+(the scope) and cumulative job or education outcomes, with the goal line.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from statistics import median
+from typing import TextIO
+
+from bot.app import App
+
+JOB = ("ordinary_full", "ordinary_part", "flex", "subsidised")
+EDUCATION = ("education",)
+ELIGIBLE_STATUSES = ("new", "waiting", "claimed", "closed")
+
+
+@dataclass
+class Tally:
+    referrals: int = 0
+    eligible: int = 0
+    urgent: int = 0
+    claimed: int = 0
+    met: int = 0
+    job_search_30: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    days_to_meeting: list[float] = field(default_factory=list)
+    weekly_referrals: Counter[date] = field(default_factory=Counter)
+    weekly_outcomes: Counter[date] = field(default_factory=Counter)
+
+    @property
+    def in_work_or_education(self) -> int:
+        return sum(self.outcomes[o] for o in JOB + EDUCATION)
+
+    @property
+    def rate(self) -> float:
+        return self.in_work_or_education / self.claimed if self.claimed else 0.0
+
+
+def monday(moment: datetime) -> date:
+    day = moment.date()
+    return day - timedelta(days=day.weekday())
+
+
+async def collect(app: App, programme: str | None = None) -> dict[str, Tally]:
+    tallies: dict[str, Tally] = defaultdict(Tally)
+    async with app.uow() as uow:
+        async for referral in uow.referrals.stream(programme_id=programme):
+            tally = tallies[referral.programme_id]
+            tally.referrals += 1
+            if referral.status not in ELIGIBLE_STATUSES:
+                continue
+            tally.eligible += 1
+            tally.urgent += referral.urgent
+            tally.weekly_referrals[monday(referral.created_at)] += 1
+            if referral.claimed_at:
+                tally.claimed += 1
+            if referral.first_meeting_at:
+                tally.met += 1
+                tally.days_to_meeting.append((referral.first_meeting_at - referral.created_at).total_seconds() / 86400)
+            if referral.job_search_at and referral.job_search_at - referral.created_at <= timedelta(days=30):
+                tally.job_search_30 += 1
+            if referral.case_outcome:
+                tally.outcomes[referral.case_outcome] += 1
+                if referral.case_outcome in JOB + EDUCATION and referral.outcome_at:
+                    tally.weekly_outcomes[monday(referral.outcome_at)] += 1
+    return dict(tallies)
+
+
+def write_text(tallies: dict[str, Tally], goals: dict[str, float], out: TextIO) -> None:
+    for programme, t in sorted(tallies.items()):
+        goal = goals.get(programme, 0.5)
+        meeting = f"{median(t.days_to_meeting):.1f} days" if t.days_to_meeting else "–"
+        out.write(
+            f"{programme}\n"
+            f"  referrals {t.referrals}, eligible {t.eligible} (urgent {t.urgent}), claimed {t.claimed}\n"
+            f"  first meeting held {t.met}; median time from referral {meeting}\n"
+            f"  first employer contact within 30 days: {t.job_search_30} of {t.claimed}\n"
+            f"  in job or education: {t.in_work_or_education} of {t.claimed} = {t.rate:.0%} (goal {goal:.0%}) "
+            f"{'✓' if t.claimed and t.rate >= goal else '✗'}\n"
+            f"  outcomes: {', '.join(f'{k} {v}' for k, v in sorted(t.outcomes.items())) or '–'}\n"
+        )
+
+
+def burn_up_svg(programme: str, t: Tally, goal: float) -> str:
+    """Cumulative eligible referrals (scope), job or education outcomes (done), and goal × scope."""
+    weeks = sorted(set(t.weekly_referrals) | set(t.weekly_outcomes))
+    if not weeks:
+        weeks = [date.today()]
+    span = [weeks[0] + timedelta(weeks=n) for n in range((weeks[-1] - weeks[0]).days // 7 + 1)]
+    scope, done, total_scope, total_done = [], [], 0, 0
+    for week in span:
+        total_scope += t.weekly_referrals[week]
+        total_done += t.weekly_outcomes[week]
+        scope.append(total_scope)
+        done.append(total_done)
+    width, height, pad = 640, 320, 40
+    top = max(scope[-1], 1)
+
+    def points(values: Sequence[float]) -> str:
+        step = (width - 2 * pad) / max(len(values) - 1, 1)
+        return " ".join(f"{pad + i * step:.1f},{height - pad - v / top * (height - 2 * pad):.1f}"
+                        for i, v in enumerate(values))
+
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+        f'font-size="12"><title>Burn-up: {programme}</title>'
+        f'<rect width="100%" height="100%" fill="white"/>'
+        f'<text x="{pad}" y="20">{programme}: eligible referrals and job or education outcomes, by week</text>'
+        f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#888"/>'
+        f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{height - pad}" stroke="#888"/>'
+        f'<polyline fill="none" stroke="#1f77b4" stroke-width="2" points="{points(scope)}"/>'
+        f'<polyline fill="none" stroke="#ff7f0e" stroke-dasharray="6 4" points="{points([goal * s for s in scope])}"/>'
+        f'<polyline fill="none" stroke="#2ca02c" stroke-width="2" points="{points(done)}"/>'
+        f'<text x="{width - pad}" y="{height - 10}" text-anchor="end">{span[0]} – {span[-1]}; max {top}</text>'
+        f'<text x="{pad}" y="{height - 10}" fill="#1f77b4">referrals</text>'
+        f'<text x="{pad + 80}" y="{height - 10}" fill="#2ca02c">in job or education</text>'
+        f'<text x="{pad + 230}" y="{height - 10}" fill="#ff7f0e">goal {goal:.0%}</text></svg>\n'
+    )
