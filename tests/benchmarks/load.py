@@ -354,6 +354,16 @@ async def wait_listening(pid: int, workers: int, port: int, timeout: float = 60)
         await asyncio.sleep(0.05)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and the processes below it, so far."""
+    total = 0
+    for one in _tree(pid):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def workers_available() -> bool:
     shown = subprocess.run([sys.executable, "-m", "bot.cli", "run", "--help"], cwd=ROOT, capture_output=True,
                            text=True, timeout=120, check=False)
@@ -409,6 +419,7 @@ class Run:
     violations: int
     violating_chats: int
     exit_code: int
+    cpu: float = 0.0  # the bot's CPU seconds during the run
 
     @property
     def rate(self) -> float:
@@ -472,10 +483,10 @@ async def bench_bot(args: argparse.Namespace, tmp: Path) -> Run:
             if args.mode == "webhook":
                 await wait_listening(proc.pid, args.workers, int(extra["WEBHOOK_PORT"]))
             try:
-                since = len(server.calls)
+                since, cpu = len(server.calls), cpu_seconds(proc.pid)
                 tally, wall = await drive(server, args.candidates, lambda i, t: intake_person(server, i, t))
                 calls = Counter(c.method for c in server.calls[since:])
-                rss = peak_rss_kb(proc.pid)
+                rss, cpu = peak_rss_kb(proc.pid), cpu_seconds(proc.pid) - cpu
                 processes = len(_tree(proc.pid))
             finally:
                 code = await stop_process(proc)
@@ -483,7 +494,7 @@ async def bench_bot(args: argparse.Namespace, tmp: Path) -> Run:
                 print(f"  (peak RSS is the sum over {processes} processes: the supervisor and its workers)")
             chats = {v.chat_id for v in server.rate_violations}
             return Run(f"ipsbot ({args.database}, {args.mode})", args.candidates, tally, wall, rss, calls,
-                       len(server.rate_violations), len(chats), code)
+                       len(server.rate_violations), len(chats), code, cpu)
     finally:
         if drop is not None:
             await drop()
@@ -497,15 +508,15 @@ async def bench_echo(args: argparse.Namespace, tmp: Path) -> Run:
         argv = [sys.executable, "-m", "tests.benchmarks.echo_bot"]
         proc = await start_process(server, argv, env, tmp, tmp / "echo.log", "getUpdates")
         try:
-            since = len(server.calls)
+            since, cpu = len(server.calls), cpu_seconds(proc.pid)
             tally, wall = await drive(server, args.candidates, lambda i, t: echo_person(server, i, t, kinds))
             calls = Counter(c.method for c in server.calls[since:])
-            rss = peak_rss_kb(proc.pid)
+            rss, cpu = peak_rss_kb(proc.pid), cpu_seconds(proc.pid) - cpu
         finally:
             code = await stop_process(proc)
         chats = {v.chat_id for v in server.rate_violations}
         return Run("aiogram echo bot", args.candidates, tally, wall, rss, calls, len(server.rate_violations),
-                   len(chats), code)
+                   len(chats), code, cpu)
 
 
 def report_run(run: Run) -> None:
@@ -519,6 +530,9 @@ def report_run(run: Run) -> None:
     print(f"    Bot API calls per update {per:.2f} ({methods}; getUpdates {run.calls.get('getUpdates', 0)})")
     print(f"    peak RSS {run.rss_kb / 1024:.0f} MB; rate violations (>1 message/s to one chat): {run.violations} "
           f"in {run.violating_chats} chats; exit code {run.exit_code}")
+    if t.updates:
+        print(f"    bot CPU {run.cpu:.1f} s = {run.cpu / t.updates * 1000:.1f} ms per update, "
+              f"{run.cpu / run.wall:.0%} of one core over the wall time")
     for error in t.errors[:5]:
         print(f"    ERROR {error}")
     if len(t.errors) > 5:
@@ -604,11 +618,12 @@ class Point:
     exports: dict[str, ExportRun]
 
 
-def extrapolate(p1: Point, p2: Point, n: int, value: Callable[[Point], float]) -> float:
-    if p2.intakes > p1.intakes:
-        slope = (value(p2) - value(p1)) / (p2.intakes - p1.intakes)
-        return value(p2) + slope * (n - p2.intakes)
-    return value(p2) * n / max(p2.intakes, 1)
+def extrapolate(p1: Point, p2: Point, n: int, value: Callable[[Point], float]) -> float | None:
+    """Linear through the two points; None when they show no growth (the difference is noise)."""
+    if p2.intakes <= p1.intakes or value(p2) <= value(p1):
+        return None
+    slope = (value(p2) - value(p1)) / (p2.intakes - p1.intakes)
+    return value(p2) + slope * (n - p2.intakes)
 
 
 async def bench_stored(args: argparse.Namespace, tmp: Path) -> list[str]:
@@ -644,15 +659,17 @@ async def bench_stored(args: argparse.Namespace, tmp: Path) -> list[str]:
         print(f"  NOTE: filling {target} intakes would take about {target / rate / 60:.0f} min here "
               f"(more than --fill-seconds {budget:.0f}); figures for {target} are EXTRAPOLATED linearly "
               f"from the measurements at {p1.intakes} and {p2.intakes} intakes")
-        size = extrapolate(p1, p2, target, lambda p: p.size)
+        size = extrapolate(p1, p2, target, lambda p: p.size) or p2.size * target / max(p2.intakes, 1)
         rows.append(f"stored {target} intakes: database ~{size / 1e6:.0f} MB (extrapolated from {p2.intakes}: "
                     f"{p2.size / 1e6:.1f} MB)")
         for fmt in ("json", "csv"):
             sec = extrapolate(p1, p2, target, lambda p, f=fmt: p.exports[f].seconds)
             rss = extrapolate(p1, p2, target, lambda p, f=fmt: p.exports[f].rss_kb)
             e = p2.exports[fmt]
-            rows.append(f"export {fmt} of {target}: ~{sec:.1f} s, RSS ~{rss / 1024:.0f} MB (extrapolated; measured "
-                        f"at {p2.intakes}: {e.seconds:.2f} s, {e.rss_kb / 1024:.0f} MB)")
+            rows.append(f"export {fmt} of {target}: "
+                        + (f"~{sec:.1f} s" if sec else "time: no growth measurable")
+                        + (f", RSS ~{rss / 1024:.0f} MB" if rss else ", RSS: no growth measurable")
+                        + f" (extrapolated; measured at {p2.intakes}: {e.seconds:.2f} s, {e.rss_kb / 1024:.0f} MB)")
     rows.append(f"filling rate in-process: {rate:.1f} intakes/s")
     return rows
 
@@ -712,6 +729,8 @@ async def main_async(args: argparse.Namespace) -> None:
             ("latency p50/p95/p99", f"{ours.percentile(0.5):.0f} / {ours.percentile(0.95):.0f} / "
                                     f"{ours.percentile(0.99):.0f} ms"),
             ("bot peak RSS", f"{ours.rss_kb / 1024:.0f} MB"),
+            ("bot CPU per update", f"{ours.cpu / max(ours.tally.updates, 1) * 1000:.1f} ms "
+                                   f"({ours.cpu / ours.wall:.0%} of one core)"),
             ("Bot API calls per update", f"{per:.2f}"),
             ("rate violations", f"{ours.violations} in {ours.violating_chats} chats"),
         ]
