@@ -49,6 +49,7 @@ class Outcome:
     outbox_id: int | None = None  # the replies, committed with the answer, waiting to be sent
     personal_data: dict[str, Any] | None = None  # after /mydata: everything stored about the person
     others: list[int] = field(default_factory=list)  # outbox messages to other people (consultants)
+    fresh: dict[int, dict[str, Any]] = field(default_factory=dict)  # payloads of those just written
 
     @property
     def finished(self) -> bool:
@@ -154,7 +155,8 @@ class IntakeService:
                     candidate_id=candidate.id if intake is not None else None,  # None once erased
                 )
                 outcome.outbox_id = message.id
-            outcome.others = [i for i in uow.outbox.added if i != outcome.outbox_id]
+            outcome.others = [i for i in uow.outbox.added if i != outcome.outbox_id and i in uow.outbox.fresh]
+            outcome.fresh = dict(uow.outbox.fresh)
             return outcome
 
     def _then(self, reply: Reply, answer: Answer) -> Reply:

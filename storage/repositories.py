@@ -380,6 +380,7 @@ class OutboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         self.added: list[int] = []  # ids written in this unit of work, for the caller to send after commit
+        self.fresh: dict[int, dict[str, Any]] = {}  # and their payloads, so the sender need not read them back
 
     async def add(
         self, *, channel: str, payload: dict[str, Any], now: datetime, candidate_id: int | None = None,
@@ -393,6 +394,8 @@ class OutboxRepository:
         self.session.add(message)
         await self.session.flush()
         self.added.append(message.id)
+        if due_at is None:
+            self.fresh[message.id] = payload
         return message
 
     async def get(self, message_id: int) -> OutboxMessage | None:

@@ -86,13 +86,20 @@ async def send_plan(bot: Bot, planned: dict[str, Any]) -> tuple[str, int | None]
     return "", first
 
 
-async def deliver(app: App, bot: Bot, message_id: int) -> None:
-    """Send one outbox message unless it was sent already, then mark it."""
-    async with app.uow() as uow:
-        row = await uow.outbox.get(message_id)
-        if row is None or row.sent_at is not None:
-            return
-        planned = row.payload
+async def deliver(app: App, bot: Bot, message_id: int, payload: dict[str, Any] | None = None) -> None:
+    """Send one outbox message unless it was sent already, then mark it.
+
+    `payload`: the message as its writer just committed it (nobody else sends a message that fresh,
+    see `drain`), which saves reading it back.
+    """
+    if payload is not None:
+        planned = payload
+    else:
+        async with app.uow() as uow:
+            row = await uow.outbox.get(message_id)
+            if row is None or row.sent_at is not None:
+                return
+            planned = row.payload
     try:  # no transaction is held while Telegram is asked
         failure, first = await send_plan(bot, planned)
     except (TelegramNetworkError, TelegramBadRequest) as exc:
@@ -111,9 +118,10 @@ async def deliver(app: App, bot: Bot, message_id: int) -> None:
             log.warning("a person has blocked the bot; marked unreachable")
 
 
-async def deliver_all(app: App, bot: Bot, message_ids: list[int]) -> None:
+async def deliver_all(app: App, bot: Bot, message_ids: list[int],
+                      payloads: dict[int, dict[str, Any]] | None = None) -> None:
     for message_id in message_ids:
-        await deliver(app, bot, message_id)
+        await deliver(app, bot, message_id, (payloads or {}).get(message_id))
 
 
 async def drain(app: App, bot: Bot, *, min_age: timedelta = timedelta(seconds=30)) -> int:

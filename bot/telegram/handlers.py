@@ -98,8 +98,8 @@ async def text_message(message: Message, bot: Bot, app: App, event_update: Updat
     outcome = await app.intake.answer(person, answer, update_id=event_update.update_id, bot_id=bot.id,
                                       deliver=lambda o: plan(chat_id, user_id, o))
     if outcome.outbox_id is not None:
-        await deliver(app, bot, outcome.outbox_id)
-    await deliver_all(app, bot, outcome.others)
+        await deliver(app, bot, outcome.outbox_id, outcome.fresh.get(outcome.outbox_id))
+    await deliver_all(app, bot, outcome.others, outcome.fresh)
 
 
 async def not_text(message: Message, bot: Bot, app: App, event_update: Update) -> None:
@@ -146,8 +146,8 @@ async def tap(query: CallbackQuery, bot: Bot, app: App, event_update: Update) ->
     outcome = await app.intake.answer(person, answer, update_id=event_update.update_id, bot_id=bot.id,
                                       deliver=replies)
     if outcome.outbox_id is not None:
-        await deliver(app, bot, outcome.outbox_id)
-    await deliver_all(app, bot, outcome.others)
+        await deliver(app, bot, outcome.outbox_id, outcome.fresh.get(outcome.outbox_id))
+    await deliver_all(app, bot, outcome.others, outcome.fresh)
 
 
 async def staff_command(message: Message, bot: Bot, app: App, update_id: int, command: Command) -> bool:

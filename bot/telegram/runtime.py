@@ -21,7 +21,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlparse
 
-from aiogram import Bot, Dispatcher
+from aiogram import Bot, Dispatcher, methods
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
@@ -101,6 +101,16 @@ class PerChatPace(BaseRequestMiddleware):
                     now = loop.time()
                     self._next = {k: v for k, v in self._next.items() if v > now}
                     self._locks = {k: v for k, v in self._locks.items() if k in self._next or v.locked()}
+
+
+# aiogram builds `Response[<return type>]` for every call; pydantic caches such generic models only
+# weakly, so without a strong reference each call may build the model again (milliseconds each).
+_RESPONSE_MODELS = [
+    Response[method.__returning__]  # type: ignore[name-defined]
+    for method in (methods.SendMessage, methods.EditMessageText, methods.AnswerCallbackQuery, methods.SendDocument,
+                   methods.GetUpdates, methods.SetMyCommands, methods.SetWebhook, methods.DeleteWebhook,
+                   methods.GetMe, methods.EditMessageReplyMarkup)
+]
 
 
 def create_bot(settings: Settings) -> Bot:

@@ -30,8 +30,8 @@ async def act(app: App, bot: Bot, update_id: int, person: Who, run: Action) -> N
         if not await uow.updates.mark(bot.id, update_id, app.clock.now()):
             return  # handled before
         await run(uow, app.intake.casework, person)
-        ids = list(uow.outbox.added)
-    await deliver_all(app, bot, ids)
+        fresh = dict(uow.outbox.fresh)  # reminders (due later) are left to the sweep
+    await deliver_all(app, bot, list(fresh), fresh)
 
 
 async def is_staff(app: App, person: Who) -> bool:

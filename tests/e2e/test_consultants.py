@@ -286,6 +286,8 @@ async def test_a_peer_publishes_times_and_a_candidate_books_one_in_the_chat(worl
     booked = await press(person, offer, str(offer.buttons[0]["callback_data"]).rsplit("|", 1)[1])
     assert DA("meet.booked_candidate", when="", place="", peer="", consultant="").split(":")[0] in texts(booked)
     assert [f.filename for f in world.server.uploaded_files[uploads:]] == ["meeting.ics"] * 3  # all three
+    reminder = DA("meet.reminder", when="", place="").split(":")[0]
+    assert not any(m.text.startswith(reminder) for m in person.user.messages)  # reminders wait for their time
     assert any("(Rosa)" in m.text for m in peer.user.messages)  # the peer is told who is coming
 
 
