@@ -463,8 +463,8 @@ async def bench_bot(args: argparse.Namespace, tmp: Path) -> Run:
         async with LoadServer(token=TOKEN, parallel_webhook=not args.serial_webhook) as server:
             server.rate_limit_per_chat(1)  # recorded, not enforced
             extra = {"DATABASE_URL": database_url}
-            if args.per_chat_interval is not None:
-                extra["PER_CHAT_INTERVAL"] = str(args.per_chat_interval)
+            # bot_env switches the pacing off for the tests; a benchmark measures the bot as deployed
+            extra["PER_CHAT_INTERVAL"] = str(1.0 if args.per_chat_interval is None else args.per_chat_interval)
             ready = "getUpdates"
             if args.mode == "webhook":
                 port = free_port()
