@@ -64,9 +64,8 @@ class Casework:
             "edit": {"message_id": edit[0], "screen": screen_to_dict(edit[1])} if edit else None,
             "offer_id": offer_id, "documents": documents or [],
         }
-        row = await uow.outbox.add(channel="telegram", payload=payload, now=now, candidate_id=candidate_id,
-                                   due_at=due_at, topic=topic)
-        return row.id
+        return await uow.outbox.add(channel="telegram", payload=payload, now=now, candidate_id=candidate_id,
+                                    due_at=due_at, topic=topic)
 
     async def refuse(self, uow: UnitOfWork, who: Who, step: str, button: str, now: datetime) -> int:
         """A press that is not this person's to make: refused, and kept in the audit trail."""

@@ -119,11 +119,10 @@ class IntakeService:
         async with self._uow() as uow:
             if update_id is not None and not await uow.updates.mark(bot_id, update_id, now):
                 return Outcome([], {}, [], duplicate=True)  # seen before: acknowledged, not repeated
-            candidate = await uow.candidates.get_or_create(
+            candidate, intake = await uow.candidates.get_or_create_with_latest(
                 person.channel, person.external_id, language=person.language or "en", now=now,
                 contact=person.contact,
             )
-            intake = await uow.intakes.latest(candidate.id)
             if fresh and intake is not None and intake.status == "active":
                 await self._withdraw(uow, intake, now)
             if intake is None or intake.status == "withdrawn" or fresh:
@@ -150,11 +149,10 @@ class IntakeService:
             if intake is not None and any(e.kind == "mydata" for e in reply.events):
                 outcome.personal_data = await personal_data(uow, candidate)
             if deliver is not None:
-                message = await uow.outbox.add(
+                outcome.outbox_id = await uow.outbox.add(
                     channel=person.channel, payload=deliver(outcome), now=now,
                     candidate_id=candidate.id if intake is not None else None,  # None once erased
                 )
-                outcome.outbox_id = message.id
             outcome.others = [i for i in uow.outbox.added if i != outcome.outbox_id and i in uow.outbox.fresh]
             outcome.fresh = dict(uow.outbox.fresh)
             return outcome

@@ -2,7 +2,8 @@
 
 `make_engine` sets up each backend the way the rest of `storage/` relies on:
 
-- SQLite: WAL journal, a 5 s busy timeout, foreign keys enforced, and every transaction opened with
+- SQLite: calls run on the event loop's thread, not on aiosqlite's (`storage.inline_sqlite`), a
+  WAL journal, a 5 s busy timeout, foreign keys enforced, and every transaction opened with
   `BEGIN IMMEDIATE`. The last point replaces the sqlite3 driver's own transaction handling, which
   does not begin a transaction before a SELECT (so SAVEPOINTs and repeatable reads misbehave) and
   which lets two read-then-write transactions fail with "database is locked" instead of waiting.
@@ -25,9 +26,16 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from storage.inline_sqlite import inline_connector
+
 __all__ = ["MIGRATIONS_DIR", "alembic_config", "downgrade", "make_engine", "make_session_factory", "upgrade"]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+BUSY_TIMEOUT_MS = 5000
+
+
+def engine_dialect(url: str) -> Any:
+    return make_url(url).get_dialect()()
 
 
 def _is_sqlite(url: str) -> bool:
@@ -52,6 +60,8 @@ def make_engine(url: str, *, foreign_keys: bool = True, **kwargs: Any) -> AsyncE
         return create_async_engine(url, **kwargs)
 
     _ensure_sqlite_directory(url)
+    args, options = engine_dialect(url).create_connect_args(make_url(url))
+    kwargs.setdefault("async_creator", inline_connector(*args, **options))
     engine = create_async_engine(url, **kwargs)
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -61,7 +71,9 @@ def make_engine(url: str, *, foreign_keys: bool = True, **kwargs: Any) -> AsyncE
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=5000")
+            # another process's write (an operator's command) holds the event loop while it waits
+            # (`storage.inline_sqlite`); long enough for a command's short transactions
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             # WAL + NORMAL: a killed process loses nothing committed; only a power cut can lose the
             # last transactions, never corrupt the file (https://www.sqlite.org/wal.html)
             cursor.execute("PRAGMA synchronous=NORMAL")

@@ -17,9 +17,9 @@ import weakref
 from collections.abc import AsyncGenerator
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, exists, or_, select, update
+from sqlalchemy import Table, bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -52,6 +52,43 @@ __all__ = [
 _FINAL_STATUSES = frozenset({IntakeStatus.COMPLETED, IntakeStatus.DECLINED, IntakeStatus.WITHDRAWN})
 
 
+# Statements of the hot path (one answer), built once: building a statement and its cache key costs
+# more than SQLite takes to run it. Core statements on the tables, so the ORM's bulk machinery is
+# skipped; values come as parameters (column types, with their encryption, still apply).
+_intakes, _outbox, _updates = (cast(Table, model.__table__) for model in (Intake, OutboxMessage, ProcessedUpdate))
+_SAVE_STATE = (
+    update(_intakes)
+    .where(_intakes.c.id == bindparam("intake_id"), _intakes.c.state_version == bindparam("loaded_version"))
+    .returning(_intakes.c.id)
+)
+_ADD_OUTBOX = insert(_outbox).returning(_outbox.c.id)
+_FINISH_OUTBOX = (
+    update(_outbox)
+    .where(_outbox.c.id == bindparam("message_id"))
+    .values(attempts=_outbox.c.attempts + 1)
+)
+_MARK_UPDATE = {
+    name: dialect_insert(_updates).on_conflict_do_nothing(index_elements=["bot_id", "update_id"])
+    .returning(_updates.c.update_id)
+    for name, dialect_insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+
+
+_LATEST_INTAKE_ID = (
+    select(Intake.id)
+    .where(Intake.candidate_id == Candidate.id)
+    .order_by(Intake.started_at.desc(), Intake.id.desc())
+    .limit(1)
+    .correlate(Candidate)
+    .scalar_subquery()
+)
+_CANDIDATE_WITH_LATEST = (
+    select(Candidate, Intake)
+    .outerjoin(Intake, Intake.id == _LATEST_INTAKE_ID)
+    .where(Candidate.subject_hash == bindparam("hashed"))
+)
+
+
 class StaleStateError(Exception):
     """The intake's state was saved by someone else after this copy was loaded."""
 
@@ -71,6 +108,10 @@ class CandidateRepository:
         result = await self.session.execute(select(Candidate).where(Candidate.subject_hash == hashed))
         return result.scalar_one_or_none()
 
+    async def _with_latest(self, hashed: str) -> tuple[Candidate, Intake | None] | None:
+        row = (await self.session.execute(_CANDIDATE_WITH_LATEST, {"hashed": hashed})).first()
+        return None if row is None else (row[0], row[1])
+
     async def find(self, channel: str, external_id: str) -> Candidate | None:
         """The candidate known under this channel identity, if any."""
         return await self._by_hash(subject_hash(channel, external_id))
@@ -89,9 +130,23 @@ class CandidateRepository:
         `language` is used only when creating. A given `contact` replaces the stored one and clears
         `unreachable` (the person has just written to us).
         """
+        candidate, _ = await self.get_or_create_with_latest(channel, external_id, language=language, now=now,
+                                                            contact=contact)
+        return candidate
+
+    async def get_or_create_with_latest(
+        self,
+        channel: str,
+        external_id: str,
+        *,
+        language: str,
+        now: datetime,
+        contact: dict[str, Any] | None = None,
+    ) -> tuple[Candidate, Intake | None]:
+        """`get_or_create`, and the candidate's latest intake (`IntakeRepository.latest`) in the same query."""
         hashed = subject_hash(channel, external_id)
-        candidate = await self._by_hash(hashed)
-        if candidate is None:
+        found = await self._with_latest(hashed)
+        if found is None:
             new = Candidate(
                 subject_hash=hashed,
                 channel=channel,
@@ -101,15 +156,16 @@ class CandidateRepository:
                 created_at=now,
             )
             if await _add_unless_taken(self.session, new):
-                return new
-            candidate = await self._by_hash(hashed)  # created concurrently: take theirs
-            if candidate is None:
+                return new, None
+            found = await self._with_latest(hashed)  # created concurrently: take theirs
+            if found is None:
                 raise LookupError("candidate insert conflicted but no row is there")
+        candidate, intake = found
         if contact is not None and (candidate.contact != contact or candidate.unreachable):
             candidate.contact = contact
             candidate.unreachable = False
             await self.session.flush()
-        return candidate
+        return candidate, intake
 
     async def mark_unreachable(self, channel: str, external_id: str) -> None:
         """The person blocked us: stop writing to them until they write again."""
@@ -202,15 +258,10 @@ class IntakeRepository:
             "state_version": intake.state_version + 1,
             "language": language,
             "updated_at": now,
+            "programme_id": intake.programme_id if programme_id is None else programme_id,
         }
-        if programme_id is not None:
-            values["programme_id"] = programme_id
         result = await self.session.execute(
-            update(Intake)
-            .where(Intake.id == intake.id, Intake.state_version == intake.state_version)
-            .values(**values)
-            .returning(Intake.id),
-            execution_options={"synchronize_session": False},
+            _SAVE_STATE, {**values, "intake_id": intake.id, "loaded_version": intake.state_version}
         )
         if result.first() is None:
             raise StaleStateError(
@@ -360,16 +411,9 @@ class UpdateRepository:
     async def mark(self, bot_id: int, update_id: int, at: datetime) -> bool:
         """Mark the update as processed; False if it already was (by this or a concurrent session)."""
         values = {"bot_id": bot_id, "update_id": update_id, "processed_at": at}
-        dialect = self.session.get_bind().dialect.name
-        if dialect in ("postgresql", "sqlite"):
-            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            statement = (
-                insert(ProcessedUpdate)
-                .values(values)
-                .on_conflict_do_nothing(index_elements=["bot_id", "update_id"])
-                .returning(ProcessedUpdate.update_id)
-            )
-            result = await self.session.execute(statement)
+        statement = _MARK_UPDATE.get(self.session.get_bind().dialect.name)
+        if statement is not None:
+            result = await self.session.execute(statement, values)
             return result.first() is not None
         return await _add_unless_taken(self.session, ProcessedUpdate(**values))
 
@@ -385,18 +429,17 @@ class OutboxRepository:
     async def add(
         self, *, channel: str, payload: dict[str, Any], now: datetime, candidate_id: int | None = None,
         due_at: datetime | None = None, topic: str = "",
-    ) -> OutboxMessage:
-        """A message to send now, or (`due_at`) not before then; `topic` groups messages to withdraw later."""
-        message = OutboxMessage(
-            channel=channel, payload=payload, created_at=now, candidate_id=candidate_id, attempts=0, failure="",
-            due_at=due_at, topic=topic,
-        )
-        self.session.add(message)
-        await self.session.flush()
-        self.added.append(message.id)
+    ) -> int:
+        """A message to send now, or (`due_at`) not before then; `topic` groups messages to withdraw later.
+
+        Returns its id."""
+        values = {"channel": channel, "payload": payload, "created_at": now, "candidate_id": candidate_id,
+                  "attempts": 0, "failure": "", "due_at": due_at, "topic": topic, "sent_at": None}
+        message_id = (await self.session.execute(_ADD_OUTBOX, values)).scalar_one()
+        self.added.append(message_id)
         if due_at is None:
-            self.fresh[message.id] = payload
-        return message
+            self.fresh[message_id] = payload
+        return message_id
 
     async def get(self, message_id: int) -> OutboxMessage | None:
         return await self.session.get(OutboxMessage, message_id)
@@ -420,11 +463,7 @@ class OutboxRepository:
 
     async def finish(self, message_id: int, *, at: datetime, failure: str = "") -> None:
         """Sent (or given up, with a content-free reason); either way it is not sent again."""
-        await self.session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == message_id)
-            .values(sent_at=at, failure=failure, attempts=OutboxMessage.attempts + 1)
-        )
+        await self.session.execute(_FINISH_OUTBOX, {"message_id": message_id, "sent_at": at, "failure": failure})
 
     async def withdraw(self, topic: str) -> int:
         """Unsent messages of a topic are not sent after all (a cancelled meeting's reminders)."""

@@ -88,11 +88,11 @@ async def test_an_edit_that_changes_nothing_is_not_an_error(world: tuple[App, Bo
     planned = plan(504, 504, Outcome([], {}, []), edit={"message_id": sent.message_id, "text": "Hvor gammel er du?"})
     planned["messages"] = [{"text": "næste", "markup": None}]
     async with app.uow() as uow:
-        row = await uow.outbox.add(channel="telegram", payload=planned, now=app.clock.now())
-    await deliver(app, bot, row.id)
+        message_id = await uow.outbox.add(channel="telegram", payload=planned, now=app.clock.now())
+    await deliver(app, bot, message_id)
     assert [m.text for m in server.sent_messages(504)] == ["Hvor gammel er du?", "næste"]
     async with app.uow() as uow:
-        done = await uow.session.get(OutboxMessage, row.id)
+        done = await uow.session.get(OutboxMessage, message_id)
         assert done is not None and done.sent_at is not None and done.failure == ""
 
 

@@ -105,15 +105,15 @@ async def test_get_or_create_recovers_from_a_lost_race(
     async with UnitOfWork(factory) as uow:
         winner = await uow.candidates.get_or_create("telegram", "99", language="da", now=now)
 
-    original = CandidateRepository._by_hash
+    original = CandidateRepository._with_latest
     calls = 0
 
-    async def blind_first_lookup(self: CandidateRepository, hashed: str) -> Candidate | None:
+    async def blind_first_lookup(self: CandidateRepository, hashed: str) -> tuple[Candidate, Intake | None] | None:
         nonlocal calls
         calls += 1
         return None if calls == 1 else await original(self, hashed)
 
-    monkeypatch.setattr(CandidateRepository, "_by_hash", blind_first_lookup)
+    monkeypatch.setattr(CandidateRepository, "_with_latest", blind_first_lookup)
     async with UnitOfWork(factory) as uow:
         loser = await uow.candidates.get_or_create("telegram", "99", language="sv", now=now)
         assert loser.id == winner.id
