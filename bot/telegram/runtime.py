@@ -25,7 +25,6 @@ from urllib.parse import urlparse
 import orjson
 from aiogram import Bot, Dispatcher, methods
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
@@ -42,6 +41,7 @@ from bot.app import App
 from bot.settings import Settings
 from bot.telegram.delivery import drain
 from bot.telegram.handlers import make_router
+from bot.telegram.session import JsonSession
 from locales import Translator
 
 log = logging.getLogger(__name__)
@@ -124,15 +124,9 @@ _RESPONSE_MODELS = [
 ]
 
 
-def _json_dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
 def create_bot(settings: Settings) -> Bot:
     assert settings.bot_token is not None
-    # orjson: parsing the answers to getUpdates is a large part of what polling costs
-    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url),
-                             json_loads=orjson.loads, json_dumps=_json_dumps)
+    session = JsonSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
     session.middleware(PerChatPace(settings.per_chat_interval))  # outermost: a retry keeps the pace too
     session.middleware(RetryAfter())
     return Bot(settings.bot_token.get_secret_value(), session=session,

@@ -433,6 +433,7 @@ class Call:
     token: str = ""
     status: int | None = None
     response: JsonDict | None = None
+    content_type: str = ""  # of the request body ("" without one)
 
     @property
     def ok(self) -> bool:
@@ -1400,7 +1401,8 @@ class FakeTelegram:
             call = Call(method=method, params={}, time=time.monotonic(), token=token)
             self.calls.append(call)
             return self._finish(call, ApiError(400, f"Bad Request: {exc}").payload(), 400)
-        call = Call(method=method, params=params, time=time.monotonic(), files=files, token=token)
+        call = Call(method=method, params=params, time=time.monotonic(), files=files, token=token,
+                    content_type=request.content_type if request.body_exists else "")
         self.calls.append(call)
         self._changed.fire()
         if token != self.token:
