@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -37,6 +38,8 @@ class App:
     flow: IntakeFlow
     intake: IntakeService
     clock: Clock
+    # set by a running channel that marks sent outbox messages in batches (`bot.telegram.delivery`)
+    sent_marks: Any = None
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessions)

@@ -465,6 +465,12 @@ class OutboxRepository:
         """Sent (or given up, with a content-free reason); either way it is not sent again."""
         await self.session.execute(_FINISH_OUTBOX, {"message_id": message_id, "sent_at": at, "failure": failure})
 
+    async def finish_many(self, sent: dict[int, datetime]) -> None:
+        """Several messages sent, each at its time (one statement, executed for each)."""
+        if sent:
+            await self.session.execute(
+                _FINISH_OUTBOX, [{"message_id": i, "sent_at": at, "failure": ""} for i, at in sent.items()])
+
     async def withdraw(self, topic: str) -> int:
         """Unsent messages of a topic are not sent after all (a cancelled meeting's reminders)."""
         result = await self.session.execute(

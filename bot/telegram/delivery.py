@@ -9,10 +9,12 @@ message once.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import html
 import json
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiogram import Bot
@@ -109,6 +111,9 @@ async def deliver(app: App, bot: Bot, message_id: int, payload: dict[str, Any] |
                 await uow.outbox.finish(message_id, at=app.clock.now(), failure=f"gave up: {type(exc).__name__}")
         log.warning("outbox message %s not sent (%s); attempt %s", message_id, type(exc).__name__, attempts)
         return
+    if not failure and not planned.get("offer_id") and isinstance(app.sent_marks, SentMarks):
+        app.sent_marks.add(message_id, app.clock.now())
+        return
     async with app.uow() as uow:
         await uow.outbox.finish(message_id, at=app.clock.now(), failure=failure)
         if planned.get("offer_id") and first is not None:  # so "taken by" can replace this summary later
@@ -116,6 +121,55 @@ async def deliver(app: App, bot: Bot, message_id: int, payload: dict[str, Any] |
         if failure == BLOCKED:  # stop writing to them until they write to us again
             await uow.candidates.mark_unreachable(CHANNEL, str(planned["user_id"]))
             log.warning("a person has blocked the bot; marked unreachable")
+
+
+class SentMarks:
+    """Marks sent outbox messages in batches: one transaction for what was sent in the last moment.
+
+    Marking each message in a transaction of its own was a third of the database work of an answer.
+    The price: a crash loses the marks not yet written (at most `delay` seconds' worth), and `drain`
+    sends those messages again after the restart, which the outbox allows anyway (at worst a message
+    arrives twice). `drain` leaves messages younger than 30 s alone, so it never sends one whose mark
+    is still waiting here.
+    """
+
+    def __init__(self, app: App, delay: float = 0.05) -> None:
+        self.app = app
+        self.delay = delay
+        self._pending: dict[int, datetime] = {}
+        self._writer: asyncio.Task[None] | None = None
+
+    def add(self, message_id: int, at: datetime) -> None:
+        self._pending[message_id] = at
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_soon())
+
+    async def _write_soon(self) -> None:
+        await asyncio.sleep(self.delay)
+        while self._pending:
+            try:
+                await self.flush()
+            except Exception as exc:  # the database may be away for a moment: keep them, try again
+                log.warning("could not mark sent outbox messages (%s); trying again", type(exc).__name__)
+                await asyncio.sleep(1.0)
+
+    async def flush(self) -> None:
+        batch, self._pending = self._pending, {}
+        try:
+            async with self.app.uow() as uow:
+                await uow.outbox.finish_many(batch)
+        except BaseException:
+            self._pending = {**batch, **self._pending}
+            raise
+
+    async def close(self) -> None:
+        """Write what is left (on shutdown)."""
+        if self._writer is not None and not self._writer.done():
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+        if self._pending:
+            await self.flush()
 
 
 async def deliver_all(app: App, bot: Bot, message_ids: list[int],

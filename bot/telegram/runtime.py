@@ -39,7 +39,7 @@ from pydantic import ValidationError
 
 from bot.app import App
 from bot.settings import Settings
-from bot.telegram.delivery import drain
+from bot.telegram.delivery import SentMarks, drain
 from bot.telegram.handlers import make_router
 from bot.telegram.session import JsonSession
 from locales import Translator
@@ -373,6 +373,7 @@ async def run(app: App, settings: Settings, *, worker: bool = False) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop)
+    app.sent_marks = SentMarks(app)
     sender = asyncio.create_task(drain_forever(app, bot, stopping))
     try:
         if not worker:
@@ -392,6 +393,9 @@ async def run(app: App, settings: Settings, *, worker: bool = False) -> int:
     finally:
         stopping.set()
         await sender
+        with contextlib.suppress(Exception):  # unwritten marks only mean those messages go again
+            await app.sent_marks.close()
+        app.sent_marks = None
         await bot.session.close()
         await isolation.close()
     return 0

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 import pytest_asyncio
 from aiogram import Bot
 from sqlalchemy import select
@@ -16,10 +17,11 @@ from bot.app import App
 from bot.casework import Who
 from bot.clock import ManualClock
 from bot.intake_service import Outcome, Person
-from bot.telegram.delivery import BLOCKED, deliver, drain, plan
+from bot.telegram.delivery import BLOCKED, SentMarks, deliver, drain, plan
 from flows.answers import Command, Tap, Text
 from locales import Translator
 from storage.models import Candidate, OutboxMessage
+from storage.repositories import OutboxRepository
 from tests.e2e.inprocess import in_process
 from tests.fake_telegram import FakeTelegram
 from tests.flows.walk import TYPICAL
@@ -151,3 +153,54 @@ async def test_one_message_a_second_per_chat_also_when_telegram_says_wait(tmp_pa
         assert len(server.sent_messages(506)) == 4
         assert server.rate_violations == []
         assert 3.0 <= took < 8.0  # paced per chat; the two chats in parallel
+
+
+async def _sent_at(app: App, message_id: int) -> datetime | None:
+    async with app.uow() as uow:
+        row = await uow.session.get(OutboxMessage, message_id)
+        assert row is not None
+        return row.sent_at
+
+
+async def test_sent_marks_are_written_in_one_batch_and_kept_while_the_database_is_away(
+    world: tuple[App, Bot, FakeTelegram], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app, bot, server = world
+    marks = app.sent_marks = SentMarks(app, delay=3600)  # written only when flushed here
+    ids = [await start_without_sending(app, 510 + n, update_id=10 + n) for n in range(3)]
+    for message_id in ids:
+        await deliver(app, bot, message_id)
+    assert [len(server.sent_messages(510 + n)) for n in range(3)] == [1, 1, 1]
+    assert [await _sent_at(app, i) for i in ids] == [None, None, None]  # sent, mark still waiting
+
+    batches: list[int] = []
+    real_finish_many = OutboxRepository.finish_many
+
+    async def away_once(self: OutboxRepository, sent: dict[int, datetime]) -> None:
+        batches.append(len(sent))
+        if len(batches) == 1:
+            raise ConnectionError("database away")
+        await real_finish_many(self, sent)
+
+    monkeypatch.setattr(OutboxRepository, "finish_many", away_once)
+    with pytest.raises(ConnectionError):
+        await marks.flush()
+    assert [await _sent_at(app, i) for i in ids] == [None, None, None]
+    await marks.close()  # the marks were kept and go now, in one statement
+    assert batches == [3, 3]
+    assert None not in [await _sent_at(app, i) for i in ids]
+    assert await drain(app, bot, min_age=timedelta(0)) == 0  # nothing is sent twice
+    assert [len(server.sent_messages(510 + n)) for n in range(3)] == [1, 1, 1]
+
+
+async def test_sent_marks_are_written_shortly_after_sending(world: tuple[App, Bot, FakeTelegram]) -> None:
+    app, bot, _ = world
+    app.sent_marks = SentMarks(app, delay=0.01)
+    message_id = await start_without_sending(app, 520, update_id=20)
+    await deliver(app, bot, message_id)
+    for _ in range(200):
+        if await _sent_at(app, message_id) is not None:
+            break
+        await asyncio.sleep(0.01)
+    assert await _sent_at(app, message_id) is not None
+    await app.sent_marks.close()
