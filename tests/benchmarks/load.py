@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import random
 import re
 import secrets
 import shutil
@@ -214,9 +215,14 @@ class Tally:
     errors: list[str] = field(default_factory=list)
 
 
+THINK = {"seconds": 0.0}  # --think: a person's pause before each answer, on average
+
+
 async def step(server: LoadServer, user: FakeUser, action: Awaitable[dict[str, Any]], sends: int,
                tally: Tally) -> list[HistoryEvent]:
     """One update from a person; wait for `sends` new messages; note the latency to the first reply."""
+    if THINK["seconds"] > 0:  # reading and thinking: between half and one and a half times the average
+        await asyncio.sleep(THINK["seconds"] * random.Random(user.chat_id * 1000 + tally.updates).uniform(0.5, 1.5))
     mark = len(server.chat_events[user.chat_id])
     update = await action
     tally.updates += 1
@@ -420,6 +426,8 @@ class Run:
     violating_chats: int
     exit_code: int
     cpu: float = 0.0  # the bot's CPU seconds during the run
+    driver_cpu: float = 0.0  # this process's (fake Telegram and the people) CPU seconds during the run
+    machine_busy: float = 0.0  # share of all CPUs busy during the run (/proc/stat), anything running
 
     @property
     def rate(self) -> float:
@@ -483,10 +491,11 @@ async def bench_bot(args: argparse.Namespace, tmp: Path) -> Run:
             if args.mode == "webhook":
                 await wait_listening(proc.pid, args.workers, int(extra["WEBHOOK_PORT"]))
             try:
-                since, cpu = len(server.calls), cpu_seconds(proc.pid)
+                since, cpu, usage = len(server.calls), cpu_seconds(proc.pid), Usage()
                 tally, wall = await drive(server, args.candidates, lambda i, t: intake_person(server, i, t))
                 calls = Counter(c.method for c in server.calls[since:])
                 rss, cpu = peak_rss_kb(proc.pid), cpu_seconds(proc.pid) - cpu
+                usage.stop()
                 processes = len(_tree(proc.pid))
             finally:
                 code = await stop_process(proc)
@@ -494,7 +503,7 @@ async def bench_bot(args: argparse.Namespace, tmp: Path) -> Run:
                 print(f"  (peak RSS is the sum over {processes} processes: the supervisor and its workers)")
             chats = {v.chat_id for v in server.rate_violations}
             return Run(f"ipsbot ({args.database}, {args.mode})", args.candidates, tally, wall, rss, calls,
-                       len(server.rate_violations), len(chats), code, cpu)
+                       len(server.rate_violations), len(chats), code, cpu, usage.driver, usage.machine)
     finally:
         if drop is not None:
             await drop()
@@ -508,15 +517,39 @@ async def bench_echo(args: argparse.Namespace, tmp: Path) -> Run:
         argv = [sys.executable, "-m", "tests.benchmarks.echo_bot"]
         proc = await start_process(server, argv, env, tmp, tmp / "echo.log", "getUpdates")
         try:
-            since, cpu = len(server.calls), cpu_seconds(proc.pid)
+            since, cpu, usage = len(server.calls), cpu_seconds(proc.pid), Usage()
             tally, wall = await drive(server, args.candidates, lambda i, t: echo_person(server, i, t, kinds))
             calls = Counter(c.method for c in server.calls[since:])
             rss, cpu = peak_rss_kb(proc.pid), cpu_seconds(proc.pid) - cpu
+            usage.stop()
         finally:
             code = await stop_process(proc)
         chats = {v.chat_id for v in server.rate_violations}
         return Run("aiogram echo bot", args.candidates, tally, wall, rss, calls, len(server.rate_violations),
-                   len(chats), code, cpu)
+                   len(chats), code, cpu, usage.driver, usage.machine)
+
+
+class Usage:
+    """CPU used during a run: by this process (the driver), and by the whole machine (/proc/stat)."""
+
+    def __init__(self) -> None:
+        self._driver = time.process_time()
+        self._ticks = self.ticks()
+        self.driver = self.machine = 0.0
+
+    @staticmethod
+    def ticks() -> tuple[int, int]:
+        with contextlib.suppress(OSError):
+            fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+            idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+            return sum(fields) - idle, sum(fields)
+        return 0, 0
+
+    def stop(self) -> None:
+        self.driver = time.process_time() - self._driver
+        busy, total = self.ticks()
+        if total > self._ticks[1]:
+            self.machine = (busy - self._ticks[0]) / (total - self._ticks[1])
 
 
 def report_run(run: Run) -> None:
@@ -533,6 +566,9 @@ def report_run(run: Run) -> None:
     if t.updates:
         print(f"    bot CPU {run.cpu:.1f} s = {run.cpu / t.updates * 1000:.1f} ms per update, "
               f"{run.cpu / run.wall:.0%} of one core over the wall time")
+        print(f"    driver (fake Telegram and the people, this process) CPU {run.driver_cpu:.1f} s = "
+              f"{run.driver_cpu / run.wall:.0%} of one core; the machine's {os.cpu_count()} CPUs "
+              f"{run.machine_busy:.0%} busy (everything running, the database too)")
     for error in t.errors[:5]:
         print(f"    ERROR {error}")
     if len(t.errors) > 5:
@@ -583,8 +619,16 @@ class ExportRun:
 
 
 def measure_export(fmt: str, env: dict[str, str], tmp: Path) -> ExportRun:
+    if fmt == "report":  # the coordinator's report with its burn-up charts, over the same data
+        charts = tmp / "charts"
+        charts.mkdir(exist_ok=True)
+        return measure_command(["report", "--chart", str(charts)], None, env, tmp)
     out = tmp / f"export.{fmt}"
-    argv = [sys.executable, "-m", "bot.cli", "export", "--format", fmt, "-o", str(out)]
+    return measure_command(["export", "--format", fmt, "-o", str(out)], out, env, tmp)
+
+
+def measure_command(command: list[str], out: Path | None, env: dict[str, str], tmp: Path) -> ExportRun:
+    argv = [sys.executable, "-m", "bot.cli", *command]
     start = time.perf_counter()
     if TIME:
         done = subprocess.run([TIME, "-v", *argv], cwd=tmp, env=env, capture_output=True, text=True, timeout=900,
@@ -603,7 +647,7 @@ def measure_export(fmt: str, env: dict[str, str], tmp: Path) -> ExportRun:
             proc.kill()
         code = proc.wait()
         seconds = time.perf_counter() - start
-    size = out.stat().st_size if out.exists() else 0
+    size = out.stat().st_size if out is not None and out.exists() else 0
     return ExportRun(rss, seconds, size, code)
 
 
@@ -641,7 +685,7 @@ async def bench_stored(args: argparse.Namespace, tmp: Path) -> list[str]:
         count, more, seconds = await fill(url, key, tmp, filled, round(target * share) - filled,
                                           budget * share - spent)
         filled, answers, spent = filled + count, answers + more, spent + seconds
-        point = Point(filled, db_size(path), {fmt: measure_export(fmt, env, tmp) for fmt in ("json", "csv")})
+        point = Point(filled, db_size(path), {fmt: measure_export(fmt, env, tmp) for fmt in ("json", "csv", "report")})
         points.append(point)
         print(f"  {filled} finished intakes ({answers} answers) after {spent:.0f} s of filling: database "
               f"{point.size / 1e6:.1f} MB; " + "; ".join(
@@ -662,7 +706,7 @@ async def bench_stored(args: argparse.Namespace, tmp: Path) -> list[str]:
         size = extrapolate(p1, p2, target, lambda p: p.size) or p2.size * target / max(p2.intakes, 1)
         rows.append(f"stored {target} intakes: database ~{size / 1e6:.0f} MB (extrapolated from {p2.intakes}: "
                     f"{p2.size / 1e6:.1f} MB)")
-        for fmt in ("json", "csv"):
+        for fmt in ("json", "csv", "report"):
             sec = extrapolate(p1, p2, target, lambda p, f=fmt: p.exports[f].seconds)
             rss = extrapolate(p1, p2, target, lambda p, f=fmt: p.exports[f].rss_kb)
             e = p2.exports[fmt]
@@ -681,7 +725,8 @@ async def bench_stored(args: argparse.Namespace, tmp: Path) -> list[str]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m tests.benchmarks.load", description=__doc__.split("\n")[0])
-    p.add_argument("--candidates", type=int, default=200, help="simulated people at once (default 200)")
+    p.add_argument("--candidates", type=int, default=200,
+                   help="simulated people at once (default 200; 0 skips the load and measures only --stored)")
     p.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     p.add_argument("--mode", choices=["polling", "webhook"], default="polling")
     p.add_argument("--workers", type=int, default=1, help="bot worker processes, if `ipsbot run` offers them")
@@ -692,6 +737,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    or "redis://127.0.0.1:6379/0", help="REDIS_URL for --workers N (default: TEST_REDIS_URL, "
                    "REDIS_URL or redis://127.0.0.1:6379/0)")
     p.add_argument("--no-echo", action="store_true", help="skip the aiogram echo bot comparison")
+    p.add_argument("--think", type=float, default=0.0, metavar="SECONDS",
+                   help="each person pauses about this long before each answer (default 0: answer at once, "
+                        "which measures capacity; with a pause, the latency at a given load)")
     p.add_argument("--serial-webhook", action="store_true",
                    help="deliver webhook updates one at a time (the fake server's own way)")
     p.add_argument("--stored", type=int, default=10_000, help="finished intakes for the export figures (0: skip)")
@@ -712,40 +760,43 @@ async def main_async(args: argparse.Namespace) -> None:
         print(f"  --workers {args.workers}: `ipsbot run --workers` serves webhooks only; use --mode webhook. "
               "Running 1 worker")
         args.workers = 1
+    THINK["seconds"] = args.think
     table: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory(prefix="ipsbot-load-") as name:
         tmp = Path(name)
-        print(f"1. {args.candidates} candidates through full RECONNECT intakes, all at once")
-        ours = await bench_bot(args, tmp)
-        report_run(ours)
-        per = ours.api_calls / ours.tally.updates if ours.tally.updates else float("nan")
-        table += [
-            ("bot", f"ipsbot run, {args.database}, {args.mode}, {args.workers} worker(s), pacing "
-                    + ("default" if args.per_chat_interval is None else f"{args.per_chat_interval:g} s")),
-            ("candidates finished", f"{ours.tally.finished}/{ours.candidates} ({len(ours.tally.errors)} errors)"),
-            ("updates sent", f"{ours.tally.updates}"),
-            ("wall time", f"{ours.wall:.1f} s"),
-            ("updates/s", f"{ours.rate:.0f}"),
-            ("latency p50/p95/p99", f"{ours.percentile(0.5):.0f} / {ours.percentile(0.95):.0f} / "
-                                    f"{ours.percentile(0.99):.0f} ms"),
-            ("bot peak RSS", f"{ours.rss_kb / 1024:.0f} MB"),
-            ("bot CPU per update", f"{ours.cpu / max(ours.tally.updates, 1) * 1000:.1f} ms "
-                                   f"({ours.cpu / ours.wall:.0%} of one core)"),
-            ("Bot API calls per update", f"{per:.2f}"),
-            ("rate violations", f"{ours.violations} in {ours.violating_chats} chats"),
-        ]
-        if not args.no_echo:
-            print(f"2. the same load on a minimal aiogram echo bot ({len(answer_kinds())} updates per candidate)")
-            (tmp / "echo").mkdir()
-            echo = await bench_echo(args, tmp / "echo")
-            report_run(echo)
-            share = ours.rate / echo.rate if echo.rate else float("nan")
-            print(f"  our throughput is {share:.0%} of the echo bot's")
+        if args.candidates > 0:  # 0: only the stored intakes and the exports
+            pause = f", each pausing about {args.think:g} s before each answer" if args.think > 0 else ""
+            print(f"1. {args.candidates} candidates through full RECONNECT intakes, all at once{pause}")
+            ours = await bench_bot(args, tmp)
+            report_run(ours)
+            per = ours.api_calls / ours.tally.updates if ours.tally.updates else float("nan")
             table += [
-                ("echo bot updates/s", f"{echo.rate:.0f} (p50 {echo.percentile(0.5):.0f} ms, "
-                                       f"p99 {echo.percentile(0.99):.0f} ms, RSS {echo.rss_kb / 1024:.0f} MB)"),
-                ("ours / echo", f"{share:.2f}"),
+                ("bot", f"ipsbot run, {args.database}, {args.mode}, {args.workers} worker(s), pacing "
+                        + ("default" if args.per_chat_interval is None else f"{args.per_chat_interval:g} s")),
+                ("candidates finished", f"{ours.tally.finished}/{ours.candidates} ({len(ours.tally.errors)} errors)"),
+                ("updates sent", f"{ours.tally.updates}"),
+                ("wall time", f"{ours.wall:.1f} s"),
+                ("updates/s", f"{ours.rate:.0f}"),
+                ("latency p50/p95/p99", f"{ours.percentile(0.5):.0f} / {ours.percentile(0.95):.0f} / "
+                                        f"{ours.percentile(0.99):.0f} ms"),
+                ("bot peak RSS", f"{ours.rss_kb / 1024:.0f} MB"),
+                ("bot CPU per update", f"{ours.cpu / max(ours.tally.updates, 1) * 1000:.1f} ms "
+                                       f"({ours.cpu / ours.wall:.0%} of one core)"),
+                ("Bot API calls per update", f"{per:.2f}"),
+                ("rate violations", f"{ours.violations} in {ours.violating_chats} chats"),
             ]
+            if not args.no_echo:
+                print(f"2. the same load on a minimal aiogram echo bot ({len(answer_kinds())} updates per candidate)")
+                (tmp / "echo").mkdir()
+                echo = await bench_echo(args, tmp / "echo")
+                report_run(echo)
+                share = ours.rate / echo.rate if echo.rate else float("nan")
+                print(f"  our throughput is {share:.0%} of the echo bot's")
+                table += [
+                    ("echo bot updates/s", f"{echo.rate:.0f} (p50 {echo.percentile(0.5):.0f} ms, "
+                                           f"p99 {echo.percentile(0.99):.0f} ms, RSS {echo.rss_kb / 1024:.0f} MB)"),
+                    ("ours / echo", f"{share:.2f}"),
+                ]
         if args.stored > 0:
             print(f"3. {args.stored} stored intakes (fresh SQLite) and the exports")
             stored_dir = tmp / "stored"
