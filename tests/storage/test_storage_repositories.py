@@ -259,6 +259,29 @@ async def test_finish_active_and_latest(factory: Factory, now: datetime) -> None
         assert done.completed_at == now + timedelta(minutes=9)
 
 
+async def test_the_joined_read_gives_the_latest_intake_of_that_candidate(factory: Factory, now: datetime) -> None:
+    async with UnitOfWork(factory) as uow:
+        ana = await uow.candidates.get_or_create("telegram", "ana", language="da", now=now)
+        bo = await uow.candidates.get_or_create("telegram", "bo", language="da", now=now)
+        _, none_yet = await uow.candidates.get_or_create_with_latest("telegram", "ana", language="da", now=now)
+        assert none_yet is None
+        await uow.intakes.start(ana.id, programme_id="p", language="da", state={}, now=now)
+        later = await uow.intakes.start(ana.id, programme_id="p", language="da", state={"n": 2},
+                                        now=now + timedelta(minutes=1))
+        same_time = await uow.intakes.start(ana.id, programme_id="p", language="da", state={"n": 3},
+                                            now=now + timedelta(minutes=1))  # the higher id wins a tie
+        older = await uow.intakes.start(bo.id, programme_id="p", language="da", state={}, now=now - timedelta(1))
+        assert later.id < same_time.id
+    async with UnitOfWork(factory) as uow:
+        candidate, latest = await uow.candidates.get_or_create_with_latest("telegram", "ana", language="da", now=now)
+        assert candidate.id == ana.id and latest is not None and latest.id == same_time.id
+        assert latest.state == {"n": 3}  # decrypted like any other read
+        _, of_bo = await uow.candidates.get_or_create_with_latest("telegram", "bo", language="da", now=now)
+        assert of_bo is not None and of_bo.id == older.id
+        new, nothing = await uow.candidates.get_or_create_with_latest("telegram", "cy", language="sv", now=now)
+        assert nothing is None and new.language == "sv"
+
+
 # --- referrals ------------------------------------------------------------------------------------
 
 
