@@ -34,7 +34,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 BUSY_TIMEOUT_MS = 5000
 
 
-def engine_dialect(url: str) -> Any:
+def _dialect_of(url: str) -> Any:
     return make_url(url).get_dialect()()
 
 
@@ -60,7 +60,7 @@ def make_engine(url: str, *, foreign_keys: bool = True, **kwargs: Any) -> AsyncE
         return create_async_engine(url, **kwargs)
 
     _ensure_sqlite_directory(url)
-    args, options = engine_dialect(url).create_connect_args(make_url(url))
+    args, options = _dialect_of(url).create_connect_args(make_url(url))
     kwargs.setdefault("async_creator", inline_connector(*args, **options))
     engine = create_async_engine(url, **kwargs)
 
