@@ -6,7 +6,8 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -29,6 +30,10 @@ def _secret(value: object) -> str | None:
     return getter() if getter else None
 
 
+class SentMarker(Protocol):
+    def add(self, message_id: int, at: datetime) -> None: ...
+
+
 @dataclass
 class App:
     settings: Settings
@@ -38,8 +43,8 @@ class App:
     flow: IntakeFlow
     intake: IntakeService
     clock: Clock
-    # set by a running channel that marks sent outbox messages in batches (`bot.telegram.delivery`)
-    sent_marks: Any = None
+    # set while a channel runs that marks sent outbox messages in batches (`bot.telegram.delivery`)
+    sent_marks: SentMarker | None = None
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessions)

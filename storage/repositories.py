@@ -74,10 +74,11 @@ _MARK_UPDATE = {
 }
 
 
+_NEWEST_INTAKE_FIRST = (Intake.started_at.desc(), Intake.id.desc())  # "latest" everywhere, ties by id
 _LATEST_INTAKE_ID = (
     select(Intake.id)
     .where(Intake.candidate_id == Candidate.id)
-    .order_by(Intake.started_at.desc(), Intake.id.desc())
+    .order_by(*_NEWEST_INTAKE_FIRST)
     .limit(1)
     .correlate(Candidate)
     .scalar_subquery()
@@ -199,7 +200,7 @@ class IntakeRepository:
         result = await self.session.execute(
             select(Intake)
             .where(Intake.candidate_id == candidate_id, Intake.status == IntakeStatus.ACTIVE.value)
-            .order_by(Intake.started_at.desc(), Intake.id.desc())
+            .order_by(*_NEWEST_INTAKE_FIRST)
             .limit(1)
         )
         return result.scalar_one_or_none()
@@ -209,7 +210,7 @@ class IntakeRepository:
         result = await self.session.execute(
             select(Intake)
             .where(Intake.candidate_id == candidate_id)
-            .order_by(Intake.started_at.desc(), Intake.id.desc())
+            .order_by(*_NEWEST_INTAKE_FIRST)
             .limit(1)
         )
         return result.scalar_one_or_none()

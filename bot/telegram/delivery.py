@@ -111,7 +111,7 @@ async def deliver(app: App, bot: Bot, message_id: int, payload: dict[str, Any] |
                 await uow.outbox.finish(message_id, at=app.clock.now(), failure=f"gave up: {type(exc).__name__}")
         log.warning("outbox message %s not sent (%s); attempt %s", message_id, type(exc).__name__, attempts)
         return
-    if not failure and not planned.get("offer_id") and isinstance(app.sent_marks, SentMarks):
+    if not failure and not planned.get("offer_id") and app.sent_marks is not None:
         app.sent_marks.add(message_id, app.clock.now())
         return
     async with app.uow() as uow:

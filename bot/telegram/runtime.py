@@ -392,7 +392,7 @@ async def run(app: App, settings: Settings, *, worker: bool = False) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop)
-    app.sent_marks = SentMarks(app)
+    app.sent_marks = marks = SentMarks(app)
     sender = asyncio.create_task(drain_forever(app, bot, stopping))
     try:
         if not worker:
@@ -413,7 +413,7 @@ async def run(app: App, settings: Settings, *, worker: bool = False) -> int:
         stopping.set()
         await sender
         with contextlib.suppress(Exception):  # unwritten marks only mean those messages go again
-            await app.sent_marks.close()
+            await marks.close()
         app.sent_marks = None
         await bot.session.close()
         await isolation.close()

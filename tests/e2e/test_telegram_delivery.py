@@ -195,7 +195,7 @@ async def test_sent_marks_are_written_in_one_batch_and_kept_while_the_database_i
 
 async def test_sent_marks_are_written_shortly_after_sending(world: tuple[App, Bot, FakeTelegram]) -> None:
     app, bot, _ = world
-    app.sent_marks = SentMarks(app, delay=0.01)
+    app.sent_marks = marks = SentMarks(app, delay=0.01)
     message_id = await start_without_sending(app, 520, update_id=20)
     await deliver(app, bot, message_id)
     for _ in range(200):
@@ -203,4 +203,4 @@ async def test_sent_marks_are_written_shortly_after_sending(world: tuple[App, Bo
             break
         await asyncio.sleep(0.01)
     assert await _sent_at(app, message_id) is not None
-    await app.sent_marks.close()
+    await marks.close()
