@@ -273,6 +273,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations at start are routine, not news
     for chatty in ("aiosqlite", "asyncpg", "sqlalchemy"):  # their debug lines carry SQL parameters
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
+    if logging.getLogger().level > logging.DEBUG:  # aiogram's line per handled update: only when debugging
+        logging.getLogger("aiogram.event").setLevel(logging.WARNING)
     try:
         if args.command == "chat":
             return asyncio.run(_chat(settings, args))

@@ -144,7 +144,8 @@ class IntakeService:
                     intake, reply.state, programme_id=reply.state.get("programme") or "",
                     language=reply.state["lang"], now=now,
                 )
-            log.debug("person %s at step %s", person.log_id, reply.state.get("step"))
+            if log.isEnabledFor(logging.DEBUG):  # the log id is a keyed hash: not made for nothing
+                log.debug("person %s at step %s", person.log_id, reply.state.get("step"))
             outcome = Outcome(reply.screens, reply.state, reply.events, stale=reply.stale)
             if intake is not None and any(e.kind == "mydata" for e in reply.events):
                 outcome.personal_data = await personal_data(uow, candidate)

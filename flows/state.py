@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import copy
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
@@ -34,7 +35,15 @@ class State:
     result: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        # copies of the mutable fields, not `dataclasses.asdict` (its deep copy of every answer was
+        # the flow's largest cost per step); answers are JSON values that the flow replaces, never mutates
+        data = {name: getattr(self, name) for name in _FIELDS}
+        data["answers"] = dict(self.answers)
+        data["history"] = list(self.history)
+        data["flags"] = list(self.flags)
+        data["risk_items"] = list(self.risk_items)
+        data["consent"] = dict(self.consent) if self.consent is not None else None
+        data["result"] = copy.deepcopy(self.result)
         data["status"] = self.status.value
         data["format"] = STATE_FORMAT
         return data
@@ -45,3 +54,6 @@ class State:
         state = cls(**known)
         state.status = Status(state.status)
         return state
+
+
+_FIELDS = tuple(f.name for f in fields(State))

@@ -19,11 +19,12 @@ from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramNetworkError
-from aiogram.types import BufferedInputFile, InlineKeyboardMarkup
+from aiogram.types import BufferedInputFile
 
 from bot.app import App
 from bot.intake_service import Outcome
 from bot.telegram.render import render
+from bot.telegram.session import EditRendered, Markup, SendRendered, call
 from flows.screens import screen_from_dict
 from locales import Translator
 
@@ -39,7 +40,7 @@ def plan(chat_id: int, user_id: int, outcome: Outcome, edit: dict[str, Any] | No
     messages = []
     for screen in outcome.screens:
         text, markup = render(screen)
-        messages.append({"text": text, "markup": markup.model_dump(mode="json", exclude_none=True) if markup else None})
+        messages.append({"text": text, "markup": markup})
     document = None
     if outcome.personal_data is not None:  # /mydata: the readable copy, then the same as a file
         caption = Translator(outcome.state.get("lang", "en"))("mydata.caption")
@@ -47,12 +48,9 @@ def plan(chat_id: int, user_id: int, outcome: Outcome, edit: dict[str, Any] | No
     return {"chat_id": chat_id, "user_id": user_id, "edit": edit, "messages": messages, "document": document}
 
 
-def _messages(planned: dict[str, Any]) -> list[tuple[str, InlineKeyboardMarkup | None]]:
+def _messages(planned: dict[str, Any]) -> list[tuple[str, Markup | None]]:
     """Rendered messages: pre-rendered ones (candidate replies) or screens kept as data (casework)."""
-    out = []
-    for message in planned.get("messages", []):
-        markup = InlineKeyboardMarkup.model_validate(message["markup"]) if message["markup"] else None
-        out.append((message["text"], markup))
+    out = [(message["text"], message["markup"]) for message in planned.get("messages", [])]
     for data in planned.get("screens", []):
         out.append(render(screen_from_dict(data)))
     return out
@@ -68,11 +66,11 @@ async def send_plan(bot: Bot, planned: dict[str, Any]) -> tuple[str, int | None]
         if edit:
             text, markup = (edit["text"], None) if "text" in edit else render(screen_from_dict(edit["screen"]))
             try:
-                await bot.edit_message_text(text, chat_id=chat_id, message_id=edit["message_id"], reply_markup=markup)
+                await call(bot, EditRendered(chat_id, edit["message_id"], text, markup))
             except TelegramBadRequest as exc:  # "message is not modified", or too old to edit: not needed
                 log.debug("message not edited: %s", exc.message)
         for text, markup in _messages(planned):
-            sent = await bot.send_message(chat_id, text, reply_markup=markup)
+            sent = await call(bot, SendRendered(chat_id, text, markup))
             first = first or sent.message_id
         documents = list(planned.get("documents") or [])
         if planned.get("document"):

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, Update, User
+from aiogram.types import CallbackQuery, Message, Update, User
 
 from bot.app import App
 from bot.intake_service import Outcome, Person
@@ -23,6 +23,7 @@ from bot.telegram import staff
 from bot.telegram.current import current_question, mark_update
 from bot.telegram.delivery import deliver, deliver_all, plan
 from bot.telegram.render import answered_text, parse_callback, render
+from bot.telegram.session import AnswerTap, Markup, SendRendered, call
 from flows.answers import Command, Text, parse_text
 from flows.screens import Screen
 from locales import Translator, normalise
@@ -39,9 +40,9 @@ class Blocked(Exception):
     """The person blocked the bot: stop sending to them for this update."""
 
 
-async def send_text(bot: Bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+async def send_text(bot: Bot, chat_id: int, text: str, markup: Markup | None = None) -> None:
     try:
-        await bot.send_message(chat_id, text, reply_markup=markup)
+        await call(bot, SendRendered(chat_id, text, markup))
     except TelegramForbiddenError as exc:
         raise Blocked from exc
 
@@ -116,7 +117,7 @@ async def not_text(message: Message, bot: Bot, app: App, event_update: Update) -
 
 async def tap(query: CallbackQuery, bot: Bot, app: App, event_update: Update) -> None:
     with contextlib.suppress(TelegramBadRequest):  # "query is too old": nothing to do about it
-        await query.answer()
+        await call(bot, AnswerTap(query.id))
     message = query.message
     if not isinstance(message, Message) or message.chat.type != ChatType.PRIVATE:
         return

@@ -1,17 +1,17 @@
 """Screens to Telegram messages: HTML text (everything escaped) and inline keyboards.
 
 Button payloads carry the question they belong to, ``step|version|button``, so a tap on an old
-question can be refused by the flow; `parse_callback` turns a payload back into a `Tap`.
+question can be refused by the flow; `parse_callback` turns a payload back into a `Tap`. Keyboards
+are Telegram's JSON (`Markup`), ready for the outbox and for `SendRendered`: no model in between.
 """
 
 from __future__ import annotations
 
 import html
 
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
-
+from bot.telegram.session import Markup
 from flows.answers import Tap
-from flows.screens import Screen
+from flows.screens import Button, Screen
 
 MAX_TEXT = 4096  # Telegram's limit on a message's visible text (UTF-16 code units)
 MAX_CALLBACK_BYTES = 64
@@ -65,21 +65,19 @@ def message_text(screen: Screen) -> str:
     return head + html.escape(cut(screen.text, room) or ELLIPSIS)
 
 
-def keyboard(screen: Screen) -> InlineKeyboardMarkup | None:
+def _button(screen: Screen, button: Button) -> dict[str, str]:
+    return {"text": cut(button.label, 64), "callback_data": callback_data(screen.step, screen.version, button.id)}
+
+
+def keyboard(screen: Screen) -> Markup | None:
     """Answers one per row; navigation (back, skip) together in the last row."""
-    rows = [
-        [InlineKeyboardButton(text=cut(b.label, 64), callback_data=callback_data(screen.step, screen.version, b.id))]
-        for b in screen.buttons
-    ]
+    rows = [[_button(screen, b)] for b in screen.buttons]
     if screen.nav:
-        rows.append([
-            InlineKeyboardButton(text=cut(b.label, 64), callback_data=callback_data(screen.step, screen.version, b.id))
-            for b in screen.nav
-        ])
-    return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
+        rows.append([_button(screen, b) for b in screen.nav])
+    return {"inline_keyboard": rows} if rows else None
 
 
-def render(screen: Screen) -> tuple[str, InlineKeyboardMarkup | None]:
+def render(screen: Screen) -> tuple[str, Markup | None]:
     return message_text(screen), keyboard(screen)
 
 

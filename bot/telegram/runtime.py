@@ -42,7 +42,7 @@ from bot.app import App
 from bot.settings import Settings
 from bot.telegram.delivery import SentMarks, drain
 from bot.telegram.handlers import make_router
-from bot.telegram.session import JsonSession
+from bot.telegram.session import RESPONSE_MODELS, GetRawUpdates, JsonSession
 from locales import Translator
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ class PerChatPace(BaseRequestMiddleware):
     keep their own pace, and a person's updates go to one worker at a time (the isolation lock).
     """
 
-    PACED = ("SendMessage", "SendDocument")
+    PACED = (methods.SendMessage, methods.SendDocument)
 
     def __init__(self, interval: float) -> None:
         self.interval = interval
@@ -92,7 +92,8 @@ class PerChatPace(BaseRequestMiddleware):
     async def __call__(self, make_request: NextRequestMiddlewareType[TelegramType], bot: Bot,
                        method: TelegramMethod[TelegramType]) -> Response[TelegramType]:
         chat = getattr(method, "chat_id", None)
-        if self.interval <= 0 or chat is None or type(method).__name__ not in self.PACED:
+        paced = isinstance(method, self.PACED) or getattr(method, "paced", False)  # `SendRendered` says so
+        if self.interval <= 0 or chat is None or not paced:
             return await make_request(bot, method)
         lock = self._locks.setdefault(chat, asyncio.Lock())
         async with lock:
@@ -110,19 +111,13 @@ class PerChatPace(BaseRequestMiddleware):
                     self._locks = {k: v for k, v in self._locks.items() if k in self._next or v.locked()}
 
 
-class GetRawUpdates(methods.GetUpdates):
-    """getUpdates answered as plain dicts, so the poller can skip updates it already has."""
-
-    __returning__ = list[dict[str, Any]]
-
-
 # aiogram builds `Response[<return type>]` for every call; pydantic caches such generic models only
 # weakly, so without a strong reference each call may build the model again (milliseconds each).
-_RESPONSE_MODELS = [
+_RESPONSE_MODELS = RESPONSE_MODELS + [
     Response[method.__returning__]  # type: ignore[name-defined]  # a runtime type argument
     for method in (methods.SendMessage, methods.EditMessageText, methods.AnswerCallbackQuery, methods.SendDocument,
                    methods.GetUpdates, methods.SetMyCommands, methods.SetWebhook, methods.DeleteWebhook,
-                   methods.GetMe, methods.EditMessageReplyMarkup, GetRawUpdates)
+                   methods.GetMe, methods.EditMessageReplyMarkup)
 ]
 
 
