@@ -29,13 +29,13 @@ import binascii
 import functools
 import hashlib
 import hmac
-import json
 import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -236,13 +236,14 @@ class EncryptedJSON(TypeDecorator[Any]):
     def process_bind_param(self, value: Any | None, dialect: Dialect) -> bytes | None:
         if value is None:
             return None
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-        return current().encrypt(text.encode("utf-8"))
+        # orjson: the same compact UTF-8 text as `json.dumps(ensure_ascii=False, separators=(",", ":"))`,
+        # at a tenth of its cost (every answer stores the whole conversation state)
+        return current().encrypt(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
 
     def process_result_value(self, value: Any | None, dialect: Dialect) -> Any | None:
         if value is None:
             return None
-        return json.loads(current().decrypt(bytes(value)).decode("utf-8"))
+        return orjson.loads(current().decrypt(bytes(value)))
 
 
 class EncryptedText(TypeDecorator[str]):

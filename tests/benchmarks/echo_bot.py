@@ -5,7 +5,8 @@
 aiogram's own `Dispatcher.start_polling` against `TELEGRAM_API_URL`; every message is answered with
 one message, every callback query with `answer()` and one message (each reply carries one inline
 button, so the simulated person has something to tap). No database, no i18n, no outbox. Stops on
-SIGTERM or SIGINT.
+SIGTERM or SIGINT. It runs on the same event loop as `ipsbot run` (uvloop where installed), so the
+ratio compares the bots, not the loops.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+from bot.cli import event_loop_factory
 
 AGAIN = InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text="again", callback_data="again")]])
 
@@ -43,4 +46,5 @@ async def main() -> None:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING)
-    asyncio.run(main())
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(main())
