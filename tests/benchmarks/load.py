@@ -461,7 +461,23 @@ async def drive(server: LoadServer, n: int, person: Callable[[int, Tally], Await
     return tally, time.monotonic() - start
 
 
-async def bench_bot(args: argparse.Namespace, tmp: Path) -> Run:
+def pacing_of(args: argparse.Namespace) -> float:
+    """The bot's PER_CHAT_INTERVAL in this run (the bot's own default is 1 s)."""
+    return 1.0 if args.per_chat_interval is None else args.per_chat_interval
+
+
+def pacing_bound(run: Run, interval: float) -> float | None:
+    """The most updates/s any bot could handle on this load while sending each chat at most one new message
+    per `interval`: every candidate's messages take at least (messages - 1) * interval."""
+    sends = run.calls.get("sendMessage", 0) + run.calls.get("sendDocument", 0)
+    if interval <= 0 or not run.candidates or not sends:
+        return None
+    per_chat = sends / run.candidates
+    return run.tally.updates / (max(per_chat - 1, 1) * interval)
+
+
+async def bench_bot(args: argparse.Namespace, tmp: Path, *, interval: float | None = None) -> Run:
+    """Our bot under the load; `interval` overrides its pacing (PER_CHAT_INTERVAL)."""
     drop: Callable[[], Awaitable[None]] | None = None
     if args.database == "postgres":
         database_url, drop = await create_postgres()
@@ -472,7 +488,7 @@ async def bench_bot(args: argparse.Namespace, tmp: Path) -> Run:
             server.rate_limit_per_chat(1)  # recorded, not enforced
             extra = {"DATABASE_URL": database_url}
             # bot_env switches the pacing off for the tests; a benchmark measures the bot as deployed
-            extra["PER_CHAT_INTERVAL"] = str(1.0 if args.per_chat_interval is None else args.per_chat_interval)
+            extra["PER_CHAT_INTERVAL"] = str(pacing_of(args) if interval is None else interval)
             ready = "getUpdates"
             if args.mode == "webhook":
                 port = free_port()
@@ -785,17 +801,30 @@ async def main_async(args: argparse.Namespace) -> None:
                 ("Bot API calls per update", f"{per:.2f}"),
                 ("rate violations", f"{ours.violations} in {ours.violating_chats} chats"),
             ]
+            bound = pacing_bound(ours, pacing_of(args))
+            if bound is not None:
+                print(f"  pacing: one new message a second per chat caps any bot at {bound:.0f} updates/s on this load")
+                table.append(("pacing bound", f"{bound:.0f} updates/s (one new message a second per chat)"))
             if not args.no_echo:
+                unpaced = ours
+                if pacing_of(args) > 0:  # the echo bot does not pace itself: compare like with like
+                    print("1b. the same, our bot without pacing (PER_CHAT_INTERVAL=0), as the echo bot runs")
+                    (tmp / "unpaced").mkdir()
+                    unpaced = await bench_bot(args, tmp / "unpaced", interval=0.0)
+                    report_run(unpaced)
+                    cpu_ms = unpaced.cpu / max(unpaced.tally.updates, 1) * 1000
+                    table.append(("updates/s without pacing", f"{unpaced.rate:.0f} (p99 {unpaced.percentile(0.99):.0f} "
+                                                              f"ms, {cpu_ms:.1f} ms CPU per update)"))
                 print(f"2. the same load on a minimal aiogram echo bot ({len(answer_kinds())} updates per candidate)")
                 (tmp / "echo").mkdir()
                 echo = await bench_echo(args, tmp / "echo")
                 report_run(echo)
-                share = ours.rate / echo.rate if echo.rate else float("nan")
-                print(f"  our throughput is {share:.0%} of the echo bot's")
+                share = unpaced.rate / echo.rate if echo.rate else float("nan")
+                print(f"  our throughput without pacing is {share:.0%} of the echo bot's (which does not pace)")
                 table += [
                     ("echo bot updates/s", f"{echo.rate:.0f} (p50 {echo.percentile(0.5):.0f} ms, "
                                            f"p99 {echo.percentile(0.99):.0f} ms, RSS {echo.rss_kb / 1024:.0f} MB)"),
-                    ("ours / echo", f"{share:.2f}"),
+                    ("ours / echo", f"{share:.2f} (both without pacing)"),
                 ]
         if args.stored > 0:
             print(f"3. {args.stored} stored intakes (fresh SQLite) and the exports")
