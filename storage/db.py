@@ -77,7 +77,6 @@ def make_engine(url: str, *, foreign_keys: bool = True, **kwargs: Any) -> AsyncE
             # WAL + NORMAL: a killed process loses nothing committed; only a power cut can lose the
             # last transactions, never corrupt the file (https://www.sqlite.org/wal.html)
             cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA cache_size=-32000")  # 32 MB of pages (default 2 MB): a year's intakes stay in it
             cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
         finally:
             cursor.close()
