@@ -132,7 +132,7 @@ class GetRawUpdates(Lean, methods.GetUpdates):
     """getUpdates answered as plain dicts, so the poller can skip updates it already has.
 
     While updates are being handled their offset is not confirmed, so every poll brings them again:
-    up to 100 updates (a tap carries the whole message with its keyboard), 50 times a second under
+    up to 100 updates (a tap carries the whole message with its keyboard), many times a second under
     load. Validating those through pydantic, even as plain dicts, cost more than handling them.
     """
 
