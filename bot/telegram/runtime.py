@@ -55,9 +55,9 @@ BUSY_WAIT = 0.25  # seconds between short polls while updates are still being ha
 # While updates are in flight every poll returns them again (their offset is not confirmed yet), so
 # short polls are spaced: a finished update is confirmed, and a new one fetched, at most this late,
 # plus a little per update in flight, which each poll downloads and parses again (at 100 in flight,
-# polling every 20 ms took a sixth of the bot's CPU in `tests.benchmarks.load`).
+# polling every 20 ms took a sixth of the bot's CPU in `tests.benchmarks.load`; now every 120 ms).
 BUSY_POLL_SPACING = 0.02
-SPACING_PER_UPDATE_IN_FLIGHT = 0.0004
+SPACING_PER_UPDATE_IN_FLIGHT = 0.001
 MAX_RETRIES = 5
 DRAIN_EVERY = 15  # seconds between outbox sweeps
 SPREAD_EVERY = 8  # a webhook worker closes every 8th connection, so the kernel deals them out anew

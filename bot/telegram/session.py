@@ -26,6 +26,7 @@ from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiohttp import ClientError, ClientTimeout
 from pydantic import BaseModel, ConfigDict
+from yarl import URL
 
 if TYPE_CHECKING:
     from aiogram import Bot
@@ -150,6 +151,14 @@ RESPONSE_MODELS = [
 class JsonSession(AiohttpSession):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(json_loads=orjson.loads, json_dumps=json_dumps, **kwargs)
+        self._urls: dict[tuple[str, str], URL] = {}  # parsed once: aiohttp parses a string URL on every call
+
+    def url_of(self, bot: Bot, api_method: str) -> URL:
+        key = (bot.token, api_method)
+        url = self._urls.get(key)
+        if url is None:
+            url = self._urls[key] = URL(self.api.api_url(token=bot.token, method=api_method))
+        return url
 
     def build_json(self, bot: Bot, method: TelegramMethod[TelegramType]) -> bytes | None:
         """The call as a JSON body; None if it carries a file (sent as a form then)."""
@@ -169,7 +178,7 @@ class JsonSession(AiohttpSession):
         if body is None:
             return await super().make_request(bot, method, timeout)
         session = await self.create_session()
-        url = self.api.api_url(token=bot.token, method=method.__api_method__)
+        url = self.url_of(bot, method.__api_method__)
         try:  # as aiogram's own make_request, but with a JSON body
             async with session.post(url, data=body, headers=JSON_HEADERS,
                                     timeout=ClientTimeout(total=self.timeout if timeout is None else timeout)) as resp:
