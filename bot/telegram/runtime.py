@@ -119,11 +119,10 @@ class PerChatPace(BaseRequestMiddleware):
 
 # aiogram builds `Response[<return type>]` for every call; pydantic caches such generic models only
 # weakly, so without a strong reference each call may build the model again (milliseconds each).
-_RESPONSE_MODELS = RESPONSE_MODELS + [
+_RESPONSE_MODELS = RESPONSE_MODELS + [  # the calls still made through aiogram's own models
     Response[method.__returning__]  # type: ignore[name-defined]  # a runtime type argument
-    for method in (methods.SendMessage, methods.EditMessageText, methods.AnswerCallbackQuery, methods.SendDocument,
-                   methods.GetUpdates, methods.SetMyCommands, methods.SetWebhook, methods.DeleteWebhook,
-                   methods.GetMe, methods.EditMessageReplyMarkup)
+    for method in (methods.SendDocument, methods.GetUpdates, methods.SetMyCommands, methods.SetWebhook,
+                   methods.DeleteWebhook, methods.GetMe)
 ]
 
 
