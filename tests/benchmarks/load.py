@@ -803,8 +803,9 @@ async def main_async(args: argparse.Namespace) -> None:
             ]
             bound = pacing_bound(ours, pacing_of(args))
             if bound is not None:
-                print(f"  pacing: one new message a second per chat caps any bot at {bound:.0f} updates/s on this load")
-                table.append(("pacing bound", f"{bound:.0f} updates/s (one new message a second per chat)"))
+                pace = f"one new message per {pacing_of(args):g} s per chat"
+                print(f"  pacing: {pace} caps any bot at {bound:.0f} updates/s on this load")
+                table.append(("pacing bound", f"{bound:.0f} updates/s ({pace})"))
             if not args.no_echo:
                 unpaced = ours
                 if pacing_of(args) > 0:  # the echo bot does not pace itself: compare like with like
