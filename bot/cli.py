@@ -94,7 +94,8 @@ async def _purge(settings: Settings, args: argparse.Namespace) -> int:
         async with app.uow() as uow:
             counts = await purge(uow, now=app.clock.now(), retention=retention, default_retention=default,
                                  unfinished_after=timedelta(days=args.unfinished_days))
-    print(f"erased: {counts['intakes']} intakes, {counts['referrals']} referrals, {counts['candidates']} candidates")
+    print(f"erased: {counts['intakes']} intakes, {counts['referrals']} referrals, {counts['candidates']} candidates, "
+          f"{counts['updates']} handled Telegram updates")
     return 0
 
 

@@ -28,12 +28,12 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Candidate",
+    "InboxUpdate",
     "Intake",
     "IntakeStatus",
     "Invite",
     "Offer",
     "OutboxMessage",
-    "ProcessedUpdate",
     "Referral",
     "ReferralStatus",
     "Slot",
@@ -178,14 +178,22 @@ class Referral(Base):
     closed_at: Mapped[datetime | None]
 
 
-class ProcessedUpdate(Base):
-    """A Telegram update already handled by a bot, for exactly-once handling."""
+class InboxUpdate(Base):
+    """A Telegram update a bot received: kept until handled, then remembered for exactly-once handling.
 
-    __tablename__ = "processed_updates"
+    Polling writes each update here before confirming it to Telegram, so a crash loses nothing
+    (see DESIGN, "Updates confirmed before they are handled"); `payload` (the raw update, encrypted:
+    it holds what the person typed) is cleared once handled. `processed_at` is set in the same
+    transaction as the update's effect, so a repeat of the update is recognised and changes nothing.
+    """
+
+    __tablename__ = "update_inbox"
 
     bot_id: Mapped[TelegramId] = mapped_column(primary_key=True, autoincrement=False)
     update_id: Mapped[TelegramId] = mapped_column(primary_key=True, autoincrement=False)
-    processed_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+    processed_at: Mapped[datetime | None]
+    payload: Mapped[Any | None] = mapped_column(EncryptedJSON)
 
 
 class AuditEvent(Base):

@@ -30,10 +30,10 @@ from storage.crypto import keyed_hash
 from storage.models import (
     AuditEvent,
     Candidate,
+    InboxUpdate,
     Intake,
     IntakeStatus,
     OutboxMessage,
-    ProcessedUpdate,
     Referral,
 )
 
@@ -55,7 +55,7 @@ _FINAL_STATUSES = frozenset({IntakeStatus.COMPLETED, IntakeStatus.DECLINED, Inta
 # Statements of the hot path (one answer), built once: building a statement and its cache key costs
 # more than SQLite takes to run it. Core statements on the tables, so the ORM's bulk machinery is
 # skipped; values come as parameters (column types, with their encryption, still apply).
-_intakes, _outbox, _updates = (cast(Table, model.__table__) for model in (Intake, OutboxMessage, ProcessedUpdate))
+_intakes, _outbox, _updates = (cast(Table, model.__table__) for model in (Intake, OutboxMessage, InboxUpdate))
 _SAVE_STATE = (
     update(_intakes)
     .where(_intakes.c.id == bindparam("intake_id"), _intakes.c.state_version == bindparam("loaded_version"))
@@ -67,11 +67,31 @@ _FINISH_OUTBOX = (
     .where(_outbox.c.id == bindparam("message_id"))
     .values(attempts=_outbox.c.attempts + 1)
 )
-_MARK_UPDATE = {
+
+
+def _mark_update(dialect_insert: Any) -> Any:
+    """Handled now: a new row, or a waiting one; no row returned if it was handled before."""
+    statement = dialect_insert(_updates)
+    return statement.on_conflict_do_update(
+        index_elements=["bot_id", "update_id"],
+        set_={"processed_at": statement.excluded.processed_at, "payload": None},
+        where=_updates.c.processed_at.is_(None),
+    ).returning(_updates.c.update_id)
+
+
+_DIALECT_INSERTS: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+_MARK_UPDATE = {name: _mark_update(dialect_insert) for name, dialect_insert in _DIALECT_INSERTS.items()}
+_RECEIVE_UPDATES = {
     name: dialect_insert(_updates).on_conflict_do_nothing(index_elements=["bot_id", "update_id"])
     .returning(_updates.c.update_id)
-    for name, dialect_insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+    for name, dialect_insert in _DIALECT_INSERTS.items()
 }
+_FINISH_UPDATES = (
+    update(_updates)
+    .where(_updates.c.bot_id == bindparam("b_id"), _updates.c.update_id.in_(bindparam("ids", expanding=True)),
+           _updates.c.processed_at.is_(None))
+    .values(processed_at=bindparam("at"), payload=None)
+)
 
 
 _NEWEST_INTAKE_FIRST = (Intake.started_at.desc(), Intake.id.desc())  # "latest" everywhere, ties by id
@@ -397,26 +417,61 @@ class AuditRepository:
 
 
 class UpdateRepository:
-    """Telegram updates already handled, per bot, so that each is handled exactly once."""
+    """The update inbox, per bot: updates received and not yet handled, and those handled already.
+
+    `receive` stores polled updates (raw) before they are confirmed to Telegram; `mark` is called in
+    the same transaction as an update's effect and says whether the update is new, so each is
+    handled once however often it arrives; `finish` closes updates that no handler marked (one that
+    needed no answer, or one given up). Handled rows keep no payload.
+    """
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    def _statement(self, statements: dict[str, Any]) -> Any:
+        name = self.session.get_bind().dialect.name
+        try:
+            return statements[name]
+        except KeyError:
+            raise NotImplementedError(f"the update inbox needs SQLite or PostgreSQL, not {name}") from None
+
     async def seen(self, bot_id: int, update_id: int) -> bool:
-        """Whether this update was marked as processed."""
-        query = select(
-            exists().where(ProcessedUpdate.bot_id == bot_id, ProcessedUpdate.update_id == update_id)
-        )
+        """Whether this update was handled."""
+        query = select(exists().where(InboxUpdate.bot_id == bot_id, InboxUpdate.update_id == update_id,
+                                      InboxUpdate.processed_at.is_not(None)))
         return bool(await self.session.scalar(query))
 
     async def mark(self, bot_id: int, update_id: int, at: datetime) -> bool:
-        """Mark the update as processed; False if it already was (by this or a concurrent session)."""
-        values = {"bot_id": bot_id, "update_id": update_id, "processed_at": at}
-        statement = _MARK_UPDATE.get(self.session.get_bind().dialect.name)
-        if statement is not None:
-            result = await self.session.execute(statement, values)
-            return result.first() is not None
-        return await _add_unless_taken(self.session, ProcessedUpdate(**values))
+        """Mark the update as handled; False if it already was (by this or a concurrent session)."""
+        values = {"bot_id": bot_id, "update_id": update_id, "received_at": at, "processed_at": at}
+        result = await self.session.execute(self._statement(_MARK_UPDATE), values)
+        return result.first() is not None
+
+    async def receive(self, bot_id: int, updates: list[dict[str, Any]], at: datetime) -> set[int]:
+        """Store raw updates to handle; the ids of those not received before (the others are skipped)."""
+        if not updates:
+            return set()
+        rows = [{"bot_id": bot_id, "update_id": u["update_id"], "received_at": at, "processed_at": None,
+                 "payload": u} for u in updates]
+        result = await self.session.execute(self._statement(_RECEIVE_UPDATES), rows)
+        return {int(update_id) for update_id in result.scalars()}
+
+    async def waiting(self, bot_id: int) -> list[dict[str, Any]]:
+        """Raw updates received and not yet handled, oldest first (what a crash left behind)."""
+        query = (select(InboxUpdate.payload)
+                 .where(InboxUpdate.bot_id == bot_id, InboxUpdate.processed_at.is_(None))
+                 .order_by(InboxUpdate.update_id))
+        return [payload for payload in (await self.session.scalars(query)) if payload is not None]
+
+    async def finish(self, bot_id: int, update_ids: list[int], at: datetime) -> None:
+        """Close these updates unless a handler marked them already, and drop their payloads."""
+        if update_ids:
+            await self.session.execute(_FINISH_UPDATES, {"b_id": bot_id, "ids": update_ids, "at": at})
+
+    async def forget(self, handled_before: datetime) -> int:
+        """Remove updates handled before this time (Telegram repeats an update within a day at most)."""
+        result = await self.session.execute(delete(InboxUpdate).where(InboxUpdate.processed_at < handled_before))
+        return int(getattr(result, "rowcount", 0) or 0)
 
 
 class OutboxRepository:

@@ -3,7 +3,8 @@
 Closed means: declined, withdrawn, or completed with a referral that is no longer open (redirected
 elsewhere, or a closed case, counted from its closing; a referral on offer, waiting or worked on is
 kept). A candidate left with no intake is
-erased too. Counts only are returned and audited, never content.
+erased too, and so are handled Telegram updates after a week (they only guard against a repeat, which
+Telegram sends within a day). Counts only are returned and audited, never content.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from storage.models import AuditEvent, Candidate, Intake, OutboxMessage, Referra
 from storage.repositories import UnitOfWork
 
 CLOSED = ("declined", "withdrawn")
+HANDLED_UPDATES_KEPT = timedelta(days=7)
 OPEN_REFERRALS = ReferralStatus.open()
 
 
@@ -56,6 +58,7 @@ async def purge(
         await session.execute(delete(OutboxMessage).where(OutboxMessage.candidate_id.in_(orphan_ids)))
         await session.execute(delete(Candidate).where(Candidate.id.in_(orphan_ids)))
         counts["candidates"] = len(orphan_ids)
+    counts["updates"] = await uow.updates.forget(now - HANDLED_UPDATES_KEPT)
     session.add(AuditEvent(at=now, actor="cli", action="purge",
                            detail=" ".join(f"{k}={v}" for k, v in counts.items())))
     return counts

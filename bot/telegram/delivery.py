@@ -27,6 +27,7 @@ from bot.telegram.render import render
 from bot.telegram.session import EditRendered, Markup, SendRendered, call
 from flows.screens import screen_from_dict
 from locales import Translator
+from storage.repositories import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -121,14 +122,11 @@ async def deliver(app: App, bot: Bot, message_id: int, payload: dict[str, Any] |
             log.warning("a person has blocked the bot; marked unreachable")
 
 
-class SentMarks:
-    """Marks sent outbox messages in batches: one transaction for what was sent in the last moment.
+class BatchedMarks:
+    """Marks collected for a moment and written together, in one transaction, by `write`.
 
-    Marking each message in a transaction of its own was a third of the database work of an answer.
-    The price: a crash loses the marks not yet written (at most `delay` seconds' worth), and `drain`
-    sends those messages again after the restart, which the outbox allows anyway (at worst a message
-    arrives twice). `drain` leaves messages younger than 30 s alone, so it never sends one whose mark
-    is still waiting here.
+    A mark that cannot be written (the database is away) is kept and tried again; a crash loses the
+    marks not yet written, at most `delay` seconds' worth, so what they mark must be safe to do again.
     """
 
     def __init__(self, app: App, delay: float = 0.05) -> None:
@@ -137,8 +135,11 @@ class SentMarks:
         self._pending: dict[int, datetime] = {}
         self._writer: asyncio.Task[None] | None = None
 
-    def add(self, message_id: int, at: datetime) -> None:
-        self._pending[message_id] = at
+    async def write(self, uow: UnitOfWork, batch: dict[int, datetime]) -> None:
+        raise NotImplementedError
+
+    def add(self, key: int, at: datetime) -> None:
+        self._pending[key] = at
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_soon())
 
@@ -148,14 +149,16 @@ class SentMarks:
             try:
                 await self.flush()
             except Exception as exc:  # the database may be away for a moment: keep them, try again
-                log.warning("could not mark sent outbox messages (%s); trying again", type(exc).__name__)
+                log.warning("could not write %s (%s); trying again", type(self).__name__, type(exc).__name__)
                 await asyncio.sleep(1.0)
 
     async def flush(self) -> None:
         batch, self._pending = self._pending, {}
+        if not batch:
+            return
         try:
             async with self.app.uow() as uow:
-                await uow.outbox.finish_many(batch)
+                await self.write(uow, batch)
         except BaseException:
             self._pending = {**batch, **self._pending}
             raise
@@ -168,6 +171,20 @@ class SentMarks:
                 await self._writer
         if self._pending:
             await self.flush()
+
+
+class SentMarks(BatchedMarks):
+    """Marks sent outbox messages in batches: one transaction for what was sent in the last moment.
+
+    Marking each message in a transaction of its own was a third of the database work of an answer.
+    The price: a crash loses the marks not yet written (at most `delay` seconds' worth), and `drain`
+    sends those messages again after the restart, which the outbox allows anyway (at worst a message
+    arrives twice). `drain` leaves messages younger than 30 s alone, so it never sends one whose mark
+    is still waiting here.
+    """
+
+    async def write(self, uow: UnitOfWork, batch: dict[int, datetime]) -> None:
+        await uow.outbox.finish_many(batch)
 
 
 async def deliver_all(app: App, bot: Bot, message_ids: list[int],

@@ -1,11 +1,11 @@
-"""Running the Telegram channel: the bot and dispatcher factories, our polling loop, the webhook.
+"""Running the Telegram channel: the bot and dispatcher factories, polling or the webhook.
 
-Updates are confirmed to Telegram only after they were handled (see DESIGN, "Updates confirmed
-before they are handled"): polling advances the offset past an update only when it and every
-update before it are finished; the webhook answers 200 only after the update was handled. A crash
-in between makes Telegram deliver the update again, and `ProcessedUpdate` (marked in the same
-transaction as the answer's effect) turns the retry into a no-op. One person's updates are
-handled one at a time and in order; different people's concurrently.
+No update is confirmed to Telegram before it is safe (see DESIGN, "Updates confirmed before they
+are handled"). Polling stores each update in the update inbox before its offset is confirmed
+(`bot.telegram.polling`). The webhook answers 200 only after the update was handled: until then
+Telegram itself keeps the update and delivers it again after a failure, so storing it first would
+only add a write. Either way the update's mark, committed with its effect, turns a repeat into a
+no-op.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
 from urllib.parse import urlparse
 
 import orjson
@@ -30,7 +29,7 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramRetryAfter
+from aiogram.exceptions import TelegramAPIError, TelegramRetryAfter
 from aiogram.fsm.storage.base import BaseEventIsolation
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.methods import Response, TelegramMethod
@@ -43,27 +42,17 @@ from bot.app import App
 from bot.settings import Settings
 from bot.telegram.delivery import SentMarks, drain
 from bot.telegram.handlers import make_router
-from bot.telegram.session import RESPONSE_MODELS, GetRawUpdates, JsonSession
+from bot.telegram.polling import ALLOWED_UPDATES, Poller, handle_update
+from bot.telegram.session import RESPONSE_MODELS, JsonSession
 from locales import Translator
 
 log = logging.getLogger(__name__)
 
-ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 COMMANDS = ("start", "back", "language", "restart", "help", "mydata", "delete")
-POLL_TIMEOUT = 25  # seconds a long poll waits when nothing is in flight
-BUSY_WAIT = 0.25  # seconds between short polls while updates are still being handled
-# While updates are in flight every poll returns them again (their offset is not confirmed yet), so
-# short polls are spaced: a finished update is confirmed, and a new one fetched, at most this late,
-# plus a little per update in flight, which each poll downloads and parses again (at 100 in flight,
-# polling every 20 ms took a sixth of the bot's CPU in `tests.benchmarks.load`; now every 120 ms).
-BUSY_POLL_SPACING = 0.02
-SPACING_PER_UPDATE_IN_FLIGHT = 0.001
 MAX_RETRIES = 5
 DRAIN_EVERY = 15  # seconds between outbox sweeps
 SPREAD_EVERY = 8  # a webhook worker closes every 8th connection, so the kernel deals them out anew
-OUTAGE_RETRY_MAX = 5.0  # seconds between tries while the database or Redis is away
 TIMER_MARGIN = 0.002  # seconds added to a pacing wait, for the event loop's timer resolution
-HANDLE_TRIES = 4  # attempts at one polled update before it is given up (0.5 + 1 + 2 s apart)
 
 
 class RetryAfter(BaseRequestMiddleware):
@@ -162,149 +151,6 @@ async def set_commands(bot: Bot) -> None:
                                   language_code=None if lang == "en" else lang)
 
 
-def _person_key(update: Update) -> int | None:
-    event = update.event
-    user = getattr(event, "from_user", None)
-    return user.id if user is not None else None
-
-
-class Poller:
-    """getUpdates in our own loop; the offset moves past an update only once it is handled."""
-
-    def __init__(self, bot: Bot, dp: Dispatcher, *, poll_timeout: int = POLL_TIMEOUT) -> None:
-        self.bot = bot
-        self.dp = dp
-        self.poll_timeout = poll_timeout
-        self.offset: int | None = None
-        self.stopping = asyncio.Event()
-        self._tracked: dict[int, asyncio.Task[None]] = {}  # fetched, not yet confirmed
-        self._tails: dict[int | None, asyncio.Task[None]] = {}  # last task per person
-
-    def stop(self) -> None:
-        self.stopping.set()
-
-    async def run(self) -> None:
-        failures = 0
-        loop = asyncio.get_running_loop()
-        last_poll = -BUSY_POLL_SPACING
-        while not self.stopping.is_set():
-            self._confirm_finished()
-            busy = [t for t in self._tracked.values() if not t.done()]
-            timeout = 0 if busy else self.poll_timeout
-            spacing = BUSY_POLL_SPACING + len(busy) * SPACING_PER_UPDATE_IN_FLIGHT
-            if busy and (early := last_poll + spacing - loop.time()) > 0:
-                await self._pause(early)
-            last_poll = loop.time()
-            try:
-                poll = GetRawUpdates(offset=self.offset, timeout=timeout, allowed_updates=ALLOWED_UPDATES)
-                updates = await self._interruptible(self.bot(poll, request_timeout=timeout + 15))
-            except (TelegramNetworkError, TelegramAPIError) as exc:
-                failures += 1
-                log.warning("getUpdates failed (%s); trying again", type(exc).__name__)
-                await self._pause(min(2 ** failures * 0.5, 30))
-                continue
-            if updates is None:  # stopping
-                break
-            failures = 0
-            # updates still in flight come again with every poll (their offset is not confirmed yet):
-            # only new ones are turned into models, which is most of what a poll costs
-            new = [Update.model_validate(raw, context={"bot": self.bot})
-                   for raw in updates if raw.get("update_id") not in self._tracked]
-            for update in new:
-                self._tracked[update.update_id] = self._schedule(update)
-            if busy and not new:
-                await self._pause(BUSY_WAIT, busy)
-        await self.finish()
-
-    async def finish(self) -> None:
-        """Let updates in flight finish, then confirm them."""
-        tasks = list(self._tracked.values())
-        if tasks:
-            await asyncio.wait(tasks)
-        self._confirm_finished()
-        if self.offset is not None:
-            with contextlib.suppress(TelegramAPIError, TelegramNetworkError):
-                await self.bot.get_updates(offset=self.offset, timeout=0, limit=1)
-
-    def _confirm_finished(self) -> None:
-        for update_id in sorted(self._tracked):
-            if not self._tracked[update_id].done():
-                break
-            del self._tracked[update_id]
-            self.offset = max(self.offset or 0, update_id + 1)
-
-    def _schedule(self, update: Update) -> asyncio.Task[None]:
-        key = _person_key(update)
-        before = self._tails.get(key)
-        task = asyncio.create_task(self._handle(update, before))
-        self._tails[key] = task
-
-        def forget(done: asyncio.Task[None]) -> None:
-            if self._tails.get(key) is done:
-                del self._tails[key]
-
-        task.add_done_callback(forget)
-        return task
-
-    async def _handle(self, update: Update, before: asyncio.Task[None] | None) -> None:
-        if before is not None:
-            await asyncio.wait([before])
-        # A failure is tried again before the offset moves on; retrying is safe because the answer and
-        # its update mark commit together. The database or Redis being away is waited out for as long
-        # as it takes (the update is not lost); anything else is given up after a few tries.
-        attempt = 0
-        while True:
-            error = await handle_update(self.dp, self.bot, update)
-            if error is None:
-                return
-            attempt += 1
-            if not is_outage(error) and attempt >= HANDLE_TRIES:
-                log.error("update %s given up after %s tries", update.update_id, attempt)
-                return
-            if self.stopping.is_set() and is_outage(error):
-                return  # not confirmed: Telegram delivers it again after the restart
-            await asyncio.sleep(min(0.5 * 2 ** (attempt - 1), OUTAGE_RETRY_MAX))
-
-    async def _interruptible(self, call: Awaitable[Any]) -> Any:
-        task = asyncio.ensure_future(call)
-        stopper = asyncio.create_task(self.stopping.wait())
-        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        stopper.cancel()
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, TelegramAPIError, TelegramNetworkError):
-                await task
-            return None
-        return task.result()
-
-    async def _pause(self, seconds: float, tasks: list[asyncio.Task[None]] | None = None) -> None:
-        stopper = asyncio.create_task(self.stopping.wait())
-        await asyncio.wait({stopper, *(tasks or [])}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        stopper.cancel()
-
-
-def is_outage(error: BaseException) -> bool:
-    """The database or Redis is unreachable for now (as opposed to a bug with this one update)."""
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
-    from sqlalchemy.exc import DBAPIError
-
-    if isinstance(error, DBAPIError):
-        return bool(error.connection_invalidated) or isinstance(error.orig, OSError) or "connect" in str(error).lower()
-    return isinstance(error, RedisConnectionError | RedisTimeoutError | ConnectionError | OSError | TimeoutError)
-
-
-async def handle_update(dp: Dispatcher, bot: Bot, update: Update) -> BaseException | None:
-    """Feed one update; the error if handling failed (logged by type only: messages may hold answers)."""
-    try:
-        await dp.feed_update(bot, update)
-    except Exception as exc:  # one bad update must not stop the others
-        log.error("update %s failed: %s", update.update_id, type(exc).__name__)
-        log.debug("update %s failed", update.update_id, exc_info=True)
-        return exc
-    return None
-
-
 def webhook_app(bot: Bot, dp: Dispatcher, secret: str, *,
                 spread: bool = False) -> Callable[[web.Request], Awaitable[web.Response]]:
     """The webhook's request handler.
@@ -382,7 +228,7 @@ async def run(app: App, settings: Settings, *, worker: bool = False) -> int:
     gc.collect()
     gc.freeze()
     stopping = asyncio.Event()
-    poller = Poller(bot, dp)
+    poller = Poller(app, bot, dp)
     loop = asyncio.get_running_loop()
 
     def stop() -> None:

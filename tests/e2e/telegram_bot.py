@@ -2,8 +2,9 @@
 
 `BotProcess.start` waits until the bot has asked for updates (or set its webhook); `Candidate`
 acts as a person in a private chat and collects the bot's replies to each action. With polling, an
-action is complete once the fake server has no pending update left: the bot confirms an update only
-after it has handled it, so by then every reply has been sent.
+action is complete once every update is confirmed and the bot waits in a long poll again
+(`FakeTelegram.settle`): it long-polls only when it has nothing in hand, so by then every reply has
+been sent.
 """
 
 from __future__ import annotations
@@ -171,7 +172,7 @@ class Candidate:
         """Do something, wait until the bot has handled it, return the messages it sent."""
         mark = self.mark
         await action()
-        await self.server.drain(timeout or self.timeout)
+        await self.server.settle(timeout or self.timeout)
         return self.sent_since(mark)
 
     async def say(self, text: str) -> list[BotMessage]:

@@ -145,10 +145,10 @@ async def test_claims_caps_waiting_list_and_cases(world: World) -> None:
             anna.user.tap(summaries(anna, "Ida")[0].message_id, f"ref.{ida}|0|claim"),
             bent.user.tap(summaries(bent, "Ida")[0].message_id, f"ref.{ida}|0|claim"))
 
-    await world.server.drain(20)
+    await world.server.settle(20)
     mark_a, mark_b = anna.mark, bent.mark
     await both()
-    await world.server.drain(20)
+    await world.server.settle(20)
     won = [p for p, mark in ((anna, mark_a), (bent, mark_b)) if DA("staff.you_claimed") in texts(p.sent_since(mark))]
     assert len(won) == 1
     winner, loser = (anna, bent) if won[0] is anna else (bent, anna)

@@ -963,6 +963,7 @@ class FakeTelegram:
         self._file_ids = itertools.count(1)
         self._allowed_updates: list[str] | None = None
         self._poll_generation = 0
+        self._waiting_poll: int | None = None  # generation of a long poll waiting with nothing to deliver
         self._closing = False
 
         self._changed = _Pulse()  # bot-visible state changes (messages, calls)
@@ -1092,6 +1093,25 @@ class FakeTelegram:
         while self._pending:
             if not await self._updates_changed.wait(deadline - loop.time()):
                 raise TimeoutError(f"{len(self._pending)} updates still pending after {timeout}s")
+
+    async def settle(self, timeout: float = 10.0) -> None:
+        """Wait until the bot has finished with every update: none pending, and (polling) the bot
+        waiting in a long poll for news.
+
+        For a bot that stores updates before it confirms them and long-polls only when it has nothing
+        in hand (ours); with a webhook, the same as `drain`.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._pending or not (self.webhook_url or self.waiting_in_long_poll):
+            if not await self._updates_changed.wait(deadline - loop.time()):
+                state = f"{len(self._pending)} updates pending" if self._pending else "no long poll waiting"
+                raise TimeoutError(f"not settled after {timeout}s: {state}")
+
+    @property
+    def waiting_in_long_poll(self) -> bool:
+        """Whether a getUpdates with a timeout is waiting, with nothing to deliver yet."""
+        return self._waiting_poll is not None and self._waiting_poll == self._poll_generation
 
     def _new_update_id(self) -> int:
         update_id = self._next_update_id
@@ -1495,21 +1515,28 @@ class FakeTelegram:
 
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while True:
-            if self._poll_generation != generation:
-                raise ApiError(
-                    409,
-                    "Conflict: terminated by other getUpdates request; "
-                    "make sure that only one bot instance is running",
-                )
-            if self.webhook_url:
-                raise ApiError(409, "Conflict: webhook is active")
-            batch = self._take_batch(limit)
-            if batch or self._closing:
-                break
-            if not await self._updates_changed.wait(deadline - loop.time()):
-                batch = []
-                break
+        try:
+            while True:
+                if self._poll_generation != generation:
+                    raise ApiError(
+                        409,
+                        "Conflict: terminated by other getUpdates request; "
+                        "make sure that only one bot instance is running",
+                    )
+                if self.webhook_url:
+                    raise ApiError(409, "Conflict: webhook is active")
+                batch = self._take_batch(limit)
+                if batch or self._closing:
+                    break
+                if deadline > loop.time() and self._waiting_poll != generation:
+                    self._waiting_poll = generation  # the bot waits for news: see `settle`
+                    self._updates_changed.fire()
+                if not await self._updates_changed.wait(deadline - loop.time()):
+                    batch = []
+                    break
+        finally:
+            if self._waiting_poll == generation:
+                self._waiting_poll = None
         transport = request.transport
         if transport is not None and not transport.is_closing():
             for pending in batch:

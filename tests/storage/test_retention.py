@@ -61,9 +61,13 @@ async def test_purge_erases_what_is_past_its_time_and_keeps_the_rest(
     assert await rows(factory, Intake) == 6 and await rows(factory, Referral) == 2
     now = START + 761 * DAY
     retention = {"reconnect": timedelta(days=730), "vejle": timedelta(days=730)}
+    async with UnitOfWork(factory) as uow:  # Telegram updates: handled 8 and 2 days ago, one still waiting
+        await uow.updates.mark(1, 10, now - 8 * DAY)
+        await uow.updates.mark(1, 11, now - 2 * DAY)
+        await uow.updates.receive(1, [{"update_id": 9}], now - 30 * DAY)
     async with UnitOfWork(factory) as uow:
         counts = await purge(uow, now=now, retention=retention, default_retention=timedelta(days=730))
-    assert counts == {"intakes": 3, "referrals": 1, "candidates": 3}
+    assert counts == {"intakes": 3, "referrals": 1, "candidates": 3, "updates": 1}
     async with UnitOfWork(factory) as uow:
         left = sorted((await uow.session.scalars(select(Intake.status))).all())
         assert left == ["active", "completed", "declined"]  # fresh, the open referral, the recent decline
@@ -71,7 +75,8 @@ async def test_purge_erases_what_is_past_its_time_and_keeps_the_rest(
         assert referral.status == "waiting"  # an open referral (no consultant yet) is kept
         assert await uow.session.scalar(select(func.count()).select_from(Candidate)) == 3
         audit = (await uow.session.scalars(select(AuditEvent).where(AuditEvent.action == "purge"))).one()
-        assert audit.detail == "intakes=3 referrals=1 candidates=3"
+        assert audit.detail == "intakes=3 referrals=1 candidates=3 updates=1"
+        assert await uow.updates.seen(1, 11) and await uow.updates.waiting(1) == [{"update_id": 9}]
     async with UnitOfWork(factory) as uow:  # twice is harmless
         assert await purge(uow, now=now, retention=retention, default_retention=timedelta(days=730)) == {
-            "intakes": 0, "referrals": 0, "candidates": 0}
+            "intakes": 0, "referrals": 0, "candidates": 0, "updates": 0}

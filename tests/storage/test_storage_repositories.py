@@ -407,6 +407,35 @@ async def test_processed_updates(factory: Factory, now: datetime) -> None:
         assert await uow.updates.mark(bot_id + 1, update_id, now) is True
 
 
+async def test_the_inbox_keeps_updates_until_handled(factory: Factory, now: datetime) -> None:
+    bot_id = 7_000_000_001
+    raw = [{"update_id": 9_000_000_000 + n, "message": {"text": f"svar {n} <b>"}} for n in (1, 2, 3)]
+    async with UnitOfWork(factory) as uow:
+        assert await uow.updates.receive(bot_id, raw[:2], now) == {9_000_000_001, 9_000_000_002}
+    async with UnitOfWork(factory) as uow:  # a repeat of one, and a new one: only the new one is new
+        assert await uow.updates.receive(bot_id, raw[1:], now) == {9_000_000_003}
+        assert await uow.updates.receive(bot_id + 1, raw[:1], now) == {9_000_000_001}  # another bot's
+    async with UnitOfWork(factory) as uow:
+        assert await uow.updates.waiting(bot_id) == raw
+        assert await uow.updates.seen(bot_id, 9_000_000_001) is False  # received is not handled
+        assert await uow.updates.mark(bot_id, 9_000_000_001, now) is True  # a handler's own mark
+        await uow.updates.finish(bot_id, [9_000_000_001, 9_000_000_002], now)  # closes only the other one
+    async with UnitOfWork(factory) as uow:
+        assert await uow.updates.waiting(bot_id) == raw[2:]
+        assert await uow.updates.mark(bot_id, 9_000_000_002, now) is False  # finished counts as handled
+        assert await uow.updates.receive(bot_id, raw[:1], now) == set()  # handled: never handled again
+        payloads = (await uow.session.execute(text(
+            "SELECT update_id, payload FROM update_inbox WHERE bot_id = :b ORDER BY update_id"), {"b": bot_id})).all()
+    assert [p is None for _, p in payloads] == [True, True, False]  # handled rows keep no payload
+    assert b"svar" not in payloads[2][1]  # and the waiting one is encrypted
+
+    async with UnitOfWork(factory) as uow:
+        assert await uow.updates.forget(now + timedelta(seconds=1)) == 2  # the handled rows
+    async with UnitOfWork(factory) as uow:
+        assert await uow.updates.waiting(bot_id) == raw[2:]  # a waiting one is never forgotten
+        assert await uow.updates.waiting(bot_id + 1) == raw[:1]
+
+
 async def test_unit_of_work_rolls_back_on_error(factory: Factory, now: datetime) -> None:
     with pytest.raises(RuntimeError, match="handler failed"):
         async with UnitOfWork(factory) as uow:

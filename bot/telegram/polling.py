@@ -1,0 +1,240 @@
+"""Polling through the update inbox: each update is stored before it is confirmed, handled after.
+
+DESIGN, "Updates confirmed before they are handled": a poll's updates are written to the inbox
+(`UpdateRepository.receive`, encrypted, one transaction per poll); only then does the next poll
+confirm them with its offset, so a crash loses nothing and Telegram never sends them again. Each is
+then fed to the dispatcher: one person's updates one at a time and in order, different people's
+concurrently. A handler marks its update handled in the same transaction as its effect, so a repeat
+changes nothing; updates that no handler marked are closed afterwards in batches
+(`FinishedUpdates`). On start, what a crash left in the inbox is handled before anything new.
+
+While updates are in hand, polls are short (timeout 0) and spaced; the bot waits in a long poll only
+when it has nothing in hand. So a long poll that is waiting means the bot has finished everything
+it received (the end-to-end tests wait for exactly that).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable
+from datetime import datetime
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
+from aiogram.types import Update
+from pydantic import ValidationError
+
+from bot.app import App
+from bot.telegram.delivery import BatchedMarks
+from bot.telegram.session import GetRawUpdates
+from storage.repositories import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
+POLL_TIMEOUT = 25  # seconds a long poll waits when nothing is in hand
+# While updates are in hand, a new one is fetched at most this late (polls are short then, and an
+# empty poll costs both sides a little, so they are spaced) ...
+BUSY_POLL_SPACING = 0.02
+# ... and after an empty short poll, the next waits for an update in hand to finish, or this long.
+BUSY_WAIT = 0.1
+OUTAGE_RETRY_MAX = 5.0  # seconds between tries while the database or Redis is away
+HANDLE_TRIES = 4  # attempts at one update before it is given up (0.5 + 1 + 2 s apart)
+
+
+def is_outage(error: BaseException) -> bool:
+    """The database or Redis is unreachable for now (as opposed to a bug with this one update)."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(error, DBAPIError):
+        return bool(error.connection_invalidated) or isinstance(error.orig, OSError) or "connect" in str(error).lower()
+    return isinstance(error, RedisConnectionError | RedisTimeoutError | ConnectionError | OSError | TimeoutError)
+
+
+async def handle_update(dp: Dispatcher, bot: Bot, update: Update) -> BaseException | None:
+    """Feed one update; the error if handling failed (logged by type only: messages may hold answers)."""
+    try:
+        await dp.feed_update(bot, update)
+    except Exception as exc:  # one bad update must not stop the others
+        log.error("update %s failed: %s", update.update_id, type(exc).__name__)
+        log.debug("update %s failed", update.update_id, exc_info=True)
+        return exc
+    return None
+
+
+class FinishedUpdates(BatchedMarks):
+    """Closes updates in the inbox once their handling is over, in batches (see `BatchedMarks`).
+
+    Most are marked by their handler already; this closes the rest (an update no handler took, one
+    given up) and drops their stored payloads. A mark lost in a crash only means the update is fed
+    again after the restart, where the handler's own mark makes it a no-op.
+    """
+
+    def __init__(self, app: App, bot_id: int, delay: float = 0.05) -> None:
+        super().__init__(app, delay)
+        self.bot_id = bot_id
+
+    async def write(self, uow: UnitOfWork, batch: dict[int, datetime]) -> None:
+        await uow.updates.finish(self.bot_id, sorted(batch), max(batch.values()))
+
+
+def _person_key(update: Update) -> int | None:
+    user = getattr(update.event, "from_user", None)
+    return user.id if user is not None else None
+
+
+class Poller:
+    """getUpdates in our own loop, through the update inbox (see the module docstring)."""
+
+    def __init__(self, app: App, bot: Bot, dp: Dispatcher, *, poll_timeout: int = POLL_TIMEOUT) -> None:
+        self.app = app
+        self.bot = bot
+        self.dp = dp
+        self.poll_timeout = poll_timeout
+        self.offset: int | None = None
+        self.stopping = asyncio.Event()
+        self.finished = FinishedUpdates(app, bot.id)
+        self._in_hand: dict[int, asyncio.Task[None]] = {}  # received, not yet handled
+        self._tails: dict[int | None, asyncio.Task[None]] = {}  # last task per person
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    async def run(self) -> None:
+        await self._resume()
+        failures = 0
+        loop = asyncio.get_running_loop()
+        last_poll = -BUSY_POLL_SPACING
+        while not self.stopping.is_set():
+            busy = list(self._in_hand.values())
+            timeout = 0 if busy else self.poll_timeout
+            if busy and (early := last_poll + BUSY_POLL_SPACING - loop.time()) > 0:
+                await self._pause(early)
+            last_poll = loop.time()
+            try:
+                poll = GetRawUpdates(offset=self.offset, timeout=timeout, allowed_updates=ALLOWED_UPDATES)
+                updates = await self._interruptible(self.bot(poll, request_timeout=timeout + 15))
+            except (TelegramNetworkError, TelegramAPIError) as exc:
+                failures += 1
+                log.warning("getUpdates failed (%s); trying again", type(exc).__name__)
+                await self._pause(min(2 ** failures * 0.5, 30))
+                continue
+            if updates is None:  # stopping
+                break
+            try:
+                await self._take(updates)
+            except Exception as exc:  # the database is away: not confirmed, so Telegram keeps them
+                failures += 1
+                log.warning("storing updates failed (%s); trying again", type(exc).__name__)
+                await self._pause(min(0.5 * 2 ** (failures - 1), OUTAGE_RETRY_MAX))
+                continue
+            failures = 0
+            if busy and not updates:
+                await self._pause(BUSY_WAIT, busy)
+        await self.finish()
+
+    async def finish(self) -> None:
+        """Let updates in hand finish, write what is left, confirm the last poll's updates."""
+        tasks = list(self._in_hand.values())
+        if tasks:
+            await asyncio.wait(tasks)
+        with contextlib.suppress(Exception):  # unwritten, they are only fed again after the restart
+            await self.finished.close()
+        if self.offset is not None:
+            with contextlib.suppress(TelegramAPIError, TelegramNetworkError):
+                await self.bot(GetRawUpdates(offset=self.offset, timeout=0, limit=1))
+
+    async def _resume(self) -> None:
+        """Hand on what a crash left in the inbox (received, not handled), before anything new."""
+        failures = 0
+        while not self.stopping.is_set():
+            try:
+                async with self.app.uow() as uow:
+                    waiting = await uow.updates.waiting(self.bot.id)
+                break
+            except Exception as exc:
+                failures += 1
+                log.warning("reading the update inbox failed (%s); trying again", type(exc).__name__)
+                await self._pause(min(0.5 * 2 ** (failures - 1), OUTAGE_RETRY_MAX))
+        else:
+            return
+        if waiting:
+            log.info("%s updates left in the inbox from before; handling them first", len(waiting))
+        for raw in waiting:
+            self._schedule(raw)
+
+    async def _take(self, updates: list[dict[str, Any]]) -> None:
+        """Store a poll's updates in the inbox, then hand on those not received before."""
+        fresh = [raw for raw in updates if raw.get("update_id") not in self._in_hand]
+        new: set[int] = set()
+        if fresh:
+            async with self.app.uow() as uow:
+                new = await uow.updates.receive(self.bot.id, fresh, self.app.clock.now())
+        if updates:  # stored: the next poll confirms them
+            self.offset = max(self.offset or 0, *(raw["update_id"] + 1 for raw in updates))
+        for raw in fresh:
+            if raw["update_id"] in new:
+                self._schedule(raw)
+
+    def _schedule(self, raw: dict[str, Any]) -> None:
+        update_id = int(raw["update_id"])
+        try:
+            update = Update.model_validate(raw, context={"bot": self.bot})
+        except ValidationError:  # not an update aiogram can read: nothing to answer
+            log.error("update %s could not be read; closed unhandled", update_id)
+            self.finished.add(update_id, self.app.clock.now())
+            return
+        key = _person_key(update)
+        before = self._tails.get(key)
+        task = asyncio.create_task(self._handle(update, before))
+        self._tails[key] = task
+        self._in_hand[update_id] = task
+
+        def forget(done: asyncio.Task[None]) -> None:
+            self._in_hand.pop(update_id, None)
+            if self._tails.get(key) is done:
+                del self._tails[key]
+
+        task.add_done_callback(forget)
+
+    async def _handle(self, update: Update, before: asyncio.Task[None] | None) -> None:
+        if before is not None:
+            await asyncio.wait([before])
+        # Retrying is safe because the answer and its update's mark commit together. The database or
+        # Redis being away is waited out for as long as it takes; anything else is given up after a
+        # few tries (and closed, so that a restart does not try it again).
+        attempt = 0
+        while True:
+            error = await handle_update(self.dp, self.bot, update)
+            if error is None:
+                break
+            attempt += 1
+            if not is_outage(error) and attempt >= HANDLE_TRIES:
+                log.error("update %s given up after %s tries", update.update_id, attempt)
+                break
+            if self.stopping.is_set() and is_outage(error):
+                return  # left in the inbox: handled after the restart
+            await asyncio.sleep(min(0.5 * 2 ** (attempt - 1), OUTAGE_RETRY_MAX))
+        self.finished.add(update.update_id, self.app.clock.now())
+
+    async def _interruptible(self, call: Awaitable[Any]) -> Any:
+        task = asyncio.ensure_future(call)
+        stopper = asyncio.create_task(self.stopping.wait())
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, TelegramAPIError, TelegramNetworkError):
+                await task
+            return None
+        return task.result()
+
+    async def _pause(self, seconds: float, tasks: list[asyncio.Task[None]] | None = None) -> None:
+        stopper = asyncio.create_task(self.stopping.wait())
+        await asyncio.wait({stopper, *(tasks or [])}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
