@@ -212,6 +212,26 @@ async def test_long_poll_returns_when_update_arrives(server: FakeTelegram, bot: 
     assert [u.message.text for u in updates if u.message] == ["wake up"]
 
 
+async def test_settled_only_when_confirmed_and_back_in_a_long_poll(server: FakeTelegram, bot: Bot) -> None:
+    ana = server.user(42)
+    u1 = await ana.send_text("one")
+    with pytest.raises(TimeoutError, match="1 updates pending"):
+        await server.settle(timeout=0.05)
+    await bot.get_updates(timeout=0)  # fetched, not confirmed
+    with pytest.raises(TimeoutError, match="1 updates pending"):
+        await server.settle(timeout=0.05)
+    await bot.get_updates(offset=u1["update_id"] + 1, timeout=0)  # confirmed, but the bot is still busy
+    assert server.pending_updates == [] and not server.waiting_in_long_poll
+    with pytest.raises(TimeoutError, match="no long poll waiting"):
+        await server.settle(timeout=0.05)
+    poll = asyncio.create_task(bot.get_updates(offset=u1["update_id"] + 1, timeout=5))  # done: waits for news
+    await server.settle(timeout=2)
+    assert server.waiting_in_long_poll
+    await ana.send_text("two")  # the waiting poll takes it: busy again
+    assert [u.message.text for u in await asyncio.wait_for(poll, 2) if u.message] == ["two"]
+    assert not server.waiting_in_long_poll
+
+
 async def test_long_poll_times_out_empty(server: FakeTelegram) -> None:
     async with aiohttp.ClientSession() as http:
         started = asyncio.get_running_loop().time()

@@ -164,7 +164,7 @@ class Poller:
         else:
             return
         if waiting:
-            log.info("%s updates left in the inbox from before; handling them first", len(waiting))
+            log.info("updates left in the inbox from before: %s; handling them first", len(waiting))
         for raw in waiting:
             self._schedule(raw)
 

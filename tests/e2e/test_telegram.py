@@ -16,9 +16,12 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 import pytest_asyncio
 
+from bot.app import open_app
+from bot.settings import Settings
 from locales import Translator
 from tests.e2e.console_process import process_env
 from tests.e2e.telegram_bot import ROOT, TOKEN, BotProcess, Candidate, bot_env, step_of
@@ -377,6 +380,41 @@ async def test_kill_9_at_many_points_then_one_referral_with_every_answer(tmp_pat
     assert record["motivation"]["support_wanted"] == "<b>Følgeskab</b> & ro"
     assert record["motivation"]["dream"] == "Work in a bike shop"
     assert record["triage"]["outcome"] == "eligible"
+
+
+async def test_an_update_left_in_the_inbox_is_handled_after_the_restart(tmp_path: Path) -> None:
+    """A crash after the bot stored and confirmed an update, before handling it: Telegram never sends
+    it again, and the bot handles it from its inbox when it starts."""
+    async with FakeTelegram(token=TOKEN) as server:
+        env = bot_env(server, tmp_path)
+        process = await BotProcess(server, env, tmp_path).start()
+        person = Candidate(server, server.user(4101, "Bo", "da"))
+        await person.say("/start reconnect")
+        asked = step_of(person.question())
+        assert await process.stop() == 0
+
+        value, is_tap = person.planned(RECONNECT_DA)
+        mark = person.mark
+        update = await (person.user.tap_button(lambda b: str(b.get("callback_data", "")).endswith("|" + value),
+                                               message_id=person.question().message_id)
+                        if is_tap else person.user.send_text(value))
+        settings = Settings(bot_token=TOKEN, database_url=env["DATABASE_URL"], encryption_key=env["ENCRYPTION_KEY"])
+        async with open_app(settings) as app, app.uow() as uow:
+            assert await uow.updates.receive(int(TOKEN.split(":")[0]), [update], app.clock.now())
+        confirm = {"offset": str(update["update_id"] + 1), "timeout": "0"}  # as the crashed bot had done
+        async with aiohttp.ClientSession() as http, http.post(f"{server.url}/bot{TOKEN}/getUpdates",
+                                                              data=confirm) as confirmed:
+            assert (await confirmed.json())["result"] == []
+
+        await process.start()
+        await server.settle(20)
+        assert update["update_id"] not in server.delivered_update_ids  # Telegram did not send it again
+        assert step_of(person.question()) != asked, texts(person.sent_since(mark))  # and it was answered
+        assert "updates left in the inbox from before: 1" in process.log.read_text()
+        assert await process.stop() == 0
+        async with open_app(settings) as app, app.uow() as uow:
+            assert await uow.updates.waiting(int(TOKEN.split(":")[0])) == []
+            assert await uow.updates.seen(int(TOKEN.split(":")[0]), update["update_id"])
 
 
 async def test_bad_token_is_one_line_and_exit_2(tmp_path: Path) -> None:
