@@ -3,8 +3,8 @@
 The supervisor registers the webhook and the command menu once and sends what a crashed
 deployment left in the outbox; then it keeps N workers running (SO_REUSEPORT shares the port). A
 worker that dies is replaced; Telegram re-delivers the updates it had not answered with 200, and
-`processed_updates` makes a repeat harmless. One person's updates go to one worker at a time
-through the Redis isolation lock.
+the update's mark in the inbox table (committed with its effect) makes a repeat harmless. One
+person's updates go to one worker at a time through the Redis isolation lock.
 """
 
 from __future__ import annotations
