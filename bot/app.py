@@ -69,7 +69,7 @@ async def open_app(settings: Settings, clock: Clock | None = None, *, migrate: b
     registry = Registry.load(settings.programmes_dir)
     if migrate if migrate is not None else is_sqlite(settings.database_url):
         await upgrade(settings.database_url)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, pool_size=settings.database_pool_size)
     sessions = make_session_factory(engine)
     try:
         await keys.check(sessions, crypto.current())  # a wrong key stops here, not on someone's answer

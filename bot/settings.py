@@ -17,6 +17,7 @@ class Settings(BaseSettings):
     bot_token: SecretStr | None = None
     telegram_api_url: str = "https://api.telegram.org"
     database_url: str = "sqlite+aiosqlite:///ipsbot.db"
+    database_pool_size: int = Field(default=10, ge=1)  # PostgreSQL connections per process
     redis_url: str | None = None
     redis_prefix: str = "ipsbot"  # every key this deployment writes starts with it
     encryption_key: SecretStr | None = None

@@ -8,7 +8,12 @@
   does not begin a transaction before a SELECT (so SAVEPOINTs and repeatable reads misbehave) and
   which lets two read-then-write transactions fail with "database is locked" instead of waiting.
   SQLite has one writer at a time anyway; with IMMEDIATE, the second unit of work waits its turn.
-- PostgreSQL: `pool_pre_ping`, so a connection dropped by a server restart is replaced.
+- PostgreSQL: a fixed pool of `pool_size` connections per process that units of work queue for,
+  with no overflow. Overflow connections were opened and closed again under load, and each new one
+  costs PostgreSQL a backend process and its prepared statements; no pre-ping either, which costs
+  three round trips per checkout. A connection that died (a server restart) fails its first use:
+  SQLAlchemy then invalidates the whole pool, and the caller tries again (the bot retries an
+  update as long as the database is away).
 
 `upgrade` / `downgrade` run Alembic against `storage/migrations` without an alembic.ini. On SQLite
 they switch foreign keys off while migrating (a batch migration copies and drops tables, and a drop
@@ -32,6 +37,8 @@ __all__ = ["MIGRATIONS_DIR", "alembic_config", "downgrade", "make_engine", "make
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 BUSY_TIMEOUT_MS = 5000
+POOL_SIZE = 10  # PostgreSQL connections per process (`DATABASE_POOL_SIZE`)
+POOL_TIMEOUT = 60  # seconds a unit of work waits for a connection before it fails
 
 
 def _dialect_of(url: str) -> Any:
@@ -49,14 +56,17 @@ def _ensure_sqlite_directory(url: str) -> None:
     Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
-def make_engine(url: str, *, foreign_keys: bool = True, **kwargs: Any) -> AsyncEngine:
+def make_engine(url: str, *, foreign_keys: bool = True, pool_size: int = POOL_SIZE, **kwargs: Any) -> AsyncEngine:
     """An async engine for `url`, configured for its backend (see the module docstring).
 
-    `foreign_keys=False` is for migrations on SQLite only; other keyword arguments go to
-    `create_async_engine`.
+    `foreign_keys=False` is for migrations on SQLite only; `pool_size` for PostgreSQL only; other
+    keyword arguments go to `create_async_engine`.
     """
     if not _is_sqlite(url):
-        kwargs.setdefault("pool_pre_ping", True)
+        kwargs.setdefault("pool_size", pool_size)
+        kwargs.setdefault("max_overflow", 0)
+        kwargs.setdefault("pool_timeout", POOL_TIMEOUT)
+        kwargs.setdefault("pool_recycle", 3600)  # a firewall may drop a connection idle for long
         return create_async_engine(url, **kwargs)
 
     _ensure_sqlite_directory(url)
