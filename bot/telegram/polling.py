@@ -138,16 +138,25 @@ class Poller:
                 await self._pause(BUSY_WAIT, busy)
         await self.finish()
 
+    async def handle_waiting(self) -> None:
+        """Only what the inbox holds, and return: before serving a webhook, in case a polling run
+        left updates there (they were confirmed to Telegram, so nobody else would handle them)."""
+        await self._resume()
+        await self._settle()
+
     async def finish(self) -> None:
         """Let updates in hand finish, write what is left, confirm the last poll's updates."""
+        await self._settle()
+        if self.offset is not None:
+            with contextlib.suppress(TelegramAPIError, TelegramNetworkError):
+                await self.bot(GetRawUpdates(offset=self.offset, timeout=0, limit=1))
+
+    async def _settle(self) -> None:
         tasks = list(self._in_hand.values())
         if tasks:
             await asyncio.wait(tasks)
         with contextlib.suppress(Exception):  # unwritten, they are only fed again after the restart
             await self.finished.close()
-        if self.offset is not None:
-            with contextlib.suppress(TelegramAPIError, TelegramNetworkError):
-                await self.bot(GetRawUpdates(offset=self.offset, timeout=0, limit=1))
 
     async def _resume(self) -> None:
         """Hand on what a crash left in the inbox (received, not handled), before anything new."""

@@ -248,6 +248,7 @@ async def run(app: App, settings: Settings, *, worker: bool = False) -> int:
             except TelegramAPIError as exc:
                 log.warning("could not set the command menu: %s", type(exc).__name__)
         if settings.webhook_url:
+            await poller.handle_waiting()  # what a polling run left in the inbox
             await run_webhook(bot, dp, settings, stopping, secret=webhook_secret(settings), register=not worker)
         else:
             # one polling process owns the chat: whatever it committed but did not send before a

@@ -382,9 +382,11 @@ async def test_kill_9_at_many_points_then_one_referral_with_every_answer(tmp_pat
     assert record["triage"]["outcome"] == "eligible"
 
 
-async def test_an_update_left_in_the_inbox_is_handled_after_the_restart(tmp_path: Path) -> None:
+@pytest.mark.parametrize("restart_as", ["polling", "webhook"])
+async def test_an_update_left_in_the_inbox_is_handled_after_the_restart(tmp_path: Path, restart_as: str) -> None:
     """A crash after the bot stored and confirmed an update, before handling it: Telegram never sends
-    it again, and the bot handles it from its inbox when it starts."""
+    it again, and the bot handles it from its inbox when it starts, polling or (after a switch to a
+    webhook) before it serves the webhook."""
     async with FakeTelegram(token=TOKEN) as server:
         env = bot_env(server, tmp_path)
         process = await BotProcess(server, env, tmp_path).start()
@@ -406,7 +408,13 @@ async def test_an_update_left_in_the_inbox_is_handled_after_the_restart(tmp_path
                                                               data=confirm) as confirmed:
             assert (await confirmed.json())["result"] == []
 
-        await process.start()
+        if restart_as == "webhook":
+            with socket.socket() as free:
+                free.bind(("127.0.0.1", 0))
+                port = free.getsockname()[1]
+            process.env.update(WEBHOOK_URL=f"http://127.0.0.1:{port}/hook", WEBHOOK_SECRET="s3cret",
+                               WEBHOOK_HOST="127.0.0.1", WEBHOOK_PORT=str(port))
+        await process.start(ready="setWebhook" if restart_as == "webhook" else "getUpdates")
         await server.settle(20)
         assert update["update_id"] not in server.delivered_update_ids  # Telegram did not send it again
         assert step_of(person.question()) != asked, texts(person.sent_since(mark))  # and it was answered
