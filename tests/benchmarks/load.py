@@ -1,7 +1,7 @@
 """Load benchmark (prints figures; not a test): many candidates at once through `ipsbot run`.
 
     python -m tests.benchmarks.load [--candidates 200] [--database sqlite|postgres] [--mode polling|webhook]
-                                    [--workers N] [--per-chat-interval S] [--no-echo] [--stored 10000]
+                                    [--workers N] [--redis] [--per-chat-interval S] [--no-echo] [--stored 10000]
                                     [--fill-seconds 90] [--serial-webhook]
 
 1. The fake Bot API server (tests/fake_telegram) and `python -m bot.cli run` as a real process with
@@ -502,6 +502,7 @@ async def bench_bot(args: argparse.Namespace, tmp: Path, *, interval: float | No
             argv = [sys.executable, "-m", "bot.cli", "run"]
             if args.workers > 1:
                 argv += ["--workers", str(args.workers)]
+            if args.workers > 1 or args.redis:  # several workers need it; one may use it (--redis)
                 env["REDIS_URL"] = args.redis_url
             proc = await start_process(server, argv, env, tmp, tmp / "bot.log", ready)
             if args.mode == "webhook":
@@ -752,6 +753,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--redis-url", default=os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL")
                    or "redis://127.0.0.1:6379/0", help="REDIS_URL for --workers N (default: TEST_REDIS_URL, "
                    "REDIS_URL or redis://127.0.0.1:6379/0)")
+    p.add_argument("--redis", action="store_true",
+                   help="REDIS_URL for one worker too (Redis isolation, as a deployment with REDIS_URL runs; "
+                        "--workers N always has it)")
     p.add_argument("--no-echo", action="store_true", help="skip the aiogram echo bot comparison")
     p.add_argument("--think", type=float, default=0.0, metavar="SECONDS",
                    help="each person pauses about this long before each answer (default 0: answer at once, "
@@ -787,7 +791,9 @@ async def main_async(args: argparse.Namespace) -> None:
             report_run(ours)
             per = ours.api_calls / ours.tally.updates if ours.tally.updates else float("nan")
             table += [
-                ("bot", f"ipsbot run, {args.database}, {args.mode}, {args.workers} worker(s), pacing "
+                ("bot", f"ipsbot run, {args.database}, {args.mode}, {args.workers} worker(s), "
+                        + ("Redis isolation, " if args.workers > 1 or args.redis else "")
+                        + "pacing "
                         + ("default" if args.per_chat_interval is None else f"{args.per_chat_interval:g} s")),
                 ("candidates finished", f"{ours.tally.finished}/{ours.candidates} ({len(ours.tally.errors)} errors)"),
                 ("updates sent", f"{ours.tally.updates}"),
