@@ -457,7 +457,7 @@ async def drive(server: LoadServer, n: int, person: Callable[[int, Tally], Await
     async with asyncio.timeout(PHASE_TIMEOUT):
         await asyncio.gather(*(guarded(i) for i in range(n)))
         with contextlib.suppress(TimeoutError):
-            await server.drain(60)  # every update handled and confirmed (or answered 200)
+            await server.drain(60)  # every update confirmed (or answered 200)
     return tally, time.monotonic() - start
 
 
