@@ -141,6 +141,18 @@ async def test_duplicate_update_gets_no_second_reply(server: FakeTelegram, bot: 
     assert person.sent_since(mark) == []  # handled (and confirmed) again, answered never twice
 
 
+async def test_an_unreadable_update_is_closed_and_the_next_one_answered(server: FakeTelegram, bot: BotProcess) -> None:
+    person = Candidate(server, server.user(2010, "Ib", "da"))
+
+    async def garbled() -> None:  # not an update aiogram can read
+        server.enqueue_raw({"message": {"text": ["not", "a", "message"]}})
+
+    assert await person.act(garbled) == []
+    replies = await person.say("/start vejle")  # nothing stuck: the next update is handled as usual
+    assert DA("language.ask") in texts(replies)
+    assert "could not be read; closed unhandled" in bot.log.read_text()
+
+
 async def test_sticker_gets_text_only_notice_and_the_question_again(server: FakeTelegram, bot: BotProcess) -> None:
     person = Candidate(server, server.user(2006, "Eva", "da"))
     await person.say("/start vejle")
