@@ -47,8 +47,7 @@ async def supervise(settings: Settings, workers: int) -> int:
     while not stopping.is_set():
         for index, proc in enumerate(procs):
             if proc.poll() is not None:  # a worker died: Telegram re-delivers its updates; start another
-                log.warning("worker %s exited with %s; starting a new one",
-                                                    proc.pid, proc.returncode)
+                log.warning("worker %s exited with %s; starting a new one", proc.pid, proc.returncode)
                 procs[index] = spawn()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), timeout=0.5)
