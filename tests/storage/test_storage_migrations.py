@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
@@ -10,7 +13,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
-from storage.db import alembic_config, downgrade, make_engine, upgrade
+from storage.db import HEAD_REVISION, alembic_config, current_revision, downgrade, make_engine, upgrade
 from storage.models import Base
 
 
@@ -61,3 +64,22 @@ async def test_upgrade_is_idempotent_and_creates_sqlite_directory(backend_url: s
     await upgrade(backend_url)
     await upgrade(backend_url)
     assert "candidates" in await _table_names(backend_url)
+
+
+async def test_head_revision_is_alembics_head_and_an_upgraded_database_needs_no_alembic(
+        backend_url: str, tmp_path: Path) -> None:
+    assert ScriptDirectory.from_config(alembic_config(backend_url)).get_heads() == [HEAD_REVISION]
+    assert await current_revision(backend_url) in (None, HEAD_REVISION)  # fresh, or shared and migrated
+    await upgrade(backend_url)
+    assert await current_revision(backend_url) == HEAD_REVISION
+    # a bot starting on a migrated database (SQLite migrates at every start) does not load Alembic
+    probe = ("import asyncio, sys; from storage.db import upgrade; asyncio.run(upgrade(sys.argv[1])); "
+             "print(sorted({m.split('.')[0] for m in sys.modules} & {'alembic'}))")
+    done = subprocess.run([sys.executable, "-c", probe, backend_url], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[2], check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    await downgrade(backend_url, "0004")
+    assert await current_revision(backend_url) == "0004"
+    await upgrade(backend_url)  # not at head: Alembic runs
+    assert await current_revision(backend_url) == HEAD_REVISION
