@@ -17,7 +17,9 @@ chat (current messages after edits, full send/edit history), simulates users tha
 injection (``fail_next``, ``block_user``, ``rate_limit_per_chat``).
 
 Waiting is always event based: helpers such as ``FakeUser.wait_for_reply`` and ``FakeTelegram.wait_for_call``
-wake up as soon as the server state changes instead of sleeping in fixed steps.
+wake up as soon as the server state changes instead of sleeping in fixed steps. ``drain`` waits until no
+update is pending (confirmed, or answered 200); ``settle`` also waits until the bot is back in a long
+poll, the sign that a bot which confirms updates before handling them has finished them.
 """
 
 from __future__ import annotations
