@@ -7,10 +7,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from storage.db import HEAD_REVISION, alembic_config, current_revision, downgrade, make_engine, upgrade
@@ -83,3 +84,31 @@ async def test_head_revision_is_alembics_head_and_an_upgraded_database_needs_no_
     assert await current_revision(backend_url) == "0004"
     await upgrade(backend_url)  # not at head: Alembic runs
     assert await current_revision(backend_url) == HEAD_REVISION
+
+
+async def test_downgrading_past_the_inbox_waits_for_its_updates(backend_url: str) -> None:
+    """Updates in the inbox were confirmed to Telegram already: dropping the table would lose them."""
+    await upgrade(backend_url)
+    engine = make_engine(backend_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("DELETE FROM update_inbox"))
+            await connection.execute(text(
+                "INSERT INTO update_inbox (bot_id, update_id, received_at, processed_at, payload) "
+                "VALUES (1, 10, CURRENT_TIMESTAMP, NULL, NULL), (1, 9, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, NULL)"))
+        with pytest.raises(RuntimeError, match="still waiting in the inbox"):
+            await downgrade(backend_url, "0004")
+        assert await current_revision(backend_url) == HEAD_REVISION  # nothing was changed
+        async with engine.begin() as connection:
+            await connection.execute(text("UPDATE update_inbox SET processed_at = CURRENT_TIMESTAMP"))
+    finally:
+        await engine.dispose()
+    await downgrade(backend_url, "0004")
+    engine = make_engine(backend_url)
+    try:
+        async with engine.connect() as connection:
+            kept = (await connection.execute(text("SELECT update_id FROM processed_updates ORDER BY 1"))).scalars()
+            assert list(kept) == [9, 10]  # the handled ones come back as processed updates
+    finally:
+        await engine.dispose()
+    await upgrade(backend_url)
