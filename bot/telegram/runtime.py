@@ -110,7 +110,7 @@ class PerChatPace(BaseRequestMiddleware):
 # weakly, so without a strong reference each call may build the model again (milliseconds each).
 _RESPONSE_MODELS = RESPONSE_MODELS + [  # the calls still made through aiogram's own models
     Response[method.__returning__]  # type: ignore[name-defined]  # a runtime type argument
-    for method in (methods.SendDocument, methods.GetUpdates, methods.SetMyCommands, methods.SetWebhook,
+    for method in (methods.SendDocument, methods.SetMyCommands, methods.SetWebhook,
                    methods.DeleteWebhook, methods.GetMe)
 ]
 

@@ -130,12 +130,8 @@ async def call(bot: Bot, request: Rendered) -> Any:
 
 
 class GetRawUpdates(Lean, methods.GetUpdates):
-    """getUpdates answered as plain dicts, so the poller can skip updates it already has.
-
-    While updates are being handled their offset is not confirmed, so every poll brings them again:
-    up to 100 updates (a tap carries the whole message with its keyboard), many times a second under
-    load. Validating those through pydantic, even as plain dicts, cost more than handling them.
-    """
+    """getUpdates answered as plain dicts: the poller stores them in the inbox as they came, skips a
+    repeat of one it has in hand, and turns each of the others into aiogram's `Update` once."""
 
     __returning__ = list[dict[str, Any]]
 
