@@ -3,8 +3,9 @@ list, case steps and outcomes, and the audit trail of all of it.
 
 Transport-neutral: every message to a person is an outbox row (written in the caller's unit of
 work) holding screens as data; the channel renders them when it sends. Every press is checked on
-the server against who is pressing: an active consultant of the referral's programme (and, for a
-case, its holder). Anything else is refused and audited.
+the server at press time against who is pressing, by `bot.policy.may_act`: an active consultant of
+the referral's programme whose offer of it is still open, or who holds the case. Anything else is
+refused and audited.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.policy import may_act
 from flows.programmes import Programme, Registry
 from flows.referral import CLOCKS, export_record
 from flows.screens import Screen, screen_to_dict
@@ -170,16 +172,20 @@ class Casework:
         kind, _, number = step.partition(".")
         staff = await uow.staff.find(who.channel, who.external_id)
         referral = await uow.referrals.get(int(number)) if number.isdigit() else None
+        offer = await uow.cases.offer_for(referral.id, staff.id) if staff and referral else None
         t = Translator(staff.language if staff else who.language or "da")
-        allowed = (staff is not None and referral is not None and staff.role == "consultant"
-                   and referral.programme_id == staff.programme_id
-                   and (kind == "ref" or referral.consultant_id == staff.id))
-        if not allowed:  # a forged, replayed or out-of-date press: refuse and keep a trace
+        # role, programme, status, offer and holder, as they are now (see bot/policy.py)
+        if staff is None or referral is None or not may_act(staff, referral, offer, kind, button):
+            # a forged, replayed or out-of-date press: refuse and keep a trace
             await uow.audit.record(actor=f"staff:{staff.id}" if staff else f"{who.channel}:unknown",
                                    action="denied", at=now, referral_id=referral.id if referral else None,
                                    detail=f"{step}|{button}"[:120])
-            return [await self.queue(uow, who.chat_id, [Screen(t("staff.denied"))], now)]
-        assert staff is not None and referral is not None
+            text = t("staff.denied")
+            if offer and referral and not offer.passed and referral.consultant_id not in (None, offer.staff_id):
+                # their own open offer, taken by someone else (often a race just lost): say who has it
+                holder = await uow.staff.get(referral.consultant_id) if referral.consultant_id else None
+                text = t("staff.taken", name=holder.name if holder else "?")
+            return [await self.queue(uow, who.chat_id, [Screen(text)], now)]
         programme = self.registry[referral.programme_id]
         if button == "export":
             return [await self._export(uow, staff, referral, now)]

@@ -5,7 +5,8 @@ Transport-neutral like `Casework`: screens go out through the outbox in the call
 reminders are outbox messages with a due time and a topic, so a cancellation withdraws them and a
 restart never sends one twice. Times are stored in UTC and shown in the programme's time zone.
 Button payloads are stateless (``slot.day|0|20260305`` …): each one carries what was chosen so
-far and is checked on the server.
+far and is checked on the server (`bot.policy`): the calendar is a peer's own, a time must be sane
+(`slot_fits`), and a candidate books only a time of their programme within the window they were offered.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date
+from babel.dates import format_date, format_time
 from icalendar import Calendar, Event
 
 from bot.casework import Casework, Who
+from bot.policy import BOOKING_WINDOW, DAY_END, DAY_START, LENGTHS, SLOT_HORIZON, may_book, may_use_slot, slot_fits
 from flows.programmes import Programme, Registry
 from flows.screens import Button, InputKind, Screen
 from locales import BABEL_LOCALES, Translator, format_when
@@ -25,9 +27,7 @@ from storage.models import Candidate, Intake, Referral, ReferralStatus, Slot, St
 from storage.repositories import UnitOfWork
 
 PLACES = ("jobcentre", "psychiatry", "cafe", "video")
-LENGTHS = (30, 45, 60)
 WEEKS = 4
-BOOKING_WINDOW = timedelta(days=14)
 PAGE = 4
 REMINDERS = (timedelta(hours=24), timedelta(hours=2))
 FIRST_HOUR, LAST_HOUR = 8, 16
@@ -56,6 +56,10 @@ def ics(slot: Slot, programme: Programme, lang: str, now: datetime) -> str:
     return calendar.to_ical().decode()
 
 
+class OutOfRange(ValueError):
+    """A new time in the past, too far ahead, at night or of an odd length."""
+
+
 class Meetings:
     def __init__(self, registry: Registry, casework: Casework) -> None:
         self.registry = registry
@@ -67,6 +71,9 @@ class Meetings:
         staff = await uow.staff.find(who.channel, who.external_id)
         if staff is None:
             return False
+        if not may_use_slot(staff):  # a consultant: the slot calendar is the peers'
+            await self.casework.refuse(uow, who, "slots", "", now)
+            return True
         await self.casework.queue(uow, who.chat_id, [await self._slot_list(uow, staff, now)], now)
         return True
 
@@ -86,7 +93,7 @@ class Meetings:
 
     async def slot_press(self, uow: UnitOfWork, who: Who, step: str, button: str, now: datetime) -> None:
         staff = await uow.staff.find(who.channel, who.external_id)
-        if staff is None:
+        if staff is None or not may_use_slot(staff):
             await self.casework.refuse(uow, who, step, button, now)
             return
         t = Translator(staff.language)
@@ -105,34 +112,54 @@ class Meetings:
                 await self._remove(uow, staff, int(parts[1]), now)
             elif step == "slot.day":
                 day = datetime.strptime(parts[0], "%Y%m%d").date()
+                if not local(now, programme).date() < day <= local(now + SLOT_HORIZON, programme).date():
+                    raise OutOfRange(button)
                 times = [time(h, m) for h in range(FIRST_HOUR, LAST_HOUR + 1) for m in (0, 30)][:-1]
                 buttons = tuple(Button(f"{day:%Y%m%d}{moment:%H%M}", f"{moment:%H:%M}") for moment in times)
                 await self._ask(uow, chat, t("slots.time_ask"), "slot.time", buttons, now)
             elif step == "slot.time":
-                datetime.strptime(parts[0], "%Y%m%d%H%M")
+                self._fits(parts[0], min(LENGTHS), now, programme)
                 buttons = tuple(Button(f"{parts[0]}-{n}", t("slots.minutes", minutes=n)) for n in LENGTHS)
                 await self._ask(uow, chat, t("slots.length_ask"), "slot.length", buttons, now)
-            elif step == "slot.length" and int(parts[1]) in LENGTHS:
+            elif step == "slot.length" and self._fits(parts[0], int(parts[1]), now, programme):
                 buttons = tuple(Button(f"{button}-{p}", t(f"place.{p}")) for p in PLACES)
                 await self._ask(uow, chat, t("slots.place_ask"), "slot.place", buttons, now)
-            elif step == "slot.place" and parts[2] in PLACES:
+            elif step == "slot.place" and parts[2] in PLACES and self._fits(parts[0], int(parts[1]), now, programme):
                 buttons = (Button(f"{button}-1", t("slots.once")),
                            Button(f"{button}-{WEEKS}", t("slots.weekly", weeks=WEEKS)))
                 await self._ask(uow, chat, t("slots.repeat_ask"), "slot.repeat", buttons, now)
             elif step == "slot.repeat" and parts[2] in PLACES and int(parts[1]) in LENGTHS and parts[3] in ("1", "4"):
                 start = datetime.strptime(parts[0], "%Y%m%d%H%M").replace(tzinfo=zone)
+                # the same local time every week, across a DST change too; every one of them sane, or none
+                moments = [start + timedelta(weeks=week) for week in range(int(parts[3]))]
+                for moment in moments:
+                    self._fits(f"{moment:%Y%m%d%H%M}", int(parts[1]), now, programme)
                 count = 0
-                for week in range(int(parts[3])):  # the same local time every week, across a DST change too
-                    moment = (start + timedelta(weeks=week)).replace(tzinfo=zone).astimezone(UTC)
-                    if moment > now:
-                        await uow.slots.add(staff, starts_at=moment, minutes=int(parts[1]), place=parts[2], now=now)
-                        count += 1
+                for moment in moments:
+                    await uow.slots.add(staff, starts_at=moment.astimezone(UTC), minutes=int(parts[1]),
+                                        place=parts[2], now=now)
+                    count += 1
                 await uow.audit.record(actor=f"staff:{staff.id}", action="slots.added", at=now, detail=str(count))
                 await self.casework.queue(uow, chat, [Screen(t("slots.added", n=count))], now)
             else:
                 raise ValueError(step)
+        except OutOfRange:  # a time no one should meet at: say which times are possible
+            await uow.audit.record(actor=f"staff:{staff.id}", action="slots.refused", at=now,
+                                   detail=f"{step}|{button}"[:120])
+            hours = {"first": format_time(DAY_START, "short", locale=BABEL_LOCALES[t.lang]),
+                     "last": format_time(DAY_END, "short", locale=BABEL_LOCALES[t.lang])}
+            await self.casework.queue(uow, chat, [Screen(t("slots.out_of_range", days=SLOT_HORIZON.days, **hours))],
+                                      now)
         except (ValueError, IndexError):
             await self.casework.refuse(uow, who, step, button, now)
+
+    @staticmethod
+    def _fits(stamp: str, minutes: int, now: datetime, programme: Programme) -> bool:
+        """True for a sane new time (local ``YYYYmmddHHMM`` in the programme's zone); else OutOfRange."""
+        start = datetime.strptime(stamp, "%Y%m%d%H%M").replace(tzinfo=ZoneInfo(programme.timezone))
+        if not slot_fits(start, minutes, now, programme.timezone):
+            raise OutOfRange(stamp)
+        return True
 
     async def _ask(self, uow: UnitOfWork, chat: int, text: str, step: str, buttons: tuple[Button, ...],
                    now: datetime) -> None:
@@ -140,7 +167,7 @@ class Meetings:
 
     async def _remove(self, uow: UnitOfWork, staff: Staff, slot_id: int, now: datetime) -> None:
         slot = await uow.slots.get(slot_id)
-        if slot is None or slot.staff_id != staff.id or slot.withdrawn_at is not None:
+        if slot is None or not may_use_slot(staff, slot):
             raise ValueError("not this peer's slot")
         if slot.referral_id is not None:
             await self.cancel(uow, slot, now, by=staff.contact["chat_id"])
@@ -194,11 +221,15 @@ class Meetings:
             if slot is not None:
                 await self.cancel(uow, slot, now, by=who.chat_id)
         elif button.isdigit():
-            if await uow.slots.booked_for(referral.id) is not None:
+            slot = await uow.slots.get(int(button))
+            peer = await uow.staff.get(slot.staff_id) if slot is not None else None
+            if not may_book(referral, slot, peer, now):  # another programme's, a gone peer's, out of the window
+                await self.casework.refuse(uow, who, step, button, now)
+            elif await uow.slots.booked_for(referral.id) is not None:
                 await self.casework.refuse(uow, who, step, button, now)  # one meeting at a time
-            elif await uow.slots.book(int(button), referral.id, now):
-                slot = await uow.slots.get(int(button))
-                assert slot is not None
+            elif slot is not None and await uow.slots.book(slot.id, referral.id, now, until=now + BOOKING_WINDOW,
+                                                           programme_id=referral.programme_id):
+                await uow.session.refresh(slot)
                 await self._booked(uow, referral, candidate, slot, now)
             else:
                 await self.offer_times(uow, referral, now, note="meet.taken")

@@ -125,8 +125,10 @@ class CaseRepository:
         return list((await self.session.scalars(select(Offer).where(Offer.referral_id == referral_id))).all())
 
     async def offer_for(self, referral_id: int, staff_id: int) -> Offer | None:
+        """This consultant's newest offer of the referral (a referral back from the waiting list is offered anew)."""
         return (await self.session.execute(
             select(Offer).where(Offer.referral_id == referral_id, Offer.staff_id == staff_id)
+            .order_by(Offer.id.desc()).limit(1)
         )).scalar_one_or_none()
 
     async def record_message(self, offer_id: int, chat_id: int, message_id: int) -> None:
@@ -211,10 +213,14 @@ class SlotRepository:
             .order_by(Slot.starts_at, Slot.id)
         )).all())
 
-    async def book(self, slot_id: int, referral_id: int, now: datetime) -> bool:
+    async def book(self, slot_id: int, referral_id: int, now: datetime, *, programme_id: str,
+                   until: datetime) -> bool:
+        """Book a free slot of the programme, of an active peer, starting after `now` and by `until`."""
+        active_staff = select(Staff.id).where(Staff.active)
         result = await self.session.execute(
             update(Slot)
-            .where(Slot.id == slot_id, Slot.referral_id.is_(None), Slot.withdrawn_at.is_(None), Slot.starts_at > now)
+            .where(Slot.id == slot_id, Slot.referral_id.is_(None), Slot.withdrawn_at.is_(None), Slot.starts_at > now,
+                   Slot.starts_at <= until, Slot.programme_id == programme_id, Slot.staff_id.in_(active_staff))
             .values(referral_id=referral_id, booked_at=now, bookings=Slot.bookings + 1)
             .returning(Slot.id)
         )

@@ -1,0 +1,85 @@
+"""Who may press which button: the access rules of the staff side, as plain functions of what is stored.
+
+Every staff press is checked here on the server at press time, never trusted from the button:
+`may_act` for a referral offer (``ref.<id>``) and a case card, its outcome question and the meeting
+cancel on a consultant's notice (``case.<id>``); `may_use_slot` for a peer's slot calendar;
+`may_book` for a candidate's choice of a first-meeting time; `slot_fits` for the times a peer may
+publish. Callers refuse and audit whatever these deny. Nothing here touches a session, so the whole
+matrix is tested without a channel.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from flows.summary import CASE_ACTIONS, CASE_OUTCOMES
+from storage.models import Offer, Referral, ReferralStatus, Slot, Staff
+
+OFFER_BUTTONS = frozenset({"claim", "pass", "export"})
+CASE_BUTTONS = frozenset({*CASE_ACTIONS, "export", "meetcancel", *(f"outcome:{o}" for o in CASE_OUTCOMES)})
+
+LENGTHS = (30, 45, 60)  # minutes a first meeting may last
+BOOKING_WINDOW = timedelta(days=14)  # candidates are offered, and may book, times this far ahead
+SLOT_HORIZON = timedelta(days=90)  # a peer may publish times this far ahead
+DAY_START, DAY_END = time(7, 0), time(21, 0)  # a meeting starts and ends within these local hours
+
+
+def may_act(staff: Staff | None, referral: Referral | None, offer: Offer | None, kind: str, button: str) -> bool:
+    """May this person press `button` on a referral offer (kind "ref") or a case card (kind "case")?
+
+    Only an active consultant of the referral's programme, and then only
+    - on an offer: while the referral is still on offer and their own offer of it is open (not
+      passed): claim, pass or export; once they hold the case, export still;
+    - on a case: while they hold it and it is open: the case buttons.
+    So a colleague's claimed case, a closed one, a redirected one nobody was offered, an offer
+    someone passed, and every other programme's referrals are out of reach.
+    """
+    if staff is None or referral is None or not staff.active or staff.role != "consultant":
+        return False
+    if referral.programme_id != staff.programme_id:
+        return False
+    holds = referral.status == ReferralStatus.CLAIMED.value and referral.consultant_id == staff.id
+    if kind == "ref":
+        on_offer = (referral.status == ReferralStatus.NEW.value and offer is not None and not offer.passed
+                    and offer.staff_id == staff.id and offer.referral_id == referral.id)
+        return button in OFFER_BUTTONS and (on_offer or (holds and button == "export"))
+    if kind == "case":
+        return holds and button in CASE_BUTTONS
+    return False
+
+
+def may_use_slot(staff: Staff | None, slot: Slot | None = None) -> bool:
+    """The slot calendar is a peer's; a given slot only its own peer's, in their programme, not withdrawn."""
+    if staff is None or not staff.active or staff.role != "peer":
+        return False
+    return slot is None or (slot.staff_id == staff.id and slot.programme_id == staff.programme_id
+                            and slot.withdrawn_at is None)
+
+
+def may_book(referral: Referral, slot: Slot | None, peer: Staff | None, now: datetime) -> bool:
+    """May the candidate of `referral` book `slot`? (Whether it is still free is decided by the booking.)
+
+    Only a slot of the referral's own programme, of a peer still active there, not withdrawn, and
+    within the booking window the candidate was offered.
+    """
+    if slot is None or peer is None or not peer.active or peer.id != slot.staff_id:
+        return False
+    return (slot.programme_id == referral.programme_id and peer.programme_id == referral.programme_id
+            and slot.withdrawn_at is None and now < slot.starts_at <= now + BOOKING_WINDOW)
+
+
+def slot_fits(start: datetime, minutes: int, now: datetime, timezone: str) -> bool:
+    """May a peer publish a meeting at `start` (aware) lasting `minutes`?
+
+    Not in the past, at most `SLOT_HORIZON` ahead, a length from `LENGTHS`, starting and ending on
+    the same day between `DAY_START` and `DAY_END` local time, and a local time that exists (not in
+    the hour skipped when summer time starts).
+    """
+    zone = ZoneInfo(timezone)
+    local = start.astimezone(UTC).astimezone(zone)
+    end = local + timedelta(minutes=minutes)
+    if start.tzinfo is zone and local.replace(tzinfo=None) != start.replace(tzinfo=None):
+        return False  # a wall-clock time that does not exist that day
+    return (minutes in LENGTHS and now < start <= now + SLOT_HORIZON and local.time() >= DAY_START
+            and end.date() == local.date() and end.time() <= DAY_END)
