@@ -14,7 +14,7 @@ import json
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.policy import may_act
@@ -23,12 +23,15 @@ from flows.referral import CLOCKS, export_record
 from flows.screens import Screen, screen_to_dict
 from flows.summary import CASE_OUTCOMES, case_screen, offer_screen, outcome_screen
 from locales import Translator
+from storage.crypto import keyed_hash
 from storage.models import Referral, ReferralStatus, Staff
 from storage.repositories import UnitOfWork
 
 log = logging.getLogger(__name__)
 
 INVITE_DAYS = 7
+INVITE_TRIES = 5  # wrong invite codes a person may give per window; then nothing is tried until it ends
+INVITE_WINDOW = timedelta(hours=1)
 RESEND_AFTER = timedelta(hours=24)
 CASE_STEPS = {"contact": "first_contact_at", "meeting": "first_meeting_at", "jobsearch": "job_search_at"}
 
@@ -45,6 +48,12 @@ class Who:
 
 def new_code() -> str:
     return secrets.token_urlsafe(12)
+
+
+def invite_window(now: datetime) -> datetime:
+    """The start of the fixed window `now` falls in, for counting wrong invite codes."""
+    epoch = datetime(2000, 1, 1, tzinfo=UTC)
+    return now - (now - epoch) % INVITE_WINDOW
 
 
 class Casework:
@@ -91,10 +100,29 @@ class Casework:
 
     async def join(self, uow: UnitOfWork, who: Who, code: str, now: datetime) -> list[int]:
         t = Translator(who.language or "da")
+        subject = keyed_hash(f"{who.channel}:{who.external_id}")
+        window = invite_window(now)
+        if await uow.invites.wrong_codes(subject, window) >= INVITE_TRIES:
+            # guessing codes: no code is tried until the window ends; counted, told and audited once
+            tries = await uow.invites.count_wrong_code(subject, window)
+            if tries > INVITE_TRIES + 1:
+                return []
+            await uow.audit.record(actor=f"{who.channel}:unknown", action="invite.limited", at=now,
+                                   detail=f"{tries - 1} wrong codes")
+            return [await self.queue(uow, who.chat_id, [Screen(t("staff.invite.limited"))], now)]
         invite, problem = await uow.invites.redeem(code, now)
         if invite is None or problem:
-            await uow.audit.record(actor="staff:unknown", action="invite.refused", at=now, detail=problem)
+            if await uow.invites.count_wrong_code(subject, window) == 1:  # one audit row per person and window
+                await uow.audit.record(actor="staff:unknown", action="invite.refused", at=now, detail=problem)
             return [await self.queue(uow, who.chat_id, [Screen(t(f"staff.invite.{problem or 'unknown'}"))], now)]
+        current = await uow.staff.find(who.channel, who.external_id)
+        if current is not None and (current.role, current.programme_id) != (invite.role, invite.programme_id):
+            # no silent move to another programme or role: the coordinator removes them first (the invite stays)
+            await uow.audit.record(actor=f"staff:{current.id}", action="invite.refused", at=now,
+                                   detail=f"already {current.role} {current.programme_id}")
+            programme = self.registry.get(current.programme_id)
+            name = programme.name(t.lang) if programme else current.programme_id
+            return [await self.queue(uow, who.chat_id, [Screen(t("staff.invite.already", programme=name))], now)]
         staff = await uow.staff.join(invite, who.channel, who.external_id, contact={"chat_id": who.chat_id},
                                      language=t.lang, now=now)
         await uow.audit.record(actor=f"staff:{staff.id}", action="staff.joined", at=now, detail=invite.role)

@@ -11,11 +11,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.crypto import keyed_hash
-from storage.models import Invite, Offer, Referral, ReferralStatus, Slot, Staff
+from storage.models import Invite, InviteAttempt, Offer, Referral, ReferralStatus, Slot, Staff
 
 CASE_STEPS = ("first_contact_at", "first_meeting_at", "job_search_at")
 
@@ -95,6 +96,28 @@ class InviteRepository:
         if invite.expires_at <= now:
             return invite, "expired"
         return invite, ""
+
+    async def wrong_codes(self, subject_hash: str, window_start: datetime) -> int:
+        """How many wrong codes this person gave in the window starting at `window_start`."""
+        return int(await self.session.scalar(
+            select(InviteAttempt.attempts)
+            .where(InviteAttempt.subject_hash == subject_hash, InviteAttempt.window_start == window_start)
+        ) or 0)
+
+    async def count_wrong_code(self, subject_hash: str, window_start: datetime) -> int:
+        """Count one more wrong code in the window (one row per person and window); returns the new count.
+
+        An upsert, so two attempts at once both count; past windows are dropped on the way.
+        """
+        await self.session.execute(delete(InviteAttempt).where(InviteAttempt.window_start < window_start))
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        first = insert(InviteAttempt).values(subject_hash=subject_hash, window_start=window_start, attempts=1)
+        counted = first.on_conflict_do_update(
+            index_elements=[InviteAttempt.subject_hash, InviteAttempt.window_start],
+            set_={"attempts": InviteAttempt.attempts + 1},
+        ).returning(InviteAttempt.attempts)
+        return int((await self.session.execute(counted)).scalar_one())
 
 
 class CaseRepository:

@@ -32,6 +32,7 @@ __all__ = [
     "Intake",
     "IntakeStatus",
     "Invite",
+    "InviteAttempt",
     "Offer",
     "OutboxMessage",
     "Referral",
@@ -268,6 +269,20 @@ class Invite(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+
+
+class InviteAttempt(Base):
+    """Wrong invite codes counted per person and hour: one row per window, not one per attempt.
+
+    `subject_hash` is the keyed hash of the channel identity (as for staff and candidates); rows of
+    past windows are deleted when a new attempt is counted.
+    """
+
+    __tablename__ = "invite_attempts"
+
+    subject_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Offer(Base):
