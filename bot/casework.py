@@ -209,8 +209,9 @@ class Casework:
                                    action="denied", at=now, referral_id=referral.id if referral else None,
                                    detail=f"{step}|{button}"[:120])
             text = t("staff.denied")
-            if offer and referral and not offer.passed and referral.consultant_id not in (None, offer.staff_id):
-                # their own open offer, taken by someone else (often a race just lost): say who has it
+            if (button == "claim" and offer and referral and not offer.passed
+                    and referral.consultant_id not in (None, offer.staff_id)):
+                # a claim on their own offer, taken by someone else (often a race just lost): say who has it
                 holder = await uow.staff.get(referral.consultant_id) if referral.consultant_id else None
                 text = t("staff.taken", name=holder.name if holder else "?")
             return [await self.queue(uow, who.chat_id, [Screen(text)], now)]

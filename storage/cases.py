@@ -98,7 +98,11 @@ class InviteRepository:
         return invite, ""
 
     async def wrong_codes(self, subject_hash: str, window_start: datetime) -> int:
-        """How many wrong codes this person gave in the window starting at `window_start`."""
+        """How many wrong codes this person gave in the window starting at `window_start`.
+
+        Counters of past windows are dropped first: they hold nothing anyone needs.
+        """
+        await self.session.execute(delete(InviteAttempt).where(InviteAttempt.window_start < window_start))
         return int(await self.session.scalar(
             select(InviteAttempt.attempts)
             .where(InviteAttempt.subject_hash == subject_hash, InviteAttempt.window_start == window_start)
@@ -107,9 +111,8 @@ class InviteRepository:
     async def count_wrong_code(self, subject_hash: str, window_start: datetime) -> int:
         """Count one more wrong code in the window (one row per person and window); returns the new count.
 
-        An upsert, so two attempts at once both count; past windows are dropped on the way.
+        An upsert, so two attempts at once both count.
         """
-        await self.session.execute(delete(InviteAttempt).where(InviteAttempt.window_start < window_start))
         dialect = self.session.get_bind().dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         first = insert(InviteAttempt).values(subject_hash=subject_hash, window_start=window_start, attempts=1)
