@@ -226,6 +226,51 @@ async def test_a_consultant_of_another_programme_cannot_act_on_a_referral(world:
     assert DA("staff.claim") in summaries(rita, "Sofie")[0].button_texts  # nothing changed for the real one
 
 
+async def test_forged_presses_on_a_colleagues_case_are_refused_and_nothing_leaks(world: World) -> None:
+    ebbe, frida = await world.consultant("Ebbe"), await world.consultant("Frida")
+    done = world.cli("invite", "--role", "peer", "--programme", "pilot", "--name", "Hans")
+    hans = Candidate(world.server, world.server.user(4950, "Hans", "da"))
+    await hans.say(f"/start staff-{done.stdout.split('invite code: ', 1)[1].split()[0]}")
+    gry, _ = await world.candidate("Gry")
+    (summary,) = summaries(ebbe, "Gry")
+    rid = referral_id(summary)
+    (old,) = summaries(frida, "Gry")  # Frida's summary: after the claim "taken by Ebbe", but the old buttons
+    await press(ebbe, summary, "claim")
+    uploads, denied = len(world.server.uploaded_files), world.audit(rid).count("denied")
+    attempts = [(frida, "claim"), (frida, "export"), (frida, "pass")]
+    attempts += [(who, b) for who in (hans, gry) for b in ("claim", "export")]
+    for who, button in attempts:
+        replies = await who.act(lambda w=who, b=button: w.user.tap(old.message_id if w is frida
+                                                                     else w.user.messages[-1].message_id,
+                                                                     f"ref.{rid}|0|{b}"))
+        expected = DA("staff.taken", name="Ebbe") if (who, button) == (frida, "claim") else DA("staff.denied")
+        assert texts(replies) == expected, (button, texts(replies))
+    for who in (frida, hans, gry):
+        for button in ("export", "close", "contact", "outcome:flex"):
+            replies = await who.act(lambda w=who, b=button: w.user.tap(w.user.messages[-1].message_id,
+                                                                     f"case.{rid}|0|{b}"))
+            assert texts(replies) == DA("staff.denied"), button
+    assert len(world.server.uploaded_files) == uploads  # no referral file went anywhere
+    assert not any("\nGry, " in m.text for m in hans.user.messages + gry.user.messages if m.buttons)
+    assert world.audit(rid).count("denied") == denied + len(attempts) + 12
+    # the holder still can: export and record a step
+    await press(ebbe, summary, "export")
+    assert [f.filename for f in world.server.uploaded_files[uploads:]] == [f"referral-{rid}.json",
+                                                                           f"referral-{rid}.fhir.json"]
+
+
+async def test_wrong_invite_codes_are_limited_and_a_second_invite_moves_no_one(world: World) -> None:
+    guesser = Candidate(world.server, world.server.user(4960, "Gæt", "da"))
+    replies = [texts(await guesser.say(f"/start staff-guess{n}")) for n in range(9)]
+    assert replies == [DA("staff.invite.unknown")] * 5 + [DA("staff.invite.limited")] + [""] * 3
+    assert texts(await guesser.say(f"/start staff-{world.invite()}")) == ""  # not even a right code, this hour
+    ivan = await world.consultant("Ivan")
+    moved = await ivan.say(f"/start staff-{world.invite('reconnect', 'Ivan')}")
+    assert texts(moved) == DA("staff.invite.already", programme="Pilotprojekt")
+    assert "Ivan" in world.cli("staff", "list").stdout and "reconnect" not in next(
+        line for line in world.cli("staff", "list").stdout.splitlines() if line.rstrip().endswith("Ivan"))
+
+
 async def test_withdrawn_referral_tells_the_consultant_only_that(world: World) -> None:
     uffe = await world.consultant("Uffe")
     vera, _ = await world.candidate("Vera")
