@@ -224,3 +224,30 @@ async def test_no_free_time_asks_the_consultant_and_presses_are_checked(world: W
     assert world.chat(999)[-1].text == DA("staff.denied")
     await world.run(lambda uow, cw: cw.meetings.book_press(uow, stranger, "book.1", "1", world.clock.now()))
     assert world.chat(999)[-1].text == DA("staff.denied")  # not their referral
+
+
+async def test_a_forged_booking_and_an_odd_time_are_refused(world: World) -> None:
+    """A candidate books only their programme's times within the window; a peer publishes only sane times."""
+    other = Who("telegram", "703", 703, "da")
+    async with world.app.uow() as uow:  # a peer of another programme, with a time tomorrow
+        code = await world.app.intake.casework.invite(uow, role="peer", programme_id="hjorring", name="Hj",
+                                                      now=world.clock.now())
+        await world.app.intake.casework.join(uow, other, code, world.clock.now())
+        member = await uow.staff.find("telegram", "703")
+        assert member is not None
+        foreign = (await uow.slots.add(member, starts_at=START + timedelta(days=1), minutes=45, place="cafe",
+                                       now=START)).id
+    await world.send_all()
+    await publish_weekly(world, "20260324", "1000")
+    await world.candidate(806, "Nor")
+    offer = world.last_with_buttons(806)
+    assert str(foreign) not in [b["callback_data"].rsplit("|", 1)[1] for b in offer.buttons]
+    nor = Who("telegram", "806", 806, "da")
+    await world.press(nor, offer, str(foreign))  # forged: a time of another programme
+    assert world.chat(806)[-1].text == DA("staff.denied")
+    async with world.app.uow() as uow:
+        assert (await uow.slots.get(foreign)).referral_id is None  # type: ignore[union-attr]
+        assert await uow.slots.booked_for(int(offer.buttons[0]["callback_data"].split("|")[0][5:])) is None
+    # the peer forges a time at three in the night: refused, with the times that are possible
+    await world.press(PEER, world.last_with_buttons(PEER.chat_id), "202603250300-45-cafe-1")
+    assert world.chat(PEER.chat_id)[-1].text == DA("slots.out_of_range", days=90, first="07.00", last="21.00")
