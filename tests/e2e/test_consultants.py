@@ -250,6 +250,11 @@ async def test_forged_presses_on_a_colleagues_case_are_refused_and_nothing_leaks
             replies = await who.act(lambda w=who, b=button: w.user.tap(w.user.messages[-1].message_id,
                                                                      f"case.{rid}|0|{b}"))
             assert texts(replies) == DA("staff.denied"), button
+    # the peers' calendar and the candidate's booking buttons are not a consultant's or a peer's to press
+    for who, data in ((frida, "slot.list|0|new"), (frida, "slot.repeat|0|202603061000-45-cafe-1"),
+                      (hans, f"book.{rid}|0|1"), (frida, f"book.{rid}|0|cancel")):
+        replies = await who.act(lambda w=who, d=data: w.user.tap(w.user.messages[-1].message_id, d))
+        assert texts(replies) == DA("staff.denied"), data
     assert len(world.server.uploaded_files) == uploads  # no referral file went anywhere
     assert not any("\nGry, " in m.text for m in hans.user.messages + gry.user.messages if m.buttons)
     assert world.audit(rid).count("denied") == denied + len(attempts) + 12
