@@ -298,7 +298,7 @@ class IntakeFlow:
                 if step not in state.risk_items:
                     state.risk_items.append(step)
                 screens.append(self._crisis(state))
-                events.append(Event("risk", {"instrument": instrument.id, "item": item_id}))
+                events.append(Event("risk", {"instrument": instrument.id, "item": item_id, "score": int(value)}))
         reply = self._advance(state, events=events)
         reply.screens[:0] = screens  # crisis help first, before the next question
         return reply

@@ -35,8 +35,10 @@ class RiskRepository:
         )).all())
 
     async def abandoned(self, idle_since: datetime) -> list[Intake]:
-        """Active intakes with a risk answer, untouched since before `idle_since`, without a referral yet."""
-        has_risk = exists().where(RiskEvent.intake_id == Intake.id)
+        """Active intakes untouched since before `idle_since`, without a referral yet, whose person gave a
+        risk answer that no referral carries yet (in this intake, or in one they restarted)."""
+        referred = exists().where(Referral.intake_id == RiskEvent.intake_id)
+        has_risk = exists().where(RiskEvent.candidate_id == Intake.candidate_id, ~referred)
         has_referral = exists().where(Referral.intake_id == Intake.id)
         return list((await self.session.scalars(
             select(Intake).where(Intake.status == IntakeStatus.ACTIVE.value, Intake.updated_at < idle_since,

@@ -59,7 +59,7 @@ def test_risk_answer_shows_crisis_help_before_the_next_question_and_marks_urgent
     assert crisis.tone is Tone.CRISIS
     assert "112" in crisis.text and "70 201 201" in crisis.text
     assert question.step == "mdi.7"
-    assert walker.events("risk") == [{"instrument": "mdi", "item": "6"}]
+    assert walker.events("risk") == [{"instrument": "mdi", "item": "6", "score": 3}]
     final = walker.run(default_score=1)
     (referral,) = walker.events("completed")
     assert referral["flags"] == ["risk"] and referral["triage"]["urgent"] is True
