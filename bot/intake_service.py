@@ -91,6 +91,7 @@ async def personal_data(uow: UnitOfWork, candidate: Any) -> dict[str, Any]:
         "language": candidate.language,
         "first_contact": _iso(candidate.created_at),
         "intakes": intakes,
+        "risk_answers": as_listed(await uow.risks.of_candidate(candidate.id)),
     }
 
 
