@@ -2,7 +2,8 @@
 
 One test runs `ipsbot run` as a real process: a risk answer shows crisis help at once, /restart
 clears the answers but not the risk, and the consultant's summary of the finished intake is urgent
-and names the item. The other runs in this process with a controllable clock: an intake abandoned
+and names the item; then an urgent intake outside the target group reaches the coordinator, who
+confirms the check with a button. The other runs in this process with a controllable clock: an intake abandoned
 after a risk answer reaches the consultant as an urgent partial referral, by the runtime's sweep.
 """
 
@@ -64,6 +65,26 @@ async def test_risk_answer_then_restart_then_finish_reaches_the_consultant_as_ur
             assert DA("staff.summary.item", instrument="MDI", item="6") in summary.text
             assert DA("mdi.item.6") in summary.text
             assert summary.buttons[0]["text"] == DA("staff.claim")
+
+            # a coordinator joins; an urgent intake outside the target group (severe: to the GP) reaches them
+            invite = subprocess.run([sys.executable, "-m", "bot.cli", "invite", "--role", "coordinator",
+                                     "--programme", "reconnect", "--name", "Karin"], cwd=tmp_path, env=process.env,
+                                    capture_output=True, text=True, timeout=120, check=True)
+            code = invite.stdout.split("invite code: ", 1)[1].split()[0]
+            coordinator = Candidate(server, server.user(3103, "Karin", "da"))
+            joined = await coordinator.say(f"/start staff-{code}")
+            assert DA("staff.joined.coordinator", name="Karin", programme="")[:20] in joined[0].text
+            other = Candidate(server, server.user(3104, "Eli", "da"))
+            await other.say("/start reconnect")
+            severe = {"language": "da", "q.name": "Eli", **{f"gad7.{i}": "3" for i in range(1, 8)}, "mdi.6": "1"}
+            await other.run(severe, until=lambda r: any(DA("result.refer-gp")[:30] in m.text for m in r))
+            (card,) = [m for m in coordinator.user.messages if "\nEli, " in m.text]
+            assert card.text.startswith(DA("staff.outside.title"))
+            assert card.button_texts == [DA("staff.outside.checked")]
+            assert not [m for m in consultant.user.messages if "\nEli, " in m.text]  # the coordinator is there
+            await coordinator.tap("checked", card)
+            edited = next(m for m in coordinator.user.messages if m.message_id == card.message_id)
+            assert edited.text.startswith(DA("staff.outside.done", id="", name="Karin").split("#")[0])
         finally:
             assert await process.stop() == 0, process.log.read_text()[-3000:]
 
