@@ -27,7 +27,6 @@ from storage.repositories import UnitOfWork
 log = logging.getLogger(__name__)
 
 INVITE_DAYS = 7
-RESEND_AFTER = timedelta(hours=24)
 CASE_STEPS = {"contact": "first_contact_at", "meeting": "first_meeting_at", "jobsearch": "job_search_at"}
 
 
@@ -172,16 +171,14 @@ class Casework:
         """"Checked that the person got help", on an urgent referral outside the target group."""
         staff = await uow.staff.find(who.channel, who.external_id)
         referral = await uow.referrals.get(referral_id) if referral_id is not None else None
-        allowed = (staff is not None and referral is not None and button == "checked"
-                   and staff.role in ("coordinator", "consultant") and referral.programme_id == staff.programme_id
-                   and referral.urgent and referral.status == ReferralStatus.REDIRECTED.value)
-        if not allowed:
+        if (staff is None or referral is None or button != "checked"
+                or staff.role not in ("coordinator", "consultant") or referral.programme_id != staff.programme_id
+                or not referral.urgent or referral.status != ReferralStatus.REDIRECTED.value):
             await uow.audit.record(actor=f"staff:{staff.id}" if staff else f"{who.channel}:unknown", action="denied",
                                    at=now, referral_id=referral.id if referral else None,
                                    detail=f"chk.{referral_id}|{button}"[:120])
             t = Translator(staff.language if staff else who.language or "da")
             return [await self.queue(uow, who.chat_id, [Screen(t("staff.denied"))], now)]
-        assert staff is not None and referral is not None
         await uow.audit.record(actor=f"staff:{staff.id}", action="referral.checked", at=now, referral_id=referral.id)
         done = Screen(Translator(staff.language)("staff.outside.done", id=referral.id, name=staff.name))
         return [await self.queue(uow, staff.contact["chat_id"], [], now, edit=(message_id, done))]
@@ -218,8 +215,11 @@ class Casework:
         """Urgent referrals nobody claimed within the programme's urgent window (default 24 hours) are
         sent again to all of its consultants, full or not, and its coordinators are told."""
         ids: list[int] = []
-        windows = [p.urgent_window_hours for p in self.registry.all()] or [int(RESEND_AFTER.total_seconds() // 3600)]
-        for referral in await uow.cases.unclaimed_urgent(now - timedelta(hours=min(windows))):
+        programmes = self.registry.all()
+        if not programmes:
+            return ids
+        shortest = min(p.urgent_window_hours for p in programmes)
+        for referral in await uow.cases.unclaimed_urgent(now - timedelta(hours=shortest)):
             programme = self.registry.get(referral.programme_id)
             if programme is None or referral.created_at >= now - timedelta(hours=programme.urgent_window_hours):
                 continue
