@@ -20,8 +20,8 @@ from typing import Any
 from bot.policy import may_act
 from flows.programmes import Programme, Registry
 from flows.referral import CLOCKS, export_record
-from flows.screens import Screen, screen_to_dict
-from flows.summary import CASE_OUTCOMES, case_screen, offer_screen, outcome_screen
+from flows.screens import Button, InputKind, Screen, Tone, screen_to_dict
+from flows.summary import CASE_OUTCOMES, case_screen, offer_screen, outcome_screen, summary_text
 from locales import Translator
 from storage.crypto import keyed_hash
 from storage.models import Referral, ReferralStatus, Staff
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 INVITE_DAYS = 7
 INVITE_TRIES = 5  # wrong invite codes a person may give per window; then nothing is tried until it ends
 INVITE_WINDOW = timedelta(hours=1)
-RESEND_AFTER = timedelta(hours=24)
 CASE_STEPS = {"contact": "first_contact_at", "meeting": "first_meeting_at", "jobsearch": "job_search_at"}
 
 
@@ -127,7 +126,8 @@ class Casework:
                                      language=t.lang, now=now)
         await uow.audit.record(actor=f"staff:{staff.id}", action="staff.joined", at=now, detail=invite.role)
         programme = self.registry[staff.programme_id]
-        welcome = "staff.joined.peer" if staff.role == "peer" else "staff.joined"
+        welcome = {"peer": "staff.joined.peer", "coordinator": "staff.joined.coordinator"}.get(staff.role,
+                                                                                             "staff.joined")
         ids = [await self.queue(uow, who.chat_id, [Screen(t(welcome, name=staff.name,
                                                              programme=programme.name(t.lang)))], now)]
         return ids + await self._offer_waiting(uow, programme, now)
@@ -138,14 +138,80 @@ class Casework:
                        now: datetime) -> int | None:
         """Offer a new eligible referral to every consultant with room; else the waiting list.
 
-        Returns the candidate's place on the waiting list, or None when it was offered.
+        An urgent referral goes to every consultant of the programme, full or not (an urgent claim
+        may exceed the cap). Returns the candidate's place on the waiting list when all consultants
+        are full, else None (also when the programme has no consultant: then nobody is "full", and
+        the coordinator is told instead).
         """
         programme = self.registry[referral.programme_id]
-        room = await uow.cases.with_room(programme.id, programme.caseload_cap)
+        consultants = await uow.staff.consultants(programme.id)
+        if not consultants:
+            await uow.cases.wait(referral, now)
+            await self._no_consultant(uow, referral, programme, now)
+            return None
+        room = consultants if referral.urgent else await uow.cases.with_room(programme.id, programme.caseload_cap)
         if not room:
             return await uow.cases.wait(referral, now)
         await self._offer(uow, referral, room, programme, consent_at, now)
         return None
+
+    async def _no_consultant(self, uow: UnitOfWork, referral: Referral, programme: Programme,
+                             now: datetime) -> list[int]:
+        """A referral waits in a programme without consultants: its coordinators must know."""
+        coordinators = await uow.staff.with_role(programme.id, "coordinator")
+        await uow.audit.record(actor="system", action="referral.no_consultant", at=now, referral_id=referral.id)
+        if not coordinators:  # nobody to tell: loud in the log (no personal data) and in `ipsbot report`
+            log.error("programme %s has no consultant and no coordinator; referral %s waits", programme.id,
+                      referral.id)
+            return []
+        ids = []
+        for member in coordinators:
+            t = Translator(member.language)
+            text = t("staff.coordinator.no_consultant", id=referral.id, programme=programme.name(t.lang))
+            ids.append(await self.notify(uow, member.contact["chat_id"], text, now))
+        return ids
+
+    async def urgent_outside(self, uow: UnitOfWork, referral: Referral, consent_at: datetime | None,
+                             now: datetime) -> list[int]:
+        """An urgent referral outside the target group: a person checks that the candidate got help.
+
+        To the programme's coordinators, or its consultants when there is none; one button to confirm
+        it was checked (``chk.<id>``, re-checked on the server at press time and audited).
+        """
+        programme = self.registry[referral.programme_id]
+        staff = (await uow.staff.with_role(programme.id, "coordinator")
+                 or await uow.staff.consultants(programme.id))
+        if not staff:
+            log.error("programme %s has no coordinator and no consultant; urgent referral %s outside the target "
+                      "group told nobody", programme.id, referral.id)
+        ids = []
+        for member in staff:
+            t = Translator(member.language)
+            text = t("staff.outside.title") + "\n\n" + summary_text(referral.id, referral.payload, programme,
+                                                                     member.language, consent_at)
+            checked = (Button("checked", t("staff.outside.checked")),)
+            screen = Screen(text, f"chk.{referral.id}", 0, InputKind.CHOICE, checked, tone=Tone.CRISIS)
+            ids.append(await self.queue(uow, member.contact["chat_id"], [screen], now))
+            await uow.audit.record(actor=f"staff:{member.id}", action="referral.outside_sent", at=now,
+                                   referral_id=referral.id)
+        return ids
+
+    async def _on_check(self, uow: UnitOfWork, who: Who, referral_id: int | None, button: str, message_id: int,
+                        now: datetime) -> list[int]:
+        """"Checked that the person got help", on an urgent referral outside the target group."""
+        staff = await uow.staff.find(who.channel, who.external_id)
+        referral = await uow.referrals.get(referral_id) if referral_id is not None else None
+        if (staff is None or referral is None or button != "checked"
+                or staff.role not in ("coordinator", "consultant") or referral.programme_id != staff.programme_id
+                or not referral.urgent or referral.status != ReferralStatus.REDIRECTED.value):
+            await uow.audit.record(actor=f"staff:{staff.id}" if staff else f"{who.channel}:unknown", action="denied",
+                                   at=now, referral_id=referral.id if referral else None,
+                                   detail=f"chk.{referral_id}|{button}"[:120])
+            t = Translator(staff.language if staff else who.language or "da")
+            return [await self.queue(uow, who.chat_id, [Screen(t("staff.denied"))], now)]
+        await uow.audit.record(actor=f"staff:{staff.id}", action="referral.checked", at=now, referral_id=referral.id)
+        done = Screen(Translator(staff.language)("staff.outside.done", id=referral.id, name=staff.name))
+        return [await self.queue(uow, staff.contact["chat_id"], [], now, edit=(message_id, done))]
 
     async def _offer(self, uow: UnitOfWork, referral: Referral, staff: list[Staff], programme: Programme,
                      consent_at: datetime | None, now: datetime, note: str = "") -> list[int]:
@@ -176,18 +242,37 @@ class Casework:
         return intake.consent_at if intake else None
 
     async def resend_urgent(self, uow: UnitOfWork, now: datetime) -> list[int]:
-        """Urgent referrals nobody claimed within 24 hours are sent again to the programme's consultants."""
+        """Urgent referrals nobody claimed within the programme's urgent window (default 24 hours) are
+        sent again to all of its consultants, full or not, and its coordinators are told."""
         ids: list[int] = []
-        for referral in await uow.cases.unclaimed_urgent(now - RESEND_AFTER):
-            programme = self.registry[referral.programme_id]
-            staff = await uow.cases.with_room(programme.id, programme.caseload_cap)
+        programmes = self.registry.all()
+        if not programmes:
+            return ids
+        shortest = min(p.urgent_window_hours for p in programmes)
+        for referral in await uow.cases.unclaimed_urgent(now - timedelta(hours=shortest)):
+            programme = self.registry.get(referral.programme_id)
+            if programme is None or referral.created_at >= now - timedelta(hours=programme.urgent_window_hours):
+                continue
+            staff = await uow.staff.consultants(programme.id)
             consent_at = await self._consent_at(uow, referral)
             for member in staff:
                 screen = offer_screen(referral.id, referral.payload, programme, member.language, consent_at,
-                                      note=Translator(member.language)("staff.resent"))
+                                      note=Translator(member.language)("staff.resent",
+                                                                       hours=programme.urgent_window_hours))
                 offer = await uow.cases.offer_for(referral.id, member.id)
-                ids.append(await self.queue(uow, member.contact["chat_id"], [screen], now,
-                                            offer_id=offer.id if offer else None))
+                if offer is None:  # not offered before (full then, or joined since): an offer now
+                    (offer,) = await uow.cases.offer(referral, [member], now)
+                else:  # offered again: whoever passed it before may claim it now
+                    offer.passed = False
+                ids.append(await self.queue(uow, member.contact["chat_id"], [screen], now, offer_id=offer.id))
+            if staff and referral.status == ReferralStatus.WAITING.value:
+                referral.status, referral.waiting_since = ReferralStatus.NEW.value, None
+            for member in await uow.staff.with_role(programme.id, "coordinator"):
+                t = Translator(member.language)
+                ids.append(await self.notify(uow, member.contact["chat_id"],
+                                             t("staff.coordinator.unclaimed", id=referral.id,
+                                               programme=programme.name(t.lang), hours=programme.urgent_window_hours),
+                                             now))
             referral.resent_at = now
             await uow.audit.record(actor="system", action="referral.resent", at=now, referral_id=referral.id)
         return ids
@@ -198,6 +283,8 @@ class Casework:
                     now: datetime) -> list[int]:
         """A button on a summary (``ref.<id>``) or a case card (``case.<id>``)."""
         kind, _, number = step.partition(".")
+        if kind == "chk":  # urgent, outside the target group: coordinators may press it too
+            return await self._on_check(uow, who, int(number) if number.isdigit() else None, button, message_id, now)
         staff = await uow.staff.find(who.channel, who.external_id)
         referral = await uow.referrals.get(int(number)) if number.isdigit() else None
         offer = await uow.cases.offer_for(referral.id, staff.id) if staff and referral else None
@@ -235,7 +322,8 @@ class Casework:
             return [await self.queue(uow, chat_id, [], now, edit=(message_id, Screen(t("staff.passed"))))]
         if button != "claim":
             return []
-        if await uow.cases.open_count(staff.id) >= programme.caseload_cap:
+        over_cap = await self._at_cap(uow, staff, programme)
+        if over_cap and not referral.urgent:
             await uow.audit.record(actor=f"staff:{staff.id}", action="claim.refused_full", at=now,
                                    referral_id=referral.id)
             return [await self.queue(uow, chat_id, [Screen(t("staff.full", cap=programme.caseload_cap))], now)]
@@ -247,6 +335,8 @@ class Casework:
             return [await self.queue(uow, chat_id, [Screen(text)], now)]
         await uow.session.refresh(referral)
         await uow.audit.record(actor=f"staff:{staff.id}", action="referral.claimed", at=now, referral_id=referral.id)
+        if over_cap:
+            await self._record_over_cap(uow, staff, referral, now)
         ids = [await self.queue(uow, chat_id, [Screen(t("staff.you_claimed"))], now)]
         for offer in await uow.cases.offers(referral.id):  # everyone else sees who took it
             if offer.staff_id == staff.id or offer.message_id is None or offer.chat_id is None:
@@ -258,6 +348,17 @@ class Casework:
         ids += await self._tell_candidate(uow, referral, "consultant.assigned", now, name=staff.name)
         await self.meetings.offer_times(uow, referral, now)  # then the first meeting, within days
         return ids
+
+    @staticmethod
+    async def _at_cap(uow: UnitOfWork, staff: Staff, programme: Programme) -> bool:
+        """Whether the consultant's open cases already reach the cap (only an urgent claim may then go on)."""
+        return await uow.cases.open_count(staff.id) >= programme.caseload_cap
+
+    @staticmethod
+    async def _record_over_cap(uow: UnitOfWork, staff: Staff, referral: Referral, now: datetime) -> None:
+        """An urgent claim above the cap: kept on the referral (for `ipsbot report`) and in the audit trail."""
+        referral.over_cap = True
+        await uow.audit.record(actor=f"staff:{staff.id}", action="claim.over_cap", at=now, referral_id=referral.id)
 
     async def _tell_candidate(self, uow: UnitOfWork, referral: Referral, msgid: str, now: datetime,
                               **params: Any) -> list[int]:

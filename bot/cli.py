@@ -51,7 +51,7 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--chart", metavar="DIR", help="write burn-up-<programme>.svg into this folder")
 
     invite = sub.add_parser("invite", help="a one-time invite for a consultant or peer (valid 7 days)")
-    invite.add_argument("--role", choices=["consultant", "peer"], required=True)
+    invite.add_argument("--role", choices=["consultant", "peer", "coordinator"], required=True)
     invite.add_argument("--programme", required=True)
     invite.add_argument("--name", default="", help="the person's name, shown to colleagues and candidates")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.casework import Casework
@@ -20,6 +20,7 @@ from flows.screens import Screen
 from locales import Translator
 from storage.crypto import current as current_cipher
 from storage.repositories import UnitOfWork
+from storage.risks import as_listed
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ async def personal_data(uow: UnitOfWork, candidate: Any) -> dict[str, Any]:
         "language": candidate.language,
         "first_contact": _iso(candidate.created_at),
         "intakes": intakes,
+        "risk_answers": as_listed(await uow.risks.of_candidate(candidate.id)),
     }
 
 
@@ -170,10 +172,21 @@ class IntakeService:
             await uow.intakes.record_consent(
                 intake, version=event.data["version"], language=event.data["language"], at=now
             )
+            # risk answers of an earlier, restarted or abandoned intake stay with the person (H1)
+            earlier = await uow.risks.of_candidate(candidate.id)
+            reply.state = self.flow.with_risks(
+                reply.state, [f"{e.detail['instrument']}.{e.detail['item']}" for e in earlier])
+        elif event.kind == "risk":  # stored now, apart from the state: /restart or leaving cannot lose it
+            await uow.risks.record(candidate_id=candidate.id, intake_id=intake.id,
+                                   instrument=event.data["instrument"], item=event.data["item"],
+                                   score=event.data["score"], at=now)
+            await uow.audit.record(actor=actor, action="risk.recorded", at=now)  # no content
         elif event.kind == "declined":
             await uow.intakes.finish(intake, status="declined", now=now)
         elif event.kind == "completed":
             triage = event.data["triage"]
+            # every risk answer of the person, with when it was given (also from earlier intakes)
+            event.data["risks"] = as_listed(await uow.risks.of_candidate(candidate.id))
             referral, created = await uow.referrals.create_once(
                 intake, programme_id=event.data["programme"], language=event.data["language"],
                 outcome=triage["outcome"], reason=triage["reason"], urgent=triage["urgent"],
@@ -187,8 +200,15 @@ class IntakeService:
                                        referral_id=referral.id, detail=triage["outcome"])
                 if referral.status == "new":  # to the consultants, in this same transaction
                     place = await self.casework.dispatch(uow, referral, intake.consent_at, now)
-                    if place is not None:
+                    if place is not None and not referral.urgent:  # urgent: "as soon as possible" stands
                         reply.screens.append(Screen(Translator(reply.state["lang"])("waiting.place", place=place)))
+                elif referral.urgent:  # outside the target group, yet urgent: someone checks they got help
+                    await self.casework.urgent_outside(uow, referral, intake.consent_at, now)
+            elif referral.payload.get("partial"):  # an urgent partial referral went out: now complete it
+                referral.payload = event.data
+                referral.outcome, referral.reason = triage["outcome"], triage["reason"]
+                await uow.audit.record(actor=actor, action="referral.completed", at=now, referral_id=referral.id,
+                                       detail=triage["outcome"])
         elif event.kind == "language":
             candidate.language = event.data["lang"]
         elif event.kind == "restart":
@@ -204,6 +224,35 @@ class IntakeService:
             await uow.audit.record(actor="candidate:erased", action="candidate.erased", at=now)
             return None
         return intake
+
+    async def sweep_abandoned(self, uow: UnitOfWork, now: datetime) -> list[int]:
+        """Intakes left unfinished after a risk answer become urgent partial referrals.
+
+        After the programme's `risk_abandon_hours` without an answer; dispatched like an urgent
+        referral. Returns the outbox ids written. Called periodically (the Telegram runtime's loop).
+        """
+        programmes = self.flow.registry.all()
+        if not programmes:
+            return []
+        shortest = min(p.risk_abandon_hours for p in programmes)
+        before = len(uow.outbox.added)
+        for intake in await uow.risks.abandoned(now - timedelta(hours=shortest)):
+            programme = self.flow.registry.get(intake.programme_id)
+            if programme is None or intake.updated_at >= now - timedelta(hours=programme.risk_abandon_hours):
+                continue
+            payload = self.flow.partial(intake.state)
+            payload["risks"] = as_listed(await uow.risks.of_candidate(intake.candidate_id))
+            triage = payload["triage"]
+            referral, created = await uow.referrals.create_once(
+                intake, programme_id=programme.id, language=payload["language"], outcome=triage["outcome"],
+                reason=triage["reason"], urgent=True, priority=False, status="new", payload=payload, now=now,
+            )
+            if not created:
+                continue
+            await uow.audit.record(actor="system", action="referral.partial", at=now, referral_id=referral.id,
+                                   detail=triage["outcome"])
+            await self.casework.dispatch(uow, referral, intake.consent_at, now)
+        return list(uow.outbox.added[before:])
 
     @staticmethod
     async def _withdraw(uow: UnitOfWork, intake: Any, now: Any) -> None:

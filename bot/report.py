@@ -33,6 +33,10 @@ class Tally:
     days_to_meeting: list[float] = field(default_factory=list)
     weekly_referrals: Counter[date] = field(default_factory=Counter)
     weekly_outcomes: Counter[date] = field(default_factory=Counter)
+    over_cap: int = 0  # urgent claims above the caseload cap
+    waiting: int = 0
+    consultants: int = 0
+    coordinators: int = 0
 
     @property
     def in_work_or_education(self) -> int:
@@ -61,6 +65,8 @@ async def collect(app: App, programme: str | None = None) -> dict[str, Tally]:
             tally.weekly_referrals[monday(referral.created_at)] += 1
             if referral.claimed_at:
                 tally.claimed += 1
+            tally.over_cap += bool(referral.over_cap)
+            tally.waiting += referral.status == "waiting"
             if referral.first_meeting_at:
                 tally.met += 1
                 tally.days_to_meeting.append((referral.first_meeting_at - referral.created_at).total_seconds() / 86400)
@@ -70,6 +76,9 @@ async def collect(app: App, programme: str | None = None) -> dict[str, Tally]:
                 tally.outcomes[referral.case_outcome] += 1
                 if referral.case_outcome in JOB + EDUCATION and referral.outcome_at:
                     tally.weekly_outcomes[monday(referral.outcome_at)] += 1
+        for programme_id, tally in tallies.items():  # who is there to take them
+            tally.consultants = len(await uow.staff.with_role(programme_id, "consultant"))
+            tally.coordinators = len(await uow.staff.with_role(programme_id, "coordinator"))
     return dict(tallies)
 
 
@@ -85,7 +94,12 @@ def write_text(tallies: dict[str, Tally], goals: dict[str, float], out: TextIO) 
             f"  in job or education: {t.in_work_or_education} of {t.claimed} = {t.rate:.0%} (goal {goal:.0%}) "
             f"{'✓' if t.claimed and t.rate >= goal else '✗'}\n"
             f"  outcomes: {', '.join(f'{k} {v}' for k, v in sorted(t.outcomes.items())) or '–'}\n"
+            f"  urgent claims over the caseload cap: {t.over_cap}\n"
+            f"  staff: {t.consultants} job consultants, {t.coordinators} coordinators\n"
         )
+        if not t.consultants:
+            nobody = " and NO COORDINATOR to tell" if not t.coordinators else ""
+            out.write(f"  ERROR: NO JOB CONSULTANT{nobody}: {t.waiting} referrals waiting with nobody to take them\n")
 
 
 def burn_up_svg(programme: str, t: Tally, goal: float) -> str:

@@ -5,11 +5,11 @@ with this version, and a test compares the catalogue texts with CONSENT_TEXT_SHA
 changed text cannot ship under an old version.
 """
 
-CONSENT_VERSION = "2026-11-23"
+CONSENT_VERSION = "2026-11-27"  # risk answers are kept, and an abandoned intake reaches staff
 
 # sha256 of the consent.text translations, per language, for the version above
 CONSENT_TEXT_SHA256: dict[str, str] = {
-    "da": "ba1f7a9425d095f744de3caad7f5c2d9e752b1fad0f6135ebe68e6266612732d",
-    "sv": "3ec4f773c5cd6002893db633a5a664f543d222b9ea6c1c04288783db1eb23e4c",
-    "en": "507e961350e9748a3875bc35d0165d3311595ef36ef987326de04ef269ee1827",
+    "da": "92bfa2911df150172bf84c9e5b3a9c9be7ce8ba4879d53f320ced158ac5124ec",
+    "sv": "a9315a727d468709c14d717cf7e70251a6d4d44d74526711b7fb2a6269d9601a",
+    "en": "c96eb856efec2cb6c901b5e689a5b6e73b4c20e68ac7e2df3525959c8b3eea8d",
 }

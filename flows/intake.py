@@ -18,7 +18,7 @@ from flows.answers import Answer, Command, Tap, Text, parse_text
 from flows.consent import CONSENT_VERSION
 from flows.programmes import Programme, Registry
 from flows.questions import Kind, Question
-from flows.referral import build_facts, build_referral
+from flows.referral import build_facts, build_partial_referral, build_referral
 from flows.screens import Button, InputKind, Screen, Tone
 from flows.state import State, Status
 from flows.triage import decide
@@ -77,6 +77,28 @@ class IntakeFlow:
         state.step = "language" if programme else "programme"
         screens = [] if programme or not programme_id else [self._notice(state, "start.unknown_programme")]
         return Reply(state.to_dict(), [*screens, self._screen(state)])
+
+    @staticmethod
+    def with_risks(state_dict: dict[str, Any], risk_items: list[str]) -> dict[str, Any]:
+        """The state with risk answers given earlier (e.g. in an abandoned intake) carried over.
+
+        `risk_items` are steps such as "mdi.6"; the flag makes triage see `flags.risk`.
+        """
+        if not risk_items:
+            return state_dict
+        state = State.from_dict(state_dict)
+        if "risk" not in state.flags:
+            state.flags.append("risk")
+        state.risk_items += [item for item in risk_items if item not in state.risk_items]
+        return state.to_dict()
+
+    def partial(self, state_dict: dict[str, Any]) -> dict[str, Any]:
+        """An urgent partial referral from an unfinished intake after a risk answer."""
+        state = State.from_dict(state_dict)
+        programme = self._programme(state)
+        sequence = self._sequence(state)
+        answered = [s for s in sequence if self._answer_key(s) in state.answers and s != "summary"]
+        return build_partial_referral(state, programme, sequence, answered)
 
     def show(self, state_dict: dict[str, Any]) -> list[Screen]:
         """The current question again (on resume)."""
@@ -243,6 +265,8 @@ class IntakeFlow:
             state.step = button
         elif overlay == "restart" and button == "yes":
             fresh = State(programme=state.programme, lang=state.lang, programme_fixed=state.programme_fixed)
+            # the answers go, a risk once shown stays (hazard H1): the next referral must be urgent
+            fresh.flags, fresh.risk_items = list(state.flags), list(state.risk_items)
             fresh.step = "language" if state.programme else "programme"
             fresh.version = state.version + 1
             return self._reply(fresh, [self._notice(fresh, "restart.done"), self._screen(fresh)],
@@ -274,7 +298,7 @@ class IntakeFlow:
                 if step not in state.risk_items:
                     state.risk_items.append(step)
                 screens.append(self._crisis(state))
-                events.append(Event("risk", {"instrument": instrument.id, "item": item_id}))
+                events.append(Event("risk", {"instrument": instrument.id, "item": item_id, "score": int(value)}))
         reply = self._advance(state, events=events)
         reply.screens[:0] = screens  # crisis help first, before the next question
         return reply

@@ -77,6 +77,45 @@ def build_referral(
     }
 
 
+PARTIAL_TRIAGE = {"outcome": "eligible-urgent", "reason": "reason.partial_risk", "urgent": True, "priority": False}
+
+
+def build_partial_referral(state: State, programme: Programme, sequence: list[str],
+                           answered: list[str]) -> dict[str, Any]:
+    """An unfinished intake with a risk answer, for the programme's staff: what was answered so far.
+
+    Only instruments answered in full are scored; `answered` lists the steps the person got to, so
+    the summary can say which questions are missing. Not triaged: the staff judge it.
+    """
+    facts = _answered(state, sequence, questions.Section.FACTS)
+    facts = {k: v for k, v in facts.items() if k in state.answers}
+    contact: dict[str, Any] = {"preference": facts.pop("contact", None)}
+    for detail in ("phone", "email"):
+        if detail in facts:
+            contact[detail] = facts.pop(detail)
+    scores = {}
+    for iid in programme.instruments:
+        instrument = instruments.load(iid)
+        if all(f"{iid}.{item.id}" in state.answers for item in instrument.items):
+            answers = {item.id: state.answers[f"{iid}.{item.id}"] for item in instrument.items}
+            scores[iid] = instruments.score(instrument, answers).as_dict()
+    motivation = _answered(state, sequence, questions.Section.MOTIVATION)
+    return {
+        "programme": programme.id,
+        "language": state.lang,
+        "consent": dict(state.consent or {}),
+        "candidate": {**facts, "contact": contact},
+        "instruments": scores,
+        "flags": list(state.flags),
+        "risk_items": list(state.risk_items),
+        "substance": state.answers.get("substance"),
+        "motivation": {k: v for k, v in motivation.items() if k in state.answers},
+        "triage": dict(PARTIAL_TRIAGE),
+        "partial": True,
+        "answered": list(answered),
+    }
+
+
 CLOCKS = ("claimed_at", "first_contact_at", "first_meeting_at", "job_search_at", "outcome_at", "closed_at")
 
 

@@ -32,6 +32,33 @@ def _line(t: Translator, question_id: str, value: Any) -> str:
     return t("staff.summary.line", label=t(f"q.{question_id}.short"), value=_label(t, question_id, value))
 
 
+def _step_name(t: Translator, step: str) -> str:
+    """A step in the staff member's language: "MDI 6" for an item, the question's short label otherwise."""
+    iid, _, item = step.partition(".")
+    if iid in instruments.available() and item:
+        return t("staff.summary.item", instrument=t(instruments.load(iid).name), item=item)
+    return t(f"{step}.short") if step.startswith("q.") else step
+
+
+def _risk_lines(t: Translator, payload: dict[str, Any], programme: Programme) -> list[str]:
+    """Each risk answer: the item that raised it, its wording, and when it was given."""
+    risks = payload.get("risks") or [{"instrument": step.partition(".")[0], "item": step.partition(".")[2]}
+                                      for step in payload.get("risk_items", [])]
+    lines = []
+    for risk in risks:
+        iid, item = risk.get("instrument", ""), str(risk.get("item", ""))
+        if iid not in instruments.available():
+            continue
+        instrument = instruments.load(iid)
+        if item not in {i.id for i in instrument.items}:
+            continue
+        at = risk.get("at")
+        when = format_when(datetime.fromisoformat(at), t.lang, programme.timezone) if at else "–"
+        lines.append(t("staff.summary.risk_item", item=_step_name(t, f"{iid}.{item}"),
+                       text=t(instrument.item(item).text), when=when))
+    return lines
+
+
 def summary_text(referral_id: int, payload: dict[str, Any], programme: Programme, lang: str,
                  consent_at: datetime | None) -> str:
     t = Translator(lang)
@@ -39,6 +66,10 @@ def summary_text(referral_id: int, payload: dict[str, Any], programme: Programme
     lines = [t("staff.summary.title", id=referral_id, programme=programme.name(t.lang))]
     if triage.get("urgent"):
         lines.append(t("staff.summary.urgent"))  # first, and clearly
+        lines += _risk_lines(t, payload, programme)
+    if payload.get("partial"):
+        lines.append(t("staff.summary.partial", answered=len(payload.get("answered", [])),
+                       last=_step_name(t, payload.get("answered", [])[-1]) if payload.get("answered") else "–"))
     if triage.get("priority"):
         lines.append(t("staff.summary.priority"))
     lines.append("")

@@ -65,8 +65,12 @@ class StaffRepository:
         return staff
 
     async def consultants(self, programme_id: str) -> list[Staff]:
+        return await self.with_role(programme_id, "consultant")
+
+    async def with_role(self, programme_id: str, role: str) -> list[Staff]:
+        """The programme's active staff in one role (consultant, peer, coordinator)."""
         result = await self.session.scalars(
-            select(Staff).where(Staff.programme_id == programme_id, Staff.role == "consultant", Staff.active)
+            select(Staff).where(Staff.programme_id == programme_id, Staff.role == role, Staff.active)
             .order_by(Staff.id)
         )
         return list(result.all())
@@ -178,21 +182,26 @@ class CaseRepository:
         return await self.place(referral)
 
     async def place(self, referral: Referral) -> int:
+        """Its place in line: urgent referrals first, then by time on the list."""
         assert referral.waiting_since is not None
+        same_urgency = (Referral.urgent == referral.urgent) & (
+            (Referral.waiting_since < referral.waiting_since)
+            | ((Referral.waiting_since == referral.waiting_since) & (Referral.id < referral.id)))
+        ahead_of_it = same_urgency if referral.urgent else (Referral.urgent | same_urgency)
         ahead = await self.session.scalar(
             select(func.count()).select_from(Referral).where(
                 Referral.programme_id == referral.programme_id, Referral.status == ReferralStatus.WAITING.value,
-                (Referral.waiting_since < referral.waiting_since)
-                | ((Referral.waiting_since == referral.waiting_since) & (Referral.id < referral.id)),
+                ahead_of_it,
             )
         )
         return int(ahead or 0) + 1
 
     async def oldest_waiting(self, programme_id: str) -> Referral | None:
+        """The head of the waiting list: the oldest urgent referral, else the oldest one."""
         return (await self.session.execute(
             select(Referral)
             .where(Referral.programme_id == programme_id, Referral.status == ReferralStatus.WAITING.value)
-            .order_by(Referral.waiting_since, Referral.id).limit(1)
+            .order_by(Referral.urgent.desc(), Referral.waiting_since, Referral.id).limit(1)
         )).scalar_one_or_none()
 
     async def open_cases(self, staff_id: int) -> list[Referral]:
@@ -202,10 +211,12 @@ class CaseRepository:
         )).all())
 
     async def unclaimed_urgent(self, before: datetime) -> list[Referral]:
-        """Urgent referrals still on offer since before `before`, not yet sent again."""
+        """Urgent referrals on offer or waiting since before `before`, not yet sent again."""
         return list((await self.session.scalars(
-            select(Referral).where(Referral.urgent, Referral.status == ReferralStatus.NEW.value,
+            select(Referral).where(Referral.urgent,
+                                   Referral.status.in_((ReferralStatus.NEW.value, ReferralStatus.WAITING.value)),
                                    Referral.created_at < before, Referral.resent_at.is_(None))
+            .order_by(Referral.created_at, Referral.id)
         )).all())
 
 

@@ -12,10 +12,11 @@ from sqlalchemy import LargeBinary, select, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.crypto import Cipher
-from storage.models import Candidate, Intake, OutboxMessage, Referral
+from storage.models import Candidate, Intake, OutboxMessage, Referral, RiskEvent
 
 # (model, encrypted column name) for every encrypted column in the schema
-ENCRYPTED = ((Candidate, "contact"), (Intake, "state"), (Referral, "payload"), (OutboxMessage, "payload"))
+ENCRYPTED = ((Candidate, "contact"), (Intake, "state"), (Referral, "payload"), (OutboxMessage, "payload"),
+             (RiskEvent, "detail"))
 
 
 async def check(factory: async_sessionmaker[AsyncSession], cipher: Cipher) -> None:

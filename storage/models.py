@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, MetaData, String, Text
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, MetaData, String, Text, false
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -37,6 +37,7 @@ __all__ = [
     "OutboxMessage",
     "Referral",
     "ReferralStatus",
+    "RiskEvent",
     "Slot",
     "Staff",
     "TelegramId",
@@ -177,6 +178,26 @@ class Referral(Base):
     outcome_at: Mapped[datetime | None]
     case_outcome: Mapped[str | None] = mapped_column(String(32))
     closed_at: Mapped[datetime | None]
+    # an urgent referral claimed by a consultant already at the caseload cap (counted in the report)
+    over_cap: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class RiskEvent(Base):
+    """A risk answer (e.g. MDI item 6, PHQ-9 item 9), stored the moment it is given.
+
+    Kept when the intake is restarted or abandoned, so a later referral of the same person still
+    carries it, and an abandoned intake can still reach staff. Erased with the person (cascade).
+    `detail` ({instrument, item, score}) is encrypted; its audit event holds no content.
+    """
+
+    __tablename__ = "risk_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"), index=True)
+    # the intake it was given in; kept (as a number) when that intake is purged
+    intake_id: Mapped[int | None] = mapped_column(ForeignKey("intakes.id", ondelete="SET NULL"), index=True)
+    at: Mapped[datetime]
+    detail: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON())
 
 
 class InboxUpdate(Base):
@@ -247,7 +268,7 @@ class Staff(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     subject_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)  # keyed_hash("telegram:<id>")
     contact: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON())  # {"chat_id": ...}; encrypted
-    role: Mapped[str] = mapped_column(String(16))  # consultant | peer
+    role: Mapped[str] = mapped_column(String(16))  # consultant | peer | coordinator
     programme_id: Mapped[str] = mapped_column(String(32), index=True)
     name: Mapped[str] = mapped_column(String(80))
     language: Mapped[str] = mapped_column(String(5))

@@ -35,7 +35,9 @@ from storage.models import (
     IntakeStatus,
     OutboxMessage,
     Referral,
+    RiskEvent,
 )
+from storage.risks import RiskRepository
 
 __all__ = [
     "AuditRepository",
@@ -204,6 +206,7 @@ class CandidateRepository:
             delete(Referral).where(Referral.intake_id.in_(intake_ids)),
             execution_options={"synchronize_session": "fetch"},
         )
+        await self.session.execute(delete(RiskEvent).where(RiskEvent.candidate_id == candidate_id))
         await self.session.execute(delete(Intake).where(Intake.candidate_id == candidate_id))
         await self.session.execute(delete(OutboxMessage).where(OutboxMessage.candidate_id == candidate_id))
         await self.session.execute(delete(Candidate).where(Candidate.id == candidate_id))
@@ -581,6 +584,7 @@ class UnitOfWork:
     invites: InviteRepository
     cases: CaseRepository
     slots: SlotRepository
+    risks: RiskRepository
 
     def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
         self._factory = factory
@@ -610,6 +614,7 @@ class UnitOfWork:
         self.invites = InviteRepository(self.session)
         self.cases = CaseRepository(self.session)
         self.slots = SlotRepository(self.session)
+        self.risks = RiskRepository(self.session)
         return self
 
     async def __aexit__(

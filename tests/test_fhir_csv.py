@@ -132,7 +132,7 @@ def test_mdi_parts_are_separate_items_and_the_total_uses_the_higher(reconnect: d
     mdi = questionnaire_responses(1, CREATED, reconnect)[1]
     answers = answers_of(mdi)
     assert (answers["8a"], answers["8b"], answers["10a"], answers["10b"]) == ("4", "2", "0", "3")
-    expected = 7 + 4 + 1 + 3  # items 1-7 and 9 at 1; 8 = max(4, 2); 10 = max(0, 3)
+    expected = 6 + 4 + 1 + 3  # items 1-5, 7 and 9 at 1, 6 at 0; 8 = max(4, 2); 10 = max(0, 3)
     assert answers["total"] == reconnect["instruments"]["mdi"]["total"] == expected
 
 

@@ -17,7 +17,7 @@ from bot.telegram.delivery import deliver_all
 from locales import Translator, normalise
 from storage.repositories import UnitOfWork
 
-STAFF_STEPS = ("ref.", "case.", "slot.")
+STAFF_STEPS = ("ref.", "case.", "slot.", "chk.")
 Action = Callable[[UnitOfWork, Casework, Who], Awaitable[object]]
 
 

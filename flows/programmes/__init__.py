@@ -56,6 +56,10 @@ class Programme(_Strict):
     caseload_cap: int = Field(default=20, ge=1, le=200)
     retention_months: int = Field(default=24, ge=1, le=120)
     outcome_goal: float = Field(default=0.5, gt=0, le=1)  # share of cases in job or education (IPS: 50 %)
+    # an intake left this long after a risk answer becomes an urgent partial referral
+    risk_abandon_hours: int = Field(default=24, ge=1, le=24 * 14)
+    # an urgent referral nobody claimed this long is sent again and the coordinator is told
+    urgent_window_hours: int = Field(default=24, ge=1, le=24 * 14)
     crisis: tuple[CrisisLine, ...]
     contact: dict[str, str]
     triage: tuple[RuleSpec, ...]

@@ -28,7 +28,9 @@ ANSWERS = [
     "1",  # in treatment
     "1",  # contact here in the chat
     *["2"] * 7,  # GAD-7: "several days" = 1 each, total 7 (mild)
-    *["4"] * 12,  # MDI: "slightly less than half of the time" = 2 each, total 20 (none)
+    # MDI: "slightly less than half of the time" = 2 each, but item 6 "at no time" (any other answer is a
+    # risk answer), total 18 (none)
+    *["4"] * 5, "6", *["4"] * 6,
     "1", "Cykelmekaniker", "/skip", "Jeg kan reparere ting", "2", "/skip", "2", "<b>Følgeskab</b> & ro",
     "1",  # summary: that's right
 ]
@@ -60,7 +62,8 @@ async def test_killed_chat_resumes_at_the_same_question_and_exports_one_valid_re
             assert question.strip() in resumed, "resumed at a different question"
     shown = await console.say(ANSWERS[-1])
     assert DA("result.eligible") in shown, console.transcript[-3000:]
-    assert DA("waiting.place", place=1) in shown  # told honestly that there is a wait
+    # no consultant in the programme at all: not told that "all consultants are full"
+    assert DA("waiting.place", place=1) not in shown
     assert await console.close() == 0
 
     # the database file itself (and its write-ahead log) holds none of it in plain text
@@ -78,7 +81,7 @@ async def test_killed_chat_resumes_at_the_same_question_and_exports_one_valid_re
     assert record["programme"] == "reconnect" and record["language"] == "da"
     assert record["candidate"]["name"] == "Ana" and record["candidate"]["age"] == 19
     assert record["instruments"]["gad7"] == {"items": [1] * 7, "total": 7, "band": "mild"}
-    assert record["instruments"]["mdi"]["total"] == 20 and record["instruments"]["mdi"]["band"] == "none"
+    assert record["instruments"]["mdi"]["total"] == 18 and record["instruments"]["mdi"]["band"] == "none"
     assert record["instruments"]["mdi"]["icd10"] == "none" and record["instruments"]["mdi"]["dsm4"] == "none"
     assert record["motivation"]["support_wanted"] == "<b>Følgeskab</b> & ro"  # stored as typed
     assert record["motivation"]["background"] is None

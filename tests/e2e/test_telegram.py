@@ -32,7 +32,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")  # async tests share the m
 
 DA, SV = Translator("da"), Translator("sv")
 MDI_ITEMS = ["1", "2", "3", "4", "5", "6", "7", "8a", "8b", "9", "10a", "10b"]
-RECONNECT_DA = {"language": "da", **{f"mdi.{i}": "2" for i in MDI_ITEMS},
+RECONNECT_DA = {"language": "da", **{f"mdi.{i}": "2" for i in MDI_ITEMS}, "mdi.6": "0",  # item 6 > 0: a risk
                 "q.support_wanted": "<b>Følgeskab</b> & ro"}
 
 
@@ -388,7 +388,7 @@ async def test_kill_9_at_many_points_then_one_referral_with_every_answer(tmp_pat
     record = json.loads(lines[0])
     assert record["candidate"]["name"] == "Ana" and record["candidate"]["age"] == 19
     assert record["instruments"]["gad7"]["items"] == [1] * 7
-    assert record["instruments"]["mdi"]["total"] == 20
+    assert record["instruments"]["mdi"]["total"] == 18  # 2 on each item but item 6
     assert record["motivation"]["support_wanted"] == "<b>Følgeskab</b> & ro"
     assert record["motivation"]["dream"] == "Work in a bike shop"
     assert record["triage"]["outcome"] == "eligible"

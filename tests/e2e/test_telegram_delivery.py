@@ -134,10 +134,10 @@ async def test_consultant_summaries_survive_a_crash_and_urgent_ones_go_out_again
             await drain(app, bot, min_age=timedelta(0))
 
         await resend_at(datetime(2026, 3, 6, 8, 0, tzinfo=UTC))  # 23 hours: not yet
-        assert not any(DA("staff.resent") in m.text for m in server.sent_messages(601))
+        assert not any(DA("staff.resent", hours=24) in m.text for m in server.sent_messages(601))
         await resend_at(datetime(2026, 3, 6, 10, 0, tzinfo=UTC))  # 25 hours, nobody claimed: again
         await resend_at(datetime(2026, 3, 7, 10, 0, tzinfo=UTC))  # and only once
-        again = [m for m in server.sent_messages(601) if DA("staff.resent") in m.text]
+        again = [m for m in server.sent_messages(601) if DA("staff.resent", hours=24) in m.text]
         assert len(again) == 1 and DA("staff.summary.urgent") in again[0].text
 
 

@@ -149,11 +149,12 @@ def test_mdi_dsm4_algorithm(answers: dict[str, int], dsm4: str) -> None:
     assert instruments.score(MDI, answers).algorithms["dsm4"] == dsm4
 
 
-def test_mdi_risk_item6_from_slightly_more_than_half_the_time() -> None:
-    assert instruments.risk_flags(MDI, "6", 2) == ()
+def test_mdi_risk_item6_at_any_answer_but_at_no_time() -> None:
+    assert instruments.risk_flags(MDI, "6", 0) == ()
+    assert instruments.risk_flags(MDI, "6", 1) == ("risk",)  # "some of the time" already counts
     assert instruments.risk_flags(MDI, "6", 3) == ("risk",)
-    assert instruments.score(MDI, mdi(i6=3)).flags == ("risk",)
-    assert instruments.score(MDI, mdi(i6=2)).flags == ()
+    assert instruments.score(MDI, mdi(i6=1)).flags == ("risk",)
+    assert instruments.score(MDI, mdi(i6=0)).flags == ()
 
 
 def test_incomplete_or_impossible_answers_are_refused() -> None:

@@ -8,7 +8,7 @@ from flows.answers import Tap
 from flows.consent import CONSENT_VERSION
 from flows.screens import InputKind, Tone
 from locales import Translator
-from tests.flows.walk import Walker
+from tests.flows.walk import FLOW, Walker
 
 DA = Translator("da")
 SV = Translator("sv")
@@ -16,13 +16,13 @@ SV = Translator("sv")
 
 def test_full_intake_ends_eligible_with_one_referral() -> None:
     walker = Walker("reconnect", "da")
-    reply = walker.run(default_score=1)  # GAD-7 7 (mild), MDI 10 (none)
+    reply = walker.run(default_score=1)  # GAD-7 7 (mild), MDI 9 (none; item 6 at 0)
     assert reply.state["status"] == "completed"
     (referral,) = walker.events("completed")
     assert referral["triage"]["outcome"] == "eligible"
     assert referral["instruments"]["gad7"]["total"] == 7
     assert referral["instruments"]["gad7"]["band"] == "mild"
-    assert referral["instruments"]["mdi"]["total"] == 10
+    assert referral["instruments"]["mdi"]["total"] == 9
     assert referral["candidate"]["name"] == "Ana" and referral["candidate"]["age"] == 19
     assert referral["candidate"]["contact"] == {"preference": "chat"}
     assert referral["motivation"]["goal"] == "work"
@@ -59,7 +59,7 @@ def test_risk_answer_shows_crisis_help_before_the_next_question_and_marks_urgent
     assert crisis.tone is Tone.CRISIS
     assert "112" in crisis.text and "70 201 201" in crisis.text
     assert question.step == "mdi.7"
-    assert walker.events("risk") == [{"instrument": "mdi", "item": "6"}]
+    assert walker.events("risk") == [{"instrument": "mdi", "item": "6", "score": 3}]
     final = walker.run(default_score=1)
     (referral,) = walker.events("completed")
     assert referral["flags"] == ["risk"] and referral["triage"]["urgent"] is True
@@ -344,3 +344,41 @@ def test_mydata_asks_the_caller_for_the_machine_readable_copy() -> None:
     walker.run_until("q.age")
     walker.command("mydata")
     assert walker.events("mydata") == [{}]
+
+
+def test_a_risk_answer_survives_restart_language_and_a_changed_answer() -> None:
+    walker = Walker("reconnect", "da")
+    walker.run_until("mdi.6")
+    assert walker.tap("1").screens[0].tone is Tone.CRISIS  # "some of the time" is already a risk answer
+    walker.command("back")
+    walker.tap("0")  # changed to "at no time"
+    walker.command("language")
+    walker.tap("sv")
+    walker.command("restart")
+    walker.tap("yes")
+    assert walker.state["answers"] == {} and walker.state["step"] == "language"
+    assert walker.state["flags"] == ["risk"] and walker.state["risk_items"] == ["mdi.6"]
+    walker.run(default_score=1)
+    (referral,) = walker.events("completed")
+    assert referral["flags"] == ["risk"] and referral["risk_items"] == ["mdi.6"]
+    assert referral["triage"]["urgent"] is True and referral["triage"]["outcome"] == "eligible-urgent"
+
+
+def test_risks_of_an_earlier_intake_are_carried_into_a_new_one_and_triage_sees_them() -> None:
+    walker = Walker("jonkoping", "sv")
+    walker.reply.state = FLOW.with_risks(walker.state, ["phq9.9"])
+    walker.run({"phq9.9": "0"}, default_score=0)
+    (referral,) = walker.events("completed")
+    assert referral["flags"] == ["risk"] and referral["risk_items"] == ["phq9.9"]
+    assert referral["triage"]["urgent"] is True
+
+
+def test_a_partial_referral_lists_what_was_answered_and_is_urgent() -> None:
+    walker = Walker("reconnect", "da")
+    walker.run_until("mdi.7")
+    partial = FLOW.partial(walker.state)
+    assert partial["partial"] is True and partial["triage"]["urgent"] is True
+    assert partial["triage"]["outcome"] == "eligible-urgent" and partial["risk_items"] == []
+    assert set(partial["instruments"]) == {"gad7"}  # MDI unfinished: not scored
+    assert "mdi.6" in partial["answered"] and "mdi.7" not in partial["answered"]
+    assert partial["candidate"]["name"] == "Ana" and partial["motivation"] == {}

@@ -22,6 +22,7 @@ TYPICAL: dict[str, Any] = {
     "q.strengths": "Fixing things", "q.hours": "10_20", "q.worries": "Being tired",
     "q.disclosure": "partly", "q.support_wanted": "Someone to go with me the first time",
     "q.support_se": "other", "summary": "confirm",
+    "mdi.6": 0,  # any other answer to MDI item 6 is a risk answer (see mdi.yaml)
 }
 
 

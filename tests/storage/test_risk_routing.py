@@ -1,0 +1,376 @@
+"""Risk answers are never lost, and urgent referrals always reach a person (issue 13), on each backend.
+
+The intake service and casework against a real database: risk events stored at once, carried over a
+restart and into later referrals, abandoned intakes swept into urgent partial referrals (ManualClock),
+urgent referrals ahead of the waiting list and past the caseload cap, resent with the coordinator
+told, and urgent referrals outside the target group sent to someone who checks.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import pytest
+import yaml
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.casework import Who
+from bot.clock import ManualClock
+from bot.intake_service import IntakeService, Outcome, Person
+from bot.report import collect, write_text
+from flows.answers import Command, Tap, Text
+from flows.intake import IntakeFlow
+from flows.programmes import Programme, Registry
+from flows.screens import InputKind
+from locales import Translator
+from storage.models import AuditEvent, OutboxMessage, Referral, RiskEvent
+from storage.repositories import UnitOfWork
+from tests.flows.walk import TYPICAL
+
+DA = Translator("da")
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+PILOT = """\
+id: pilot
+names: {da: "Pilotprojekt", sv: "Pilotprojekt", en: "Pilot"}
+country: DK
+timezone: Europe/Copenhagen
+languages: [da, en]
+age: {min: 15, max: 99}
+instruments: [phq9]
+caseload_cap: 1
+risk_abandon_hours: 12
+urgent_window_hours: 6
+crisis:
+  - {label: crisis.dk.112, phone: "112"}
+contact: {da: "Kontakt jobcentret.", sv: "Kontakta jobbcentret.", en: "Contact the job centre."}
+triage:
+  - when: {fact: age, gt: 60}
+    outcome: refer-gp
+    reason: reason.severe_symptoms
+  - outcome: eligible
+    reason: reason.target_group
+"""
+REGISTRY = Registry({"pilot": Programme.model_validate(yaml.safe_load(PILOT)), **{
+    p.id: p for p in Registry.load().all()}})
+FLOW = IntakeFlow(REGISTRY)
+
+
+def service(factory: async_sessionmaker[AsyncSession], clock: ManualClock) -> IntakeService:
+    return IntakeService(lambda: UnitOfWork(factory), FLOW, clock)
+
+
+def asking(outcome: Outcome) -> Any:
+    return next(s for s in reversed(outcome.screens) if s.asks)
+
+
+async def step(svc: IntakeService, person: Person, outcome: Outcome, plan: dict[str, Any]) -> Outcome:
+    screen = asking(outcome)
+    value = str(plan.get(screen.step, TYPICAL.get(screen.step, "0")))
+    if screen.kind is InputKind.CHOICE:
+        ids = [b.id for b in screen.buttons]
+        return await svc.answer(person, Tap(screen.step, screen.version, value if value in ids else ids[0]))
+    return await svc.answer(person, Text(value))
+
+
+async def until(svc: IntakeService, person: Person, outcome: Outcome, plan: dict[str, Any],
+                stop: str | None = None) -> Outcome:
+    """Answer from `plan` until the intake ends, or until `stop` is the question asked."""
+    for _ in range(200):
+        if outcome.finished or (stop is not None and outcome.state.get("step") == stop):
+            return outcome
+        outcome = await step(svc, person, outcome, plan)
+    raise AssertionError("did not finish")
+
+
+def person(n: int) -> Person:
+    return Person("telegram", str(n), language="da", contact={"chat_id": n})
+
+
+async def join(factory: async_sessionmaker[AsyncSession], svc: IntakeService, chat_id: int, role: str,
+               programme: str = "pilot") -> Who:
+    who = Who("telegram", str(chat_id), chat_id, "da")
+    async with UnitOfWork(factory) as uow:
+        code = await svc.casework.invite(uow, role=role, programme_id=programme, name=f"{role}-{chat_id}",
+                                         now=svc.clock.now())
+        await svc.casework.join(uow, who, code, svc.clock.now())
+    return who
+
+
+async def sent_to(factory: async_sessionmaker[AsyncSession], chat_id: int) -> list[dict[str, Any]]:
+    """The screens queued for one chat, oldest first (as the channel would render them)."""
+    async with UnitOfWork(factory) as uow:
+        rows = (await uow.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all()
+        return [s for r in rows if r.payload.get("chat_id") == chat_id
+                for s in [*r.payload.get("screens", []), *([r.payload["edit"]["screen"]] if r.payload.get("edit")
+                                                           else [])]]
+
+
+async def referrals(factory: async_sessionmaker[AsyncSession]) -> list[Referral]:
+    async with UnitOfWork(factory) as uow:
+        return list((await uow.session.scalars(select(Referral).order_by(Referral.id))).all())
+
+
+async def actions(factory: async_sessionmaker[AsyncSession]) -> list[AuditEvent]:
+    async with UnitOfWork(factory) as uow:
+        return list((await uow.session.scalars(select(AuditEvent).order_by(AuditEvent.id))).all())
+
+
+URGENT = {"phq9.9": "1", "q.name": "Rask"}
+CALM = {"phq9.9": "0"}
+
+
+# --- 1. a risk answer is never lost ---------------------------------------------------------------
+
+async def test_a_risk_answer_is_stored_at_once_encrypted_and_audited_without_content(
+    factory: async_sessionmaker[AsyncSession],
+) -> None:
+    clock = ManualClock(START)
+    svc, who = service(factory, clock), person(101)
+    outcome = await until(svc, who, await svc.start(who, "reconnect"), {"mdi.6": "1"}, stop="mdi.7")
+    assert outcome.screens[0].text.startswith(DA("crisis.text")[:20])  # crisis help before the next question
+    async with UnitOfWork(factory) as uow:
+        (event,) = (await uow.session.scalars(select(RiskEvent))).all()
+        assert event.detail == {"instrument": "mdi", "item": "6", "score": 1} and event.at == START
+        raw = (await uow.session.execute(text("SELECT detail FROM risk_events"))).scalar_one()
+        assert b"mdi" not in bytes(raw)  # encrypted at rest
+    (recorded,) = [a for a in await actions(factory) if a.action == "risk.recorded"]
+    assert recorded.detail == "" and recorded.referral_id is None  # an audit trace with no content
+
+
+async def test_restart_changed_answer_and_a_later_intake_keep_the_risk_with_its_time(
+    factory: async_sessionmaker[AsyncSession],
+) -> None:
+    clock = ManualClock(START)
+    svc, who = service(factory, clock), person(102)
+    outcome = await until(svc, who, await svc.start(who, "reconnect"), {"mdi.6": "2"}, stop="mdi.7")
+    outcome = await svc.answer(who, Command("back"))
+    outcome = await step(svc, who, outcome, {"mdi.6": "0"})  # changed to "at no time"
+    clock.advance(minutes=5)
+    outcome = await svc.answer(who, Command("restart"))
+    outcome = await step(svc, who, outcome, {f"{outcome.state['step']}@restart": "yes"})
+    assert outcome.state["answers"] == {}
+    clock.advance(minutes=5)
+    outcome = await until(svc, who, outcome, {"mdi.6": "0"})
+    assert outcome.state["result"]["triage"]["urgent"] is True
+    (referral,) = await referrals(factory)
+    assert referral.urgent and referral.payload["risks"] == [
+        {"instrument": "mdi", "item": "6", "score": 2, "at": START.isoformat()}]
+
+    # months later the same person starts again and answers without a risk: the referral still carries it
+    clock.advance(days=60)
+    later = await svc.start(who, "reconnect", fresh=True)
+    await until(svc, who, later, {"mdi.6": "0"})
+    first, second = await referrals(factory)
+    assert second.urgent and second.payload["flags"] == ["risk"]
+    assert second.payload["risks"] == first.payload["risks"]
+    data = (await svc.answer(who, Command("mydata"))).personal_data
+    assert data is not None and data["risk_answers"] == first.payload["risks"]  # in the person's own copy
+
+
+async def test_erasing_the_person_erases_their_risk_events(factory: async_sessionmaker[AsyncSession]) -> None:
+    clock = ManualClock(START)
+    svc, who = service(factory, clock), person(103)
+    await until(svc, who, await svc.start(who, "reconnect"), {"mdi.6": "4"}, stop="mdi.7")
+    outcome = await svc.answer(who, Command("delete"))
+    await step(svc, who, outcome, {f"{outcome.state['step']}@delete": "yes"})
+    async with UnitOfWork(factory) as uow:
+        assert (await uow.session.scalars(select(RiskEvent))).all() == []
+
+
+async def test_an_intake_abandoned_after_a_risk_answer_becomes_an_urgent_partial_referral(
+    factory: async_sessionmaker[AsyncSession],
+) -> None:
+    clock = ManualClock(START)
+    svc = service(factory, clock)
+    consultant = await join(factory, svc, 901, "consultant", "reconnect")
+    who = person(104)
+    first = await until(svc, who, await svc.start(who, "reconnect"), {"mdi.6": "1", "q.name": "Asta"}, stop="mdi.8a")
+    await svc.answer(who, Command("restart"))  # restarted, then left: the risk of the first run still counts
+    await step(svc, who, await svc.answer(who, Command("restart")), {f"{first.state['step']}@restart": "yes"})
+    outcome = await svc.start(who, "reconnect")
+    await until(svc, who, outcome, {"q.name": "Asta"}, stop="gad7.3")
+
+    async def sweep(after: timedelta) -> list[int]:
+        clock.set(START + after)
+        async with UnitOfWork(factory) as uow:
+            return await svc.sweep_abandoned(uow, clock.now())
+
+    assert await sweep(timedelta(hours=23)) == [] and await referrals(factory) == []  # reconnect: 24 hours
+    assert await sweep(timedelta(hours=25))
+    (referral,) = await referrals(factory)
+    assert referral.urgent and referral.status == "new" and referral.payload["partial"] is True
+    assert referral.payload["risks"][0]["item"] == "6" and "gad7.2" in referral.payload["answered"]
+    (summary,) = [s for s in await sent_to(factory, consultant.chat_id) if s.get("step") == f"ref.{referral.id}"]
+    assert DA("staff.summary.urgent") in summary["text"]
+    assert DA("staff.summary.partial", answered=len(referral.payload["answered"]),
+              last=DA("staff.summary.item", instrument="GAD-7", item="2")) in summary["text"]
+    assert DA("staff.summary.item", instrument="MDI", item="6") in summary["text"]
+    assert await sweep(timedelta(hours=30)) == []  # once
+    assert "referral.partial" in [a.action for a in await actions(factory)]
+
+    # the person comes back and finishes: still one referral, now complete
+    clock.set(START + timedelta(hours=31))
+    await until(svc, who, await svc.start(who, "reconnect"), {"q.name": "Asta"})
+    (referral,) = await referrals(factory)
+    assert "partial" not in referral.payload and referral.urgent and referral.payload["instruments"]["mdi"]
+
+
+async def test_an_abandoned_intake_without_a_risk_answer_is_left_alone(
+    factory: async_sessionmaker[AsyncSession],
+) -> None:
+    clock = ManualClock(START)
+    svc, who = service(factory, clock), person(105)
+    await until(svc, who, await svc.start(who, "reconnect"), {"mdi.6": "0"}, stop="mdi.8a")
+    clock.advance(days=3)
+    async with UnitOfWork(factory) as uow:
+        assert await svc.sweep_abandoned(uow, clock.now()) == []
+    assert await referrals(factory) == []
+
+
+# --- 2. urgent cases always reach a person --------------------------------------------------------
+
+async def test_urgent_goes_to_the_head_of_the_list_and_nobody_hears_of_full_consultants_that_do_not_exist(
+    factory: async_sessionmaker[AsyncSession], caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = ManualClock(START)
+    svc = service(factory, clock)
+    told = []
+    with caplog.at_level(logging.ERROR):
+        for n, plan in ((201, CALM), (202, CALM), (203, URGENT)):
+            clock.advance(minutes=1)
+            done = await until(svc, person(n), await svc.start(person(n), "pilot"), plan)
+            told.append("\n".join(s.text for s in done.screens))
+    assert all(DA("waiting.place", place=1)[:30] not in t for t in told)  # no "all consultants are full"
+    assert "pilot has no consultant and no coordinator" in caplog.text and "Rask" not in caplog.text
+    report = _Out()
+    write_text(await collect(cast(Any, _App(factory)), "pilot"), {}, report)
+    assert "ERROR: NO JOB CONSULTANT and NO COORDINATOR to tell: 3 referrals waiting" in report.text
+
+    calm1, calm2, urgent = await referrals(factory)
+    async with UnitOfWork(factory) as uow:
+        assert [await uow.cases.place(r) for r in (urgent, calm1, calm2)] == [1, 2, 3]
+        assert (await uow.cases.oldest_waiting("pilot")).id == urgent.id  # type: ignore[union-attr]
+    coordinator = await join(factory, svc, 902, "coordinator")
+    clock.advance(minutes=1)
+    await until(svc, person(204), await svc.start(person(204), "pilot"), CALM)
+    (note,) = [s["text"] for s in await sent_to(factory, coordinator.chat_id) if "#4" in s["text"]]
+    assert note == DA("staff.coordinator.no_consultant", id=4, programme="Pilotprojekt")
+    consultant = await join(factory, svc, 903, "consultant")  # the first consultant gets the urgent one first
+    offered = [s["step"] for s in await sent_to(factory, consultant.chat_id) if s.get("step")]
+    assert offered == [f"ref.{urgent.id}"]
+
+
+async def test_an_urgent_referral_reaches_a_full_consultant_who_may_claim_it_over_the_cap(
+    factory: async_sessionmaker[AsyncSession],
+) -> None:
+    clock = ManualClock(START)
+    svc = service(factory, clock)
+    consultant = await join(factory, svc, 911, "consultant")
+    await until(svc, person(211), await svc.start(person(211), "pilot"), CALM)
+    (first,) = await referrals(factory)
+    now = clock.now()
+    async with UnitOfWork(factory) as uow:
+        await svc.casework.press(uow, consultant, f"ref.{first.id}", "claim", 1, now)  # full now (cap 1)
+    waiting = await until(svc, person(212), await svc.start(person(212), "pilot"), CALM)
+    assert DA("waiting.place", place=1) in "\n".join(s.text for s in waiting.screens)
+    urgent_done = await until(svc, person(213), await svc.start(person(213), "pilot"), URGENT)
+    texts = "\n".join(s.text for s in urgent_done.screens)
+    assert DA("result.eligible-urgent")[:40] in texts and DA("waiting.place", place=1)[:30] not in texts
+    _, calm, urgent = await referrals(factory)
+    assert calm.status == "waiting" and urgent.status == "new"
+    assert f"ref.{urgent.id}" in [s.get("step") for s in await sent_to(factory, consultant.chat_id)]
+    async with UnitOfWork(factory) as uow:
+        await svc.casework.press(uow, consultant, f"ref.{calm.id}", "claim", 2, now)  # not urgent: refused
+        await svc.casework.press(uow, consultant, f"ref.{urgent.id}", "claim", 3, now)  # urgent: allowed
+    _, calm, urgent = await referrals(factory)
+    assert calm.status == "waiting" and calm.consultant_id is None
+    assert urgent.status == "claimed" and urgent.over_cap and not calm.over_cap
+    assert [a.referral_id for a in await actions(factory) if a.action == "claim.over_cap"] == [urgent.id]
+    report = _Out()
+    write_text(await collect(cast(Any, _App(factory)), "pilot"), {}, report)
+    assert "urgent claims over the caseload cap: 1" in report.text
+
+
+async def test_an_unclaimed_urgent_referral_is_resent_after_the_window_and_the_coordinator_told(
+    factory: async_sessionmaker[AsyncSession],
+) -> None:
+    clock = ManualClock(START)
+    svc = service(factory, clock)
+    consultant = await join(factory, svc, 921, "consultant")
+    coordinator = await join(factory, svc, 922, "coordinator")
+    await until(svc, person(221), await svc.start(person(221), "pilot"), URGENT)
+    (urgent,) = await referrals(factory)
+
+    async def resend(after: timedelta) -> list[int]:
+        clock.set(START + after)
+        async with UnitOfWork(factory) as uow:
+            return await svc.casework.resend_urgent(uow, clock.now())
+
+    assert await resend(timedelta(hours=5)) == []  # the pilot's window is 6 hours
+    assert len(await resend(timedelta(hours=7))) == 2
+    assert await resend(timedelta(hours=20)) == []  # once
+    again = [s["text"] for s in await sent_to(factory, consultant.chat_id) if s.get("step") == f"ref.{urgent.id}"]
+    assert len(again) == 2 and again[1].startswith(DA("staff.resent", hours=6))
+    assert DA("staff.coordinator.unclaimed", id=urgent.id, programme="Pilotprojekt", hours=6) in [
+        s["text"] for s in await sent_to(factory, coordinator.chat_id)]
+
+
+async def test_urgent_outside_the_target_group_goes_to_the_coordinator_who_confirms_the_check(
+    factory: async_sessionmaker[AsyncSession],
+) -> None:
+    clock = ManualClock(START)
+    svc = service(factory, clock)
+    consultant = await join(factory, svc, 931, "consultant")
+    coordinator = await join(factory, svc, 932, "coordinator")
+    other = await join(factory, svc, 933, "coordinator", "reconnect")
+    await until(svc, person(231), await svc.start(person(231), "pilot"), {**URGENT, "q.age": "70"})
+    (referral,) = await referrals(factory)
+    assert referral.status == "redirected" and referral.urgent
+    (card,) = [s for s in await sent_to(factory, coordinator.chat_id) if s.get("step") == f"chk.{referral.id}"]
+    assert card["text"].startswith(DA("staff.outside.title")) and "Rask" in card["text"]
+    assert [b[0] for b in card["buttons"]] == ["checked"]
+    assert not [s for s in await sent_to(factory, consultant.chat_id) if s.get("step") == f"chk.{referral.id}"]
+    async with UnitOfWork(factory) as uow:  # a coordinator of another programme, and a made-up button
+        await svc.casework.press(uow, other, f"chk.{referral.id}", "checked", 5, clock.now())
+        await svc.casework.press(uow, coordinator, f"chk.{referral.id}", "forged", 5, clock.now())
+        await svc.casework.press(uow, coordinator, f"chk.{referral.id}", "checked", 5, clock.now())
+    trail = [(a.action, a.actor) for a in await actions(factory) if a.referral_id == referral.id]
+    assert [a for a, _ in trail].count("denied") == 2 and ("referral.checked", "staff:2") in trail
+    assert DA("staff.outside.done", id=referral.id, name="coordinator-932") in [
+        s["text"] for s in await sent_to(factory, coordinator.chat_id)]
+
+
+async def test_without_a_coordinator_urgent_outside_the_target_group_goes_to_the_consultants(
+    factory: async_sessionmaker[AsyncSession],
+) -> None:
+    clock = ManualClock(START)
+    svc = service(factory, clock)
+    consultant = await join(factory, svc, 941, "consultant")
+    await until(svc, person(241), await svc.start(person(241), "pilot"), {**URGENT, "q.age": "70"})
+    (referral,) = await referrals(factory)
+    assert [s["step"] for s in await sent_to(factory, consultant.chat_id) if s.get("step")] == [f"chk.{referral.id}"]
+    async with UnitOfWork(factory) as uow:
+        await svc.casework.press(uow, consultant, f"chk.{referral.id}", "checked", 5, clock.now())
+    assert "referral.checked" in [a.action for a in await actions(factory) if a.referral_id == referral.id]
+
+
+class _Out:
+    def __init__(self) -> None:
+        self.text = ""
+
+    def write(self, part: str) -> int:
+        self.text += part
+        return len(part)
+
+
+class _App:
+    """What `bot.report.collect` uses of the application: units of work."""
+
+    def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
+        self.factory = factory
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.factory)
