@@ -25,7 +25,7 @@ from flows.triage import decide
 from locales import LANGUAGES, Translator, normalise
 
 INFO_STEPS = ("info.ips", "info.screening", "info.help")
-BACK, SKIP = "back", "skip"
+BACK, SKIP, DONE = "back", "skip", "done"
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]{2,}$")
 PHONE_RE = re.compile(r"^\+?[0-9][0-9 \-]{6,18}[0-9]$")
 
@@ -228,7 +228,28 @@ class IntakeFlow:
             return self._reply(state, [self._screen(state)])
         if self._instrument_item(step) is not None:
             return self._answer(state, int(button))
+        question = self._question(step)
+        if question is not None and question.kind is Kind.MULTI:
+            return self._toggle(state, question, button)
         return self._answer(state, button)
+
+    def _toggle(self, state: State, question: Question, button: str) -> Reply:
+        """A multiple-choice question: a tap turns an option on or off; "done" answers it."""
+        key = self._answer_key(state.step)
+        chosen = list(state.answers.get(key) or [])
+        if button == DONE:
+            if not chosen:
+                return self._reply(state, [self._notice(state, "error.choose_some"), self._screen(state)])
+            return self._answer(state, [o for o in question.options if o in chosen])
+        if button in chosen:
+            chosen.remove(button)
+        elif button in questions.DIAGNOSIS_ALONE:
+            chosen = [button]
+        else:
+            chosen = [o for o in chosen if o not in questions.DIAGNOSIS_ALONE] + [button]
+        state.answers[key] = chosen
+        state.version += 1
+        return self._reply(state, [self._screen(state)])
 
     def _overlay_choice(self, state: State, button: str) -> Reply:
         overlay, state.overlay = state.overlay, None
@@ -325,11 +346,15 @@ class IntakeFlow:
         programme = self.registry.get(state.programme)
         if programme is None:
             return steps
-        steps += [f"q.{q.id}" for q in questions.FACTS if self._applies(q, state)]
+        for q in questions.FACTS:
+            if self._applies(q, state):
+                steps.append(f"q.{q.id}")
+            if q.id == "treatment" and programme.diagnoses:
+                steps.append(f"q.{questions.DIAGNOSES.id}")
         for iid in programme.instruments:
             steps += [f"{iid}.{item.id}" for item in instruments.load(iid).items]
         if programme.substance:
-            steps += [f"q.{q.id}" for q in questions.SUBSTANCE]
+            steps += [f"q.{q.id}" for q in questions.SUBSTANCE if self._applies(q, state)]
         steps += [f"q.{q.id}" for q in questions.MOTIVATION if self._applies(q, state)]
         steps.append("summary")
         return steps
@@ -436,6 +461,11 @@ class IntakeFlow:
         if question is None:
             raise LookupError(f"unknown step {step!r}")
         text = t(question.msgid)
+        if question.kind is Kind.MULTI:
+            chosen = state.answers.get(self._answer_key(step)) or []
+            buttons = [Button(o, t("option.chosen", label=t(question.option_msgid(o))) if o in chosen
+                              else t(question.option_msgid(o))) for o in question.options]
+            return choice(text, [*buttons, Button(DONE, t("button.done"))], nav=self._nav(state, t))
         if question.kind is Kind.CHOICE:
             country = self._programme(state).country
             options = question.options_for(country)
@@ -486,6 +516,8 @@ class IntakeFlow:
             return t("summary.skipped")
         if question.kind is Kind.CHOICE:
             return t(question.option_msgid(str(value)))
+        if question.kind is Kind.MULTI:
+            return ", ".join(t(question.option_msgid(str(v))) for v in value)
         return str(value)
 
     def _result_text(self, state: State, t: Translator) -> str:
@@ -504,8 +536,9 @@ class IntakeFlow:
         return "\n\n".join(parts)
 
     def _crisis_lines(self, state: State, t: Translator) -> str:
+        age = state.answers.get("age")
         return "\n".join(
-            t(line.label, phone=line.phone) for line in self._programme(state).crisis
+            t(line.label, phone=line.phone) for line in self._programme(state).crisis_for(age)
         )
 
     def _crisis(self, state: State) -> Screen:

@@ -216,9 +216,10 @@ GAD7_ITEMS = [str(i) for i in range(1, 8)]
 OUTCOME_PLANS = {
     "refer-gp": ("reconnect", {"language": "da", **{f"gad7.{i}": "3" for i in GAD7_ITEMS}}),
     "eligible-urgent": ("reconnect", {"language": "da", "mdi.6": "3"}),
-    "refer-coping-course": ("hjorring", {"language": "da", "q.age": "35", **{f"gad7.{i}": "2" for i in GAD7_ITEMS},
+    "refer-coping-course": ("hjorring", {"language": "da", "q.age": "35", "q.diagnoses": ["anxiety"],
+                                         **{f"gad7.{i}": "2" for i in GAD7_ITEMS},
                                          **{f"mdi.{i}": "0" for i in MDI_ITEMS}}),
-    "refer-tfa": ("hjorring", {"language": "da", "q.age": "35", "q.treatment": "suspected"}),
+    "refer-tfa": ("hjorring", {"language": "da", "q.age": "35", "q.treatment": "suspected", "q.diagnoses": ["none"]}),
     "not-in-target": ("reconnect", {"language": "da", "q.age": "40"}),
 }
 
