@@ -91,6 +91,8 @@ def explain(programme: Programme, lang: str = "en") -> str:
         lines.append(t("explain.diagnoses"))
     if programme.substance:
         lines.append(t("explain.substance"))
+    if programme.municipalities:
+        lines.append(t("explain.municipalities", names=", ".join(programme.municipalities)))
     lines.append(t("explain.caseload", cap=programme.caseload_cap))
     lines += ["", t("explain.rules"), ""]
     for n, rule in enumerate(programme.rules, start=1):

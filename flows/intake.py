@@ -171,6 +171,9 @@ class IntakeFlow:
         question = self._question(state.step)
         if question is None:  # a typed answer where only buttons make sense
             return self._reply(state, [self._notice(state, "error.choose"), current])
+        shortcut = self._match_button(current, text) if current.buttons else None
+        if shortcut is not None:  # the number or name of a shortcut (e.g. one of the programme's municipalities)
+            return self._choose(state, shortcut)
         if not text:
             return self._reply(state, [self._notice(state, "error.empty"), current])
         if len(text) > question.max_length and question.kind is not Kind.NUMBER:
@@ -474,7 +477,10 @@ class IntakeFlow:
             )
         kind = InputKind.NUMBER if question.kind is Kind.NUMBER else InputKind.TEXT
         nav = self._nav(state, t, skip=question.optional)
-        return Screen(text, step, state.version, kind, nav=nav)
+        shortcuts: tuple[Button, ...] = ()
+        if question.id == "municipality":
+            shortcuts = tuple(Button(m, m) for m in self._programme(state).municipalities)
+        return Screen(text, step, state.version, kind, shortcuts, nav=nav)
 
     def _overlay_screen(self, state: State, t: Translator) -> Screen:
         overlay = state.overlay or ""

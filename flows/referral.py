@@ -39,6 +39,8 @@ def build_facts(
     facts: dict[str, Any] = {"country": programme.country, "flags.risk": "risk" in state.flags}
     for section in questions.Section:
         facts.update(_answered(state, sequence, section))
+    if programme.municipalities:
+        facts["municipality_in_area"] = programme.in_area(facts.get("municipality"))
     for iid, result in scores.items():
         facts[f"{iid}.total"] = result.total
         facts[f"{iid}.band"] = result.band

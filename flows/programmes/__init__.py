@@ -6,6 +6,7 @@ crisis resources and contact text. ``check`` validates files and reports errors 
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,6 +104,9 @@ class Programme(_Strict):
     outcome_counts: tuple[str, ...] = DEFAULT_OUTCOME_COUNTS
     crisis: tuple[CrisisLine, ...]
     contact: dict[str, str]
+    # the municipalities the programme serves: offered as shortcuts when the municipality is asked, and
+    # the fact `municipality_in_area` (is the answer one of them) for the rules
+    municipalities: tuple[str, ...] = ()
     triage: tuple[RuleSpec, ...]
 
     @field_validator("languages")
@@ -143,6 +147,9 @@ class Programme(_Strict):
             known_sets = instruments.load(iid).band_set_names
             if band_set not in known_sets:
                 raise ValueError(f"{iid} has no band set {band_set!r}; known: {list(known_sets)}")
+        if len({normalise_place(m) for m in self.municipalities}) != len(self.municipalities) or not all(
+                m.strip() for m in self.municipalities):
+            raise ValueError("municipalities must be distinct names")
         from flows.summary import CASE_OUTCOMES  # here, not at the top: flows.summary imports this module
 
         unknown_outcomes = [o for o in self.outcome_counts if o not in CASE_OUTCOMES]
@@ -186,6 +193,14 @@ class Programme(_Strict):
         outside = {"any": [{"fact": "age", "lt": self.age.min}, {"fact": "age", "gt": self.age.max}]}
         return (Rule(Outcome.NOT_IN_TARGET, "reason.age_outside", outside), *rules)
 
+    def in_area(self, municipality: str | None) -> bool | None:
+        """Is this municipality one the programme serves? None when the programme names none."""
+        if not self.municipalities or municipality is None:
+            return None
+        typed = normalise_place(municipality)
+        forms = {typed, typed.removesuffix("s")}  # "Jönköpings kommun" is Jönköping
+        return bool(forms & {normalise_place(m) for m in self.municipalities})
+
     def crisis_for(self, age: int | None) -> tuple[CrisisLine, ...]:
         """The crisis lines for someone of this age (all of them while the age is unknown)."""
         return tuple(line for line in self.crisis if line.applies_to(age))
@@ -197,8 +212,20 @@ class Programme(_Strict):
         return self.contact.get(lang) or self.contact["en"]
 
 
+def normalise_place(name: str) -> str:
+    """A municipality name for comparison: case, accents, spaces and a trailing "kommun(e)" ignored."""
+    folded = unicodedata.normalize("NFKD", name.casefold())
+    plain = "".join(c for c in folded if not unicodedata.combining(c))
+    words = plain.replace("-", " ").split()
+    if words and words[-1] in ("kommun", "kommune"):
+        words = words[:-1]
+    return " ".join(words)
+
+
 def known_facts(programme: Programme) -> set[str]:
     facts = {"age", "flags.risk", "country"} | {q.id for q in questions.FACTS + questions.MOTIVATION}
+    if programme.municipalities:
+        facts.add("municipality_in_area")
     if programme.diagnoses:
         facts.add(questions.DIAGNOSES.id)
     if programme.substance:
