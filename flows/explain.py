@@ -47,11 +47,12 @@ class _Words:
     def value(self, name: str, value: Any) -> str:
         if isinstance(value, list | tuple):
             return ", ".join(self.value(name, v) for v in value)
+        t = self.t
         question = questions.ALL.get(name)
         if question is not None and (question.options or question.per_country):
-            return f"“{self.t(question.option_msgid(str(value)))}”"
+            return t("explain.quoted", text=t(question.option_msgid(str(value))))
         if name.endswith((".band", ".icd10", ".dsm4")):
-            return f"“{self.t(f'band.{value}')}”"
+            return t("explain.quoted", text=t(f"band.{value}"))
         return str(value)
 
     def condition(self, condition: Mapping[str, Any]) -> str:
