@@ -246,10 +246,10 @@ class IntakeFlow:
             return self._answer(state, [o for o in question.options if o in chosen])
         if button in chosen:
             chosen.remove(button)
-        elif button in questions.DIAGNOSIS_ALONE:
+        elif button in question.exclusive:
             chosen = [button]
         else:
-            chosen = [o for o in chosen if o not in questions.DIAGNOSIS_ALONE] + [button]
+            chosen = [o for o in chosen if o not in question.exclusive] + [button]
         state.answers[key] = chosen
         state.version += 1
         return self._reply(state, [self._screen(state)])

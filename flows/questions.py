@@ -39,6 +39,8 @@ class Question:
     only_if: tuple[str, tuple[str, ...]] | None = None
     # options depend on the programme's country
     per_country: dict[str, tuple[str, ...]] | None = None
+    # multiple choice: options that stand alone (choosing one clears the others, and the other way round)
+    exclusive: tuple[str, ...] = ()
 
     @property
     def msgid(self) -> str:
@@ -90,7 +92,8 @@ DIAGNOSIS_AREAS = (
     "personality", "eating", "ocd", "other",
 )
 DIAGNOSIS_ALONE = ("none", "dont_know")
-DIAGNOSES = Question("diagnoses", Section.FACTS, Kind.MULTI, (*DIAGNOSIS_AREAS, *DIAGNOSIS_ALONE))
+DIAGNOSES = Question("diagnoses", Section.FACTS, Kind.MULTI, (*DIAGNOSIS_AREAS, *DIAGNOSIS_ALONE),
+                     exclusive=DIAGNOSIS_ALONE)
 
 # Hjørring's target-group description grades substance use A (no problem) to E (complete problem);
 # at B or C it asks about motivation for treatment.
