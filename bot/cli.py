@@ -35,7 +35,11 @@ def parser() -> argparse.ArgumentParser:
     db.add_argument("action", choices=["upgrade"])
 
     progs = sub.add_parser("programmes", help="programme files")
-    progs.add_argument("action", choices=["check", "list"])
+    progs.add_argument("action", choices=["check", "list", "explain"])
+    progs.add_argument("id", nargs="?", help="explain: the programme (all of them with --write)")
+    progs.add_argument("--lang", choices=["da", "sv", "en"], default="en", help="explain: the language")
+    progs.add_argument("--write", action="store_true",
+                       help="explain: write docs/programmes/<id>.md (English) instead of printing")
 
     export = sub.add_parser("export", help="referrals for coordinators")
     export.add_argument("--format", choices=["json", "fhir", "csv"], default="json")
@@ -255,6 +259,25 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 
+def _explain(settings: Settings, programme_id: str | None, lang: str, write: bool) -> int:
+    from flows.explain import explain, write_docs
+    from flows.programmes import Registry
+
+    registry = Registry.load(settings.programmes_dir)
+    if programme_id is not None and programme_id not in registry:
+        print(f"Unknown programme {programme_id!r}; known: {', '.join(p.id for p in registry.all())}", file=sys.stderr)
+        return 2
+    if write:
+        for path in write_docs(registry, only=[programme_id] if programme_id else []):
+            print(path)
+        return 0
+    if programme_id is None:
+        print("explain needs a programme id (or --write for all of them)", file=sys.stderr)
+        return 2
+    sys.stdout.write(explain(registry[programme_id], lang))
+    return 0
+
+
 def _programmes(settings: Settings, action: str) -> int:
     from flows.programmes import Registry, check, programme_files
 
@@ -295,6 +318,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(upgrade(settings.database_url))
             print("database is up to date")
             return 0
+        if args.command == "programmes" and args.action == "explain":
+            return _explain(settings, args.id, args.lang, args.write)
         if args.command == "programmes":
             return _programmes(settings, args.action)
         if args.command == "export":

@@ -28,7 +28,7 @@ def render(screen: Screen, lang: str) -> str:
     if screen.progress:
         lines.append(f"[{screen.progress}]")
     lines.append(screen.text)
-    if screen.kind is InputKind.CHOICE:
+    if screen.buttons:  # a choice, or shortcuts for a typed answer (e.g. the programme's municipalities)
         lines.append("")
         lines += [f"  {n}) {b.label}" for n, b in enumerate(screen.buttons, 1)]
     if screen.nav:

@@ -6,10 +6,12 @@ validated when it is made.
 
 - ``questionnaire(id, lang)``: the instrument as a ``Questionnaire`` – one ``choice`` item per item
   (linkId = item id, MDI 8a/8b and 10a/10b apart), answer codes = scores, each score also as the
-  ``ordinalValue`` extension, and a read-only ``total`` item; the LOINC panel and total codes where
-  the instrument has them (GAD-7, PHQ-9; the MDI has none).
+  ``ordinalValue`` extension, and a read-only ``total`` item; the LOINC panel, item, answer and total
+  codes where the instrument data has them (GAD-7, PHQ-9; the MDI has none): answers are then coded
+  with their LOINC answer codes (LA...), otherwise with the score in our own code system.
 - ``questionnaire_responses(id, created_at, payload)``: one ``QuestionnaireResponse`` per instrument
-  of a referral. No name and no subject: the identifier ``<referral id>-<instrument>`` in the system
+  of a referral; each item carries its LOINC code in the ``item-code`` extension. No name and no
+  subject: the identifier ``<referral id>-<instrument>`` in the system
   ``https://ips-intake.example/referral`` is the only link to the person.
 - ``fhir_lines(referrals)``: the export stream, one JSON resource per line: the questionnaires first,
   then the responses, one referral at a time.
@@ -40,6 +42,9 @@ REFERRAL_SYSTEM = f"{BASE_URL}/referral"
 LOINC = "http://loinc.org"
 # R4/R4B core extension (R5 replaced it with itemWeight); context Coding, so it sits on the valueCoding.
 ORDINAL_VALUE = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
+# R4 QuestionnaireResponse items have no `code`; the item's LOINC code rides in this extension so a
+# response read without its Questionnaire still says which LOINC question each answer belongs to.
+ITEM_CODE = f"{BASE_URL}/fhir/StructureDefinition/item-code"
 # Bump when an instrument's items, options or scores change.
 QUESTIONNAIRE_VERSION = "1.0.0"
 TOTAL_LINK_ID = "total"
@@ -70,13 +75,26 @@ def _resource_name(instrument: Instrument) -> str:
 
 
 def _answer_coding(instrument: Instrument, score: int, t: Translator) -> Coding:
+    """An answer: its LOINC answer code where the instrument has one (GAD-7, PHQ-9), else our own code (the score)."""
     option = next(o for o in instrument.options if o.score == score)
+    loinc_answer = instrument.loinc.answers.get(score) if instrument.loinc else None
     return Coding(
-        system=answer_system(instrument.id),
-        code=str(score),
+        system=LOINC if loinc_answer else answer_system(instrument.id),
+        code=loinc_answer or str(score),
         display=t(option.label),
         extension=[Extension(url=ORDINAL_VALUE, valueDecimal=Decimal(score))],
     )
+
+
+def _item_codes(instrument: Instrument, item_id: str) -> list[Coding] | None:
+    """The item's LOINC code, where the instrument data has one (the MDI has none)."""
+    code = instrument.loinc.items.get(item_id) if instrument.loinc else None
+    return [Coding(system=LOINC, code=code)] if code else None
+
+
+def _item_code_extension(instrument: Instrument, item_id: str) -> list[Extension] | None:
+    codes = _item_codes(instrument, item_id)
+    return [Extension(url=ITEM_CODE, valueCoding=codes[0])] if codes else None
 
 
 def questionnaire(instrument_id: str, lang: str = "en") -> Questionnaire:
@@ -86,7 +104,8 @@ def questionnaire(instrument_id: str, lang: str = "en") -> Questionnaire:
     options = [QuestionnaireItemAnswerOption(valueCoding=_answer_coding(instrument, o.score, t))
                for o in instrument.options]
     items = [
-        QuestionnaireItem(linkId=item.id, text=t(item.text), type="choice", required=True, answerOption=options)
+        QuestionnaireItem(linkId=item.id, text=t(item.text), type="choice", required=True, answerOption=options,
+                          code=_item_codes(instrument, item.id))
         for item in instrument.items
     ]
     loinc = instrument.loinc
@@ -120,6 +139,7 @@ def _response(referral_id: int, created_at: str, lang: str, instrument_id: str,
         QuestionnaireResponseItem(
             linkId=item.id,
             text=t(item.text),
+            extension=_item_code_extension(instrument, item.id),
             answer=[QuestionnaireResponseItemAnswer(valueCoding=_answer_coding(instrument, answers[item.id], t))],
         )
         for item in instrument.items

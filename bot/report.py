@@ -1,5 +1,9 @@
 """The coordinator's report: IPS clocks, outcomes against the programme's goal, a burn-up chart.
 
+Each programme defines its goal in its file: which case outcomes count (``outcome_counts``: e.g.
+no subsidised jobs in Hjørring and Sjælland; at least 25 % of full time in Jönköping) and the share
+to reach (``outcome_goal``).
+
 Streams over the referrals once (constant memory whatever their number) and aggregates per
 programme and per ISO week. The chart is a small self-contained SVG: cumulative eligible referrals
 (the scope) and cumulative job or education outcomes, with the goal line.
@@ -7,7 +11,7 @@ programme and per ISO week. The chart is a small self-contained SVG: cumulative 
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -15,9 +19,8 @@ from statistics import median
 from typing import TextIO
 
 from bot.app import App
+from flows.programmes import DEFAULT_OUTCOME_COUNTS, Programme
 
-JOB = ("ordinary_full", "ordinary_part", "flex", "subsidised")
-EDUCATION = ("education",)
 ELIGIBLE_STATUSES = ("new", "waiting", "claimed", "closed")
 
 
@@ -37,10 +40,16 @@ class Tally:
     waiting: int = 0
     consultants: int = 0
     coordinators: int = 0
+    counted: tuple[str, ...] = DEFAULT_OUTCOME_COUNTS  # the case outcomes that count towards the goal
+
+    @classmethod
+    def of(cls, programme: Programme | None) -> Tally:
+        """An empty tally counting the outcomes the programme's own goal counts."""
+        return cls(counted=programme.outcome_counts) if programme is not None else cls()
 
     @property
     def in_work_or_education(self) -> int:
-        return sum(self.outcomes[o] for o in JOB + EDUCATION)
+        return sum(self.outcomes[o] for o in self.counted)
 
     @property
     def rate(self) -> float:
@@ -53,10 +62,12 @@ def monday(moment: datetime) -> date:
 
 
 async def collect(app: App, programme: str | None = None) -> dict[str, Tally]:
-    tallies: dict[str, Tally] = defaultdict(Tally)
+    tallies: dict[str, Tally] = {}
     async with app.uow() as uow:
         async for referral in uow.referrals.stream(programme_id=programme):
-            tally = tallies[referral.programme_id]
+            tally = tallies.get(referral.programme_id)
+            if tally is None:
+                tally = tallies[referral.programme_id] = Tally.of(app.registry.get(referral.programme_id))
             tally.referrals += 1
             if referral.status not in ELIGIBLE_STATUSES:
                 continue
@@ -74,7 +85,7 @@ async def collect(app: App, programme: str | None = None) -> dict[str, Tally]:
                 tally.job_search_30 += 1
             if referral.case_outcome:
                 tally.outcomes[referral.case_outcome] += 1
-                if referral.case_outcome in JOB + EDUCATION and referral.outcome_at:
+                if referral.case_outcome in tally.counted and referral.outcome_at:
                     tally.weekly_outcomes[monday(referral.outcome_at)] += 1
         for programme_id, tally in tallies.items():  # who is there to take them
             tally.consultants = len(await uow.staff.with_role(programme_id, "consultant"))
@@ -93,6 +104,7 @@ def write_text(tallies: dict[str, Tally], goals: dict[str, float], out: TextIO) 
             f"  first employer contact within 30 days: {t.job_search_30} of {t.claimed}\n"
             f"  in job or education: {t.in_work_or_education} of {t.claimed} = {t.rate:.0%} (goal {goal:.0%}) "
             f"{'✓' if t.claimed and t.rate >= goal else '✗'}\n"
+            f"  counted towards the goal: {', '.join(t.counted)}\n"
             f"  outcomes: {', '.join(f'{k} {v}' for k, v in sorted(t.outcomes.items())) or '–'}\n"
             f"  urgent claims over the caseload cap: {t.over_cap}\n"
             f"  staff: {t.consultants} job consultants, {t.coordinators} coordinators\n"

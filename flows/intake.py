@@ -25,7 +25,7 @@ from flows.triage import decide
 from locales import LANGUAGES, Translator, normalise
 
 INFO_STEPS = ("info.ips", "info.screening", "info.help")
-BACK, SKIP = "back", "skip"
+BACK, SKIP, DONE = "back", "skip", "done"
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]{2,}$")
 PHONE_RE = re.compile(r"^\+?[0-9][0-9 \-]{6,18}[0-9]$")
 
@@ -193,6 +193,9 @@ class IntakeFlow:
         question = self._question(state.step)
         if question is None:  # a typed answer where only buttons make sense
             return self._reply(state, [self._notice(state, "error.choose"), current])
+        shortcut = self._match_button(current, text) if current.buttons else None
+        if shortcut is not None:  # the number or name of a shortcut (e.g. one of the programme's municipalities)
+            return self._choose(state, shortcut)
         if not text:
             return self._reply(state, [self._notice(state, "error.empty"), current])
         if len(text) > question.max_length and question.kind is not Kind.NUMBER:
@@ -250,7 +253,28 @@ class IntakeFlow:
             return self._reply(state, [self._screen(state)])
         if self._instrument_item(step) is not None:
             return self._answer(state, int(button))
+        question = self._question(step)
+        if question is not None and question.kind is Kind.MULTI:
+            return self._toggle(state, question, button)
         return self._answer(state, button)
+
+    def _toggle(self, state: State, question: Question, button: str) -> Reply:
+        """A multiple-choice question: a tap turns an option on or off; "done" answers it."""
+        key = self._answer_key(state.step)
+        chosen = list(state.answers.get(key) or [])
+        if button == DONE:
+            if not chosen:
+                return self._reply(state, [self._notice(state, "error.choose_some"), self._screen(state)])
+            return self._answer(state, [o for o in question.options if o in chosen])
+        if button in chosen:
+            chosen.remove(button)
+        elif button in question.exclusive:
+            chosen = [button]
+        else:
+            chosen = [o for o in chosen if o not in question.exclusive] + [button]
+        state.answers[key] = chosen
+        state.version += 1
+        return self._reply(state, [self._screen(state)])
 
     def _overlay_choice(self, state: State, button: str) -> Reply:
         overlay, state.overlay = state.overlay, None
@@ -349,11 +373,15 @@ class IntakeFlow:
         programme = self.registry.get(state.programme)
         if programme is None:
             return steps
-        steps += [f"q.{q.id}" for q in questions.FACTS if self._applies(q, state)]
+        for q in questions.FACTS:
+            if self._applies(q, state):
+                steps.append(f"q.{q.id}")
+            if q.id == "treatment" and programme.diagnoses:
+                steps.append(f"q.{questions.DIAGNOSES.id}")
         for iid in programme.instruments:
             steps += [f"{iid}.{item.id}" for item in instruments.load(iid).items]
         if programme.substance:
-            steps += [f"q.{q.id}" for q in questions.SUBSTANCE]
+            steps += [f"q.{q.id}" for q in questions.SUBSTANCE if self._applies(q, state)]
         steps += [f"q.{q.id}" for q in questions.MOTIVATION if self._applies(q, state)]
         steps.append("summary")
         return steps
@@ -460,6 +488,11 @@ class IntakeFlow:
         if question is None:
             raise LookupError(f"unknown step {step!r}")
         text = t(question.msgid)
+        if question.kind is Kind.MULTI:
+            chosen = state.answers.get(self._answer_key(step)) or []
+            buttons = [Button(o, t("option.chosen", label=t(question.option_msgid(o))) if o in chosen
+                              else t(question.option_msgid(o))) for o in question.options]
+            return choice(text, [*buttons, Button(DONE, t("button.done"))], nav=self._nav(state, t))
         if question.kind is Kind.CHOICE:
             country = self._programme(state).country
             options = question.options_for(country)
@@ -468,7 +501,10 @@ class IntakeFlow:
             )
         kind = InputKind.NUMBER if question.kind is Kind.NUMBER else InputKind.TEXT
         nav = self._nav(state, t, skip=question.optional)
-        return Screen(text, step, state.version, kind, nav=nav)
+        shortcuts: tuple[Button, ...] = ()
+        if question.id == "municipality":
+            shortcuts = tuple(Button(m, m) for m in self._programme(state).municipalities)
+        return Screen(text, step, state.version, kind, shortcuts, nav=nav)
 
     def _overlay_screen(self, state: State, t: Translator) -> Screen:
         overlay = state.overlay or ""
@@ -510,6 +546,8 @@ class IntakeFlow:
             return t("summary.skipped")
         if question.kind is Kind.CHOICE:
             return t(question.option_msgid(str(value)))
+        if question.kind is Kind.MULTI:
+            return ", ".join(t(question.option_msgid(str(v))) for v in value)
         return str(value)
 
     def _result_text(self, state: State, t: Translator) -> str:
@@ -528,8 +566,9 @@ class IntakeFlow:
         return "\n\n".join(parts)
 
     def _crisis_lines(self, state: State, t: Translator) -> str:
+        age = state.answers.get("age")
         return "\n".join(
-            t(line.label, phone=line.phone) for line in self._programme(state).crisis
+            t(line.label, phone=line.phone) for line in self._programme(state).crisis_for(age)
         )
 
     def _crisis(self, state: State) -> Screen:

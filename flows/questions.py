@@ -16,6 +16,7 @@ class Kind(StrEnum):
     NUMBER = "number"
     PHONE = "phone"
     EMAIL = "email"
+    MULTI = "multi"  # several options, toggled on and off, then "done"; the answer is a list
 
 
 class Section(StrEnum):
@@ -38,6 +39,8 @@ class Question:
     only_if: tuple[str, tuple[str, ...]] | None = None
     # options depend on the programme's country
     per_country: dict[str, tuple[str, ...]] | None = None
+    # multiple choice: options that stand alone (choosing one clears the others, and the other way round)
+    exclusive: tuple[str, ...] = ()
 
     @property
     def msgid(self) -> str:
@@ -81,9 +84,23 @@ FACTS: tuple[Question, ...] = (
     Question("email", Section.FACTS, Kind.EMAIL, max_length=120, only_if=("contact", ("email",))),
 )
 
-# Hjørring's target-group description grades substance use A (no problem) to E (complete problem).
+# The areas someone has a diagnosis for or is being assessed for (asked when the programme sets
+# `diagnoses: true`, right after the treatment question). "none" and "dont_know" stand alone: picking
+# one of them clears the others, picking an area clears them.
+DIAGNOSIS_AREAS = (
+    "anxiety", "depression", "isolation", "trauma", "psychosis", "bipolar", "adhd", "autism",
+    "personality", "eating", "ocd", "other",
+)
+DIAGNOSIS_ALONE = ("none", "dont_know")
+DIAGNOSES = Question("diagnoses", Section.FACTS, Kind.MULTI, (*DIAGNOSIS_AREAS, *DIAGNOSIS_ALONE),
+                     exclusive=DIAGNOSIS_ALONE)
+
+# Hjørring's target-group description grades substance use A (no problem) to E (complete problem);
+# at B or C it asks about motivation for treatment.
 SUBSTANCE: tuple[Question, ...] = (
     Question("substance", Section.SUBSTANCE, Kind.CHOICE, ("A", "B", "C", "D", "E")),
+    Question("substance_treatment", Section.SUBSTANCE, Kind.CHOICE, ("yes", "maybe", "no"),
+             only_if=("substance", ("B", "C"))),
 )
 
 MOTIVATION: tuple[Question, ...] = (
@@ -97,4 +114,4 @@ MOTIVATION: tuple[Question, ...] = (
     Question("support_wanted", Section.MOTIVATION, Kind.TEXT, max_length=1000, optional=True),
 )
 
-ALL: dict[str, Question] = {q.id: q for q in FACTS + SUBSTANCE + MOTIVATION}
+ALL: dict[str, Question] = {q.id: q for q in (*FACTS, DIAGNOSES, *SUBSTANCE, *MOTIVATION)}

@@ -27,7 +27,7 @@ def score_all(state: State, programme: Programme) -> dict[str, instruments.Resul
     for iid in programme.instruments:
         instrument = instruments.load(iid)
         answers = {item.id: state.answers[f"{iid}.{item.id}"] for item in instrument.items}
-        scores[iid] = instruments.score(instrument, answers)
+        scores[iid] = instruments.score(instrument, answers, programme.band_sets.get(iid))
     return scores
 
 
@@ -39,6 +39,8 @@ def build_facts(
     facts: dict[str, Any] = {"country": programme.country, "flags.risk": "risk" in state.flags}
     for section in questions.Section:
         facts.update(_answered(state, sequence, section))
+    if programme.municipalities:
+        facts["municipality_in_area"] = programme.in_area(facts.get("municipality"))
     for iid, result in scores.items():
         facts[f"{iid}.total"] = result.total
         facts[f"{iid}.band"] = result.band
@@ -62,7 +64,7 @@ def build_referral(
     for detail in ("phone", "email"):
         if detail in facts:
             contact[detail] = facts.pop(detail)
-    substance = _answered(state, sequence, questions.Section.SUBSTANCE).get("substance")
+    substance_answers = _answered(state, sequence, questions.Section.SUBSTANCE)
     return {
         "programme": programme.id,
         "language": state.lang,
@@ -71,7 +73,8 @@ def build_referral(
         "instruments": {iid: result.as_dict() for iid, result in scores.items()},
         "flags": list(state.flags),
         "risk_items": list(state.risk_items),
-        "substance": substance,
+        "substance": substance_answers.get("substance"),
+        "substance_treatment": substance_answers.get("substance_treatment"),
         "motivation": _answered(state, sequence, questions.Section.MOTIVATION),
         "triage": decision.as_dict(),
     }
@@ -139,6 +142,7 @@ def export_record(referral_id: int, created_at: str, status: str, payload: dict[
         "instruments": instruments_out,
         "flags": payload["flags"],
         "substance": payload.get("substance"),
+        "substance_treatment": payload.get("substance_treatment"),
         "motivation": payload["motivation"],
         "triage": {
             "outcome": triage["outcome"],

@@ -16,7 +16,9 @@ from flows.screens import Button, InputKind, Screen, Tone
 from locales import Translator, format_when
 
 CASE_ACTIONS = ("contact", "meeting", "jobsearch", "outcome", "close")
-CASE_OUTCOMES = ("ordinary_full", "ordinary_part", "flex", "education", "subsidised", "none")
+# ordinary_under_25 / education_under_25: under 25 % of full time (Jönköping's goal counts 25 % or more)
+CASE_OUTCOMES = ("ordinary_full", "ordinary_part", "ordinary_under_25", "flex", "education", "education_under_25",
+                 "subsidised", "none")
 
 
 def _label(t: Translator, question_id: str, value: Any) -> str:

@@ -4,6 +4,9 @@ Conditions are data (from the programme YAML), evaluated by a small interpreter;
 ``eval``. A condition is one of::
 
     {fact: gad7.band, in: [mild, moderate]}      # eq, ne, in, not_in, lt, le, gt, ge, present
+    {fact: diagnoses, contains: [anxiety]}       # a multiple-choice fact holds any of these
+    {fact: diagnoses, only: [anxiety]}           # ... holds something, and nothing but these
+    {fact: diagnoses, several_of: [a, b, c]}     # ... holds at least two of these
     {all: [cond, ...]}  {any: [cond, ...]}  {not: cond}
 
 A rule without ``when`` always matches (every programme ends with one).
@@ -30,7 +33,9 @@ class Outcome(StrEnum):
         return self in (Outcome.ELIGIBLE, Outcome.ELIGIBLE_URGENT)
 
 
-COMPARISONS = ("eq", "ne", "in", "not_in", "lt", "le", "gt", "ge", "present")
+COMPARISONS = ("eq", "ne", "in", "not_in", "lt", "le", "gt", "ge", "present", "contains", "only", "several_of")
+# comparisons over a multiple-choice fact (a list of option ids)
+SET_COMPARISONS = ("contains", "only", "several_of")
 COMBINATORS = ("all", "any", "not")
 
 Facts = Mapping[str, Any]
@@ -61,6 +66,8 @@ def matches(condition: Mapping[str, Any] | None, facts: Facts) -> bool:
     if not present:
         return False
     value = facts[name]
+    if op in SET_COMPARISONS:
+        return _set_comparison(name, op, value, expected)
     try:
         match op:
             case "eq":
@@ -81,6 +88,18 @@ def matches(condition: Mapping[str, Any] | None, facts: Facts) -> bool:
                 return bool(value >= expected)
     except TypeError as exc:  # e.g. comparing a band name with a number
         raise ConditionError(f"{name} {op} {expected!r}: {exc}") from exc
+
+
+def _set_comparison(name: str, op: str, value: Any, expected: Any) -> bool:
+    if not isinstance(value, list | tuple):
+        raise ConditionError(f"{name} {op}: {name} is not a multiple-choice fact")
+    wanted = {expected} if isinstance(expected, str) else set(expected)
+    held = set(value)
+    if op == "contains":
+        return bool(held & wanted)
+    if op == "only":
+        return bool(held) and held <= wanted
+    return len(held & wanted) >= 2  # several_of
 
 
 def fact_names(condition: Mapping[str, Any] | None) -> set[str]:

@@ -71,13 +71,35 @@ def test_placeholders_match_english(lang: str) -> None:
 
 
 def test_clinical_texts_are_flagged_for_review_and_listed() -> None:
+    """Each item text is either still waiting for review or checked against a published version; both are listed."""
     review = (ROOT / "locales" / "REVIEW.md").read_text(encoding="utf-8")
     for lang in ("da", "sv"):
         with po_path(lang).open("rb") as f:
             for message in read_po(f):
-                if str(message.id).startswith(("gad7.", "phq9.", "mdi.")):
-                    assert any("REVIEW" in c for c in message.user_comments), message.id
+                if str(message.id).startswith(("gad7.", "phq9.", "mdi.", "crisis.", "q.diagnoses")):
+                    marks = [c for c in message.user_comments if c.startswith(("REVIEW", "CHECKED"))]
+                    assert len(marks) == 1, message.id
                     assert str(message.id) in review, f"{message.id} not listed in locales/REVIEW.md"
+                    if marks[0].startswith("CHECKED"):  # its published wording is quoted there
+                        assert str(message.string) in review, f"{lang} {message.id}: the checked text is not quoted"
+
+
+# Published wordings found (issue 13; sources in locales/REVIEW.md): these must not drift.
+PUBLISHED = {
+    ("sv", "phq9.item.3"): "Problem att somna eller att du vaknat i förtid, eller sovit för mycket",
+    ("sv", "phq9.item.4"): "Känt dig trött eller energilös",
+    ("sv", "phq9.item.8"): "Att du rört dig eller talat så långsamt att andra noterat det? Eller motsatsen att du "
+                           "varit så nervös eller rastlös att du rört dig mer än vanligt",
+    ("da", "mdi.item.3"): "Har du følt at du manglede energi og kræfter?",
+    ("da", "mdi.item.8a"): "Har du følt dig rastløs?",
+    ("da", "mdi.item.8b"): "Har du følt dig mere stille?",
+    ("da", "gad7.item.1"): "Følt dig nervøs, ængstelig eller anspændt",  # as issue 13 names it; REVIEW stays
+}
+
+
+@pytest.mark.parametrize(("lang", "msgid"), list(PUBLISHED))
+def test_item_wordings_are_the_published_ones(lang: str, msgid: str) -> None:
+    assert catalogue(lang)[msgid] == PUBLISHED[(lang, msgid)]
 
 
 def test_translator_falls_back_to_english_and_fills_placeholders() -> None:

@@ -17,6 +17,7 @@ from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
 from bot.csv_export import COLUMNS, csv_lines
 from bot.fhir import (
+    ITEM_CODE,
     LOINC,
     ORDINAL_VALUE,
     REFERRAL_SYSTEM,
@@ -78,7 +79,7 @@ def test_questionnaire_validates_with_one_item_per_item_and_a_total(iid: str, co
     for option, expected in zip(options, instrument.options, strict=True):
         coding = option.valueCoding
         assert coding is not None
-        assert coding.code == str(expected.score) and coding.display == t(expected.label)
+        assert coding.code == answer_code(iid, expected.score) and coding.display == t(expected.label)
         assert coding.extension is not None
         (ordinal,) = coding.extension
         assert ordinal.url == ORDINAL_VALUE and ordinal.valueDecimal == expected.score
@@ -90,6 +91,38 @@ def test_loinc_codes_for_gad7_and_phq9(iid: str, panel: str, total: str) -> None
     assert q.code is not None and [(c.system, c.code) for c in q.code] == [(LOINC, panel)]
     total_item = q.item[-1]
     assert total_item.code is not None and [(c.system, c.code) for c in total_item.code] == [(LOINC, total)]
+
+
+LOINC_ANSWERS = {0: "LA6568-5", 1: "LA6569-3", 2: "LA6570-1", 3: "LA6571-9"}
+LOINC_ITEMS = {
+    "gad7": ["69725-0", "68509-9", "69733-4", "69734-2", "69735-9", "69689-8", "69736-7"],
+    "phq9": ["44250-9", "44255-8", "44259-0", "44254-1", "44251-7", "44258-2", "44252-5", "44253-3", "44260-8"],
+}
+
+
+def answer_code(iid: str, score: int) -> str:
+    """The code an answer carries: LOINC's answer code for the GAD-7 and PHQ-9, the score for the MDI."""
+    return LOINC_ANSWERS[score] if iid in LOINC_ITEMS else str(score)
+
+
+@pytest.mark.parametrize("iid", ["gad7", "phq9"])
+def test_loinc_item_and_answer_codes(iid: str) -> None:
+    q = questionnaire(iid)
+    *items, _total = q.item
+    assert [[(c.system, c.code) for c in item.code] for item in items] == [[(LOINC, c)] for c in LOINC_ITEMS[iid]]
+    for item in items:
+        assert [(o.valueCoding.system, o.valueCoding.code) for o in item.answerOption] == [
+            (LOINC, LOINC_ANSWERS[s]) for s in (0, 1, 2, 3)]
+
+
+def test_responses_carry_item_level_loinc_codes(jonkoping: dict[str, Any]) -> None:
+    gad7, phq9 = questionnaire_responses(3, CREATED, jonkoping)
+    for response, iid in ((gad7, "gad7"), (phq9, "phq9")):
+        *items, total = response.item
+        codes = [(e.url, e.valueCoding.system, e.valueCoding.code) for item in items for e in item.extension]
+        assert codes == [(ITEM_CODE, LOINC, c) for c in LOINC_ITEMS[iid]]
+        assert total.extension is None
+        assert {item.answer[0].valueCoding.code for item in items} == {"LA6570-1"}  # every answer 2
 
 
 def test_no_loinc_code_for_the_mdi() -> None:
@@ -125,7 +158,7 @@ def test_responses_validate_and_carry_the_answers(reconnect: dict[str, Any]) -> 
         assert parsed.subject is None and parsed.contained is None
         answers = answers_of(parsed)
         assert answers.pop("total") == result["total"]
-        assert answers == {k: str(v) for k, v in result["answers"].items()}
+        assert answers == {k: answer_code(iid, v) for k, v in result["answers"].items()}
 
 
 def test_mdi_parts_are_separate_items_and_the_total_uses_the_higher(reconnect: dict[str, Any]) -> None:
@@ -144,7 +177,7 @@ def test_answers_are_shown_in_the_intake_language(jonkoping: dict[str, Any]) -> 
     first = phq9.item[0]
     assert first.text == t("phq9.item.1")
     coding = first.answer[0].valueCoding
-    assert (coding.code, coding.display) == ("2", t("phq9.option.2"))
+    assert (coding.system, coding.code, coding.display) == (LOINC, "LA6570-1", t("phq9.option.2"))
     assert coding.extension[0].url == ORDINAL_VALUE and coding.extension[0].valueDecimal == 2
     assert answers_of(phq9)["total"] == 18 == jonkoping["instruments"]["phq9"]["total"]
 

@@ -8,6 +8,7 @@ Logs carry no message text and no raw user ids, only `Person.log_id`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import html
 import logging
 from collections.abc import Sequence
@@ -25,7 +26,7 @@ from bot.telegram.delivery import deliver, deliver_all, plan
 from bot.telegram.render import answered_text, parse_callback, render
 from bot.telegram.session import AnswerTap, Markup, SendRendered, call
 from flows.answers import Command, Text, parse_text
-from flows.screens import Screen
+from flows.screens import Screen, screen_to_dict
 from locales import Translator, normalise
 
 log = logging.getLogger(__name__)
@@ -138,6 +139,11 @@ async def tap(query: CallbackQuery, bot: Bot, app: App, event_update: Update) ->
     old_html = message.html_text
 
     def replies(outcome: Outcome) -> dict[str, object]:
+        screens = outcome.screens
+        if not outcome.stale and len(screens) == 1 and screens[0].asks and screens[0].step == answer.step:
+            # a multiple-choice toggle: the same question with its options updated, edited in place
+            edit_in_place = {"message_id": message.message_id, "screen": screen_to_dict(screens[0])}
+            return plan(message.chat.id, query.from_user.id, dataclasses.replace(outcome, screens=[]), edit_in_place)
         # an accepted answer: the question message shows what was chosen and loses its buttons
         edit = None
         if not outcome.stale and label is not None:

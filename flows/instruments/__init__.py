@@ -82,6 +82,9 @@ class Dsm4Algorithm(_Strict):
 class Loinc(_Strict):
     panel: str
     total: str
+    items: dict[str, str] = Field(default_factory=dict)  # item id -> LOINC code of the item
+    # option score -> LOINC answer code (LA...), for instruments whose answer list LOINC codes
+    answers: dict[int, str] = Field(default_factory=dict)
 
 
 class Instrument(_Strict):
@@ -94,6 +97,9 @@ class Instrument(_Strict):
     items: tuple[Item, ...]
     combine: tuple[Combine, ...] = ()
     bands: tuple[Band, ...]
+    band_set: str = "default"  # the name of `bands`, the default band set
+    # other published band sets a programme may choose instead (programme file: band_sets)
+    other_bands: dict[str, tuple[Band, ...]] = Field(default_factory=dict)
     risk: tuple[RiskRule, ...] = ()
     algorithms: dict[str, Icd10Algorithm | Dsm4Algorithm] = Field(default_factory=dict)
 
@@ -104,12 +110,19 @@ class Instrument(_Strict):
             raise ValueError("item ids must be unique")
         scored = self.scored_item_ids
         lo, hi = 0, self.max_total
-        edges = sorted(self.bands, key=lambda b: b.min)
-        if edges[0].min != lo or edges[-1].max != hi:
-            raise ValueError(f"bands must cover {lo}..{hi}")
-        for a, b in itertools.pairwise(edges):
-            if b.min != a.max + 1:
-                raise ValueError(f"bands leave a gap or overlap between {a.band} and {b.band}")
+        for bands in (self.bands, *self.other_bands.values()):
+            edges = sorted(bands, key=lambda b: b.min)
+            if edges[0].min != lo or edges[-1].max != hi:
+                raise ValueError(f"bands must cover {lo}..{hi}")
+            for a, b in itertools.pairwise(edges):
+                if b.min != a.max + 1:
+                    raise ValueError(f"bands leave a gap or overlap between {a.band} and {b.band}")
+        if self.loinc is not None:
+            unknown_items = set(self.loinc.items) - set(ids)
+            unknown_scores = set(self.loinc.answers) - set(self.scores)
+            if unknown_items or unknown_scores:
+                raise ValueError(
+                    f"LOINC codes for unknown items {sorted(unknown_items)} or scores {sorted(unknown_scores)}")
         for rule in self.risk:
             if rule.item not in ids:
                 raise ValueError(f"risk item {rule.item} is not an item")
@@ -138,6 +151,16 @@ class Instrument(_Strict):
             if sid not in out:
                 out.append(sid)
         return tuple(out)
+
+    @property
+    def band_set_names(self) -> tuple[str, ...]:
+        return (self.band_set, *self.other_bands)
+
+    def bands_of(self, band_set: str | None) -> tuple[Band, ...]:
+        """The bands of a named set; the default set for None. KeyError for an unknown name."""
+        if band_set is None or band_set == self.band_set:
+            return self.bands
+        return self.other_bands[band_set]
 
     @property
     def max_total(self) -> int:
@@ -178,8 +201,10 @@ def risk_flags(instrument: Instrument, item_id: str, score: int) -> tuple[str, .
     return tuple(r.flag for r in instrument.risk if r.item == item_id and score >= r.min)
 
 
-def score(instrument: Instrument, answers: Mapping[str, int]) -> Result:
-    """Score a complete set of answers. Raises ValueError on a missing or impossible answer."""
+def score(instrument: Instrument, answers: Mapping[str, int], band_set: str | None = None) -> Result:
+    """Score a complete set of answers, banded by `band_set` (the instrument's default for None).
+
+    Raises ValueError on a missing or impossible answer."""
     allowed = set(instrument.scores)
     for item in instrument.items:
         if item.id not in answers:
@@ -192,7 +217,7 @@ def score(instrument: Instrument, answers: Mapping[str, int]) -> Result:
         sid = merged.get(item.id, item.id)
         items[sid] = max(items.get(sid, 0), answers[item.id])
     total = sum(items.values())
-    band = next(b.band for b in instrument.bands if b.min <= total <= b.max)
+    band = next(b.band for b in instrument.bands_of(band_set) if b.min <= total <= b.max)
     algorithms = {name: _run(algo, items) for name, algo in instrument.algorithms.items()}
     flags = sorted({f for item_id, s in answers.items() for f in risk_flags(instrument, item_id, s)})
     return Result(

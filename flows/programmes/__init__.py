@@ -6,6 +6,7 @@ crisis resources and contact text. ``check`` validates files and reports errors 
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,9 @@ from flows.triage import COMBINATORS, COMPARISONS, Outcome, Rule, fact_names
 
 SHIPPED_DIR = Path(__file__).resolve().parent
 LANGS = ("da", "sv", "en")
+DEFAULT_OUTCOME_COUNTS = (
+    "ordinary_full", "ordinary_part", "ordinary_under_25", "flex", "education", "education_under_25", "subsidised",
+)
 
 
 class _Strict(BaseModel):
@@ -33,6 +37,42 @@ class AgeRange(_Strict):
 class CrisisLine(_Strict):
     label: str  # message id, e.g. crisis.dk.livslinien
     phone: str
+    # shown only to people of these ages (youth lines: max_age 17); shown to everyone while the age
+    # is not yet known, so nobody misses a line that may be theirs
+    min_age: int | None = Field(default=None, ge=0, le=120)
+    max_age: int | None = Field(default=None, ge=0, le=120)
+
+    def applies_to(self, age: int | None) -> bool:
+        if age is None:
+            return True
+        return (self.min_age is None or age >= self.min_age) and (self.max_age is None or age <= self.max_age)
+
+
+# The regions a programme may name, per country (Danish regions; Swedish regions, "län").
+REGIONS: dict[str, tuple[str, ...]] = {
+    "DK": ("hovedstaden", "sjaelland", "syddanmark", "midtjylland", "nordjylland"),
+    "SE": (
+        "stockholm", "uppsala", "sormland", "ostergotland", "jonkoping", "kronoberg", "kalmar", "gotland",
+        "blekinge", "skane", "halland", "vastra_gotaland", "varmland", "orebro", "vastmanland", "dalarna",
+        "gavleborg", "vasternorrland", "jamtland_harjedalen", "vasterbotten", "norrbotten",
+    ),
+}
+# Each Danish region's own number for acute help outside the GP's hours; it is also the way to the
+# psychiatric emergency department. Sources in locales/REVIEW.md.
+REGIONAL_NUMBERS: dict[str, str] = {
+    "hovedstaden": "1813",
+    "sjaelland": "1818",
+    "syddanmark": "70 11 07 07",
+    "midtjylland": "70 11 31 31",
+    "nordjylland": "70 15 03 00",
+}
+# Crisis lines that belong to one region only: (region, phone).
+REGIONAL_LINES: dict[str, tuple[str, str]] = {
+    "crisis.dk.1813": ("hovedstaden", "1813"),
+    "crisis.dk.1818": ("sjaelland", "1818"),
+}
+# Lines whose number is the programme region's own number (REGIONAL_NUMBERS).
+REGION_NUMBER_LINES = ("crisis.dk.psychiatry", "crisis.dk.laegevagt")
 
 
 class RuleSpec(_Strict):
@@ -46,10 +86,14 @@ class Programme(_Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_-]{1,31}$")
     names: dict[str, str]
     country: Literal["DK", "SE"]
+    region: str  # where the programme runs: decides the regional crisis numbers (REGIONS)
     timezone: str
     languages: tuple[str, ...]
-    age: AgeRange
+    age: AgeRange | None = None  # no range: nobody is outside the target group for their age
     instruments: tuple[str, ...]
+    # a published band set per instrument, where the programme uses another than the instrument's default
+    band_sets: dict[str, str] = Field(default_factory=dict)
+    diagnoses: bool = False  # ask which areas the person has a diagnosis for or is being assessed for
     substance: bool = False
     show_scores: bool = False
     zero_exclusion: bool = False
@@ -60,8 +104,13 @@ class Programme(_Strict):
     risk_abandon_hours: int = Field(default=24, ge=1, le=24 * 14)
     # an urgent referral nobody claimed this long is sent again and the coordinator is told
     urgent_window_hours: int = Field(default=24, ge=1, le=24 * 14)
+    # the case outcomes that count towards the goal (flows/summary.py CASE_OUTCOMES)
+    outcome_counts: tuple[str, ...] = DEFAULT_OUTCOME_COUNTS
     crisis: tuple[CrisisLine, ...]
     contact: dict[str, str]
+    # the municipalities the programme serves: offered as shortcuts when the municipality is asked, and
+    # the fact `municipality_in_area` (is the answer one of them) for the rules
+    municipalities: tuple[str, ...] = ()
     triage: tuple[RuleSpec, ...]
 
     @field_validator("languages")
@@ -91,8 +140,25 @@ class Programme(_Strict):
 
     @model_validator(mode="after")
     def _rules(self) -> Programme:
-        if self.age.min > self.age.max:
+        if self.age is not None and self.age.min > self.age.max:
             raise ValueError("age.min is above age.max")
+        if self.region not in REGIONS[self.country]:
+            raise ValueError(f"region {self.region!r} is not a region of {self.country}: {list(REGIONS[self.country])}")
+        self._check_crisis()
+        for iid, band_set in self.band_sets.items():
+            if iid not in self.instruments:
+                raise ValueError(f"band_sets names {iid!r}, which the programme does not use")
+            known_sets = instruments.load(iid).band_set_names
+            if band_set not in known_sets:
+                raise ValueError(f"{iid} has no band set {band_set!r}; known: {list(known_sets)}")
+        if len({normalise_place(m) for m in self.municipalities}) != len(self.municipalities) or not all(
+                m.strip() for m in self.municipalities):
+            raise ValueError("municipalities must be distinct names")
+        from flows.summary import CASE_OUTCOMES  # here, not at the top: flows.summary imports this module
+
+        unknown_outcomes = [o for o in self.outcome_counts if o not in CASE_OUTCOMES]
+        if unknown_outcomes or not self.outcome_counts:
+            raise ValueError(f"outcome_counts must be case outcomes of {list(CASE_OUTCOMES)}, got {unknown_outcomes}")
         if not self.triage or self.triage[-1].when is not None:
             raise ValueError("the last triage rule must have no 'when', so that every intake gets a result")
         known = known_facts(self)
@@ -103,16 +169,45 @@ class Programme(_Strict):
                 raise ValueError(f"triage rule refers to unknown facts {sorted(unknown)}")
         return self
 
+    def _check_crisis(self) -> None:
+        """112 first; a regional number only in its own region; a line's age range makes sense."""
+        if not self.crisis or self.crisis[0].phone != "112":
+            raise ValueError("the first crisis line must be 112")
+        for line in self.crisis:
+            if line.label in REGIONAL_LINES:
+                region, phone = REGIONAL_LINES[line.label]
+                if region != self.region or line.phone != phone:
+                    raise ValueError(f"{line.label} ({phone}) is for region {region}, not {self.region}")
+            if line.label in REGION_NUMBER_LINES and line.phone != REGIONAL_NUMBERS.get(self.region):
+                raise ValueError(f"{line.label} must have the number of region {self.region}: "
+                                 f"{REGIONAL_NUMBERS.get(self.region)!r}, not {line.phone!r}")
+            if line.min_age is not None and line.max_age is not None and line.min_age > line.max_age:
+                raise ValueError(f"{line.label}: min_age is above max_age")
+
     @property
     def default_language(self) -> str:
         return self.languages[0]
 
     @property
     def rules(self) -> tuple[Rule, ...]:
-        """The file's rules, after an implicit first rule for the programme's age range."""
+        """The file's rules, after an implicit first rule for the programme's age range (if it has one)."""
+        rules = tuple(Rule(r.outcome, r.reason, r.when, r.priority) for r in self.triage)
+        if self.age is None:
+            return rules
         outside = {"any": [{"fact": "age", "lt": self.age.min}, {"fact": "age", "gt": self.age.max}]}
-        age_rule = Rule(Outcome.NOT_IN_TARGET, "reason.age_outside", outside)
-        return (age_rule, *(Rule(r.outcome, r.reason, r.when, r.priority) for r in self.triage))
+        return (Rule(Outcome.NOT_IN_TARGET, "reason.age_outside", outside), *rules)
+
+    def in_area(self, municipality: str | None) -> bool | None:
+        """Is this municipality one the programme serves? None when the programme names none."""
+        if not self.municipalities or municipality is None:
+            return None
+        typed = normalise_place(municipality)
+        forms = {typed, typed.removesuffix("s")}  # "Jönköpings kommun" is Jönköping
+        return bool(forms & {normalise_place(m) for m in self.municipalities})
+
+    def crisis_for(self, age: int | None) -> tuple[CrisisLine, ...]:
+        """The crisis lines for someone of this age (all of them while the age is unknown)."""
+        return tuple(line for line in self.crisis if line.applies_to(age))
 
     def name(self, lang: str) -> str:
         return self.names.get(lang) or self.names["en"]
@@ -121,10 +216,24 @@ class Programme(_Strict):
         return self.contact.get(lang) or self.contact["en"]
 
 
+def normalise_place(name: str) -> str:
+    """A municipality name for comparison: case, accents, spaces and a trailing "kommun(e)" ignored."""
+    folded = unicodedata.normalize("NFKD", name.casefold())
+    plain = "".join(c for c in folded if not unicodedata.combining(c))
+    words = plain.replace("-", " ").split()
+    if words and words[-1] in ("kommun", "kommune"):
+        words = words[:-1]
+    return " ".join(words)
+
+
 def known_facts(programme: Programme) -> set[str]:
     facts = {"age", "flags.risk", "country"} | {q.id for q in questions.FACTS + questions.MOTIVATION}
+    if programme.municipalities:
+        facts.add("municipality_in_area")
+    if programme.diagnoses:
+        facts.add(questions.DIAGNOSES.id)
     if programme.substance:
-        facts.add("substance")
+        facts |= {q.id for q in questions.SUBSTANCE}
     for iid in programme.instruments:
         instrument = instruments.load(iid)
         facts |= {f"{iid}.total", f"{iid}.band"} | {f"{iid}.{name}" for name in instrument.algorithms}

@@ -192,12 +192,16 @@ class Candidate:
             lambda b: str(b.get("callback_data", "")).rsplit("|", 1)[-1] == button_id,
             message_id=target.message_id))
 
-    def planned(self, plan: dict[str, str], default: str = "1") -> tuple[str, bool]:
+    def planned(self, plan: dict[str, Any], default: str = "1") -> tuple[str, bool]:
         """What to answer to the current question, and whether it is a tap."""
         question = self.question()
         step = step_of(question)
         ids = button_ids(question)
         value = plan.get(step, TYPICAL.get(step))
+        if isinstance(value, list):  # a multiple-choice question: the next option not yet on, then done
+            chosen = [str(b.get("text", "")) for b in question.buttons]
+            pending = [o for o, label in zip(ids, chosen, strict=False) if o in value and not label.startswith("✓")]
+            return (pending[0] if pending else "done"), True
         if value is None:
             value = default if default in ids else ids[0]
         value = str(value)
@@ -206,11 +210,11 @@ class Candidate:
             value = answers[-1]  # a choice not offered here, e.g. on a Swedish list: the last one
         return value, value in ids
 
-    async def answer(self, plan: dict[str, str], default: str = "1") -> list[BotMessage]:
+    async def answer(self, plan: dict[str, Any], default: str = "1") -> list[BotMessage]:
         value, is_tap = self.planned(plan, default)
         return await (self.tap(value) if is_tap else self.say(value))
 
-    async def run(self, plan: dict[str, str], until: Callable[[list[BotMessage]], bool],
+    async def run(self, plan: dict[str, Any], until: Callable[[list[BotMessage]], bool],
                   default: str = "1", limit: int = 80) -> list[BotMessage]:
         """Answer question after question until `until(replies)`; all replies."""
         seen: list[BotMessage] = []

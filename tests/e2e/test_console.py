@@ -118,3 +118,19 @@ def test_programmes_check_passes_for_shipped_files_and_points_at_bad_lines(
     done = run_cli({**env, "PROGRAMMES_DIR": str(extra)}, tmp_path, "programmes", "check")
     assert done.returncode == 1
     assert f"{extra / 'bad.yaml'}:2: country" in done.stdout
+
+
+async def test_the_console_toggles_diagnosis_areas_by_number(tmp_path: Path, env: dict[str, str]) -> None:
+    # language, three info screens, consent, name, age, municipality, situation, support, treatment
+    answers = ["1", "1", "1", "1", "1", "Ida", "40", "Vejle", "3", "1", "1"]
+    done_number = 15  # 12 areas, none, don't know, then "done"
+    script = "\n".join([*answers, "1", "4", str(done_number)]) + "\n"  # anxiety on, trauma on, done
+    done = subprocess.run([sys.executable, "-m", "bot.cli", "chat", "--programme", "vejle"], input=script,
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert f"{done_number}) {DA('button.done')}" in out
+    after = out.rsplit(DA("q.diagnoses"), 1)[1]  # the last time the question was shown
+    assert DA("option.chosen", label=DA("q.diagnoses.anxiety")) in after
+    assert DA("option.chosen", label=DA("q.diagnoses.trauma")) in after
+    assert DA("q.contact") in after  # "done" moved on

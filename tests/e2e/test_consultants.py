@@ -25,6 +25,7 @@ PILOT = """\
 id: pilot
 names: {da: "Pilotprojekt", sv: "Pilotprojekt", en: "Pilot"}
 country: DK
+region: hovedstaden
 timezone: Europe/Copenhagen
 languages: [da, en]
 age: {min: 15, max: 99}

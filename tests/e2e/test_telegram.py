@@ -216,9 +216,10 @@ GAD7_ITEMS = [str(i) for i in range(1, 8)]
 OUTCOME_PLANS = {
     "refer-gp": ("reconnect", {"language": "da", **{f"gad7.{i}": "3" for i in GAD7_ITEMS}}),
     "eligible-urgent": ("reconnect", {"language": "da", "mdi.6": "3"}),
-    "refer-coping-course": ("hjorring", {"language": "da", "q.age": "35", **{f"gad7.{i}": "2" for i in GAD7_ITEMS},
+    "refer-coping-course": ("hjorring", {"language": "da", "q.age": "35", "q.diagnoses": ["anxiety"],
+                                         **{f"gad7.{i}": "2" for i in GAD7_ITEMS},
                                          **{f"mdi.{i}": "0" for i in MDI_ITEMS}}),
-    "refer-tfa": ("hjorring", {"language": "da", "q.age": "35", "q.treatment": "suspected"}),
+    "refer-tfa": ("hjorring", {"language": "da", "q.age": "35", "q.treatment": "suspected", "q.diagnoses": ["none"]}),
     "not-in-target": ("reconnect", {"language": "da", "q.age": "40"}),
 }
 
@@ -445,3 +446,21 @@ async def test_bad_token_is_one_line_and_exit_2(tmp_path: Path) -> None:
     _, stderr = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 2
     assert len(stderr.decode().strip().splitlines()) == 1 and "BOT_TOKEN" in stderr.decode()
+
+
+async def test_diagnosis_areas_are_toggle_buttons_edited_in_place(server: FakeTelegram, bot: BotProcess) -> None:
+    person = Candidate(server, server.user(2301, "Vera", "da"))
+    await person.say("/start vejle")
+    await walk_to(person, "q.diagnoses", {"language": "da", "q.age": "40"})
+    question = person.question()
+    assert question.button_texts[-3:] == [DA("q.diagnoses.dont_know"), DA("button.done"), DA("button.back")]
+    assert await person.tap("anxiety") == []  # no new message: the same one, its buttons updated
+    assert await person.tap("trauma") == []
+    again = person.question()
+    assert again.message_id == question.message_id and step_of(again) == "q.diagnoses"
+    chosen = DA("option.chosen", label=DA("q.diagnoses.anxiety"))
+    assert chosen in again.button_texts and DA("option.chosen", label=DA("q.diagnoses.trauma")) in again.button_texts
+    assert DA("q.diagnoses.depression") in again.button_texts
+    replies = await person.tap("done")
+    assert step_of(replies[-1]) == "q.contact"
+    assert person.question().message_id != question.message_id

@@ -19,6 +19,7 @@ def facts(**overrides: Any) -> dict[str, Any]:
         "age": 20, "situation": "unemployed", "support": "kontanthjaelp", "treatment": "in_treatment",
         "contact": "chat", "gad7.total": 8, "gad7.band": "mild", "mdi.total": 23, "mdi.band": "mild",
         "mdi.icd10": "mild", "mdi.dsm4": "none", "flags.risk": False, "country": "DK",
+        "diagnoses": ["anxiety", "depression"],
     }
     base.update({k.replace("__", "."): v for k, v in overrides.items()})
     return base
@@ -38,27 +39,58 @@ CASES: list[tuple[str, dict[str, Any], Outcome, str]] = [
     ("reconnect", facts(mdi__band="severe", gad7__band="minimal"), Outcome.REFER_GP, "reason.severe_symptoms"),
     ("reconnect", facts(gad7__band="moderate", mdi__band="none"), Outcome.ELIGIBLE, "reason.mild_moderate"),
     ("reconnect", facts(gad7__band="minimal", mdi__band="moderate"), Outcome.ELIGIBLE, "reason.mild_moderate"),
-    ("reconnect", facts(gad7__band="minimal", mdi__band="none"), Outcome.NOT_IN_TARGET, "reason.no_signs"),
+    ("reconnect", facts(gad7__band="minimal", mdi__band="none", mdi__icd10="none"), Outcome.NOT_IN_TARGET,
+     "reason.no_signs"),
+    # the ICD-10 result counts, not only the total (issue 13)
+    ("reconnect", facts(mdi__total=30, mdi__band="moderate", mdi__icd10="severe", gad7__band="mild"),
+     Outcome.REFER_GP, "reason.severe_symptoms"),
+    ("reconnect", facts(mdi__total=30, mdi__band="moderate", mdi__icd10="severe", flags__risk=True),
+     Outcome.REFER_GP, "reason.severe_symptoms"),
+    ("reconnect", facts(mdi__total=20, mdi__band="none", mdi__icd10="moderate", gad7__total=0, gad7__band="minimal"),
+     Outcome.ELIGIBLE, "reason.mild_moderate"),
+    # severe under 18: child and youth psychiatry, through the GP
+    ("reconnect", facts(age=16, gad7__band="severe"), Outcome.REFER_GP, "reason.severe_symptoms_youth"),
+    ("reconnect", facts(age=17, mdi__icd10="severe", mdi__band="moderate"), Outcome.REFER_GP,
+     "reason.severe_symptoms_youth"),
+    ("reconnect", facts(age=18, gad7__band="severe"), Outcome.REFER_GP, "reason.severe_symptoms"),
     ("reconnect", facts(flags__risk=True), Outcome.ELIGIBLE_URGENT, "reason.mild_moderate"),
     ("reconnect", facts(flags__risk=True, mdi__band="severe"), Outcome.REFER_GP, "reason.severe_symptoms"),
-    # Hjørring: adults; D/E substance out; anxiety alone to the coping course; suspicion to TFA
-    ("hjorring", facts(age=35, substance="A"), Outcome.ELIGIBLE, "reason.target_group"),
-    ("hjorring", facts(age=17, substance="A"), Outcome.NOT_IN_TARGET, "reason.age_outside"),
-    ("hjorring", facts(age=35, substance="C"), Outcome.ELIGIBLE, "reason.target_group"),
+    # Hjørring: no age limit; D/E substance out; anxiety as the only area to the coping course; several
+    # of anxiety, depression, isolation, trauma in; suspicion to TFA
+    ("hjorring", facts(age=35, substance="A"), Outcome.ELIGIBLE, "reason.several_areas"),
+    ("hjorring", facts(age=35, substance="A", diagnoses=["psychosis"]), Outcome.ELIGIBLE, "reason.target_group"),
+    ("hjorring", facts(age=17, substance="A", diagnoses=["depression"]), Outcome.ELIGIBLE, "reason.target_group"),
+    ("hjorring", facts(age=70, substance="A", diagnoses=["depression"]), Outcome.ELIGIBLE, "reason.target_group"),
+    ("hjorring", facts(age=35, substance="C"), Outcome.ELIGIBLE, "reason.several_areas"),
     ("hjorring", facts(age=35, substance="D"), Outcome.NOT_IN_TARGET, "reason.substance_severe"),
     ("hjorring", facts(age=35, substance="E"), Outcome.NOT_IN_TARGET, "reason.substance_severe"),
-    ("hjorring", facts(age=35, substance="A", treatment="suspected"), Outcome.REFER_TFA, "reason.suspicion_only"),
-    ("hjorring", facts(age=35, substance="A", treatment="none"), Outcome.REFER_TFA, "reason.suspicion_only"),
-    ("hjorring", facts(age=35, substance="A", treatment="none", gad7__band="minimal", mdi__band="none"),
-     Outcome.NOT_IN_TARGET, "reason.no_signs"),
-    ("hjorring", facts(age=35, substance="A", gad7__band="moderate", mdi__band="none"),
+    ("hjorring", facts(age=35, substance="A", treatment="suspected", diagnoses=["dont_know"]), Outcome.REFER_TFA,
+     "reason.suspicion_only"),
+    ("hjorring", facts(age=35, substance="A", treatment="none", diagnoses=["none"]), Outcome.REFER_TFA,
+     "reason.suspicion_only"),
+    ("hjorring", facts(age=35, substance="A", treatment="none", diagnoses=["none"], gad7__band="minimal",
+                       mdi__band="none"), Outcome.NOT_IN_TARGET, "reason.no_signs"),
+    # vulnerable with more than one of anxiety, depression, isolation and trauma: in, even without treatment
+    ("hjorring", facts(age=35, substance="A", treatment="none", diagnoses=["isolation", "trauma"]),
+     Outcome.ELIGIBLE, "reason.several_areas"),
+    ("hjorring", facts(age=35, substance="A", diagnoses=["anxiety", "isolation"], gad7__band="severe",
+                       mdi__band="none"), Outcome.ELIGIBLE, "reason.several_areas"),
+    # anxiety alone or dominant: only when anxiety is the only area
+    ("hjorring", facts(age=35, substance="A", diagnoses=["anxiety"], gad7__band="moderate", mdi__band="none"),
      Outcome.REFER_COPING_COURSE, "reason.anxiety_dominant"),
-    ("hjorring", facts(age=35, substance="A", gad7__band="severe", mdi__band="mild"),
+    ("hjorring", facts(age=35, substance="A", diagnoses=["anxiety"], gad7__band="severe", mdi__band="mild"),
      Outcome.REFER_COPING_COURSE, "reason.anxiety_dominant"),
-    ("hjorring", facts(age=35, substance="A", gad7__band="severe", mdi__band="moderate"),
+    ("hjorring", facts(age=35, substance="A", diagnoses=["anxiety"], gad7__band="severe", mdi__band="moderate"),
      Outcome.ELIGIBLE, "reason.target_group"),
-    ("hjorring", facts(age=35, substance="A", treatment="diagnosed"), Outcome.ELIGIBLE, "reason.target_group"),
-    ("hjorring", facts(age=35, substance="A", treatment="under_assessment"), Outcome.ELIGIBLE,
+    ("hjorring", facts(age=35, substance="A", diagnoses=["anxiety", "adhd"], gad7__band="severe",
+                       mdi__band="none"), Outcome.ELIGIBLE, "reason.target_group"),
+    ("hjorring", facts(age=35, substance="A", diagnoses=["anxiety", "psychosis"], gad7__band="severe",
+                       mdi__band="none"), Outcome.ELIGIBLE, "reason.target_group"),
+    ("hjorring", facts(age=35, substance="A", diagnoses=["anxiety", "bipolar"], gad7__band="moderate",
+                       mdi__band="none"), Outcome.ELIGIBLE, "reason.target_group"),
+    ("hjorring", facts(age=35, substance="A", treatment="diagnosed", diagnoses=["ocd"]), Outcome.ELIGIBLE,
+     "reason.target_group"),
+    ("hjorring", facts(age=35, substance="A", treatment="under_assessment", diagnoses=["adhd"]), Outcome.ELIGIBLE,
      "reason.target_group"),
     # Vejle: 30-67, psychiatric care package, public support
     ("vejle", facts(age=30), Outcome.ELIGIBLE, "reason.target_group"),
@@ -68,14 +100,22 @@ CASES: list[tuple[str, dict[str, Any], Outcome, str]] = [
     ("vejle", facts(age=40, support="selvforsoergende"), Outcome.NOT_IN_TARGET, "reason.not_on_support"),
     ("vejle", facts(age=40, treatment="none"), Outcome.NOT_IN_TARGET, "reason.needs_psychiatric_care"),
     ("vejle", facts(age=40, treatment="under_assessment"), Outcome.ELIGIBLE, "reason.target_group"),
-    # Sjælland: zero exclusion for adults in psychiatric treatment, whatever the symptoms
+    # anxiety (DF40/41) or depression (DF32), asked with the diagnosis question
+    ("vejle", facts(age=40, diagnoses=["anxiety"]), Outcome.ELIGIBLE, "reason.target_group"),
+    ("vejle", facts(age=40, diagnoses=["depression", "adhd"]), Outcome.ELIGIBLE, "reason.target_group"),
+    ("vejle", facts(age=40, diagnoses=["dont_know"]), Outcome.ELIGIBLE, "reason.target_group"),
+    ("vejle", facts(age=40, diagnoses=["psychosis"]), Outcome.NOT_IN_TARGET, "reason.needs_anxiety_or_depression"),
+    ("vejle", facts(age=40, diagnoses=["none"]), Outcome.NOT_IN_TARGET, "reason.needs_anxiety_or_depression"),
+    # Sjælland: adults in psychiatric treatment; exclusions are the municipality's, not claimed here
     ("sjaelland", facts(age=45, gad7__band="severe", mdi__band="severe"), Outcome.ELIGIBLE,
-     "reason.zero_exclusion"),
+     "reason.target_group"),
     ("sjaelland", facts(age=45, treatment="suspected"), Outcome.NOT_IN_TARGET, "reason.needs_psychiatric_care"),
     ("sjaelland", facts(age=17), Outcome.NOT_IN_TARGET, "reason.age_outside"),
-    ("sjaelland", facts(age=45, flags__risk=True), Outcome.ELIGIBLE_URGENT, "reason.zero_exclusion"),
-    # Jönköping: psychosis care, zero exclusion, priority 18-29
+    ("sjaelland", facts(age=45, flags__risk=True), Outcome.ELIGIBLE_URGENT, "reason.target_group"),
+    # Jönköping: psychosis care, zero exclusion, priority 18-29 but nobody excluded for age
     ("jonkoping", facts(age=18, country="SE"), Outcome.ELIGIBLE, "reason.zero_exclusion"),
+    ("jonkoping", facts(age=16, country="SE"), Outcome.ELIGIBLE, "reason.zero_exclusion"),
+    ("jonkoping", facts(age=75, country="SE"), Outcome.ELIGIBLE, "reason.zero_exclusion"),
     ("jonkoping", facts(age=50, country="SE", phq9__band="severe"), Outcome.ELIGIBLE, "reason.zero_exclusion"),
     ("jonkoping", facts(age=50, country="SE", treatment="none"), Outcome.NOT_IN_TARGET,
      "reason.needs_psychosis_care"),
@@ -89,7 +129,8 @@ def test_programme_rules(programme: str, case: dict[str, Any], outcome: Outcome,
     assert decision.urgent is bool(case["flags.risk"])
 
 
-@pytest.mark.parametrize(("age", "priority"), [(18, True), (29, True), (30, False), (67, False)])
+@pytest.mark.parametrize(("age", "priority"), [(17, False), (18, True), (29, True), (30, False), (67, False),
+                                               (80, False)])
 def test_jonkoping_priority_for_young_adults(age: int, priority: bool) -> None:
     decision = decide(REGISTRY["jonkoping"].rules, facts(age=age, country="SE"))
     assert decision.outcome is Outcome.ELIGIBLE and decision.priority is priority
@@ -104,7 +145,47 @@ def test_shipped_programme_files_are_valid() -> None:
     assert {p.id for p in REGISTRY.all()} == {"reconnect", "hjorring", "vejle", "sjaelland", "jonkoping"}
     assert REGISTRY["jonkoping"].instruments == ("gad7", "phq9")
     assert REGISTRY["hjorring"].substance and not REGISTRY["reconnect"].substance
-    assert all(p.caseload_cap == 20 for p in REGISTRY.all())
+    assert REGISTRY["hjorring"].caseload_cap == 15  # as written in Hjørring's description
+    assert all(p.caseload_cap == 20 for p in REGISTRY.all() if p.id != "hjorring")
+
+
+@pytest.mark.parametrize("programme", ["hjorring", "jonkoping"])
+def test_no_age_exclusion_where_the_description_names_no_age_limit(programme: str) -> None:
+    p = REGISTRY[programme]
+    assert p.age is None
+    assert all(r.reason != "reason.age_outside" for r in p.rules)
+    country = p.country
+    for age in (10, 16, 17, 30, 66, 67, 68, 90):
+        decision = decide(p.rules, facts(age=age, country=country, substance="A"))
+        assert decision.outcome is Outcome.ELIGIBLE, (age, decision)
+
+
+def test_sjaelland_claims_no_zero_exclusion() -> None:
+    sjaelland = REGISTRY["sjaelland"]
+    assert not sjaelland.zero_exclusion
+    assert all(r.reason != "reason.zero_exclusion" for r in sjaelland.rules)
+
+
+@pytest.mark.parametrize(
+    ("condition", "value", "expected"),
+    [
+        ({"contains": ["anxiety"]}, ["anxiety", "adhd"], True),
+        ({"contains": "adhd"}, ["anxiety", "adhd"], True),
+        ({"contains": ["trauma"]}, ["anxiety", "adhd"], False),
+        ({"only": ["anxiety"]}, ["anxiety"], True),
+        ({"only": ["anxiety"]}, ["anxiety", "adhd"], False),
+        ({"only": ["anxiety"]}, [], False),
+        ({"several_of": ["anxiety", "depression", "isolation", "trauma"]}, ["anxiety", "trauma"], True),
+        ({"several_of": ["anxiety", "depression", "isolation", "trauma"]}, ["anxiety", "adhd"], False),
+    ],
+)
+def test_multiple_choice_operators(condition: dict[str, Any], value: list[str], expected: bool) -> None:
+    assert matches({"fact": "diagnoses", **condition}, {"diagnoses": value}) is expected
+
+
+def test_a_multiple_choice_operator_on_a_single_value_is_an_error() -> None:
+    with pytest.raises(ConditionError):
+        matches({"fact": "gad7.band", "contains": ["mild"]}, facts())
 
 
 @pytest.mark.parametrize(
@@ -155,6 +236,7 @@ triage:
     reason: reason.target_group
   - outcome: maybe
     reason: reason.target_group
+region: hovedstaden
 """
 
 

@@ -18,6 +18,7 @@ TYPICAL: dict[str, Any] = {
     "info.help": "next", "consent": "yes", "q.name": "Ana", "q.age": "19", "q.municipality": "Hjørring",
     "q.situation": "unemployed", "q.support": "uddannelseshjaelp", "q.treatment": "in_treatment",
     "q.contact": "chat", "q.phone": "+45 12 34 56 78", "q.email": "ana@example.dk", "q.substance": "A",
+    "q.diagnoses": ["anxiety", "depression"], "q.substance_treatment": "yes",
     "q.goal": "work", "q.dream": "Work in a bike shop", "q.background": "9th grade, a summer job",
     "q.strengths": "Fixing things", "q.hours": "10_20", "q.worries": "Being tired",
     "q.disclosure": "partly", "q.support_wanted": "Someone to go with me the first time",
@@ -69,6 +70,10 @@ class Walker:
             value = default_score
             if step not in {b.id for b in screen.buttons} and str(value) not in {b.id for b in screen.buttons}:
                 value = screen.buttons[0].id
+        if isinstance(value, list):  # a multiple-choice question: each option on, then done
+            for option in value:
+                self.tap(option)
+            return self.tap("done")
         if screen.kind is InputKind.CHOICE:
             value = str(value)
             if value not in {b.id for b in screen.buttons}:  # e.g. a Swedish support list
