@@ -36,6 +36,7 @@ PILOT = """\
 id: pilot
 names: {da: "Pilotprojekt", sv: "Pilotprojekt", en: "Pilot"}
 country: DK
+region: hovedstaden
 timezone: Europe/Copenhagen
 languages: [da, en]
 age: {min: 15, max: 99}
@@ -367,10 +368,11 @@ class _Out:
 
 
 class _App:
-    """What `bot.report.collect` uses of the application: units of work."""
+    """What `bot.report.collect` uses of the application: units of work and the programmes."""
 
     def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
         self.factory = factory
+        self.registry = REGISTRY
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.factory)
