@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot import redact
 from bot.output import private_text_file, terminal_safe
 from bot.settings import Settings
 from storage.crypto import WrongKeyError
@@ -290,6 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    redact.install(settings.secrets())  # the token is in every Bot API address, and so in aiohttp's errors
     logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations at start are routine, not news
     for chatty in ("aiosqlite", "asyncpg", "sqlalchemy"):  # their debug lines carry SQL parameters
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
@@ -329,7 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except WrongKeyError as exc:
-        print(terminal_safe(f"Cannot start: {exc}"), file=sys.stderr)
+        print(terminal_safe(redact.redact(f"Cannot start: {exc}")), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         if args.command == "chat":
@@ -337,6 +339,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print("\n" + Translator(args.lang or "en")("console.bye"), file=sys.stderr)
         return 130
+    except Exception:  # the traceback through the log's filter: its texts can hold the token
+        logging.getLogger("bot.cli").critical("ipsbot %s stopped by an error", args.command, exc_info=True)
+        return 1
     return 2
 
 
