@@ -1,4 +1,4 @@
-"""Settings from the environment (pydantic-settings); names as in shared/DESIGN.md."""
+"""Settings from the environment or `.env` (pydantic-settings); the README lists them, `docs/design.md` says why."""
 
 from __future__ import annotations
 
