@@ -19,6 +19,7 @@ from storage.db import make_engine, make_session_factory
 from storage.repositories import AuditRepository
 from tests.e2e.console_process import process_env
 from tests.e2e.test_console import ANSWERS, ROOT
+from tests.e2e.test_consultants import World, referral_id, summaries, world  # noqa: F401  # `world`: a fixture
 
 # a forged button payload as it lands in the audit `detail`: up a line, erase it, retitle the window,
 # and a C1 CSI and a right-to-left override for good measure
@@ -76,6 +77,23 @@ async def test_audit_prints_a_forged_payload_without_its_control_characters(tmp_
     forged = [line for line in done.stdout.splitlines() if "claim.refused" in line]
     assert len(forged) == 1 and "claim|9\\u001b[1A\\u001b[2K" in forged[0] and "staff:7\\u001b[8m" in forged[0]
     assert "\\u009b2J\\u202egnihton" in forged[0]
+
+
+@pytest.mark.asyncio(loop_scope="module")  # the `world` bot process serves the module
+async def test_a_forged_press_with_escape_sequences_is_audited_and_shown_escaped(world: World) -> None:  # noqa: F811
+    """Through the real bot: a consultant of another programme presses a forged button whose payload
+    carries ESC sequences; the refusal is audited with the payload, and `ipsbot audit` shows it inert."""
+    owner = await world.consultant("Hanne")
+    await world.candidate("Ingrid")
+    rid = referral_id(summaries(owner, "Ingrid")[0])
+    other = await world.consultant("Jens", programme="reconnect")
+    forged = f"ref.{rid}|0|claim\x1b[1A\x1b[2K\x9b2J"
+    await other.act(lambda: other.user.tap(other.user.messages[-1].message_id, forged))
+    shown = world.audit(rid)
+    denied = [line for line in shown.splitlines() if "denied" in line]
+    assert denied, shown
+    assert not [c for c in shown if (ord(c) < 32 and c != "\n") or 0x7F <= ord(c) <= 0x9F]
+    assert any("\\u001b[1A\\u001b[2K\\u009b2J" in line for line in denied), denied
 
 
 def test_export_file_and_mydata_copy_are_readable_by_their_owner_only(tmp_path: Path, umask_022: None) -> None:
