@@ -86,7 +86,7 @@ async def test_a_forged_press_with_escape_sequences_is_audited_and_shown_escaped
     owner = await world.consultant("Hanne")
     await world.candidate("Ingrid")
     rid = referral_id(summaries(owner, "Ingrid")[0])
-    other = await world.consultant("Jens", programme="reconnect")
+    other = await world.consultant("Jens\x1b[8m", programme="reconnect")  # a name given to `ipsbot invite`
     forged = f"ref.{rid}|0|claim\x1b[1A\x1b[2K\x9b2J"
     await other.act(lambda: other.user.tap(other.user.messages[-1].message_id, forged))
     shown = world.audit(rid)
@@ -94,6 +94,8 @@ async def test_a_forged_press_with_escape_sequences_is_audited_and_shown_escaped
     assert denied, shown
     assert not [c for c in shown if (ord(c) < 32 and c != "\n") or 0x7F <= ord(c) <= 0x9F]
     assert any("\\u001b[1A\\u001b[2K\\u009b2J" in line for line in denied), denied
+    listed = world.cli("staff", "list").stdout
+    assert "Jens\\u001b[8m" in listed and "\x1b" not in listed
 
 
 def test_export_file_and_mydata_copy_are_readable_by_their_owner_only(tmp_path: Path, umask_022: None) -> None:
