@@ -1,10 +1,15 @@
-"""The ``ipsbot`` command line: chat, db upgrade, programmes check, export (see README)."""
+"""The ``ipsbot`` command line: chat, db upgrade, programmes check, export (see README).
+
+Stored or user-given text is printed through `bot.output.terminal_safe`: an audit entry can hold a
+forged button payload, and its control characters must not reach the coordinator's terminal.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import getpass
+import io
 import json
 import logging
 import sys
@@ -12,6 +17,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot import redact
+from bot.output import private_text_file, terminal_safe
 from bot.settings import Settings
 from storage.crypto import WrongKeyError
 
@@ -116,7 +123,8 @@ async def _rights(settings: Settings, action: str, referral_id: int) -> int:
         now = app.clock.now()
         if action == "access":
             await uow.audit.record(actor="cli", action="access", at=now, referral_id=referral_id)
-            print(json.dumps(await personal_data(uow, found), ensure_ascii=False, indent=2))
+            print(terminal_safe(json.dumps(await personal_data(uow, found), ensure_ascii=False, indent=2),
+                                keep_newlines=True))
             return 0
         await uow.candidates.delete(found.id)
         await uow.audit.record(actor="cli", action="candidate.erased", at=now, referral_id=referral_id)
@@ -156,7 +164,7 @@ async def _chat(settings: Settings, args: argparse.Namespace) -> int:
     async with open_app(settings) as app:
         if args.programme and args.programme not in app.registry:
             known = ", ".join(p.id for p in app.registry.all())
-            print(f"Unknown programme {args.programme!r}. Known: {known}", file=sys.stderr)
+            print(terminal_safe(f"Unknown programme {args.programme!r}. Known: {known}"), file=sys.stderr)
             return 2
         person = Person("console", args.user or getpass.getuser(), language=args.lang)
         return await Console(app.intake, person).run(args.programme, reset=args.reset)
@@ -168,7 +176,7 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
 
     async with open_app(settings) as app:
         if args.output:
-            with open(args.output, "w", encoding="utf-8", newline="") as out:  # noqa: ASYNC230 - a local file, once
+            with private_text_file(args.output) as out:  # health data: readable by its owner only
                 count = await write(app, out, args.format, since=args.since, programme=args.programme)
         else:
             count = await write(app, sys.stdout, args.format, since=args.since, programme=args.programme)
@@ -193,14 +201,16 @@ def _write_report(tallies: dict[str, Any], goals: dict[str, float], chart: str |
 
     from bot.report import burn_up_svg, write_text
 
-    write_text(tallies, goals, sys.stdout)
+    text = io.StringIO()
+    write_text(tallies, goals, text)
+    sys.stdout.write(terminal_safe(text.getvalue(), keep_newlines=True))  # programme ids are file names
     if chart:
         folder = Path(chart)
         folder.mkdir(parents=True, exist_ok=True)
         for programme, tally in tallies.items():
             path = folder / f"burn-up-{programme}.svg"
             path.write_text(burn_up_svg(programme, tally, goals.get(programme, 0.5)), encoding="utf-8")
-            print(f"chart: {path}")
+            print(terminal_safe(f"chart: {path}"))
     return 0
 
 
@@ -211,7 +221,7 @@ async def _staff(settings: Settings, args: argparse.Namespace) -> int:
         now = app.clock.now()
         if args.command == "invite":
             if args.programme not in app.registry:
-                print(f"Unknown programme {args.programme!r}", file=sys.stderr)
+                print(terminal_safe(f"Unknown programme {args.programme!r}"), file=sys.stderr)
                 return 2
             code = await app.intake.casework.invite(uow, role=args.role, programme_id=args.programme,
                                                     name=args.name or args.role, now=now)
@@ -219,19 +229,19 @@ async def _staff(settings: Settings, args: argparse.Namespace) -> int:
                   f"(/start staff-{code} in the bot; single use, valid 7 days)")
         elif args.command == "audit":
             for event in await uow.audit.for_referral(args.referral):
-                print(f"{event.at.isoformat()}  {event.actor:22} {event.action:22} {event.detail}")
+                print(terminal_safe(f"{event.at.isoformat()}  {event.actor:22} {event.action:22} {event.detail}"))
         elif args.action == "list":
             for member in await uow.staff.all():
                 state = "active" if member.active else f"removed {member.removed_at:%Y-%m-%d}"
                 open_cases = await uow.cases.open_count(member.id)
-                print(f"{member.id:4}  {member.role:10} {member.programme_id:10} {member.language}  "
-                      f"{open_cases:2} open  {state:18} {member.name}")
+                print(terminal_safe(f"{member.id:4}  {member.role:10} {member.programme_id:10} {member.language}  "
+                                    f"{open_cases:2} open  {state:18} {member.name}"))
         else:
             removed = await app.intake.casework.remove_staff(uow, args.id, now)
             if removed is None:
                 print(f"no staff member {args.id}", file=sys.stderr)
                 return 1
-            print(f"removed {removed.name}; their open cases are back on the waiting list")
+            print(terminal_safe(f"removed {removed.name}; their open cases are back on the waiting list"))
     return 0
 
 
@@ -284,13 +294,13 @@ def _programmes(settings: Settings, action: str) -> int:
     files = programme_files(settings.programmes_dir)
     problems = check(files)
     for problem in problems:
-        print(problem)
+        print(terminal_safe(problem))
     if problems:
         print(f"{len(problems)} problem(s) in {len(files)} file(s)", file=sys.stderr)
         return 1
     if action == "list":
         for programme in Registry.load(settings.programmes_dir).all():
-            print(f"{programme.id:12} {programme.country}  {programme.name('en')}")
+            print(terminal_safe(f"{programme.id:12} {programme.country}  {programme.name('en')}"))
     else:
         print(f"{len(files)} programme file(s) OK")
     return 0
@@ -304,6 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    redact.install(settings.secrets())  # the token is in every Bot API address, and so in aiohttp's errors
     logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations at start are routine, not news
     for chatty in ("aiosqlite", "asyncpg", "sqlalchemy"):  # their debug lines carry SQL parameters
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
@@ -345,7 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except WrongKeyError as exc:
-        print(f"Cannot start: {exc}", file=sys.stderr)
+        print(terminal_safe(redact.redact(f"Cannot start: {exc}")), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         if args.command == "chat":
@@ -353,6 +364,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print("\n" + Translator(args.lang or "en")("console.bye"), file=sys.stderr)
         return 130
+    except Exception:  # the traceback through the log's filter: its texts can hold the token
+        logging.getLogger("bot.cli").critical("ipsbot %s stopped by an error", args.command, exc_info=True)
+        return 1
     return 2
 
 

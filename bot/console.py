@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.intake_service import IntakeService, Outcome, Person
+from bot.output import private_text_file, terminal_safe
 from flows.answers import Text
 from flows.screens import InputKind, Screen, Tone
 from locales import Translator
@@ -51,11 +52,13 @@ class Console:
     def show(self, outcome: Outcome) -> None:
         lang = outcome.state.get("lang", self.person.language or "en")
         for screen in outcome.screens:
-            self.out.write(render(screen, lang) + "\n\n")
-        if outcome.personal_data is not None:  # /mydata: the same as a file to keep
+            # screens echo what was typed (the summary, /mydata): no control character reaches the terminal
+            self.out.write(terminal_safe(render(screen, lang), keep_newlines=True) + "\n\n")
+        if outcome.personal_data is not None:  # /mydata: the same as a file to keep, for their eyes only
             path = Path(f"ipsbot-mydata-{self.person.external_id}.json").resolve()
-            path.write_text(json.dumps(outcome.personal_data, ensure_ascii=False, indent=2), encoding="utf-8")
-            self.out.write(Translator(lang)("mydata.file", path=str(path)) + "\n\n")
+            with private_text_file(path) as copy:
+                copy.write(json.dumps(outcome.personal_data, ensure_ascii=False, indent=2))
+            self.out.write(terminal_safe(Translator(lang)("mydata.file", path=str(path))) + "\n\n")
         self.out.flush()
 
     async def run(self, programme: str | None = None, reset: bool = False) -> int:
@@ -74,7 +77,7 @@ class Console:
                 return 0
             line = line.rstrip("\n")
             if self.echo:
-                self.out.write(line[:200] + ("…" if len(line) > 200 else "") + "\n")
+                self.out.write(terminal_safe(line[:200]) + ("…" if len(line) > 200 else "") + "\n")
             if line.strip() in ("/quit", "/exit"):
                 self.out.write(Translator(outcome.state.get("lang", "en"))("console.bye") + "\n")
                 return 0

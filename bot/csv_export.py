@@ -4,9 +4,10 @@ One header line, then one line per referral; standard comma-separated CSV (RFC 4
 only where needed, ``"`` doubled), UTF-8 without a byte-order mark. ``csv_lines`` yields the lines
 without their line end, like the JSON export (the writer adds ``"\\n"``); a free-text value may
 contain a newline inside its quotes. An absent value is an empty cell. A free-text cell that starts
-with ``=``, ``+``, ``-``, ``@`` (or a tab or carriage return) gets a leading ``'`` so that a
-spreadsheet shows it as text instead of running it as a formula – this includes a phone number
-written as ``+45 …``.
+with ``=``, ``+``, ``-``, ``@`` (or a tab or carriage return), or with a character that Unicode
+compatibility (NFKC) folds into one of them (full-width ``＝ ＋ － ＠``, small ``﹦``, superscript
+``⁺``), gets a leading ``'`` so that a spreadsheet shows it as text instead of running it as a
+formula – this includes a phone number written as ``+45 …``.
 
 | column | content |
 | --- | --- |
@@ -53,6 +54,7 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -75,8 +77,12 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def neutralise(value: str) -> str:
-    """Keep a spreadsheet from reading a cell as a formula (OWASP "CSV injection")."""
-    return "'" + value if value.startswith(FORMULA_START) else value
+    """Keep a spreadsheet from reading a cell as a formula (OWASP "CSV injection").
+
+    The start is compared after NFKC: some spreadsheets fold full-width ``＝`` into ``=`` themselves.
+    """
+    start = unicodedata.normalize("NFKC", value[:1])
+    return "'" + value if start.startswith(FORMULA_START) else value
 
 
 def _cell(value: Any) -> str:
@@ -129,8 +135,10 @@ def row(referral_id: int, created_at: str, status: str, payload: dict[str, Any])
 
 def _line(cells: Iterable[str]) -> str:
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(cells)
-    return buffer.getvalue()[:-1]  # without the line end; a newline inside a quoted cell stays
+    # "\r\n" as the writer's line end so that a cell holding a lone carriage return is quoted too
+    # (Python's writer quotes only the characters of its own line end); the line end itself is cut
+    csv.writer(buffer, lineterminator="\r\n").writerow(cells)
+    return buffer.getvalue()[:-2]  # without the line end; a newline inside a quoted cell stays
 
 
 def csv_lines(referrals: Iterable[tuple[int, str, str, dict[str, Any]]]) -> Iterator[str]:

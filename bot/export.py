@@ -1,4 +1,9 @@
-"""Exports for coordinators; they stream referrals, so 10,000 rows never sit in memory at once."""
+"""Exports for coordinators; they stream referrals, so 10,000 rows never sit in memory at once.
+
+JSON and FHIR lines carry every control character as a `\\uXXXX` escape (`bot.output.terminal_safe`):
+the same data to a JSON reader, and nothing a terminal would act on when the file is shown. CSV is
+written as stored, except to a terminal.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from bot.app import App
+from bot.output import terminal_safe
 from flows.referral import CLOCKS, export_record
 
 
@@ -36,9 +42,10 @@ async def write(app: App, out: TextIO, fmt: str, *, since: datetime | None = Non
     from bot.fhir import fhir_lines
 
     count = 0
+    safe = fmt != "csv" or out.isatty()
     if fmt == "json":
         async for line in json_lines(app, since=since, programme=programme):
-            out.write(line + "\n")
+            out.write(terminal_safe(line) + "\n")
             count += 1
     else:
         # the header (CSV) or the Questionnaires (FHIR) first, then each referral as it streams in
@@ -49,7 +56,7 @@ async def write(app: App, out: TextIO, fmt: str, *, since: datetime | None = Non
         out.writelines(line + "\n" for line in head)
         async for row in records(app, since=since, programme=programme):
             lines = list(csv_lines([row]))[1:] if fmt == "csv" else list(fhir_lines([row], instruments=()))
-            out.writelines(line + "\n" for line in lines)
+            out.writelines((terminal_safe(line, keep_newlines=True) if safe else line) + "\n" for line in lines)
             count += 1
     async with app.uow() as uow:  # an export is an access to health data: it is logged
         detail = f"format={fmt} count={count} programme={programme or '*'} since={since.isoformat() if since else '*'}"

@@ -1,4 +1,4 @@
-"""Settings from the environment (pydantic-settings); names as in shared/DESIGN.md."""
+"""Settings from the environment or `.env` (pydantic-settings); the README lists them, `docs/design.md` says why."""
 
 from __future__ import annotations
 
@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    def secrets(self) -> list[str]:
+        """Every secret value set (each key of a key list too): what `bot.redact` keeps out of logs."""
+        values = [secret.get_secret_value() for secret in (self.bot_token, self.webhook_secret, self.encryption_key,
+                                                            self.encryption_hash_key) if secret is not None]
+        return values + [part.strip() for value in values if "," in value for part in value.split(",")]
 
     def token_problem(self) -> str | None:
         """Why the token cannot be used, in one line; None when it looks right."""

@@ -15,6 +15,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from locales import normalise
 from storage.crypto import keyed_hash
 from storage.models import Invite, InviteAttempt, Offer, Referral, ReferralStatus, Slot, Staff
 
@@ -49,7 +50,8 @@ class StaffRepository:
             staff = Staff(subject_hash=hashed, created_at=now)
             self.session.add(staff)
         staff.contact, staff.role, staff.programme_id = contact, invite.role, invite.programme_id
-        staff.name, staff.language, staff.active, staff.removed_at = invite.name, language, True, None
+        # a supported language: what Telegram sends can be longer than the column (`zh-hans`)
+        staff.name, staff.language, staff.active, staff.removed_at = invite.name, normalise(language), True, None
         invite.used_at = now
         await self.session.flush()
         return staff

@@ -204,7 +204,7 @@ class InboxUpdate(Base):
     """A Telegram update a bot received: kept until handled, then remembered for exactly-once handling.
 
     Polling writes each update here before confirming it to Telegram, so a crash loses nothing
-    (see DESIGN, "Updates confirmed before they are handled"); `payload` (the raw update, encrypted:
+    (see `docs/design.md`, "Updates confirmed before they are handled"); `payload` (the raw update, encrypted:
     it holds what the person typed) is cleared once handled. `processed_at` is set in the same
     transaction as the update's effect, so a repeat of the update is recognised and changes nothing.
     """

@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
+from locales import normalise
 from storage.cases import CaseRepository, InviteRepository, SlotRepository, StaffRepository
 from storage.crypto import keyed_hash
 from storage.models import (
@@ -174,7 +175,7 @@ class CandidateRepository:
                 subject_hash=hashed,
                 channel=channel,
                 contact=contact,
-                language=language,
+                language=normalise(language),  # Telegram's codes run longer than the column (`zh-hans`)
                 unreachable=False,
                 created_at=now,
             )

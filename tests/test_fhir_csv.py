@@ -272,7 +272,8 @@ def test_csv_values_round_trip(reconnect: dict[str, Any], name: str) -> None:
     assert row["name"] == name and row["dream"] == f"{name}; and more"
 
 
-@pytest.mark.parametrize("formula", ['=HYPERLINK("http://x","y")', "+1+1", "-2+3", "@SUM(A1)", "\t=1"])
+@pytest.mark.parametrize("formula", ['=HYPERLINK("http://x","y")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1",
+                                     "＝1+1", "＋1", "－2+3", "＠SUM(A1)", "﹦1", "⁺1"])
 def test_csv_formula_injection_neutralised(reconnect: dict[str, Any], formula: str) -> None:
     payload = copy.deepcopy(reconnect)
     payload["candidate"]["name"] = formula

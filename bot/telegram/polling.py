@@ -1,6 +1,6 @@
 """Polling through the update inbox: each update is stored before it is confirmed, handled after.
 
-DESIGN, "Updates confirmed before they are handled": a poll's updates are written to the inbox
+`docs/design.md`, "Updates confirmed before they are handled": a poll's updates are written to the inbox
 (`UpdateRepository.receive`, encrypted, one transaction per poll); only then does the next poll
 confirm them with its offset, so a crash loses nothing and Telegram never sends them again. Each is
 then fed to the dispatcher: one person's updates one at a time and in order, different people's

@@ -1,6 +1,6 @@
 """Running the Telegram channel: the bot and dispatcher factories, polling or the webhook.
 
-No update is confirmed to Telegram before it is safe (see DESIGN, "Updates confirmed before they
+No update is confirmed to Telegram before it is safe (see `docs/design.md`, "Updates confirmed before they
 are handled"). Polling stores each update in the update inbox before its offset is confirmed
 (`bot.telegram.polling`). The webhook answers 200 only after the update was handled: until then
 Telegram itself keeps the update and delivers it again after a failure, so storing it first would

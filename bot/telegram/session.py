@@ -182,7 +182,9 @@ class JsonSession(AiohttpSession):
         except TimeoutError as e:
             raise TelegramNetworkError(method=method, message="Request timeout error") from e
         except ClientError as e:
-            raise TelegramNetworkError(method=method, message=f"{type(e).__name__}: {e}") from e
+            # aiohttp's text can quote the address, and with it the token (`bot.redact` filters logs too)
+            text = str(e).replace(bot.token, "[redacted]")
+            raise TelegramNetworkError(method=method, message=f"{type(e).__name__}: {text}") from e
         if isinstance(method, Lean) and resp.status == HTTPStatus.OK:
             with contextlib.suppress(ValueError, TypeError, KeyError):
                 answer = orjson.loads(raw_result)

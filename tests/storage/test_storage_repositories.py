@@ -74,6 +74,23 @@ async def test_get_or_create_is_idempotent(factory: Factory, now: datetime) -> N
     assert await _count(factory, Candidate) == 2
 
 
+@pytest.mark.parametrize("code", ["zh-hans", "pt-br-x-long", "sv-SE", "DA"])
+async def test_a_long_telegram_language_code_is_stored_as_a_supported_language(
+        factory: Factory, now: datetime, code: str) -> None:
+    """Telegram sends IETF tags longer than the 5-character columns (`zh-hans`); PostgreSQL refused them."""
+    expected = {"sv-SE": "sv", "DA": "da"}.get(code, "en")
+    async with UnitOfWork(factory) as uow:
+        candidate = await uow.candidates.get_or_create("telegram", "55", language=code, now=now)
+        invite = await uow.invites.create("c0de", role="consultant", programme_id="reconnect", name="Mette",
+                                          now=now, expires_at=now + timedelta(days=7))
+        member = await uow.staff.join(invite, "telegram", "66", contact={"chat_id": 66}, language=code, now=now)
+    async with UnitOfWork(factory) as uow:
+        found = await uow.candidates.find("telegram", "55")
+        assert found is not None and found.id == candidate.id and found.language == expected
+        stored = await uow.staff.get(member.id)
+        assert stored is not None and stored.language == expected
+
+
 async def test_get_or_create_updates_contact_and_reachability(factory: Factory, now: datetime) -> None:
     async with UnitOfWork(factory) as uow:
         candidate = await uow.candidates.get_or_create("telegram", "7", language="da", now=now)
