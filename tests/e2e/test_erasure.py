@@ -7,6 +7,9 @@ update waiting in the inbox. Then each erasure path runs: `/delete`, `ipsbot era
 value (every column of every table, encrypted ones decrypted: `tests.traces`) and no staff message
 still on screen holds what the person typed; the peer's calendar gets a cancelling update, and no
 reminder is ever sent.
+
+The same story fills every encrypted column of the models, so it also shows that key rotation covers
+them all: rotate, drop the old key, read every row of every encrypted column.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 import icalendar
 import pytest_asyncio
 from cryptography.fernet import Fernet
-from sqlalchemy import func, select
+from sqlalchemy import LargeBinary, func, select, type_coerce
 
 from bot import cli
 from bot.app import App, open_app
@@ -32,7 +35,8 @@ from bot.telegram.delivery import plan
 from bot.telegram.runtime import create_bot
 from flows.answers import Answer, Command, Tap, Text
 from locales import Translator
-from storage import crypto
+from storage import crypto, keys
+from storage.crypto import Cipher
 from storage.models import OutboxMessage, ShownMessage
 from tests.e2e.telegram_bot import TOKEN
 from tests.e2e.test_meetings import CONSULTANT, PEER, START, World, publish_weekly
@@ -215,3 +219,34 @@ async def test_restart_keeps_nothing_of_the_abandoned_attempt(world: ErasureWorl
     await world.tap(await world.say(Command("restart")), "yes")
     assert await world.traces() == []
     assert world.server.uploaded_files[-1].filename == "mydata.json"  # it had been sent (and is gone here)
+
+
+async def test_rotate_then_drop_the_old_key_and_read_every_encrypted_column(world: ErasureWorld) -> None:
+    await booked_and_exported(world)
+    old = crypto.current()
+    columns = keys.encrypted_columns()
+    async with world.app.sessions() as session:  # the story fills every encrypted column of the models
+        empty = [f"{table.name}.{column.name}" for table, column in columns
+                 if not await session.scalar(select(func.count()).select_from(table).where(column.is_not(None)))]
+    assert empty == [], f"extend the story so that these are stored too, then rotation is tested on them: {empty}"
+
+    new_key = Fernet.generate_key()
+    assert world.settings.encryption_key is not None
+    old_key = world.settings.encryption_key.get_secret_value().encode()
+    both = Cipher([new_key, old_key], old.hash_key_text.encode())
+    counts = await keys.rotate_all(world.app.sessions, both)
+    assert set(counts) == {f"{t.name}.{c.name}" for t, c in columns} and all(counts.values())
+
+    only_new = Cipher([new_key], old.hash_key_text.encode())
+    crypto.configure(only_new)
+    await keys.check(world.app.sessions, only_new)
+    async with world.app.sessions() as session:
+        for _table, column in columns:
+            raw = type_coerce(column, LargeBinary)
+            for token in (await session.scalars(select(raw).where(raw.is_not(None)))).all():
+                only_new.decrypt(bytes(token))  # raises WrongKeyError if a token was left behind
+    async with world.app.uow() as uow:  # and the application reads them: a staff look-up, the inbox, offers
+        consultant = await uow.staff.find("telegram", str(CONSULTANT.chat_id))
+        assert consultant is not None and consultant.contact == {"chat_id": CONSULTANT.chat_id}
+        assert [u["update_id"] for u in await uow.updates.waiting(1)] == [77]
+        assert all(o.chat_id == CONSULTANT.chat_id for o in await uow.cases.offers(1))
