@@ -28,3 +28,21 @@ def test_every_test_the_hazard_log_cites_exists() -> None:
                if not f or not re.search(rf"^(async )?def {n}\(", (ROOT / f).read_text(encoding="utf-8"), re.M)]
     assert not missing, missing
     assert log.count("\n| H") >= 10  # at least ten hazards
+
+
+def test_privacy_notes_list_every_plain_column_and_no_encrypted_one() -> None:
+    """docs/privacy.md, "Plain columns": each table's plain columns, taken from the models."""
+    from storage.keys import encrypted_columns
+    from storage.models import Base
+
+    text = (ROOT / "docs" / "privacy.md").read_text(encoding="utf-8")
+    section = text.split("## Plain columns", 1)[1].split("\n## ", 1)[0]
+    listed: dict[str, set[str]] = {}
+    for line in section.splitlines():
+        cells = line.split("|")
+        if len(cells) > 3 and cells[1].strip().startswith("`"):
+            listed[cells[1].strip().strip("`")] = set(re.findall(r"`(\w+)`", cells[2]))
+    encrypted = {(table.name, column.name) for table, column in encrypted_columns()}
+    for table in Base.metadata.sorted_tables:
+        plain = {c.name for c in table.columns if (table.name, c.name) not in encrypted}
+        assert listed.get(table.name, set()) == plain, (table.name, plain ^ listed.get(table.name, set()))
