@@ -45,7 +45,7 @@ async def erase(uow: UnitOfWork, casework: Casework, candidate_id: int, now: dat
     for referral in referrals:
         ids += await _cancel_meeting(uow, casework, referral, now)
     ids += await _withdraw_shown(uow, candidate_id, now)
-    await uow.candidates.delete(candidate_id, now)
+    await uow.candidates.delete(candidate_id)
     return ids
 
 

@@ -199,7 +199,7 @@ class CandidateRepository:
             .values(unreachable=True)
         )
 
-    async def delete(self, candidate_id: int, now: datetime) -> None:
+    async def delete(self, candidate_id: int) -> None:
         """Erase a candidate and every row that holds their content (audit events stay, content-free).
 
         Intakes, referrals (with their offers), messages to them or about them (sent or not, to anyone),
@@ -218,7 +218,7 @@ class CandidateRepository:
             or_(OutboxMessage.candidate_id == candidate_id, OutboxMessage.subject_id == candidate_id)))
         await self.session.execute(delete(ShownMessage).where(ShownMessage.subject_id == candidate_id))
         if candidate is not None:
-            await UpdateRepository(self.session).drop_waiting_of(candidate.subject_hash, now)
+            await UpdateRepository(self.session).drop_waiting_of(candidate.subject_hash)
         await self.session.execute(delete(Candidate).where(Candidate.id == candidate_id))
 
 
@@ -482,8 +482,9 @@ class UpdateRepository:
         if update_ids:
             await self.session.execute(_FINISH_UPDATES, {"b_id": bot_id, "ids": update_ids, "at": at})
 
-    async def drop_waiting_of(self, person_hash: str, at: datetime) -> int:
-        """Close the waiting updates sent by this person (erased now) without handling them; their payloads go."""
+    async def drop_waiting_of(self, person_hash: str) -> int:
+        """Remove the waiting updates this person sent (they are being erased); a copy the poller still
+        holds in hand is handled as usual, as a new person's message."""
         rows = (await self.session.execute(
             select(InboxUpdate.bot_id, InboxUpdate.update_id, InboxUpdate.payload)
             .where(InboxUpdate.processed_at.is_(None))
@@ -491,7 +492,8 @@ class UpdateRepository:
         doomed = [(bot_id, update_id) for bot_id, update_id, payload in rows
                   if (sender := _sender(payload)) is not None and keyed_hash(f"telegram:{sender}") == person_hash]
         for bot_id, update_id in doomed:
-            await self.session.execute(_FINISH_UPDATES, {"b_id": bot_id, "ids": [update_id], "at": at})
+            await self.session.execute(delete(InboxUpdate).where(InboxUpdate.bot_id == bot_id,
+                                                                 InboxUpdate.update_id == update_id))
         return len(doomed)
 
     async def forget(self, handled_before: datetime) -> int:

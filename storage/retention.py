@@ -66,7 +66,7 @@ async def purge(
         if erase is not None:
             await erase(uow, candidate_id)
         else:
-            await uow.candidates.delete(candidate_id, now)
+            await uow.candidates.delete(candidate_id)
     counts["candidates"] = len(orphan_ids)
     # ... the others lose only the intakes past their time
     if ids:
