@@ -606,13 +606,16 @@ class ShownRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def record(self, subject_id: int, chat_id: int, messages: list[tuple[int, str]], at: datetime) -> None:
-        """Messages just sent to `chat_id` about `subject_id`: (message id, "text" | "document")."""
+    async def record(self, subject_id: int, chat_id: int, messages: list[tuple[int, str]], at: datetime) -> bool:
+        """Messages just sent to `chat_id` about `subject_id`: (message id, "text" | "document").
+
+        False if the person was erased while the messages were on their way (the sender takes them back)."""
         if not await self.session.get(Candidate, subject_id):
-            return  # erased while the message was on its way: nothing left to link it to
+            return False
         self.session.add_all([ShownMessage(subject_id=subject_id, chat_id=chat_id, message_id=message_id,
                                            kind=kind, sent_at=at) for message_id, kind in messages])
         await self.session.flush()
+        return True
 
     async def of(self, subject_id: int) -> list[ShownMessage]:
         result = await self.session.scalars(

@@ -141,15 +141,19 @@ async def deliver(app: App, bot: Bot, message_id: int, payload: dict[str, Any] |
     if not failure and not planned.get("offer_id") and not about and app.sent_marks is not None:
         app.sent_marks.add(message_id, app.clock.now())
         return
+    too_late = False
     async with app.uow() as uow:
         await uow.outbox.finish(message_id, at=app.clock.now(), failure=failure)
         if about and sent:  # a staff message that shows a person: erasing them withdraws it
-            await uow.shown.record(about, planned["chat_id"], sent, app.clock.now())
+            too_late = not await uow.shown.record(about, planned["chat_id"], sent, app.clock.now())
         if planned.get("offer_id") and first is not None:  # so "taken by" can replace this summary later
             await uow.cases.record_message(planned["offer_id"], planned["chat_id"], first)
         if failure == BLOCKED:  # stop writing to them until they write to us again
             await uow.candidates.mark_unreachable(CHANNEL, str(planned["user_id"]))
             log.warning("a person has blocked the bot; marked unreachable")
+    if too_late:  # the person was erased while this was on its way: take it back at once
+        await _withdraw(bot, planned["chat_id"], [{"message_id": m, "kind": k, "delete": True} for m, k in sent],
+                        Translator("da")("staff.withdrawn.shown"))
 
 
 class BatchedMarks:

@@ -250,3 +250,22 @@ async def test_rotate_then_drop_the_old_key_and_read_every_encrypted_column(worl
         assert consultant is not None and consultant.contact == {"chat_id": CONSULTANT.chat_id}
         assert [u["update_id"] for u in await uow.updates.waiting(1)] == [77]
         assert all(o.chat_id == CONSULTANT.chat_id for o in await uow.cases.offers(1))
+
+
+async def test_a_staff_message_on_its_way_during_the_erasure_is_taken_back(world: ErasureWorld) -> None:
+    from bot.telegram.delivery import deliver
+    from flows.screens import Screen
+
+    referral_id = await booked_and_exported(world)
+    casework = world.app.intake.casework
+    async with world.app.uow() as uow:  # a summary about the person, committed, about to be sent
+        referral = await uow.referrals.get(referral_id)
+        assert referral is not None
+        message_id = await casework.queue(uow, CONSULTANT.chat_id, [Screen("Zorrotrace, 19 år")], world.clock.now(),
+                                          subject_id=await casework.subject_of(uow, referral))
+        payload = uow.outbox.fresh[message_id]
+    assert await cli._rights(world.settings, "erase", referral_id, world.clock) == 0  # meanwhile, erased
+    await deliver(world.app, world.bot, message_id, payload)  # the sender had it in hand already
+    await world.send_all()
+    assert world.showing() == []
+    await assert_nothing_left(world)
