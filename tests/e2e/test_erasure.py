@@ -15,15 +15,19 @@ them all: rotate, drop the old key, read every row of every encrypted column.
 from __future__ import annotations
 
 import argparse
+import os
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import icalendar
+import pytest
 import pytest_asyncio
 from cryptography.fernet import Fernet
 from sqlalchemy import LargeBinary, func, select, type_coerce
+from sqlalchemy.engine import make_url
 
 from bot import cli
 from bot.app import App, open_app
@@ -42,6 +46,7 @@ from tests.e2e.telegram_bot import TOKEN
 from tests.e2e.test_meetings import CONSULTANT, PEER, START, World, publish_weekly
 from tests.fake_telegram import FakeTelegram
 from tests.flows.walk import TYPICAL
+from tests.storage.conftest import _create_database, _drop_database
 from tests.traces import traces
 
 DA = Translator("da")
@@ -97,22 +102,36 @@ class ErasureWorld(World):
         return await traces(self.app.sessions, crypto.current(), MARKERS)
 
 
-@pytest_asyncio.fixture
-async def world(tmp_path: Path) -> AsyncIterator[ErasureWorld]:
+@pytest_asyncio.fixture(params=["sqlite", "postgres"])
+async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ErasureWorld]:
+    """The bot in this process on SQLite, and on PostgreSQL when `TEST_POSTGRES_URL` names a server."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+    server_url = os.environ.get("TEST_POSTGRES_URL")
+    if request.param == "postgres":
+        if not server_url:
+            if os.environ.get("CI") == "true":
+                pytest.fail("TEST_POSTGRES_URL not set (required when CI=true)")
+            pytest.skip("TEST_POSTGRES_URL not set")
+        name = f"ipsbot_test_erasure_{uuid.uuid4().hex[:8]}"
+        await _create_database(server_url, name)
+        url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
     clock = ManualClock(START)
-    async with FakeTelegram(token=TOKEN) as server:
-        settings = Settings(bot_token=TOKEN, telegram_api_url=server.url,
-                            database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
-                            encryption_key=Fernet.generate_key().decode(), per_chat_interval=0.0)
-        async with open_app(settings, clock) as app:
-            bot = create_bot(settings)
-            try:
-                w = ErasureWorld(app, bot, server, clock, settings)
-                await w.join(PEER, "peer")
-                await w.join(CONSULTANT, "consultant")
-                yield w
-            finally:
-                await bot.session.close()
+    try:
+        async with FakeTelegram(token=TOKEN) as server:
+            settings = Settings(bot_token=TOKEN, telegram_api_url=server.url, database_url=url,
+                                encryption_key=Fernet.generate_key().decode(), per_chat_interval=0.0)
+            async with open_app(settings, clock, migrate=True) as app:
+                bot = create_bot(settings)
+                try:
+                    w = ErasureWorld(app, bot, server, clock, settings)
+                    await w.join(PEER, "peer")
+                    await w.join(CONSULTANT, "consultant")
+                    yield w
+                finally:
+                    await bot.session.close()
+    finally:
+        if request.param == "postgres" and server_url:
+            await _drop_database(server_url, name)
 
 
 async def booked_and_exported(world: ErasureWorld) -> int:
