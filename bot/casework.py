@@ -67,15 +67,27 @@ class Casework:
     async def queue(self, uow: UnitOfWork, chat_id: int, screens: list[Screen], now: datetime, *,
                     edit: tuple[int, Screen] | None = None, offer_id: int | None = None,
                     documents: list[dict[str, str]] | None = None, candidate_id: int | None = None,
-                    due_at: datetime | None = None, topic: str = "") -> int:
-        """An outbox message with screens as data (rendered by the channel when it sends)."""
+                    due_at: datetime | None = None, topic: str = "", subject_id: int | None = None) -> int:
+        """An outbox message with screens as data (rendered by the channel when it sends).
+
+        `subject_id`: the candidate a message to staff shows (erased with them; the channel records the
+        sent message ids, so erasing them can withdraw the messages)."""
         payload: dict[str, Any] = {
             "chat_id": chat_id, "user_id": chat_id, "screens": [screen_to_dict(s) for s in screens],
             "edit": {"message_id": edit[0], "screen": screen_to_dict(edit[1])} if edit else None,
             "offer_id": offer_id, "documents": documents or [],
+            "about": subject_id if candidate_id is None else None,
         }
         return await uow.outbox.add(channel="telegram", payload=payload, now=now, candidate_id=candidate_id,
-                                    due_at=due_at, topic=topic)
+                                    due_at=due_at, topic=topic, subject_id=subject_id)
+
+    @staticmethod
+    async def subject_of(uow: UnitOfWork, referral: Referral) -> int | None:
+        """The candidate a referral is about."""
+        from storage.models import Intake
+
+        intake = await uow.session.get(Intake, referral.intake_id)
+        return intake.candidate_id if intake else None
 
     async def refuse(self, uow: UnitOfWork, who: Who, step: str, button: str, now: datetime) -> int:
         """A press that is not this person's to make: refused, and kept in the audit trail."""
@@ -191,7 +203,8 @@ class Casework:
                                                                      member.language, consent_at)
             checked = (Button("checked", t("staff.outside.checked")),)
             screen = Screen(text, f"chk.{referral.id}", 0, InputKind.CHOICE, checked, tone=Tone.CRISIS)
-            ids.append(await self.queue(uow, member.contact["chat_id"], [screen], now))
+            ids.append(await self.queue(uow, member.contact["chat_id"], [screen], now,
+                                        subject_id=await self.subject_of(uow, referral)))
             await uow.audit.record(actor=f"staff:{member.id}", action="referral.outside_sent", at=now,
                                    referral_id=referral.id)
         return ids
@@ -217,10 +230,12 @@ class Casework:
                      consent_at: datetime | None, now: datetime, note: str = "") -> list[int]:
         referral.status, referral.waiting_since = ReferralStatus.NEW.value, None
         ids = []
+        subject = await self.subject_of(uow, referral)
         for offer, member in zip(await uow.cases.offer(referral, staff, now), staff, strict=True):
             screen = offer_screen(referral.id, referral.payload, programme, member.language, consent_at,
                                   note=Translator(member.language)(note) if note else "")
-            ids.append(await self.queue(uow, member.contact["chat_id"], [screen], now, offer_id=offer.id))
+            ids.append(await self.queue(uow, member.contact["chat_id"], [screen], now, offer_id=offer.id,
+                                        subject_id=subject))
             await uow.audit.record(actor=f"staff:{member.id}", action="referral.offered", at=now,
                                    referral_id=referral.id)
         return ids
@@ -264,7 +279,8 @@ class Casework:
                     (offer,) = await uow.cases.offer(referral, [member], now)
                 else:  # offered again: whoever passed it before may claim it now
                     offer.passed = False
-                ids.append(await self.queue(uow, member.contact["chat_id"], [screen], now, offer_id=offer.id))
+                ids.append(await self.queue(uow, member.contact["chat_id"], [screen], now, offer_id=offer.id,
+                                            subject_id=await self.subject_of(uow, referral)))
             if staff and referral.status == ReferralStatus.WAITING.value:
                 referral.status, referral.waiting_since = ReferralStatus.NEW.value, None
             for member in await uow.staff.with_role(programme.id, "coordinator"):
@@ -399,9 +415,10 @@ class Casework:
                                                                                       id=referral.id))))]
             return ids + await self._offer_waiting(uow, programme, now)
         card = self.case_card(referral, staff.language, now)
+        subject = await self.subject_of(uow, referral)
         if button.startswith("outcome:"):  # answered on the outcome question: show the card again
-            return [await self.queue(uow, chat_id, [card], now)]
-        return [await self.queue(uow, chat_id, [], now, edit=(message_id, card))]
+            return [await self.queue(uow, chat_id, [card], now, subject_id=subject)]
+        return [await self.queue(uow, chat_id, [], now, edit=(message_id, card), subject_id=subject)]
 
     @staticmethod
     def case_card(referral: Referral, lang: str, now: datetime) -> Screen:
@@ -418,10 +435,12 @@ class Casework:
         open_cases = await uow.cases.open_cases(staff.id)
         head = Screen(t("staff.cases.title", n=len(open_cases), cap=programme.caseload_cap) if open_cases
                       else t("staff.cases.none"))
-        cards = [self.case_card(r, staff.language, now) for r in open_cases]
-        for referral in open_cases:
+        ids = [await self.queue(uow, staff.contact["chat_id"], [head], now)]
+        for referral in open_cases:  # a message per case, each linked to its person (erased with them)
             await uow.audit.record(actor=f"staff:{staff.id}", action="case.viewed", at=now, referral_id=referral.id)
-        return [await self.queue(uow, staff.contact["chat_id"], [head, *cards], now)]
+            ids.append(await self.queue(uow, staff.contact["chat_id"], [self.case_card(referral, staff.language, now)],
+                                        now, subject_id=await self.subject_of(uow, referral)))
+        return ids
 
     async def _export(self, uow: UnitOfWork, staff: Staff, referral: Referral, now: datetime) -> int:
         from bot.fhir import questionnaire_responses
@@ -437,7 +456,8 @@ class Casework:
         ]
         await uow.audit.record(actor=f"staff:{staff.id}", action="referral.exported", at=now, referral_id=referral.id)
         caption = Screen(Translator(staff.language)("staff.export.caption", id=referral.id))
-        return await self.queue(uow, staff.contact["chat_id"], [caption], now, documents=documents)
+        return await self.queue(uow, staff.contact["chat_id"], [caption], now, documents=documents,
+                                subject_id=await self.subject_of(uow, referral))
 
     # --- leaving ---------------------------------------------------------------------------
 

@@ -15,12 +15,15 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot import redact
 from bot.output import private_text_file, terminal_safe
 from bot.settings import Settings
 from storage.crypto import WrongKeyError
+
+if TYPE_CHECKING:
+    from bot.clock import Clock
 
 
 def _date(value: str) -> datetime:
@@ -91,31 +94,35 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-async def _purge(settings: Settings, args: argparse.Namespace) -> int:
+async def _purge(settings: Settings, args: argparse.Namespace, clock: Clock | None = None) -> int:
     from bot.app import open_app
+    from bot.erasure import erase
     from storage.retention import purge
 
-    async with open_app(settings) as app:
+    async with open_app(settings, clock) as app:
         if args.older_than is not None:
             retention = {p.id: timedelta(days=args.older_than) for p in app.registry.all()}
             default = timedelta(days=args.older_than)
         else:
             retention = {p.id: timedelta(days=round(p.retention_months * 30.44)) for p in app.registry.all()}
             default = timedelta(days=round(24 * 30.44))
+        now, casework = app.clock.now(), app.intake.casework
         async with app.uow() as uow:
-            counts = await purge(uow, now=app.clock.now(), retention=retention, default_retention=default,
-                                 unfinished_after=timedelta(days=args.unfinished_days))
+            counts = await purge(uow, now=now, retention=retention, default_retention=default,
+                                 unfinished_after=timedelta(days=args.unfinished_days),
+                                 erase=lambda uow, person: erase(uow, casework, person, now, tell_staff=False))
     print(f"erased: {counts['intakes']} intakes, {counts['referrals']} referrals, {counts['candidates']} candidates, "
-          f"{counts['updates']} handled Telegram updates")
+          f"{counts['updates']} handled Telegram updates, {counts['outbox']} sent messages")
     return 0
 
 
-async def _rights(settings: Settings, action: str, referral_id: int) -> int:
+async def _rights(settings: Settings, action: str, referral_id: int, clock: Clock | None = None) -> int:
     """A data subject's request made to the coordinator (GDPR art. 15, 17, 20), by referral id."""
     from bot.app import open_app
+    from bot.erasure import erase
     from bot.intake_service import personal_data
 
-    async with open_app(settings) as app, app.uow() as uow:
+    async with open_app(settings, clock) as app, app.uow() as uow:
         found = await uow.referrals.person_of(referral_id)
         if found is None:
             print(f"no referral {referral_id}", file=sys.stderr)
@@ -126,7 +133,7 @@ async def _rights(settings: Settings, action: str, referral_id: int) -> int:
             print(terminal_safe(json.dumps(await personal_data(uow, found), ensure_ascii=False, indent=2),
                                 keep_newlines=True))
             return 0
-        await uow.candidates.delete(found.id)
+        await erase(uow, app.intake.casework, found.id, now)
         await uow.audit.record(actor="cli", action="candidate.erased", at=now, referral_id=referral_id)
     print(f"erased the person of referral {referral_id} and all their data")
     return 0
@@ -324,8 +331,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "chat":
             return asyncio.run(_chat(settings, args))
         if args.command == "db":
+            from storage import crypto
             from storage.db import upgrade
 
+            # a migration may encrypt stored values (0007): it needs the configured keys
+            crypto.configure(crypto.load_cipher(
+                settings.encryption_key.get_secret_value() if settings.encryption_key else None,
+                settings.encryption_hash_key.get_secret_value() if settings.encryption_hash_key else None,
+                settings.key_file))
             asyncio.run(upgrade(settings.database_url))
             print("database is up to date")
             return 0

@@ -14,6 +14,7 @@ from typing import Any
 
 from bot.casework import Casework
 from bot.clock import Clock
+from bot.erasure import erase
 from flows.answers import Answer, Command
 from flows.intake import Event, IntakeFlow, Reply
 from flows.screens import Screen
@@ -126,7 +127,7 @@ class IntakeService:
                 contact=person.contact,
             )
             if fresh and intake is not None and intake.status == "active":
-                await self._withdraw(uow, intake, now)
+                await self._withdraw(uow, intake, now, candidate.id)
             if intake is None or intake.status == "withdrawn" or fresh:
                 programme = answer.arg if isinstance(answer, Command) and answer.name == "start" else None
                 reply = self.flow.begin(programme or None, person.language)
@@ -138,9 +139,8 @@ class IntakeService:
                 )
             else:
                 reply = self.flow.handle(intake.state, answer)
-            actor = f"candidate:{person.log_id}"
             for event in reply.events:
-                intake = await self._apply(uow, event, candidate, intake, reply, actor, now)
+                intake = await self._apply(uow, event, candidate, intake, reply, now)
             if intake is not None:
                 await uow.intakes.save_state(
                     intake, reply.state, programme_id=reply.state.get("programme") or "",
@@ -166,7 +166,7 @@ class IntakeService:
         return Reply(nxt.state, [*reply.screens[:-1], *nxt.screens], nxt.events, nxt.stale)
 
     async def _apply(self, uow: UnitOfWork, event: Event, candidate: Any, intake: Any, reply: Reply,
-                     actor: str, now: Any) -> Any:
+                     now: Any) -> Any:
         """Persist one event; returns the intake the new state belongs to (None once erased)."""
         if event.kind == "consent":
             await uow.intakes.record_consent(
@@ -180,7 +180,8 @@ class IntakeService:
             await uow.risks.record(candidate_id=candidate.id, intake_id=intake.id,
                                    instrument=event.data["instrument"], item=event.data["item"],
                                    score=event.data["score"], at=now)
-            await uow.audit.record(actor=actor, action="risk.recorded", at=now)  # no content
+            await uow.audit.record(actor=f"candidate:{intake.actor_ref or 'unknown'}", action="risk.recorded",
+                                   at=now)  # no content
         elif event.kind == "declined":
             await uow.intakes.finish(intake, status="declined", now=now)
         elif event.kind == "completed":
@@ -195,9 +196,9 @@ class IntakeService:
                 payload=event.data, now=now,
             )
             await uow.intakes.finish(intake, status="completed", now=now)
-            if created:
-                await uow.audit.record(actor=actor, action="referral.created", at=now,
-                                       referral_id=referral.id, detail=triage["outcome"])
+            if created:  # content-free: no outcome; the actor is the intake's random reference, erased with it
+                await uow.audit.record(actor=f"candidate:{intake.actor_ref or 'unknown'}", action="referral.created",
+                                       at=now, referral_id=referral.id)
                 if referral.status == "new":  # to the consultants, in this same transaction
                     place = await self.casework.dispatch(uow, referral, intake.consent_at, now)
                     if place is not None and not referral.urgent:  # urgent: "as soon as possible" stands
@@ -207,20 +208,19 @@ class IntakeService:
             elif referral.payload.get("partial"):  # an urgent partial referral went out: now complete it
                 referral.payload = event.data
                 referral.outcome, referral.reason = triage["outcome"], triage["reason"]
-                await uow.audit.record(actor=actor, action="referral.completed", at=now, referral_id=referral.id,
-                                       detail=triage["outcome"])
+                await uow.audit.record(actor=f"candidate:{intake.actor_ref or 'unknown'}", action="referral.completed",
+                                       at=now, referral_id=referral.id)  # content-free, like referral.created
         elif event.kind == "language":
             candidate.language = event.data["lang"]
         elif event.kind == "restart":
             if intake.status == "active":
-                await self._withdraw(uow, intake, now)
+                await self._withdraw(uow, intake, now, candidate.id)
             return await uow.intakes.start(
                 candidate.id, programme_id=reply.state.get("programme") or "",
                 language=reply.state["lang"], state=reply.state, now=now,
             )
         elif event.kind == "delete":
-            await self.casework.withdrawn(uow, candidate.id, now)  # the consultant learns only that
-            await uow.candidates.delete(candidate.id)
+            await erase(uow, self.casework, candidate.id, now)  # consultants learn only that it was withdrawn
             await uow.audit.record(actor="candidate:erased", action="candidate.erased", at=now)
             return None
         return intake
@@ -249,14 +249,15 @@ class IntakeService:
             )
             if not created:
                 continue
-            await uow.audit.record(actor="system", action="referral.partial", at=now, referral_id=referral.id,
-                                   detail=triage["outcome"])
+            await uow.audit.record(actor="system", action="referral.partial", at=now, referral_id=referral.id)
             await self.casework.dispatch(uow, referral, intake.consent_at, now)
         return list(uow.outbox.added[before:])
 
     @staticmethod
-    async def _withdraw(uow: UnitOfWork, intake: Any, now: Any) -> None:
-        """An abandoned intake keeps no answers."""
+    async def _withdraw(uow: UnitOfWork, intake: Any, now: Any, candidate_id: int) -> None:
+        """An abandoned intake keeps no answers: not in its state, nor in the replies it was sent (its
+        summary screen, a /mydata file) that wait in the outbox or were sent already."""
         await uow.intakes.save_state(intake, {}, programme_id=intake.programme_id, language=intake.language,
                                      now=now)
         await uow.intakes.finish(intake, status="withdrawn", now=now)
+        await uow.outbox.forget_replies(candidate_id, since=intake.started_at)

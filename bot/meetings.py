@@ -37,15 +37,21 @@ def local(moment: datetime, programme: Programme) -> datetime:
     return moment.astimezone(ZoneInfo(programme.timezone))
 
 
-def ics(slot: Slot, programme: Programme, lang: str, now: datetime) -> str:
-    """A calendar file for the meeting (UTC times; a new UID per booking so a re-booking is a new event)."""
+def ics(slot: Slot, programme: Programme, lang: str, now: datetime, *, cancel: bool = False) -> str:
+    """A calendar file for the meeting (UTC times; a new UID per booking so a re-booking is a new event).
+
+    `cancel`: the update that removes it from the calendar (METHOD:CANCEL, same UID, higher SEQUENCE).
+    """
     t = Translator(lang)
     calendar = Calendar()
     calendar.add("prodid", "-//IPS intake bot//ipsbot//EN")
     calendar.add("version", "2.0")
-    calendar.add("method", "PUBLISH")
+    calendar.add("method", "CANCEL" if cancel else "PUBLISH")
     event = Event()
     event.add("uid", f"slot-{slot.id}-{slot.bookings}@ipsbot")
+    event.add("sequence", 1 if cancel else 0)
+    if cancel:
+        event.add("status", "CANCELLED")
     event.add("dtstamp", now.astimezone(UTC))
     event.add("dtstart", slot.starts_at.astimezone(UTC))
     event.add("dtend", slot.starts_at.astimezone(UTC) + timedelta(minutes=slot.minutes))
@@ -262,12 +268,13 @@ class Meetings:
             if member is consultant:  # the consultant can cancel or move it from here
                 notice = Screen(text, f"case.{referral.id}", 0, InputKind.CHOICE,
                                 (Button("meetcancel", st("meet.cancel")),))
-            await self.casework.queue(uow, member.contact["chat_id"], [notice], now, documents=[document])
+            await self.casework.queue(uow, member.contact["chat_id"], [notice], now, documents=[document],
+                                      subject_id=candidate.id)
             for lead in REMINDERS:
                 place = st(f"place.{slot.place}")
                 reminder = Screen(st("meet.reminder", when=their_when, place=place) + f" (#{referral.id})")
                 await self.casework.queue(uow, member.contact["chat_id"], [reminder], now,
-                                          due_at=slot.starts_at - lead, topic=topic)
+                                          due_at=slot.starts_at - lead, topic=topic, subject_id=candidate.id)
         await uow.audit.record(actor="candidate", action="meeting.booked", at=now, referral_id=referral.id)
 
     async def cancel(self, uow: UnitOfWork, slot: Slot, now: datetime, *, by: int) -> None:

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from storage.crypto import EncryptedJSON
+from storage.crypto import EncryptedJSON, EncryptedText
 
 __all__ = [
     "NAMING_CONVENTION",
@@ -38,6 +38,7 @@ __all__ = [
     "Referral",
     "ReferralStatus",
     "RiskEvent",
+    "ShownMessage",
     "Slot",
     "Staff",
     "TelegramId",
@@ -142,6 +143,9 @@ class Intake(Base):
     state: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON())
     # +1 on each IntakeRepository.save_state; a save based on an older version is refused
     state_version: Mapped[int] = mapped_column(Integer, default=0)
+    # who acted, in the audit trail: random per intake (not derived from the person), so an audit row
+    # cannot be linked to anyone once the intake is erased, nor to the same person's next intake
+    actor_ref: Mapped[str | None] = mapped_column(String(32))
     consent_version: Mapped[str | None] = mapped_column(String(32))
     consent_at: Mapped[datetime | None]
     consent_language: Mapped[str | None] = mapped_column(String(5))
@@ -160,10 +164,12 @@ class Referral(Base):
     programme_id: Mapped[str] = mapped_column(String(32), index=True)
     language: Mapped[str] = mapped_column(String(5))
     created_at: Mapped[datetime] = mapped_column(index=True)
-    outcome: Mapped[str] = mapped_column(String(32))  # triage outcome
-    reason: Mapped[str] = mapped_column(String(64))  # triage reason key
+    # triage outcome, reason key and priority are health facts: encrypted (read as str/str/bool in Python;
+    # no SQL filter can use them). `urgent` stays plain: the urgent re-send query needs it.
+    outcome: Mapped[str] = mapped_column(EncryptedText())
+    reason: Mapped[str] = mapped_column(EncryptedText())
     urgent: Mapped[bool] = mapped_column(Boolean)
-    priority: Mapped[bool] = mapped_column(Boolean)
+    priority: Mapped[bool] = mapped_column(EncryptedJSON())
     status: Mapped[str] = mapped_column(String(16))  # ReferralStatus
     # candidate facts, instruments, flags, motivation, triage, as built by the flows; encrypted
     payload: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON())
@@ -250,6 +256,9 @@ class OutboxMessage(Base):
     candidate_id: Mapped[int | None] = mapped_column(
         ForeignKey("candidates.id", ondelete="CASCADE"), index=True
     )
+    # the person the message is about, whoever receives it (a consultant's summary, a peer's booking
+    # notice, a reminder): erasing the person erases it, sent or not
+    subject_id: Mapped[int | None] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"), index=True)
     # the adapter's rendered messages and recipient (may hold answers echoed back); encrypted
     payload: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -314,7 +323,7 @@ class Offer(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     referral_id: Mapped[int] = mapped_column(ForeignKey("referrals.id", ondelete="CASCADE"), index=True)
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
-    chat_id: Mapped[TelegramId | None]
+    chat_id: Mapped[int | None] = mapped_column(EncryptedJSON())  # the consultant's chat; encrypted
     message_id: Mapped[TelegramId | None]
     passed: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
@@ -336,3 +345,20 @@ class Slot(Base):
     bookings: Mapped[int] = mapped_column(Integer, default=0)  # how often booked: part of the calendar UID
     withdrawn_at: Mapped[datetime | None]  # the peer took it back
     created_at: Mapped[datetime]
+
+
+class ShownMessage(Base):
+    """A message in a staff chat that showed a person (summary, export, booking notice, calendar file).
+
+    Recorded when the outbox row is sent, so that erasing the person can delete or edit it; content-free
+    (which chat, encrypted, which message, what kind, when) and erased once the withdrawal is queued.
+    """
+
+    __tablename__ = "shown_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"), index=True)
+    chat_id: Mapped[int] = mapped_column(EncryptedJSON())
+    message_id: Mapped[TelegramId]
+    kind: Mapped[str] = mapped_column(String(16))  # "text" | "document"
+    sent_at: Mapped[datetime]

@@ -13,6 +13,7 @@ decides, the loser's INSERT fails inside a SAVEPOINT, and it reads the winner's 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import weakref
 from collections.abc import AsyncGenerator
 from datetime import datetime
@@ -37,6 +38,7 @@ from storage.models import (
     OutboxMessage,
     Referral,
     RiskEvent,
+    ShownMessage,
 )
 from storage.risks import RiskRepository
 
@@ -46,6 +48,7 @@ __all__ = [
     "IntakeRepository",
     "OutboxRepository",
     "ReferralRepository",
+    "ShownRepository",
     "StaleStateError",
     "UnitOfWork",
     "UpdateRepository",
@@ -200,7 +203,13 @@ class CandidateRepository:
         )
 
     async def delete(self, candidate_id: int) -> None:
-        """Erase a candidate with their intakes and referrals (audit events stay, content-free)."""
+        """Erase a candidate and every row that holds their content (audit events stay, content-free).
+
+        Intakes, referrals (with their offers), messages to them or about them (sent or not, to anyone),
+        the record of staff messages that showed them, and updates of theirs still waiting in the inbox.
+        Withdrawing what staff were shown is `bot.erasure.erase`'s part, before this.
+        """
+        candidate = await self.session.get(Candidate, candidate_id)
         intake_ids = select(Intake.id).where(Intake.candidate_id == candidate_id).scalar_subquery()
         # The foreign keys cascade too; deleting explicitly also drops the objects from the session.
         await self.session.execute(
@@ -209,7 +218,11 @@ class CandidateRepository:
         )
         await self.session.execute(delete(RiskEvent).where(RiskEvent.candidate_id == candidate_id))
         await self.session.execute(delete(Intake).where(Intake.candidate_id == candidate_id))
-        await self.session.execute(delete(OutboxMessage).where(OutboxMessage.candidate_id == candidate_id))
+        await self.session.execute(delete(OutboxMessage).where(
+            or_(OutboxMessage.candidate_id == candidate_id, OutboxMessage.subject_id == candidate_id)))
+        await self.session.execute(delete(ShownMessage).where(ShownMessage.subject_id == candidate_id))
+        if candidate is not None:
+            await UpdateRepository(self.session).drop_waiting_of(candidate.subject_hash)
         await self.session.execute(delete(Candidate).where(Candidate.id == candidate_id))
 
 
@@ -257,6 +270,7 @@ class IntakeRepository:
             status=IntakeStatus.ACTIVE.value,
             state=state,
             state_version=0,
+            actor_ref=secrets.token_hex(8),
             started_at=now,
             updated_at=now,
         )
@@ -472,10 +486,34 @@ class UpdateRepository:
         if update_ids:
             await self.session.execute(_FINISH_UPDATES, {"b_id": bot_id, "ids": update_ids, "at": at})
 
+    async def drop_waiting_of(self, person_hash: str) -> int:
+        """Remove the waiting updates this person sent (they are being erased); a copy the poller still
+        holds in hand is handled as usual, as a new person's message."""
+        rows = (await self.session.execute(
+            select(InboxUpdate.bot_id, InboxUpdate.update_id, InboxUpdate.payload)
+            .where(InboxUpdate.processed_at.is_(None))
+        )).all()
+        doomed = [(bot_id, update_id) for bot_id, update_id, payload in rows
+                  if (sender := _sender(payload)) is not None and keyed_hash(f"telegram:{sender}") == person_hash]
+        for bot_id, update_id in doomed:
+            await self.session.execute(delete(InboxUpdate).where(InboxUpdate.bot_id == bot_id,
+                                                                 InboxUpdate.update_id == update_id))
+        return len(doomed)
+
     async def forget(self, handled_before: datetime) -> int:
         """Remove updates handled before this time (Telegram repeats an update within a day at most)."""
         result = await self.session.execute(delete(InboxUpdate).where(InboxUpdate.processed_at < handled_before))
         return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _sender(update: Any) -> int | None:
+    """The Telegram user id an update came from (message, callback, member change ...), if any."""
+    if not isinstance(update, dict):
+        return None
+    for value in update.values():
+        if isinstance(value, dict) and isinstance(value.get("from"), dict) and "id" in value["from"]:
+            return int(value["from"]["id"])
+    return None
 
 
 class OutboxRepository:
@@ -488,13 +526,15 @@ class OutboxRepository:
 
     async def add(
         self, *, channel: str, payload: dict[str, Any], now: datetime, candidate_id: int | None = None,
-        due_at: datetime | None = None, topic: str = "",
+        due_at: datetime | None = None, topic: str = "", subject_id: int | None = None,
     ) -> int:
         """A message to send now, or (`due_at`) not before then; `topic` groups messages to withdraw later.
 
-        Returns its id."""
+        `candidate_id`: the candidate it is sent to; `subject_id`: the candidate it is about (erased with
+        them, whoever receives it). Returns its id."""
         values = {"channel": channel, "payload": payload, "created_at": now, "candidate_id": candidate_id,
-                  "attempts": 0, "failure": "", "due_at": due_at, "topic": topic, "sent_at": None}
+                  "subject_id": subject_id, "attempts": 0, "failure": "", "due_at": due_at, "topic": topic,
+                  "sent_at": None}
         message_id = (await self.session.execute(_ADD_OUTBOX, values)).scalar_one()
         self.added.append(message_id)
         if due_at is None:
@@ -539,6 +579,22 @@ class OutboxRepository:
         )
         return len(result.all())
 
+    async def forget_replies(self, candidate_id: int, since: datetime) -> int:
+        """A candidate's own replies written since then (an abandoned attempt: summary, /mydata file), sent
+        or not; messages with a due time (a booked meeting's reminders) stay."""
+        result = await self.session.execute(
+            delete(OutboxMessage).where(OutboxMessage.candidate_id == candidate_id, OutboxMessage.created_at >= since,
+                                        OutboxMessage.due_at.is_(None))
+            .returning(OutboxMessage.id)
+        )
+        return len(result.all())
+
+    async def forget_sent(self, sent_before: datetime) -> int:
+        """Remove messages sent (or given up) before this time: once sent, a row has no further use."""
+        result = await self.session.execute(
+            delete(OutboxMessage).where(OutboxMessage.sent_at < sent_before).returning(OutboxMessage.id))
+        return len(result.all())
+
     async def attempted(self, message_id: int) -> int:
         """Count a failed attempt; returns the attempts so far."""
         await self.session.execute(
@@ -546,6 +602,32 @@ class OutboxRepository:
         )
         return int(await self.session.scalar(select(OutboxMessage.attempts).where(OutboxMessage.id == message_id))
                    or 0)
+
+
+class ShownRepository:
+    """Which staff messages showed a person (content-free), to withdraw them when the person is erased."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def record(self, subject_id: int, chat_id: int, messages: list[tuple[int, str]], at: datetime) -> bool:
+        """Messages just sent to `chat_id` about `subject_id`: (message id, "text" | "document").
+
+        False if the person was erased while the messages were on their way (the sender takes them back)."""
+        if not await self.session.get(Candidate, subject_id):
+            return False
+        self.session.add_all([ShownMessage(subject_id=subject_id, chat_id=chat_id, message_id=message_id,
+                                           kind=kind, sent_at=at) for message_id, kind in messages])
+        await self.session.flush()
+        return True
+
+    async def of(self, subject_id: int) -> list[ShownMessage]:
+        result = await self.session.scalars(
+            select(ShownMessage).where(ShownMessage.subject_id == subject_id).order_by(ShownMessage.id))
+        return list(result.all())
+
+    async def forget(self, subject_id: int) -> None:
+        await self.session.execute(delete(ShownMessage).where(ShownMessage.subject_id == subject_id))
 
 
 async def _add_unless_taken(session: AsyncSession, row: Any) -> bool:
@@ -586,6 +668,7 @@ class UnitOfWork:
     cases: CaseRepository
     slots: SlotRepository
     risks: RiskRepository
+    shown: ShownRepository
 
     def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
         self._factory = factory
@@ -616,6 +699,7 @@ class UnitOfWork:
         self.cases = CaseRepository(self.session)
         self.slots = SlotRepository(self.session)
         self.risks = RiskRepository(self.session)
+        self.shown = ShownRepository(self.session)
         return self
 
     async def __aexit__(

@@ -3,22 +3,27 @@
 Closed means: declined, withdrawn, or completed with a referral that is no longer open (redirected
 elsewhere, or a closed case, counted from its closing; a referral on offer, waiting or worked on is
 kept). A candidate left with no intake is
-erased too, and so are handled Telegram updates after a week (they only guard against a repeat, which
-Telegram sends within a day). Counts only are returned and audited, never content.
+erased too, through the same erasure as `/delete` (the `erase` the caller passes: `bot.erasure.erase`,
+which also withdraws what staff were shown); so are handled Telegram updates after a week (they only
+guard against a repeat, which Telegram sends within a day) and outbox messages a week after they were
+sent (a sent row has no further use; until then it shows what went out when something is queried).
+Counts only are returned and audited, never content.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select
 
-from storage.models import AuditEvent, Candidate, Intake, OutboxMessage, Referral, ReferralStatus
+from storage.models import AuditEvent, Candidate, Intake, Referral, ReferralStatus
 from storage.repositories import UnitOfWork
 
 CLOSED = ("declined", "withdrawn")
 HANDLED_UPDATES_KEPT = timedelta(days=7)
+SENT_MESSAGES_KEPT = timedelta(days=7)
+Erase = Callable[[UnitOfWork, int], Awaitable[object]]
 OPEN_REFERRALS = ReferralStatus.open()
 
 
@@ -29,8 +34,12 @@ async def purge(
     retention: Mapping[str, timedelta],
     default_retention: timedelta,
     unfinished_after: timedelta = timedelta(days=90),
+    erase: Erase | None = None,
 ) -> dict[str, int]:
-    """Erase what is past its time; `retention` per programme id. Returns counts per kind."""
+    """Erase what is past its time; `retention` per programme id. Returns counts per kind.
+
+    `erase(uow, candidate_id)` erases a person left with nothing kept (default: the rows only,
+    `CandidateRepository.delete`; the application passes `bot.erasure.erase`)."""
     case_closed = select(Referral.closed_at).where(Referral.intake_id == Intake.id).scalar_subquery()
     closed_at = func.coalesce(case_closed, Intake.completed_at, Intake.updated_at)
     referral_open = exists().where(Referral.intake_id == Intake.id, Referral.status.in_(OPEN_REFERRALS))
@@ -50,15 +59,21 @@ async def purge(
     if ids:
         referral_ids = list((await session.scalars(select(Referral.id).where(Referral.intake_id.in_(ids)))).all())
         counts["referrals"] = len(referral_ids)
-        await session.execute(delete(Referral).where(Referral.id.in_(referral_ids)))
+    # people with nothing left to keep are erased whole (their intakes and referrals with them) ...
+    kept = exists().where(Intake.candidate_id == Candidate.id, Intake.id.not_in(ids))
+    orphan_ids = list((await session.scalars(select(Candidate.id).where(~kept))).all())
+    for candidate_id in orphan_ids:
+        if erase is not None:
+            await erase(uow, candidate_id)
+        else:
+            await uow.candidates.delete(candidate_id)
+    counts["candidates"] = len(orphan_ids)
+    # ... the others lose only the intakes past their time
+    if ids:
+        await session.execute(delete(Referral).where(Referral.intake_id.in_(ids)))
         await session.execute(delete(Intake).where(Intake.id.in_(ids)))
-    orphans = select(Candidate.id).where(~exists().where(Intake.candidate_id == Candidate.id))
-    orphan_ids = list((await session.scalars(orphans)).all())
-    if orphan_ids:
-        await session.execute(delete(OutboxMessage).where(OutboxMessage.candidate_id.in_(orphan_ids)))
-        await session.execute(delete(Candidate).where(Candidate.id.in_(orphan_ids)))
-        counts["candidates"] = len(orphan_ids)
     counts["updates"] = await uow.updates.forget(now - HANDLED_UPDATES_KEPT)
+    counts["outbox"] = await uow.outbox.forget_sent(now - SENT_MESSAGES_KEPT)
     session.add(AuditEvent(at=now, actor="cli", action="purge",
                            detail=" ".join(f"{k}={v}" for k, v in counts.items())))
     return counts

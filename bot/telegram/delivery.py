@@ -19,7 +19,7 @@ from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramNetworkError
-from aiogram.types import BufferedInputFile
+from aiogram.types import BufferedInputFile, InputMediaDocument
 
 from bot.app import App
 from bot.intake_service import Outcome
@@ -57,12 +57,37 @@ def _messages(planned: dict[str, Any]) -> list[tuple[str, Markup | None]]:
     return out
 
 
-async def send_plan(bot: Bot, planned: dict[str, Any]) -> tuple[str, int | None]:
-    """Send it. Returns "" or a content-free reason it never can be sent (blocked), and the id of the
-    first message sent (a consultant's summary is edited later through it)."""
+async def _withdraw(bot: Bot, chat_id: int, withdraw: list[dict[str, Any]], notice: str) -> None:
+    """Delete each message that showed an erased person, or where Telegram no longer allows that (older
+    than 48 hours), replace it: a text by the notice, a file by a small file holding the notice."""
+    for shown in withdraw:
+        if shown.get("delete"):
+            try:
+                await bot.delete_message(chat_id, shown["message_id"])
+                continue
+            except TelegramBadRequest as exc:  # too old after all, or gone: edit instead
+                log.debug("message not deleted: %s", exc.message)
+        try:
+            if shown.get("kind") == "document":
+                await bot.edit_message_media(InputMediaDocument(
+                    media=BufferedInputFile(notice.encode(), "withdrawn.txt"), caption=html.escape(notice)),
+                    chat_id=chat_id, message_id=shown["message_id"])
+            else:
+                await call(bot, EditRendered(chat_id, shown["message_id"], html.escape(notice), None))
+        except TelegramBadRequest as exc:  # deleted by the staff member already, or not modified
+            log.debug("message not edited: %s", exc.message)
+
+
+async def send_plan(bot: Bot, planned: dict[str, Any]) -> tuple[str, int | None, list[tuple[int, str]]]:
+    """Send it. Returns "" or a content-free reason it never can be sent (blocked), the id of the
+    first message sent (a consultant's summary is edited later through it), and the id and kind
+    ("text" or "document") of every message sent (to record which staff messages showed a person)."""
     chat_id = planned["chat_id"]
     first: int | None = None
+    sent_ids: list[tuple[int, str]] = []
     try:
+        if planned.get("withdraw"):
+            await _withdraw(bot, chat_id, planned["withdraw"], planned.get("notice") or "")
         edit = planned.get("edit")
         if edit:
             text, markup = (edit["text"], None) if "text" in edit else render(screen_from_dict(edit["screen"]))
@@ -73,6 +98,7 @@ async def send_plan(bot: Bot, planned: dict[str, Any]) -> tuple[str, int | None]
         for text, markup in _messages(planned):
             sent = await call(bot, SendRendered(chat_id, text, markup))
             first = first or sent.message_id
+            sent_ids.append((sent.message_id, "text"))
         documents = list(planned.get("documents") or [])
         if planned.get("document"):
             document = planned["document"]
@@ -80,11 +106,12 @@ async def send_plan(bot: Bot, planned: dict[str, Any]) -> tuple[str, int | None]
                               "content": json.dumps(document["content"], ensure_ascii=False, indent=2)})
         for document in documents:
             caption = html.escape(document["caption"]) if document.get("caption") else None
-            await bot.send_document(chat_id, BufferedInputFile(document["content"].encode(), document["filename"]),
-                                    caption=caption)
+            uploaded = await bot.send_document(
+                chat_id, BufferedInputFile(document["content"].encode(), document["filename"]), caption=caption)
+            sent_ids.append((uploaded.message_id, "document"))
     except TelegramForbiddenError:
-        return BLOCKED, first
-    return "", first
+        return BLOCKED, first, sent_ids
+    return "", first, sent_ids
 
 
 async def deliver(app: App, bot: Bot, message_id: int, payload: dict[str, Any] | None = None) -> None:
@@ -102,7 +129,7 @@ async def deliver(app: App, bot: Bot, message_id: int, payload: dict[str, Any] |
                 return
             planned = row.payload
     try:  # no transaction is held while Telegram is asked
-        failure, first = await send_plan(bot, planned)
+        failure, first, sent = await send_plan(bot, planned)
     except (TelegramNetworkError, TelegramBadRequest) as exc:
         async with app.uow() as uow:
             attempts = await uow.outbox.attempted(message_id)
@@ -110,16 +137,23 @@ async def deliver(app: App, bot: Bot, message_id: int, payload: dict[str, Any] |
                 await uow.outbox.finish(message_id, at=app.clock.now(), failure=f"gave up: {type(exc).__name__}")
         log.warning("outbox message %s not sent (%s); attempt %s", message_id, type(exc).__name__, attempts)
         return
-    if not failure and not planned.get("offer_id") and app.sent_marks is not None:
+    about = planned.get("about")
+    if not failure and not planned.get("offer_id") and not about and app.sent_marks is not None:
         app.sent_marks.add(message_id, app.clock.now())
         return
+    too_late = False
     async with app.uow() as uow:
         await uow.outbox.finish(message_id, at=app.clock.now(), failure=failure)
+        if about and sent:  # a staff message that shows a person: erasing them withdraws it
+            too_late = not await uow.shown.record(about, planned["chat_id"], sent, app.clock.now())
         if planned.get("offer_id") and first is not None:  # so "taken by" can replace this summary later
             await uow.cases.record_message(planned["offer_id"], planned["chat_id"], first)
         if failure == BLOCKED:  # stop writing to them until they write to us again
             await uow.candidates.mark_unreachable(CHANNEL, str(planned["user_id"]))
             log.warning("a person has blocked the bot; marked unreachable")
+    if too_late:  # the person was erased while this was on its way: take it back at once
+        await _withdraw(bot, planned["chat_id"], [{"message_id": m, "kind": k, "delete": True} for m, k in sent],
+                        Translator("da")("staff.withdrawn.shown"))
 
 
 class BatchedMarks:

@@ -279,15 +279,36 @@ async def test_wrong_invite_codes_are_limited_and_a_second_invite_moves_no_one(w
 
 async def test_withdrawn_referral_tells_the_consultant_only_that(world: World) -> None:
     uffe = await world.consultant("Uffe")
-    vera, _ = await world.candidate("Vera")
-    rid = referral_id(summaries(uffe, "Vera")[0])
-    await press(uffe, summaries(uffe, "Vera")[0], "claim")
+    vera, _ = await world.candidate("Vera-Sporløs")
+    summary = summaries(uffe, "Vera-Sporløs")[0]
+    rid = referral_id(summary)
+    await press(uffe, summary, "claim")
+    await press(uffe, summary, "export")
     mark = uffe.mark
     await vera.say("/delete")
     await vera.tap("yes")
     told = uffe.sent_since(mark)
     assert [m.text for m in told] == [DA("staff.withdrawn", id=rid)]
     assert "Vera" not in told[0].text
+    # the summary and the exported files are gone from the consultant's chat (younger than 48 hours)
+    deleted = {e.message_id for e in world.server.history(uffe.user.chat_id)[mark:] if e.kind == "delete"}
+    assert summary.message_id in deleted and len(deleted) == 4  # the summary; the export: a line and two files
+    assert not [m for m in uffe.user.messages if "Vera-Sporløs" in m.content
+                or (m.document and "Vera-Sporløs" in m.document.content.decode())]
+    assert await stored_traces(world, ["Vera-Sporløs"]) == []  # nor anywhere in the database
+
+
+async def stored_traces(world: World, markers: list[str]) -> list[str]:
+    """Every column of every table of the bot's database searched (encrypted ones decrypted)."""
+    from storage.crypto import Cipher
+    from storage.db import make_engine, make_session_factory
+    from tests.traces import traces
+
+    engine = make_engine(world.bot.env["DATABASE_URL"])
+    try:
+        return await traces(make_session_factory(engine), Cipher([world.bot.env["ENCRYPTION_KEY"].encode()]), markers)
+    finally:
+        await engine.dispose()
 
 
 async def test_a_removed_consultant_sees_nothing_more(world: World) -> None:

@@ -1741,6 +1741,7 @@ class FakeTelegram:
             "deleteMyCommands": self._m_delete_my_commands,
             "sendChatAction": self._m_send_chat_action,
             "deleteMessage": self._m_delete_message,
+            "editMessageMedia": self._m_edit_message_media,
             "close": self._m_true,
             "logOut": self._m_true,
             "setMyDescription": self._m_true,
@@ -1975,6 +1976,21 @@ class FakeTelegram:
         )
         self._bot_messages[(chat_id, message.message_id)] = message
         self._record_event("send", "sendDocument", message)
+        return self._message_json(message)
+
+    async def _m_edit_message_media(self, params: JsonDict, files: dict[str, UploadedFile]) -> JsonDict:
+        """Only a document replacing a document (what the bot does to withdraw a file)."""
+        message = self._editable(params)
+        media = params.get("media")
+        if isinstance(media, str):
+            media = json.loads(media)
+        if not isinstance(media, dict) or media.get("type") != "document" or message.document is None:
+            raise ApiError(400, "Bad Request: can't edit this message's media")
+        message.document = self._resolve_input_file(media.get("media"), files, "media")
+        caption = media.get("caption")
+        message.caption = None if caption is None else str(caption)
+        message.edit_date = int(time.time())
+        self._record_event("edit", "editMessageMedia", message)
         return self._message_json(message)
 
     def _resolve_input_file(

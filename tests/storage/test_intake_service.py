@@ -96,6 +96,27 @@ async def test_answers_names_and_ids_are_not_stored_in_plain_text(factory: async
         assert secret not in raw, secret
 
 
+async def test_triage_facts_are_not_in_the_clear_and_audit_rows_cannot_be_linked_to_the_person(
+    factory: async_sessionmaker[AsyncSession],
+) -> None:
+    svc = service(factory)
+    person = Person("telegram", "987654321", language="da", contact={"chat_id": 987654321})
+    await run_intake(svc, person)
+    raw = await raw_dump(factory)
+    for fact in ("eligible", "reason.", "target_group"):  # the triage outcome and reason (health facts)
+        assert fact not in raw, fact
+    await svc.start(person, "reconnect", fresh=True)  # the same person comes back for a second intake
+    await run_intake(svc, person)
+    async with UnitOfWork(factory) as uow:
+        created = (await uow.session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "referral.created").order_by(AuditEvent.id))).all()
+        refs = [i.actor_ref for i in (await uow.session.scalars(select(Intake).order_by(Intake.id))).all()]
+    assert [e.detail for e in created] == ["", ""]
+    assert len(created) == 2 and created[0].actor != created[1].actor  # not the same reference twice
+    assert person.log_id not in created[0].actor and person.log_id not in created[1].actor
+    assert [e.actor for e in created] == [f"candidate:{r}" for r in refs if r]  # erased with the intake
+
+
 async def test_duplicate_update_is_ignored(factory: async_sessionmaker[AsyncSession]) -> None:
     svc = service(factory)
     person = Person("telegram", "42", language="da")

@@ -67,7 +67,7 @@ async def test_purge_erases_what_is_past_its_time_and_keeps_the_rest(
         await uow.updates.receive(1, [{"update_id": 9}], now - 30 * DAY)
     async with UnitOfWork(factory) as uow:
         counts = await purge(uow, now=now, retention=retention, default_retention=timedelta(days=730))
-    assert counts == {"intakes": 3, "referrals": 1, "candidates": 3, "updates": 1}
+    assert counts == {"intakes": 3, "referrals": 1, "candidates": 3, "updates": 1, "outbox": 0}
     async with UnitOfWork(factory) as uow:
         left = sorted((await uow.session.scalars(select(Intake.status))).all())
         assert left == ["active", "completed", "declined"]  # fresh, the open referral, the recent decline
@@ -75,8 +75,28 @@ async def test_purge_erases_what_is_past_its_time_and_keeps_the_rest(
         assert referral.status == "waiting"  # an open referral (no consultant yet) is kept
         assert await uow.session.scalar(select(func.count()).select_from(Candidate)) == 3
         audit = (await uow.session.scalars(select(AuditEvent).where(AuditEvent.action == "purge"))).one()
-        assert audit.detail == "intakes=3 referrals=1 candidates=3 updates=1"
+        assert audit.detail == "intakes=3 referrals=1 candidates=3 updates=1 outbox=0"
         assert await uow.updates.seen(1, 11) and await uow.updates.waiting(1) == [{"update_id": 9}]
     async with UnitOfWork(factory) as uow:  # twice is harmless
         assert await purge(uow, now=now, retention=retention, default_retention=timedelta(days=730)) == {
-            "intakes": 0, "referrals": 0, "candidates": 0, "updates": 0}
+            "intakes": 0, "referrals": 0, "candidates": 0, "updates": 0, "outbox": 0}
+
+
+async def test_purge_removes_messages_sent_more_than_a_week_ago(factory: async_sessionmaker[AsyncSession]) -> None:
+    from storage.models import OutboxMessage
+    from storage.retention import SENT_MESSAGES_KEPT
+
+    now = START + 30 * DAY
+    async with UnitOfWork(factory) as uow:
+        old = await uow.outbox.add(channel="telegram", payload={"chat_id": 7, "text": "a summary"}, now=now - 9 * DAY)
+        recent = await uow.outbox.add(channel="telegram", payload={"chat_id": 7}, now=now - 3 * DAY)
+        unsent = await uow.outbox.add(channel="telegram", payload={"chat_id": 7}, now=now - 20 * DAY,
+                                      due_at=now + DAY)
+        await uow.outbox.finish(old, at=now - SENT_MESSAGES_KEPT - DAY)
+        await uow.outbox.finish(recent, at=now - 3 * DAY)
+    async with UnitOfWork(factory) as uow:
+        counts = await purge(uow, now=now, retention={}, default_retention=timedelta(days=730))
+    assert counts["outbox"] == 1
+    async with UnitOfWork(factory) as uow:
+        left = sorted((await uow.session.scalars(select(OutboxMessage.id))).all())
+    assert left == sorted([recent, unsent])  # a reminder still to come stays, however old its row

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
@@ -105,12 +106,13 @@ async def test_rotation_keeps_data_readable_and_rewrites_with_the_new_key(
         assert candidate is not None
         intake = await uow.intakes.active(candidate.id)
         assert intake is not None and intake.state == {"answers": {"free_text": ANSWER}}
-        # re-encrypt the stored token with the newest key, as a rotation job would
-        raw = bytes((await uow.session.execute(text("SELECT payload FROM referrals"))).scalar_one())
-        await uow.session.execute(
-            text("UPDATE referrals SET payload = :token WHERE id = :id"),
-            {"token": rotated.rotate(raw), "id": referral_id},
-        )
+        # re-encrypt the referral's stored tokens with the newest key, as a rotation job would
+        for column in ("payload", "outcome", "reason", "priority"):
+            raw = bytes((await uow.session.execute(text(f"SELECT {column} FROM referrals"))).scalar_one())
+            await uow.session.execute(
+                text(f"UPDATE referrals SET {column} = :token WHERE id = :id"),
+                {"token": rotated.rotate(raw), "id": referral_id},
+            )
 
     crypto.configure(Cipher([new_key], hash_key))  # the old key is gone now
     async with UnitOfWork(factory) as uow:
@@ -118,3 +120,47 @@ async def test_rotation_keeps_data_readable_and_rewrites_with_the_new_key(
         assert referral is not None and referral.payload == {"motivation": ANSWER}
         with pytest.raises(WrongKeyError):
             await uow.intakes.latest(candidate.id)  # never re-encrypted: needs the old key
+
+
+def test_every_encrypted_column_of_the_models_is_rotated_and_checked() -> None:
+    """Rotation and `keys check` take their columns from the models, not from a list kept by hand."""
+    from sqlalchemy import Column, Integer, MetaData, Table
+
+    from storage.keys import encrypted_columns
+
+    found = {f"{table.name}.{column.name}" for table, column in encrypted_columns()}
+    assert {"staff.contact", "update_inbox.payload", "offers.chat_id", "referrals.outcome", "referrals.reason",
+            "referrals.priority", "shown_messages.chat_id"} <= found
+
+    later = MetaData()  # a model that gains an encrypted column, with a composite key
+    Table("later", later, Column("a", Integer, primary_key=True), Column("b", Integer, primary_key=True),
+          Column("secret", crypto.EncryptedText()), Column("plain", Integer))
+
+    assert [(t.name, c.name) for t, c in encrypted_columns(later)] == [("later", "secret")]
+
+
+async def test_rotation_covers_a_table_with_a_composite_key(engine: Any, factory: Factory) -> None:
+    from sqlalchemy import Column, Integer, MetaData, Table, insert, select
+
+    from storage.keys import rotate_all
+
+    metadata = MetaData()
+    probe = Table("rotation_probe", metadata, Column("a", Integer, primary_key=True, autoincrement=False),
+                  Column("b", Integer, primary_key=True, autoincrement=False), Column("secret", crypto.EncryptedText()))
+    old_key, new_key, hash_key = (Fernet.generate_key() for _ in range(3))
+    crypto.configure(Cipher([old_key], hash_key))
+    async with engine.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(insert(probe), [{"a": a, "b": b, "secret": f"s{a}{b}"}
+                                                     for a in range(3) for b in range(3)])
+        counts = await rotate_all(factory, Cipher([new_key, old_key], hash_key), batch=2, metadata=metadata)
+        assert counts == {"rotation_probe.secret": 9}
+        crypto.configure(Cipher([new_key], hash_key))  # the old key is gone
+        async with engine.connect() as connection:
+            rows = (await connection.execute(select(probe).order_by(probe.c.a, probe.c.b))).all()
+        assert [row.secret for row in rows] == [f"s{a}{b}" for a in range(3) for b in range(3)]
+    finally:
+        async with engine.begin() as connection:
+            await connection.run_sync(metadata.drop_all)

@@ -112,3 +112,68 @@ async def test_downgrading_past_the_inbox_waits_for_its_updates(backend_url: str
     finally:
         await engine.dispose()
     await upgrade(backend_url)
+
+
+async def test_0007_encrypts_triage_facts_and_offer_chats_and_decrypts_them_again(backend_url: str) -> None:
+    """Existing plain health facts are encrypted by the upgrade, audit rows made content-free; the
+    downgrade gives the plain values back."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from storage.crypto import current
+    from storage.db import make_session_factory
+    from storage.models import AuditEvent, Intake, Offer, Referral
+
+    await downgrade(backend_url, "base")
+    await upgrade(backend_url, "0005")
+    at = datetime(2026, 3, 5, 12, 0, tzinfo=UTC)
+    token = current().encrypt(b'{"answers":{}}')
+    engine = make_engine(backend_url)
+    try:
+        async with engine.begin() as connection:
+            for statement in (
+                "INSERT INTO candidates (id, subject_hash, channel, language, unreachable, created_at) "
+                "VALUES (1, 'h1', 'telegram', 'sv', false, :at)",
+                "INSERT INTO intakes (id, candidate_id, programme_id, language, status, state, state_version, "
+                "started_at, updated_at) VALUES (1, 1, 'jonkoping', 'sv', 'completed', :token, 3, :at, :at)",
+                "INSERT INTO referrals (id, intake_id, programme_id, language, created_at, outcome, reason, urgent, "
+                "priority, status, payload) VALUES (1, 1, 'jonkoping', 'sv', :at, 'refer-gp', "
+                "'reason.severe_symptoms', true, true, 'redirected', :token)",
+                "INSERT INTO staff (id, subject_hash, contact, role, programme_id, name, language, active, created_at) "
+                "VALUES (1, 's1', :token, 'consultant', 'jonkoping', 'Mia', 'sv', true, :at)",
+                "INSERT INTO offers (id, referral_id, staff_id, chat_id, message_id, passed, created_at) "
+                "VALUES (1, 1, 1, 424242, 7, false, :at)",
+                "INSERT INTO audit_events (id, at, actor, action, referral_id, detail) "
+                "VALUES (1, :at, 'candidate:abcd1234', 'referral.created', 1, 'refer-gp')",
+            ):
+                await connection.execute(text(statement), {"at": at, "token": token})
+        await upgrade(backend_url)
+        await engine.dispose()  # PostgreSQL: statements prepared before the schema changed are stale
+        async with engine.connect() as connection:
+            raw = (await connection.execute(text("SELECT outcome, reason, priority FROM referrals"))).one()
+            chat = (await connection.execute(text("SELECT chat_id FROM offers"))).scalar_one()
+        assert all(bytes(value).startswith(b"gAAAAA") for value in (*raw, chat))
+        assert b"refer-gp" not in bytes(raw[0]) and b"424242" not in bytes(chat)
+        async with make_session_factory(engine)() as session:
+            referral = (await session.scalars(select(Referral))).one()
+            assert (referral.outcome, referral.reason, referral.priority, referral.urgent) == (
+                "refer-gp", "reason.severe_symptoms", True, True)
+            assert (await session.scalars(select(Offer))).one().chat_id == 424242
+            actor_ref = (await session.scalars(select(Intake))).one().actor_ref
+            assert actor_ref and len(actor_ref) == 16 and "abcd1234" not in actor_ref
+            audit = (await session.scalars(select(AuditEvent))).one()
+            assert (audit.actor, audit.detail) == ("candidate", "")
+        await downgrade(backend_url, "0005")
+        await engine.dispose()
+        async with engine.connect() as connection:
+            plain = (await connection.execute(text("SELECT outcome, reason, priority FROM referrals"))).one()
+            assert tuple(plain) == ("refer-gp", "reason.severe_symptoms", True)
+            assert (await connection.execute(text("SELECT chat_id FROM offers"))).scalar_one() == 424242
+        await upgrade(backend_url)
+        await engine.dispose()
+    finally:
+        async with engine.begin() as connection:  # leave no rows for the other tests' ciphers
+            for table in ("offers", "audit_events", "referrals", "staff", "intakes", "candidates"):
+                await connection.execute(text(f"DELETE FROM {table}"))
+        await engine.dispose()

@@ -157,6 +157,34 @@ async def test_delete_cascades_but_keeps_audit(factory: Factory, now: datetime) 
         assert [event.action for event in events] == ["referral.created"]
 
 
+async def test_delete_removes_every_row_about_the_person(factory: Factory, now: datetime) -> None:
+    """Messages to them and about them (sent or not), the record of what staff were shown, their
+    waiting updates: gone; other people's stay."""
+    from storage.models import OutboxMessage, ShownMessage
+
+    intake = await _finished_intake(factory, now, external_id="555")
+    async with UnitOfWork(factory) as uow:
+        await uow.referrals.create_once(intake, **_referral_fields(now))
+        other = await uow.candidates.get_or_create("telegram", "666", language="da", now=now)
+        person = intake.candidate_id
+        await uow.outbox.add(channel="telegram", payload={"t": "x"}, now=now, candidate_id=person)
+        about = await uow.outbox.add(channel="telegram", payload={"t": "x"}, now=now, subject_id=person)
+        keep = await uow.outbox.add(channel="telegram", payload={"t": "y"}, now=now, subject_id=other.id)
+        await uow.outbox.finish(about, at=now)  # sent already: goes too
+        assert await uow.shown.record(person, 4242, [(10, "text"), (11, "document")], now)
+        assert await uow.shown.record(other.id, 4242, [(12, "text")], now)
+        await uow.updates.receive(1, [{"update_id": 1, "message": {"from": {"id": 555}, "text": "secret"}},
+                                      {"update_id": 2, "callback_query": {"from": {"id": 555}, "data": "x"}},
+                                      {"update_id": 3, "message": {"from": {"id": 666}, "text": "other"}}], now)
+    async with UnitOfWork(factory) as uow:
+        await uow.candidates.delete(person)
+    async with UnitOfWork(factory) as uow:
+        assert (await uow.session.scalars(select(OutboxMessage.id))).all() == [keep]
+        assert [s.subject_id for s in (await uow.session.scalars(select(ShownMessage))).all()] == [other.id]
+        assert [u["update_id"] for u in await uow.updates.waiting(1)] == [3]
+        assert not await uow.shown.record(person, 4242, [(13, "text")], now)  # too late to record: erased
+
+
 async def test_foreign_keys_cascade_in_the_database(factory: Factory, now: datetime) -> None:
     """On SQLite this holds only with PRAGMA foreign_keys=ON, set by make_engine."""
     intake = await _finished_intake(factory, now)

@@ -1,0 +1,88 @@
+"""Erasing a person: the one function behind `/delete`, `ipsbot erase` and `ipsbot purge`.
+
+In the caller's unit of work, before the rows go:
+
+- whoever holds or was offered one of the person's referrals is told only that it was withdrawn;
+- a booked first meeting is cancelled: the peer and the consultant get a calendar update that removes
+  it (METHOD:CANCEL, the same UID, a higher SEQUENCE), the slot is free again, its reminders are
+  withdrawn;
+- every staff message that showed the person (summary, case card, export, booking notice, calendar
+  file) is deleted where Telegram allows it (a bot's own message in a private chat younger than
+  48 hours) and otherwise replaced by a short "withdrawn" notice; the content-free record of those
+  messages goes as soon as that is queued.
+
+Then `CandidateRepository.delete` removes every row that holds the person's content. Everything sent
+goes through the outbox, committed with the erasure; the Telegram channel renders the deletions and
+edits (`bot.telegram.delivery`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.casework import Casework
+from bot.meetings import ics
+from flows.screens import Screen
+from locales import Translator, format_when
+from storage.models import Intake, Referral
+from storage.repositories import UnitOfWork
+
+DELETABLE_FOR = timedelta(hours=47)  # Telegram allows 48 h; an hour's margin for the outbox to send it
+
+
+async def erase(uow: UnitOfWork, casework: Casework, candidate_id: int, now: datetime, *,
+                tell_staff: bool = True) -> list[int]:
+    """Erase the candidate and everything about them; returns the outbox messages written (to send).
+
+    `tell_staff=False` (retention): no "withdrawn by the candidate" notice, which would not be true."""
+    ids = await casework.withdrawn(uow, candidate_id, now) if tell_staff else []
+    referrals = (await uow.session.scalars(
+        select(Referral).join(Intake, Intake.id == Referral.intake_id).where(Intake.candidate_id == candidate_id)
+    )).all()
+    for referral in referrals:
+        ids += await _cancel_meeting(uow, casework, referral, now)
+    ids += await _withdraw_shown(uow, candidate_id, now)
+    await uow.candidates.delete(candidate_id)
+    return ids
+
+
+async def _cancel_meeting(uow: UnitOfWork, casework: Casework, referral: Referral, now: datetime) -> list[int]:
+    slot = await uow.slots.booked_for(referral.id)
+    if slot is None or slot.starts_at <= now:  # no meeting, or one that is over: nothing to cancel
+        return []
+    programme = casework.registry[referral.programme_id]
+    await uow.outbox.withdraw(f"slot:{slot.id}:{slot.bookings}")  # the reminders, to everyone
+    ids = []
+    peer = await uow.staff.get(slot.staff_id)
+    consultant = await uow.staff.get(referral.consultant_id) if referral.consultant_id else None
+    for member in (m for m in (peer, consultant) if m is not None and m.active):
+        t = Translator(member.language)
+        text = t("meet.cancelled", when=format_when(slot.starts_at, t.lang, programme.timezone)) + f" (#{referral.id})"
+        update = {"filename": "meeting.ics", "content": ics(slot, programme, t.lang, now, cancel=True), "caption": ""}
+        ids.append(await casework.queue(uow, member.contact["chat_id"], [Screen(text)], now, documents=[update]))
+    await uow.slots.release(slot)
+    await uow.audit.record(actor="system", action="meeting.cancelled", at=now, referral_id=referral.id)
+    return ids
+
+
+async def _withdraw_shown(uow: UnitOfWork, candidate_id: int, now: datetime) -> list[int]:
+    """One outbox message per staff chat: delete (or edit) each message there that showed the person."""
+    shown = await uow.shown.of(candidate_id)
+    if not shown:
+        return []
+    languages = {member.contact["chat_id"]: member.language for member in await uow.staff.all()}
+    per_chat: dict[int, list[dict[str, Any]]] = {}
+    for record in shown:
+        per_chat.setdefault(record.chat_id, []).append({
+            "message_id": record.message_id, "kind": record.kind, "delete": now - record.sent_at < DELETABLE_FOR})
+    ids = []
+    for chat_id, messages in per_chat.items():
+        notice = Translator(languages.get(chat_id, "da"))("staff.withdrawn.shown")
+        payload = {"chat_id": chat_id, "user_id": chat_id, "screens": [], "edit": None, "documents": [],
+                   "withdraw": messages, "notice": notice}
+        ids.append(await uow.outbox.add(channel="telegram", payload=payload, now=now))
+    await uow.shown.forget(candidate_id)
+    return ids
