@@ -51,8 +51,9 @@ from tests.traces import traces
 
 DA = Translator("da")
 MARKERS = ["Zorrotrace", "Fyrtaarnsdroem", "Natteuro-unik", "Tracehavn"]
+# a risk answer too (MDI 6), so that erasure and rotation meet a stored risk event
 PLAN = {**TYPICAL, "language": "da", "q.name": "Zorrotrace", "q.dream": "Fyrtaarnsdroem",
-        "q.worries": "Natteuro-unik", "q.municipality": "Tracehavn"}
+        "q.worries": "Natteuro-unik", "q.municipality": "Tracehavn", "mdi.6": 1}
 USER = 806
 MEETING = datetime(2026, 3, 24, 9, 0, tzinfo=UTC)
 
