@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock, SystemClock
-from bot.intake_service import IntakeService
+from bot.services.intake import IntakeService
 from bot.settings import Settings
 from flows.intake import IntakeFlow
 from flows.programmes import Registry
@@ -43,7 +43,7 @@ class App:
     flow: IntakeFlow
     intake: IntakeService
     clock: Clock
-    # set while a channel runs that marks sent outbox messages in batches (`bot.telegram.delivery`)
+    # set while a channel runs that marks sent outbox messages in batches (`bot.channels.telegram.delivery`)
     sent_marks: SentMarker | None = None
 
     def uow(self) -> UnitOfWork:

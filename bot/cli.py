@@ -96,7 +96,7 @@ def parser() -> argparse.ArgumentParser:
 
 async def _purge(settings: Settings, args: argparse.Namespace, clock: Clock | None = None) -> int:
     from bot.app import open_app
-    from bot.erasure import erase
+    from bot.services.erasure import erase
     from storage.retention import purge
 
     async with open_app(settings, clock) as app:
@@ -119,8 +119,8 @@ async def _purge(settings: Settings, args: argparse.Namespace, clock: Clock | No
 async def _rights(settings: Settings, action: str, referral_id: int, clock: Clock | None = None) -> int:
     """A data subject's request made to the coordinator (GDPR art. 15, 17, 20), by referral id."""
     from bot.app import open_app
-    from bot.erasure import erase
-    from bot.intake_service import personal_data
+    from bot.services.erasure import erase
+    from bot.services.intake import personal_data
 
     async with open_app(settings, clock) as app, app.uow() as uow:
         found = await uow.referrals.person_of(referral_id)
@@ -165,8 +165,8 @@ async def _keys(settings: Settings, action: str) -> int:
 
 async def _chat(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import open_app
-    from bot.console import Console
-    from bot.intake_service import Person
+    from bot.channels.console import Console
+    from bot.services.intake import Person
 
     async with open_app(settings) as app:
         if args.programme and args.programme not in app.registry:
@@ -179,7 +179,7 @@ async def _chat(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _export(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import open_app
-    from bot.export import write
+    from bot.exports.referrals import write
 
     async with open_app(settings) as app:
         if args.output:
@@ -193,7 +193,7 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _report(settings: Settings, programme: str | None) -> tuple[dict[str, Any], dict[str, float]]:
     from bot.app import open_app
-    from bot.report import collect
+    from bot.exports.report import collect
 
     async with open_app(settings) as app:
         tallies = await collect(app, programme)
@@ -206,7 +206,7 @@ async def _report(settings: Settings, programme: str | None) -> tuple[dict[str, 
 def _write_report(tallies: dict[str, Any], goals: dict[str, float], chart: str | None) -> int:
     from pathlib import Path
 
-    from bot.report import burn_up_svg, write_text
+    from bot.exports.report import burn_up_svg, write_text
 
     text = io.StringIO()
     write_text(tallies, goals, text)
@@ -264,10 +264,10 @@ def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import open_app
-    from bot.telegram.runtime import run
+    from bot.channels.telegram.runtime import run
 
     if args.workers > 1:
-        from bot.telegram.workers import supervise
+        from bot.channels.telegram.workers import supervise
 
         return await supervise(settings, args.workers)
     async with open_app(settings, migrate=False if args.as_worker else None) as app:

@@ -207,7 +207,7 @@ class CandidateRepository:
 
         Intakes, referrals (with their offers), messages to them or about them (sent or not, to anyone),
         the record of staff messages that showed them, and updates of theirs still waiting in the inbox.
-        Withdrawing what staff were shown is `bot.erasure.erase`'s part, before this.
+        Withdrawing what staff were shown is `bot.services.erasure.erase`'s part, before this.
         """
         candidate = await self.session.get(Candidate, candidate_id)
         intake_ids = select(Intake.id).where(Intake.candidate_id == candidate_id).scalar_subquery()

@@ -3,7 +3,7 @@
 Closed means: declined, withdrawn, or completed with a referral that is no longer open (redirected
 elsewhere, or a closed case, counted from its closing; a referral on offer, waiting or worked on is
 kept). A candidate left with no intake is
-erased too, through the same erasure as `/delete` (the `erase` the caller passes: `bot.erasure.erase`,
+erased too, through the same erasure as `/delete` (the `erase` the caller passes: `bot.services.erasure.erase`,
 which also withdraws what staff were shown); so are handled Telegram updates after a week (they only
 guard against a repeat, which Telegram sends within a day) and outbox messages a week after they were
 sent (a sent row has no further use; until then it shows what went out when something is queried).
@@ -39,7 +39,7 @@ async def purge(
     """Erase what is past its time; `retention` per programme id. Returns counts per kind.
 
     `erase(uow, candidate_id)` erases a person left with nothing kept (default: the rows only,
-    `CandidateRepository.delete`; the application passes `bot.erasure.erase`)."""
+    `CandidateRepository.delete`; the application passes `bot.services.erasure.erase`)."""
     case_closed = select(Referral.closed_at).where(Referral.intake_id == Intake.id).scalar_subquery()
     closed_at = func.coalesce(case_closed, Intake.completed_at, Intake.updated_at)
     referral_open = exists().where(Referral.intake_id == Intake.id, Referral.status.in_(OPEN_REFERRALS))

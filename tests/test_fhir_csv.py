@@ -15,8 +15,8 @@ import pytest
 from fhir.resources.R4B.questionnaire import Questionnaire
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
-from bot.csv_export import COLUMNS, csv_lines
-from bot.fhir import (
+from bot.exports.csv_export import COLUMNS, csv_lines
+from bot.exports.fhir import (
     ITEM_CODE,
     LOINC,
     ORDINAL_VALUE,

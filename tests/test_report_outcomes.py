@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.report import Tally, write_text
+from bot.exports.report import Tally, write_text
 from flows.programmes import Registry, check, programme_files
 from flows.summary import CASE_OUTCOMES
 

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from bot.telegram.render import MAX_TEXT, callback_data, cut, message_text, parse_callback, render, utf16_len
+from bot.channels.telegram.render import MAX_TEXT, callback_data, cut, message_text, parse_callback, render, utf16_len
 from flows.answers import Tap
 from flows.screens import Button, InputKind, Screen
 from tests.flows.walk import REGISTRY, Walker

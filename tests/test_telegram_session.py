@@ -11,9 +11,17 @@ from aiogram.methods import SendDocument, SendMessage
 from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
 from pydantic import SecretStr
 
+from bot.channels.telegram.runtime import create_bot
+from bot.channels.telegram.session import (
+    AnswerTap,
+    EditRendered,
+    GetRawUpdates,
+    JsonSession,
+    SendRendered,
+    SentMessage,
+    call,
+)
 from bot.settings import Settings
-from bot.telegram.runtime import create_bot
-from bot.telegram.session import AnswerTap, EditRendered, GetRawUpdates, JsonSession, SendRendered, SentMessage, call
 from tests.e2e.telegram_bot import TOKEN
 from tests.fake_telegram import FakeTelegram
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 from bot.app import open_app
-from bot.intake_service import Person
+from bot.services.intake import Person
 from bot.settings import Settings
 from tests.flows.walk import Walker
 from tests.storage.test_intake_service import answer_once, asking

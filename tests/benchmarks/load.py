@@ -616,7 +616,7 @@ def report_run(run: Run) -> None:
 async def fill(url: str, key: str, tmp: Path, first: int, count: int, budget: float) -> tuple[int, int, float]:
     """Up to `count` finished intakes (persons first, first+1, ...) within `budget` seconds, 20 at once."""
     from bot.app import open_app
-    from bot.intake_service import Person
+    from bot.services.intake import Person
     from bot.settings import Settings
     from tests.storage.test_intake_service import answer_once, asking
 

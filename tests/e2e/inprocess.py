@@ -10,9 +10,9 @@ from aiogram import Bot
 from cryptography.fernet import Fernet
 
 from bot.app import App, open_app
+from bot.channels.telegram.runtime import create_bot
 from bot.clock import Clock
 from bot.settings import Settings
-from bot.telegram.runtime import create_bot
 from tests.e2e.telegram_bot import TOKEN
 from tests.fake_telegram import FakeTelegram
 

@@ -67,8 +67,8 @@ class Zygote:
 
 def _zygote() -> None:
     import bot.app
+    import bot.channels.telegram.runtime  # the slow imports, once
     import bot.cli
-    import bot.telegram.runtime  # the slow imports, once
 
     for line in sys.stdin:
         command, _, arg = line.strip().partition(" ")

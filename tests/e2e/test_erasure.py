@@ -31,12 +31,12 @@ from sqlalchemy.engine import make_url
 
 from bot import cli
 from bot.app import App, open_app
-from bot.casework import Who
+from bot.channels.telegram.delivery import plan
+from bot.channels.telegram.runtime import create_bot
 from bot.clock import ManualClock
-from bot.intake_service import Outcome, Person
+from bot.services.casework import Who
+from bot.services.intake import Outcome, Person
 from bot.settings import Settings
-from bot.telegram.delivery import plan
-from bot.telegram.runtime import create_bot
 from flows.answers import Answer, Command, Tap, Text
 from locales import Translator
 from storage import crypto, keys
@@ -273,7 +273,7 @@ async def test_rotate_then_drop_the_old_key_and_read_every_encrypted_column(worl
 
 
 async def test_a_staff_message_on_its_way_during_the_erasure_is_taken_back(world: ErasureWorld) -> None:
-    from bot.telegram.delivery import deliver
+    from bot.channels.telegram.delivery import deliver
     from flows.screens import Screen
 
     referral_id = await booked_and_exported(world)

@@ -65,7 +65,7 @@ def test_csv_and_fhir_exports_filter_by_programme_and_date(tmp_path: Path) -> No
     from fhir.resources.R4B.questionnaire import Questionnaire
     from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
-    from bot.csv_export import COLUMNS
+    from bot.exports.csv_export import COLUMNS
 
     env = process_env(tmp_path, PYTHONPATH=str(ROOT))
     assert cli(env, tmp_path, "chat", "--programme", "reconnect", stdin="\n".join(ANSWERS) + "\n").returncode == 0

@@ -15,11 +15,11 @@ import pytest_asyncio
 from aiogram import Bot
 
 from bot.app import App
-from bot.casework import Who
+from bot.channels.telegram.delivery import drain
 from bot.clock import ManualClock
-from bot.intake_service import Person
-from bot.meetings import ics
-from bot.telegram.delivery import drain
+from bot.services.casework import Who
+from bot.services.intake import Person
+from bot.services.meetings import ics
 from flows.answers import Tap, Text
 from locales import Translator, format_when
 from storage.models import Slot

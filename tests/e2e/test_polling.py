@@ -9,7 +9,7 @@ from pathlib import Path
 from aiogram import Dispatcher, Router
 from aiogram.types import Message
 
-from bot.telegram.polling import Poller
+from bot.channels.telegram.polling import Poller
 from tests.e2e.inprocess import in_process
 
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.casework import Who
+from bot.channels.telegram.delivery import drain
 from bot.clock import ManualClock
-from bot.intake_service import Person
-from bot.telegram.delivery import drain
+from bot.services.casework import Who
+from bot.services.intake import Person
 from flows.answers import Tap, Text
 from locales import Translator
 from tests.e2e.inprocess import in_process

@@ -14,10 +14,10 @@ from aiogram import Bot
 from sqlalchemy import select
 
 from bot.app import App
-from bot.casework import Who
+from bot.channels.telegram.delivery import BLOCKED, SentMarks, deliver, drain, plan
 from bot.clock import ManualClock
-from bot.intake_service import Outcome, Person
-from bot.telegram.delivery import BLOCKED, SentMarks, deliver, drain, plan
+from bot.services.casework import Who
+from bot.services.intake import Outcome, Person
 from flows.answers import Command, Tap, Text
 from locales import Translator
 from storage.models import Candidate, OutboxMessage

@@ -9,7 +9,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import ManualClock
-from bot.intake_service import IntakeService, Person
+from bot.services.intake import IntakeService, Person
 from flows.answers import Tap, Text
 from flows.intake import IntakeFlow
 from flows.programmes import Registry

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import ManualClock
-from bot.intake_service import IntakeService, Person
+from bot.services.intake import IntakeService, Person
 from flows.answers import Text
 from storage.models import AuditEvent, Candidate, Intake, Referral
 from storage.repositories import UnitOfWork

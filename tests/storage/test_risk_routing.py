@@ -17,10 +17,10 @@ import yaml
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.casework import Who
 from bot.clock import ManualClock
-from bot.intake_service import IntakeService, Outcome, Person
-from bot.report import collect, write_text
+from bot.exports.report import collect, write_text
+from bot.services.casework import Who
+from bot.services.intake import IntakeService, Outcome, Person
 from flows.answers import Command, Tap, Text
 from flows.intake import IntakeFlow
 from flows.programmes import Programme, Registry
@@ -368,7 +368,7 @@ class _Out:
 
 
 class _App:
-    """What `bot.report.collect` uses of the application: units of work and the programmes."""
+    """What `bot.exports.report.collect` uses of the application: units of work and the programmes."""
 
     def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
         self.factory = factory

@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.casework import INVITE_TRIES, Casework, Who
 from bot.clock import ManualClock
-from bot.intake_service import IntakeService, Person
+from bot.services.casework import INVITE_TRIES, Casework, Who
+from bot.services.intake import IntakeService, Person
 from flows.answers import Tap, Text
 from flows.intake import IntakeFlow
 from flows.programmes import Registry

@@ -5,7 +5,7 @@ Telegram's Bot API takes JSON bodies as well as forms. aiogram always builds a f
 orjson is a fraction of that. Calls that upload a file go as aiogram's form, unchanged.
 
 Our replies (`SendRendered`, `EditRendered`, `AnswerTap`) are already JSON values when they leave
-the outbox: text that `bot.telegram.render` escaped, a keyboard as a dict. Validating them into
+the outbox: text that `bot.channels.telegram.render` escaped, a keyboard as a dict. Validating them into
 aiogram's models and dumping them again, and validating Telegram's whole answer (a `Message` with
 its keyboard) of which we read only the message id, was a third of the bot's CPU per update in
 `tests.benchmarks.load`. These calls skip both; they still go through the session's middlewares
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 Markup = dict[str, Any]  # an inline keyboard as Telegram's JSON: {"inline_keyboard": [[{"text", "callback_data"}]]}
-PARSE_MODE = "HTML"  # what `bot.telegram.render` writes
+PARSE_MODE = "HTML"  # what `bot.channels.telegram.render` writes
 
 
 def json_dumps(value: Any) -> str:

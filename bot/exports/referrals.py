@@ -38,8 +38,8 @@ async def records(app: App, *, since: datetime | None = None, programme: str | N
 async def write(app: App, out: TextIO, fmt: str, *, since: datetime | None = None,
                 programme: str | None = None) -> int:
     """Write an export (json, fhir or csv) a line at a time; returns the number of referrals."""
-    from bot.csv_export import csv_lines
-    from bot.fhir import fhir_lines
+    from bot.exports.csv_export import csv_lines
+    from bot.exports.fhir import fhir_lines
 
     count = 0
     safe = fmt != "csv" or out.isatty()

@@ -29,8 +29,8 @@ from aiogram.types import Update
 from pydantic import ValidationError
 
 from bot.app import App
-from bot.telegram.delivery import BatchedMarks
-from bot.telegram.session import GetRawUpdates
+from bot.channels.telegram.delivery import BatchedMarks
+from bot.channels.telegram.session import GetRawUpdates
 from storage.repositories import UnitOfWork
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ In the caller's unit of work, before the rows go:
 
 Then `CandidateRepository.delete` removes every row that holds the person's content. Everything sent
 goes through the outbox, committed with the erasure; the Telegram channel renders the deletions and
-edits (`bot.telegram.delivery`).
+edits (`bot.channels.telegram.delivery`).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.casework import Casework
-from bot.meetings import ics
+from bot.services.casework import Casework
+from bot.services.meetings import ics
 from flows.screens import Screen
 from locales import Translator, format_when
 from storage.models import Intake, Referral

@@ -22,9 +22,9 @@ from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, Teleg
 from aiogram.types import BufferedInputFile, InputMediaDocument
 
 from bot.app import App
-from bot.intake_service import Outcome
-from bot.telegram.render import render
-from bot.telegram.session import EditRendered, Markup, SendRendered, call
+from bot.channels.telegram.render import render
+from bot.channels.telegram.session import EditRendered, Markup, SendRendered, call
+from bot.services.intake import Outcome
 from flows.screens import screen_from_dict
 from locales import Translator
 from storage.repositories import UnitOfWork

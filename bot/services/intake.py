@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.casework import Casework
 from bot.clock import Clock
-from bot.erasure import erase
+from bot.services.casework import Casework
+from bot.services.erasure import erase
 from flows.answers import Answer, Command
 from flows.intake import Event, IntakeFlow, Reply
 from flows.screens import Screen

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bot.app import App
-from bot.intake_service import Person
+from bot.services.intake import Person
 from flows.screens import Screen
 from locales import normalise
 

@@ -18,8 +18,8 @@ import subprocess
 import sys
 
 from bot.app import open_app
+from bot.channels.telegram.runtime import prepare_workers, webhook_secret
 from bot.settings import Settings
-from bot.telegram.runtime import prepare_workers, webhook_secret
 
 log = logging.getLogger(__name__)
 

@@ -19,12 +19,12 @@ from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.types import CallbackQuery, Message, Update, User
 
 from bot.app import App
-from bot.intake_service import Outcome, Person
-from bot.telegram import staff
-from bot.telegram.current import current_question, mark_update
-from bot.telegram.delivery import deliver, deliver_all, plan
-from bot.telegram.render import answered_text, parse_callback, render
-from bot.telegram.session import AnswerTap, Markup, SendRendered, call
+from bot.channels.telegram import staff
+from bot.channels.telegram.current import current_question, mark_update
+from bot.channels.telegram.delivery import deliver, deliver_all, plan
+from bot.channels.telegram.render import answered_text, parse_callback, render
+from bot.channels.telegram.session import AnswerTap, Markup, SendRendered, call
+from bot.services.intake import Outcome, Person
 from flows.answers import Command, Text, parse_text
 from flows.screens import Screen, screen_to_dict
 from locales import Translator, normalise

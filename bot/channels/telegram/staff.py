@@ -12,8 +12,8 @@ from aiogram import Bot
 from aiogram.types import Message, User
 
 from bot.app import App
-from bot.casework import Casework, Who
-from bot.telegram.delivery import deliver_all
+from bot.channels.telegram.delivery import deliver_all
+from bot.services.casework import Casework, Who
 from locales import Translator, normalise
 from storage.repositories import UnitOfWork
 

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from bot.intake_service import IntakeService, Outcome, Person
 from bot.output import private_text_file, terminal_safe
+from bot.services.intake import IntakeService, Outcome, Person
 from flows.answers import Text
 from flows.screens import InputKind, Screen, Tone
 from locales import Translator

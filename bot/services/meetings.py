@@ -5,7 +5,7 @@ Transport-neutral like `Casework`: screens go out through the outbox in the call
 reminders are outbox messages with a due time and a topic, so a cancellation withdraws them and a
 restart never sends one twice. Times are stored in UTC and shown in the programme's time zone.
 Button payloads are stateless (``slot.day|0|20260305`` …): each one carries what was chosen so
-far and is checked on the server (`bot.policy`): the calendar is a peer's own, a time must be sane
+far and is checked on the server (`bot.services.policy`): the calendar is a peer's own, a time must be sane
 (`slot_fits`), and a candidate books only a time of their programme within the window they were offered.
 """
 
@@ -18,8 +18,17 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date, format_time
 from icalendar import Calendar, Event
 
-from bot.casework import Casework, Who
-from bot.policy import BOOKING_WINDOW, DAY_END, DAY_START, LENGTHS, SLOT_HORIZON, may_book, may_use_slot, slot_fits
+from bot.services.casework import Casework, Who
+from bot.services.policy import (
+    BOOKING_WINDOW,
+    DAY_END,
+    DAY_START,
+    LENGTHS,
+    SLOT_HORIZON,
+    may_book,
+    may_use_slot,
+    slot_fits,
+)
 from flows.programmes import Programme, Registry
 from flows.screens import Button, InputKind, Screen
 from locales import BABEL_LOCALES, Translator, format_when

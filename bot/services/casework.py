@@ -3,7 +3,7 @@ list, case steps and outcomes, and the audit trail of all of it.
 
 Transport-neutral: every message to a person is an outbox row (written in the caller's unit of
 work) holding screens as data; the channel renders them when it sends. Every press is checked on
-the server at press time against who is pressing, by `bot.policy.may_act`: an active consultant of
+the server at press time against who is pressing, by `bot.services.policy.may_act`: an active consultant of
 the referral's programme whose offer of it is still open, or who holds the case. Anything else is
 refused and audited.
 """
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.policy import may_act
+from bot.services.policy import may_act
 from flows.programmes import Programme, Registry
 from flows.referral import CLOCKS, export_record
 from flows.screens import Button, InputKind, Screen, Tone, screen_to_dict
@@ -57,7 +57,7 @@ def invite_window(now: datetime) -> datetime:
 
 class Casework:
     def __init__(self, registry: Registry) -> None:
-        from bot.meetings import Meetings  # the first meeting follows a claim; it builds on this class
+        from bot.services.meetings import Meetings  # the first meeting follows a claim; it builds on this class
 
         self.registry = registry
         self.meetings = Meetings(registry, self)
@@ -305,7 +305,7 @@ class Casework:
         referral = await uow.referrals.get(int(number)) if number.isdigit() else None
         offer = await uow.cases.offer_for(referral.id, staff.id) if staff and referral else None
         t = Translator(staff.language if staff else who.language or "da")
-        # role, programme, status, offer and holder, as they are now (see bot/policy.py)
+        # role, programme, status, offer and holder, as they are now (see bot/services/policy.py)
         if staff is None or referral is None or not may_act(staff, referral, offer, kind, button):
             # a forged, replayed or out-of-date press: refuse and keep a trace
             await uow.audit.record(actor=f"staff:{staff.id}" if staff else f"{who.channel}:unknown",
@@ -443,7 +443,7 @@ class Casework:
         return ids
 
     async def _export(self, uow: UnitOfWork, staff: Staff, referral: Referral, now: datetime) -> int:
-        from bot.fhir import questionnaire_responses
+        from bot.exports.fhir import questionnaire_responses
 
         clocks = {k: (getattr(referral, k).isoformat() if getattr(referral, k) else None) for k in CLOCKS}
         record = export_record(referral.id, referral.created_at.isoformat(), referral.status, referral.payload,

@@ -2,7 +2,7 @@
 
 No update is confirmed to Telegram before it is safe (see `docs/design.md`, "Updates confirmed before they
 are handled"). Polling stores each update in the update inbox before its offset is confirmed
-(`bot.telegram.polling`). The webhook answers 200 only after the update was handled: until then
+(`bot.channels.telegram.polling`). The webhook answers 200 only after the update was handled: until then
 Telegram itself keeps the update and delivers it again after a failure, so storing it first would
 only add a write. Either way the update's mark, committed with its effect, turns a repeat into a
 no-op.
@@ -39,11 +39,11 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from bot.app import App
+from bot.channels.telegram.delivery import SentMarks, drain
+from bot.channels.telegram.handlers import make_router
+from bot.channels.telegram.polling import ALLOWED_UPDATES, Poller, handle_update
+from bot.channels.telegram.session import RESPONSE_MODELS, JsonSession
 from bot.settings import Settings
-from bot.telegram.delivery import SentMarks, drain
-from bot.telegram.handlers import make_router
-from bot.telegram.polling import ALLOWED_UPDATES, Poller, handle_update
-from bot.telegram.session import RESPONSE_MODELS, JsonSession
 from locales import Translator
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,1 @@
+"""What coordinators take out: referral exports (JSON, FHIR, CSV) and the report."""
