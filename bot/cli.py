@@ -60,6 +60,8 @@ def parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="the Telegram bot (long polling, or a webhook when WEBHOOK_URL is set)")
     run.add_argument("--workers", type=int, default=1, help="webhook worker processes (needs WEBHOOK_URL, REDIS_URL)")
     run.add_argument("--as-worker", action="store_true", help=argparse.SUPPRESS)  # started by --workers
+    run.add_argument("--framework", choices=["aiogram", "ptb"],
+                     help="the Telegram runtime (default: BOT_FRAMEWORK, else aiogram)")
     report = sub.add_parser("report", help="IPS clocks, outcomes against the goal, a burn-up chart")
     report.add_argument("--programme", help="only this programme")
     report.add_argument("--chart", metavar="DIR", help="write burn-up-<programme>.svg into this folder")
@@ -323,10 +325,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     redact.install(settings.secrets())  # the token is in every Bot API address, and so in aiohttp's errors
     logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations at start are routine, not news
-    for chatty in ("aiosqlite", "asyncpg", "sqlalchemy"):  # their debug lines carry SQL parameters
+    # their debug lines carry SQL parameters, or a Bot API call's parameters (python-telegram-bot's)
+    for chatty in ("aiosqlite", "asyncpg", "sqlalchemy", "telegram", "httpcore"):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
     if logging.getLogger().level > logging.DEBUG:  # aiogram's line per handled update: only when debugging
         logging.getLogger("aiogram.event").setLevel(logging.WARNING)
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # python-telegram-bot's client: a line per call
     try:
         if args.command == "chat":
             return asyncio.run(_chat(settings, args))
@@ -363,6 +367,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if problem:
                 print(problem, file=sys.stderr)
                 return 2
+            if args.framework:
+                settings = settings.model_copy(update={"bot_framework": args.framework})
             with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
                 return runner.run(_run(settings, args))
     except BrokenPipeError:  # e.g. `ipsbot export | head`: the reader has had enough

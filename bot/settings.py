@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -15,6 +16,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     bot_token: SecretStr | None = None
+    bot_framework: Literal["aiogram", "ptb"] = "aiogram"  # the Telegram runtime: aiogram or python-telegram-bot
     telegram_api_url: str = "https://api.telegram.org"
     database_url: str = "sqlite+aiosqlite:///ipsbot.db"
     database_pool_size: int = Field(default=10, ge=1)  # PostgreSQL connections per process

@@ -11,8 +11,8 @@ from aiogram.methods import SendDocument, SendMessage
 from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
 from pydantic import SecretStr
 
-from bot.channels.telegram.runtime import create_bot
-from bot.channels.telegram.session import (
+from bot.channels.telegram.aiogram.runtime import create_bot
+from bot.channels.telegram.aiogram.session import (
     AnswerTap,
     EditRendered,
     GetRawUpdates,

@@ -10,7 +10,7 @@ from aiogram import Bot
 from cryptography.fernet import Fernet
 
 from bot.app import App, open_app
-from bot.channels.telegram.runtime import create_bot
+from bot.channels.telegram.aiogram.runtime import create_bot
 from bot.clock import Clock
 from bot.settings import Settings
 from tests.e2e.telegram_bot import TOKEN

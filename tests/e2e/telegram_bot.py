@@ -26,8 +26,12 @@ NAV = ("back", "skip")
 TOKEN = "123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"  # shaped like a real token
 
 
-def bot_env(server: FakeTelegram, tmp: Path, **extra: str) -> dict[str, str]:
+FRAMEWORKS = ("aiogram", "ptb")  # the Telegram runtimes; the end-to-end tests run on each
+
+
+def bot_env(server: FakeTelegram, tmp: Path, framework: str = "aiogram", **extra: str) -> dict[str, str]:
     return process_env(tmp, BOT_TOKEN=server.token, TELEGRAM_API_URL=server.url, PYTHONPATH=str(ROOT),
+                       BOT_FRAMEWORK=framework,
                        # simulated people answer faster than anyone can; the pacing has a test of its own
                        **{"WEBHOOK_URL": "", "WEBHOOK_SECRET": "", "LOG_LEVEL": "INFO", "PER_CHAT_INTERVAL": "0",
                           **extra})
@@ -67,7 +71,9 @@ class Zygote:
 
 def _zygote() -> None:
     import bot.app
-    import bot.channels.telegram.runtime  # the slow imports, once
+    import bot.channels.telegram.aiogram.runtime  # the slow imports, once
+    import bot.channels.telegram.ptb.runtime
+    import bot.channels.telegram.runtime
     import bot.cli
 
     for line in sys.stdin:

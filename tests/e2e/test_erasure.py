@@ -31,8 +31,8 @@ from sqlalchemy.engine import make_url
 
 from bot import cli
 from bot.app import App, open_app
+from bot.channels.telegram.aiogram.runtime import create_bot
 from bot.channels.telegram.delivery import plan
-from bot.channels.telegram.runtime import create_bot
 from bot.clock import ManualClock
 from bot.services.casework import Who
 from bot.services.intake import Outcome, Person

@@ -9,6 +9,7 @@ from pathlib import Path
 from aiogram import Dispatcher, Router
 from aiogram.types import Message
 
+from bot.channels.telegram.aiogram.runtime import handle_update
 from bot.channels.telegram.polling import Poller
 from tests.e2e.inprocess import in_process
 
@@ -34,7 +35,7 @@ async def test_no_more_updates_in_hand_than_the_cap_and_the_rest_wait_with_teleg
         dp.include_router(router)
         for n in range(12):
             await server.user(7000 + n, f"P{n}", "da").send_text(f"hej {n}")
-        poller = Poller(app, bot, dp, max_in_hand=5)
+        poller = Poller(app, bot, lambda raw: handle_update(dp, bot, raw), max_in_hand=5)
         polling = asyncio.create_task(poller.run())
         async with asyncio.timeout(10):
             while len(running) < 5:

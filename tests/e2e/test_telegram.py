@@ -1,7 +1,7 @@
 """The Telegram channel end to end: `ipsbot run` as a real process against the fake Bot API server.
 
-One polling bot serves the module (each test is a different person); the webhook, the crash and
-the bad-token tests start their own processes.
+One polling bot per runtime (aiogram, python-telegram-bot: the `framework` fixture) serves the module
+(each test is a different person); the webhook, the crash and the bad-token tests start their own processes.
 """
 
 from __future__ import annotations
@@ -37,16 +37,17 @@ RECONNECT_DA = {"language": "da", **{f"mdi.{i}": "2" for i in MDI_ITEMS}, "mdi.6
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def server() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram(token=TOKEN) as fake:
+async def server(framework: str) -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram(token=TOKEN) as fake:  # a fresh Telegram for each runtime
         yield fake
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def bot(server: FakeTelegram, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[BotProcess]:
+async def bot(server: FakeTelegram, framework: str,
+              tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[BotProcess]:
     tmp = tmp_path_factory.mktemp("telegram")
     # debug logging on, so the log test below sees everything the bot could ever write
-    process = await BotProcess(server, bot_env(server, tmp, LOG_LEVEL="DEBUG"), tmp).start()
+    process = await BotProcess(server, bot_env(server, tmp, framework, LOG_LEVEL="DEBUG"), tmp).start()
     yield process
     assert await process.stop() == 0, process.log.read_text()[-3000:]  # SIGTERM: a clean stop
 
@@ -310,12 +311,12 @@ async def test_the_log_holds_no_answers_names_texts_or_user_ids(server: FakeTele
     assert not leaked, leaked
 
 
-async def test_webhook_checks_the_secret(tmp_path: Path) -> None:
+async def test_webhook_checks_the_secret(tmp_path: Path, framework: str) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     async with FakeTelegram(token=TOKEN) as server:
-        env = bot_env(server, tmp_path, WEBHOOK_URL=f"http://127.0.0.1:{port}/telegram/hook",
+        env = bot_env(server, tmp_path, framework, WEBHOOK_URL=f"http://127.0.0.1:{port}/telegram/hook",
                       WEBHOOK_SECRET="s3cret-Token_1", WEBHOOK_HOST="127.0.0.1", WEBHOOK_PORT=str(port))
         process = await BotProcess(server, env, tmp_path).start(ready="setWebhook")
         try:
@@ -338,9 +339,9 @@ async def test_webhook_checks_the_secret(tmp_path: Path) -> None:
             assert await process.stop() == 0, process.log.read_text()[-3000:]
 
 
-async def test_kill_9_at_many_points_then_one_referral_with_every_answer(tmp_path: Path) -> None:
+async def test_kill_9_at_many_points_then_one_referral_with_every_answer(tmp_path: Path, framework: str) -> None:
     async with FakeTelegram(token=TOKEN) as server:
-        process = await BotProcess(server, bot_env(server, tmp_path), tmp_path).start(fork=True)
+        process = await BotProcess(server, bot_env(server, tmp_path, framework), tmp_path).start(fork=True)
         person = Candidate(server, server.user(4001, "Ana", "da"))
         await person.say("/start reconnect")
         kills = 0
@@ -396,13 +397,14 @@ async def test_kill_9_at_many_points_then_one_referral_with_every_answer(tmp_pat
 
 
 @pytest.mark.parametrize("restart_as", ["polling", "webhook"])
-async def test_an_update_left_in_the_inbox_is_handled_after_the_restart(tmp_path: Path, restart_as: str) -> None:
+async def test_an_update_left_in_the_inbox_is_handled_after_the_restart(tmp_path: Path, restart_as: str,
+                                                                        framework: str) -> None:
     """A crash after the bot stored and confirmed an update, before handling it: Telegram never sends
     it again, and the bot handles it from its inbox when it starts, polling or (after a switch to a
     webhook) before it serves the webhook."""
     bot_id = int(TOKEN.split(":")[0])
     async with FakeTelegram(token=TOKEN) as server:
-        env = bot_env(server, tmp_path)
+        env = bot_env(server, tmp_path, framework)
         process = await BotProcess(server, env, tmp_path).start()
         person = Candidate(server, server.user(4101, "Bo", "da"))
         await person.say("/start reconnect")

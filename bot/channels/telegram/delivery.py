@@ -17,13 +17,9 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from aiogram import Bot
-from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramNetworkError
-from aiogram.types import BufferedInputFile, InputMediaDocument
-
 from bot.app import App
+from bot.channels.telegram.api import BadRequest, Forbidden, Markup, NetworkError, TelegramApi
 from bot.channels.telegram.render import render
-from bot.channels.telegram.session import EditRendered, Markup, SendRendered, call
 from bot.services.intake import Outcome
 from flows.screens import screen_from_dict
 from locales import Translator
@@ -57,28 +53,27 @@ def _messages(planned: dict[str, Any]) -> list[tuple[str, Markup | None]]:
     return out
 
 
-async def _withdraw(bot: Bot, chat_id: int, withdraw: list[dict[str, Any]], notice: str) -> None:
+async def _withdraw(api: TelegramApi, chat_id: int, withdraw: list[dict[str, Any]], notice: str) -> None:
     """Delete each message that showed an erased person, or where Telegram no longer allows that (older
     than 48 hours), replace it: a text by the notice, a file by a small file holding the notice."""
     for shown in withdraw:
         if shown.get("delete"):
             try:
-                await bot.delete_message(chat_id, shown["message_id"])
+                await api.remove_message(chat_id, shown["message_id"])
                 continue
-            except TelegramBadRequest as exc:  # too old after all, or gone: edit instead
+            except BadRequest as exc:  # too old after all, or gone: edit instead
                 log.debug("message not deleted: %s", exc.message)
         try:
             if shown.get("kind") == "document":
-                await bot.edit_message_media(InputMediaDocument(
-                    media=BufferedInputFile(notice.encode(), "withdrawn.txt"), caption=html.escape(notice)),
-                    chat_id=chat_id, message_id=shown["message_id"])
+                await api.replace_document(chat_id, shown["message_id"], notice.encode(), "withdrawn.txt",
+                                           html.escape(notice))
             else:
-                await call(bot, EditRendered(chat_id, shown["message_id"], html.escape(notice), None))
-        except TelegramBadRequest as exc:  # deleted by the staff member already, or not modified
+                await api.edit_text(chat_id, shown["message_id"], html.escape(notice), None)
+        except BadRequest as exc:  # deleted by the staff member already, or not modified
             log.debug("message not edited: %s", exc.message)
 
 
-async def send_plan(bot: Bot, planned: dict[str, Any]) -> tuple[str, int | None, list[tuple[int, str]]]:
+async def send_plan(api: TelegramApi, planned: dict[str, Any]) -> tuple[str, int | None, list[tuple[int, str]]]:
     """Send it. Returns "" or a content-free reason it never can be sent (blocked), the id of the
     first message sent (a consultant's summary is edited later through it), and the id and kind
     ("text" or "document") of every message sent (to record which staff messages showed a person)."""
@@ -87,18 +82,18 @@ async def send_plan(bot: Bot, planned: dict[str, Any]) -> tuple[str, int | None,
     sent_ids: list[tuple[int, str]] = []
     try:
         if planned.get("withdraw"):
-            await _withdraw(bot, chat_id, planned["withdraw"], planned.get("notice") or "")
+            await _withdraw(api, chat_id, planned["withdraw"], planned.get("notice") or "")
         edit = planned.get("edit")
         if edit:
             text, markup = (edit["text"], None) if "text" in edit else render(screen_from_dict(edit["screen"]))
             try:
-                await call(bot, EditRendered(chat_id, edit["message_id"], text, markup))
-            except TelegramBadRequest as exc:  # "message is not modified", or too old to edit: not needed
+                await api.edit_text(chat_id, edit["message_id"], text, markup)
+            except BadRequest as exc:  # "message is not modified", or too old to edit: not needed
                 log.debug("message not edited: %s", exc.message)
         for text, markup in _messages(planned):
-            sent = await call(bot, SendRendered(chat_id, text, markup))
-            first = first or sent.message_id
-            sent_ids.append((sent.message_id, "text"))
+            sent = await api.send_text(chat_id, text, markup)
+            first = first or sent
+            sent_ids.append((sent, "text"))
         documents = list(planned.get("documents") or [])
         if planned.get("document"):
             document = planned["document"]
@@ -106,15 +101,14 @@ async def send_plan(bot: Bot, planned: dict[str, Any]) -> tuple[str, int | None,
                               "content": json.dumps(document["content"], ensure_ascii=False, indent=2)})
         for document in documents:
             caption = html.escape(document["caption"]) if document.get("caption") else None
-            uploaded = await bot.send_document(
-                chat_id, BufferedInputFile(document["content"].encode(), document["filename"]), caption=caption)
-            sent_ids.append((uploaded.message_id, "document"))
-    except TelegramForbiddenError:
+            uploaded = await api.upload_document(chat_id, document["content"].encode(), document["filename"], caption)
+            sent_ids.append((uploaded, "document"))
+    except Forbidden:
         return BLOCKED, first, sent_ids
     return "", first, sent_ids
 
 
-async def deliver(app: App, bot: Bot, message_id: int, payload: dict[str, Any] | None = None) -> None:
+async def deliver(app: App, api: TelegramApi, message_id: int, payload: dict[str, Any] | None = None) -> None:
     """Send one outbox message unless it was sent already, then mark it.
 
     `payload`: the message as its writer just committed it (nobody else sends a message that fresh,
@@ -129,8 +123,8 @@ async def deliver(app: App, bot: Bot, message_id: int, payload: dict[str, Any] |
                 return
             planned = row.payload
     try:  # no transaction is held while Telegram is asked
-        failure, first, sent = await send_plan(bot, planned)
-    except (TelegramNetworkError, TelegramBadRequest) as exc:
+        failure, first, sent = await send_plan(api, planned)
+    except (NetworkError, BadRequest) as exc:
         async with app.uow() as uow:
             attempts = await uow.outbox.attempted(message_id)
             if attempts >= MAX_ATTEMPTS:
@@ -152,7 +146,7 @@ async def deliver(app: App, bot: Bot, message_id: int, payload: dict[str, Any] |
             await uow.candidates.mark_unreachable(CHANNEL, str(planned["user_id"]))
             log.warning("a person has blocked the bot; marked unreachable")
     if too_late:  # the person was erased while this was on its way: take it back at once
-        await _withdraw(bot, planned["chat_id"], [{"message_id": m, "kind": k, "delete": True} for m, k in sent],
+        await _withdraw(api, planned["chat_id"], [{"message_id": m, "kind": k, "delete": True} for m, k in sent],
                         Translator("da")("staff.withdrawn.shown"))
 
 
@@ -221,13 +215,13 @@ class SentMarks(BatchedMarks):
         await uow.outbox.finish_many(batch)
 
 
-async def deliver_all(app: App, bot: Bot, message_ids: list[int],
+async def deliver_all(app: App, api: TelegramApi, message_ids: list[int],
                       payloads: dict[int, dict[str, Any]] | None = None) -> None:
     for message_id in message_ids:
-        await deliver(app, bot, message_id, (payloads or {}).get(message_id))
+        await deliver(app, api, message_id, (payloads or {}).get(message_id))
 
 
-async def drain(app: App, bot: Bot, *, min_age: timedelta = timedelta(seconds=30)) -> int:
+async def drain(app: App, api: TelegramApi, *, min_age: timedelta = timedelta(seconds=30)) -> int:
     """Send what was committed but not sent, e.g. before a crash; returns how many were tried.
 
     `min_age` leaves fresh messages to the handler that is sending them right now (another worker).
@@ -237,5 +231,5 @@ async def drain(app: App, bot: Bot, *, min_age: timedelta = timedelta(seconds=30
         rows = await uow.outbox.pending(CHANNEL, created_before=now - min_age, due_by=now)
         ids = [row.id for row in rows]
     for message_id in ids:
-        await deliver(app, bot, message_id)
+        await deliver(app, api, message_id)
     return len(ids)

@@ -1,8 +1,10 @@
-"""One aiogram router for candidates: turns Telegram updates into answers and screens into messages.
+"""Routing a candidate's update to the services, for every runtime: answers in, screens out.
 
 Thin: every answer goes to `IntakeService.answer` with the update's id (a redelivered update is a
 no-op there, in the same transaction as its effect); the replies are the flow's screens, rendered.
-Logs carry no message text and no raw user ids, only `Person.log_id`.
+A runtime turns its framework's update into an `Incoming` or a `Press` and calls `on_message`,
+`on_edited` or `on_press`; nothing here knows the framework. Logs carry no message text and no raw
+user ids, only `Person.log_id`.
 """
 
 from __future__ import annotations
@@ -12,18 +14,15 @@ import dataclasses
 import html
 import logging
 from collections.abc import Sequence
-
-from aiogram import Bot, F, Router
-from aiogram.enums import ChatType
-from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
-from aiogram.types import CallbackQuery, Message, Update, User
+from dataclasses import dataclass, field
+from typing import Any
 
 from bot.app import App
 from bot.channels.telegram import staff
+from bot.channels.telegram.api import BadRequest, Forbidden, Markup, TelegramApi
 from bot.channels.telegram.current import current_question, mark_update
 from bot.channels.telegram.delivery import deliver, deliver_all, plan
 from bot.channels.telegram.render import answered_text, parse_callback, render
-from bot.channels.telegram.session import AnswerTap, Markup, SendRendered, call
 from bot.services.intake import Outcome, Person
 from flows.answers import Command, Text, parse_text
 from flows.screens import Screen, screen_to_dict
@@ -32,7 +31,39 @@ from locales import Translator, normalise
 log = logging.getLogger(__name__)
 
 
-def person_of(user: User, chat_id: int) -> Person:
+@dataclass(frozen=True, slots=True)
+class Sender:
+    id: int
+    language_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """A message (or an edit of one) as the routing needs it."""
+
+    update_id: int
+    chat_id: int
+    private: bool
+    user: Sender | None
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Press:
+    """A button press. `chat_id` is None when the pressed message is no longer accessible."""
+
+    update_id: int
+    query_id: str
+    user: Sender
+    data: str | None
+    chat_id: int | None = None
+    private: bool = False
+    message_id: int = 0
+    message_html: str = ""  # the pressed message's text as HTML
+    keyboard: list[list[dict[str, Any]]] = field(default_factory=list)  # its buttons, Telegram's JSON
+
+
+def person_of(user: Sender, chat_id: int) -> Person:
     return Person(channel="telegram", external_id=str(user.id), language=user.language_code,
                   contact={"chat_id": chat_id})
 
@@ -41,153 +72,145 @@ class Blocked(Exception):
     """The person blocked the bot: stop sending to them for this update."""
 
 
-async def send_text(bot: Bot, chat_id: int, text: str, markup: Markup | None = None) -> None:
+async def send_text(api: TelegramApi, chat_id: int, text: str, markup: Markup | None = None) -> None:
     try:
-        await call(bot, SendRendered(chat_id, text, markup))
-    except TelegramForbiddenError as exc:
+        await api.send_text(chat_id, text, markup)
+    except Forbidden as exc:
         raise Blocked from exc
 
 
-async def send_screens(bot: Bot, chat_id: int, screens: Sequence[Screen], person: Person) -> None:
+async def send_screens(api: TelegramApi, chat_id: int, screens: Sequence[Screen], person: Person) -> None:
     try:
         for screen in screens:
             text, markup = render(screen)
-            await send_text(bot, chat_id, text, markup)
+            await send_text(api, chat_id, text, markup)
     except Blocked:
         log.warning("person %s has blocked the bot; nothing more sent for this update", person.log_id)
 
 
-async def notice(bot: Bot, chat_id: int, lang: str, msgid: str, person: Person) -> bool:
+async def notice(api: TelegramApi, chat_id: int, lang: str, msgid: str, person: Person) -> bool:
     """A one-line notice from the catalogue; False if the person blocked the bot."""
     try:
-        await send_text(bot, chat_id, html.escape(Translator(lang)(msgid)))
+        await send_text(api, chat_id, html.escape(Translator(lang)(msgid)))
     except Blocked:
         log.warning("person %s has blocked the bot; nothing more sent for this update", person.log_id)
         return False
     return True
 
 
+async def on_message(app: App, api: TelegramApi, message: Incoming) -> None:
+    """Group chats first (the intake is private), then text, then anything else."""
+    if message.user is None:
+        return
+    if not message.private:
+        await group_message(app, api, message, message.user)
+    elif message.text is not None:
+        await text_message(app, api, message, message.user, message.text)
+    else:
+        await not_text(app, api, message, message.user)
+
+
 # --- group chats: the intake is private ---------------------------------------------------------
 
-async def group_message(message: Message, bot: Bot, app: App, event_update: Update) -> None:
-    if message.from_user is None or not await mark_update(app, event_update.update_id, bot.id):
+async def group_message(app: App, api: TelegramApi, message: Incoming, user: Sender) -> None:
+    if not await mark_update(app, message.update_id, api.id):
         return
-    person = person_of(message.from_user, message.chat.id)
-    await notice(bot, message.chat.id, normalise(message.from_user.language_code), "telegram.private_only", person)
+    person = person_of(user, message.chat_id)
+    await notice(api, message.chat_id, normalise(user.language_code), "telegram.private_only", person)
 
 
-async def edited_message(message: Message, bot: Bot, app: App, event_update: Update) -> None:
-    if message.chat.type != ChatType.PRIVATE or message.from_user is None:
+async def on_edited(app: App, api: TelegramApi, message: Incoming) -> None:
+    if not message.private or message.user is None:
         return
-    if not await mark_update(app, event_update.update_id, bot.id):
+    if not await mark_update(app, message.update_id, api.id):
         return
-    person = person_of(message.from_user, message.chat.id)
-    await notice(bot, message.chat.id, normalise(message.from_user.language_code), "telegram.edited_ignored",
-                 person)
+    person = person_of(message.user, message.chat_id)
+    await notice(api, message.chat_id, normalise(message.user.language_code), "telegram.edited_ignored", person)
 
 
 # --- private chats ------------------------------------------------------------------------------
 
-async def text_message(message: Message, bot: Bot, app: App, event_update: Update) -> None:
-    if message.from_user is None or message.text is None:
+async def text_message(app: App, api: TelegramApi, message: Incoming, user: Sender, text: str) -> None:
+    parsed = parse_text(text)
+    if isinstance(parsed, Command) and await staff_command(app, api, message, user, parsed):
         return
-    parsed = parse_text(message.text)
-    if isinstance(parsed, Command) and await staff_command(message, bot, app, event_update.update_id, parsed):
-        return
-    person = person_of(message.from_user, message.chat.id)
-    answer = parsed if isinstance(parsed, Command) and parsed.name == "start" else Text(message.text)
-    chat_id, user_id = message.chat.id, message.from_user.id
-    outcome = await app.intake.answer(person, answer, update_id=event_update.update_id, bot_id=bot.id,
+    person = person_of(user, message.chat_id)
+    answer = parsed if isinstance(parsed, Command) and parsed.name == "start" else Text(text)
+    chat_id, user_id = message.chat_id, user.id
+    outcome = await app.intake.answer(person, answer, update_id=message.update_id, bot_id=api.id,
                                       deliver=lambda o: plan(chat_id, user_id, o))
     if outcome.outbox_id is not None:
-        await deliver(app, bot, outcome.outbox_id, outcome.fresh.get(outcome.outbox_id))
-    await deliver_all(app, bot, outcome.others, outcome.fresh)
+        await deliver(app, api, outcome.outbox_id, outcome.fresh.get(outcome.outbox_id))
+    await deliver_all(app, api, outcome.others, outcome.fresh)
 
 
-async def not_text(message: Message, bot: Bot, app: App, event_update: Update) -> None:
+async def not_text(app: App, api: TelegramApi, message: Incoming, user: Sender) -> None:
     """Stickers, photos, voice, locations, contacts, documents: not an answer; ask again."""
-    if message.from_user is None:
-        return
-    person = person_of(message.from_user, message.chat.id)
-    current = await current_question(app, person, update_id=event_update.update_id, bot_id=bot.id)
+    person = person_of(user, message.chat_id)
+    current = await current_question(app, person, update_id=message.update_id, bot_id=api.id)
     if current.duplicate:
         return
-    if await notice(bot, message.chat.id, current.lang, "telegram.text_only", person):
-        await send_screens(bot, message.chat.id, current.screens, person)
+    if await notice(api, message.chat_id, current.lang, "telegram.text_only", person):
+        await send_screens(api, message.chat_id, current.screens, person)
 
 
-async def tap(query: CallbackQuery, bot: Bot, app: App, event_update: Update) -> None:
-    with contextlib.suppress(TelegramBadRequest):  # "query is too old": nothing to do about it
-        await call(bot, AnswerTap(query.id))
-    message = query.message
-    if not isinstance(message, Message) or message.chat.type != ChatType.PRIVATE:
+async def on_press(app: App, api: TelegramApi, press: Press) -> None:
+    with contextlib.suppress(BadRequest):  # "query is too old": nothing to do about it
+        await api.answer_tap(press.query_id)
+    if press.chat_id is None or not press.private:
         return
-    person = person_of(query.from_user, message.chat.id)
-    answer = parse_callback(query.data)
+    chat_id, user = press.chat_id, press.user
+    person = person_of(user, chat_id)
+    answer = parse_callback(press.data)
     if answer is None:
-        await mark_update(app, event_update.update_id, bot.id)
+        await mark_update(app, press.update_id, api.id)
         return
     if answer.step.startswith("book."):  # a candidate's meeting time: checked on the server
-        await staff.book(app, bot, query.from_user, message.chat.id, event_update.update_id, answer.step,
-                         answer.button)
+        await staff.book(app, api, user.id, user.language_code, chat_id, press.update_id, answer.step, answer.button)
         return
     if answer.step.startswith(staff.STAFF_STEPS):  # a consultant's or peer's button: checked on the server
-        await staff.press(app, bot, query.from_user, message.chat.id, message.message_id, event_update.update_id,
+        await staff.press(app, api, user.id, user.language_code, chat_id, press.message_id, press.update_id,
                           answer.step, answer.button)
         return
-    label = button_label(message, query.data or "")
-    old_html = message.html_text
+    label = button_label(press.keyboard, press.data or "")
+    old_html = press.message_html
 
     def replies(outcome: Outcome) -> dict[str, object]:
         screens = outcome.screens
         if not outcome.stale and len(screens) == 1 and screens[0].asks and screens[0].step == answer.step:
             # a multiple-choice toggle: the same question with its options updated, edited in place
-            edit_in_place = {"message_id": message.message_id, "screen": screen_to_dict(screens[0])}
-            return plan(message.chat.id, query.from_user.id, dataclasses.replace(outcome, screens=[]), edit_in_place)
+            edit_in_place = {"message_id": press.message_id, "screen": screen_to_dict(screens[0])}
+            return plan(chat_id, user.id, dataclasses.replace(outcome, screens=[]), edit_in_place)
         # an accepted answer: the question message shows what was chosen and loses its buttons
         edit = None
         if not outcome.stale and label is not None:
-            edit = {"message_id": message.message_id, "text": answered_text(old_html, label)}
-        return plan(message.chat.id, query.from_user.id, outcome, edit)
+            edit = {"message_id": press.message_id, "text": answered_text(old_html, label)}
+        return plan(chat_id, user.id, outcome, edit)
 
-    outcome = await app.intake.answer(person, answer, update_id=event_update.update_id, bot_id=bot.id,
-                                      deliver=replies)
+    outcome = await app.intake.answer(person, answer, update_id=press.update_id, bot_id=api.id, deliver=replies)
     if outcome.outbox_id is not None:
-        await deliver(app, bot, outcome.outbox_id, outcome.fresh.get(outcome.outbox_id))
-    await deliver_all(app, bot, outcome.others, outcome.fresh)
+        await deliver(app, api, outcome.outbox_id, outcome.fresh.get(outcome.outbox_id))
+    await deliver_all(app, api, outcome.others, outcome.fresh)
 
 
-async def staff_command(message: Message, bot: Bot, app: App, update_id: int, command: Command) -> bool:
+async def staff_command(app: App, api: TelegramApi, message: Incoming, user: Sender, command: Command) -> bool:
     """Joining with an invite, /cases and /language for staff; False for everything else."""
+    args = (app, api, user.id, user.language_code, message.chat_id, message.update_id)
     if command.name == "start" and command.arg.startswith("staff-"):
-        await staff.join(app, bot, message, update_id, command.arg.removeprefix("staff-"))
+        await staff.join(*args, command.arg.removeprefix("staff-"))
         return True
     if command.name == "cases":
-        return await staff.cases(app, bot, message, update_id)
+        return await staff.cases(*args)
     if command.name == "slots":
-        return await staff.slots(app, bot, message, update_id)
+        return await staff.slots(*args)
     if command.name == "language":
-        return await staff.language(app, bot, message, update_id)
+        return await staff.language(*args)
     return False
 
 
-def button_label(message: Message, data: str) -> str | None:
-    markup = message.reply_markup
-    if markup is None:
-        return None
-    for row in markup.inline_keyboard:
+def button_label(keyboard: list[list[dict[str, Any]]], data: str) -> str | None:
+    for row in keyboard:
         for button in row:
-            if button.callback_data == data:
-                return button.text
+            if button.get("callback_data") == data:
+                return str(button.get("text", ""))
     return None
-
-
-def make_router() -> Router:
-    """The candidate router; order matters: group chats first, then text, then anything else."""
-    router = Router(name="candidate")
-    router.message.register(group_message, F.chat.type != ChatType.PRIVATE)
-    router.edited_message.register(edited_message)
-    router.message.register(text_message, F.text)
-    router.message.register(not_text)
-    router.callback_query.register(tap)
-    return router

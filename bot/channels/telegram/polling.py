@@ -3,10 +3,11 @@
 `docs/design.md`, "Updates confirmed before they are handled": a poll's updates are written to the inbox
 (`UpdateRepository.receive`, encrypted, one transaction per poll); only then does the next poll
 confirm them with its offset, so a crash loses nothing and Telegram never sends them again. Each is
-then fed to the dispatcher: one person's updates one at a time and in order, different people's
-concurrently. A handler marks its update handled in the same transaction as its effect, so a repeat
-changes nothing; updates that no handler marked are closed afterwards in batches
-(`FinishedUpdates`). On start, what a crash left in the inbox is handled before anything new.
+then handed to the runtime (`Handle`: aiogram's dispatcher, python-telegram-bot's `Application`): one
+person's updates one at a time and in order, different people's concurrently. A handler marks its
+update handled in the same transaction as its effect, so a repeat changes nothing; updates that no
+handler marked are closed afterwards in batches (`FinishedUpdates`). On start, what a crash left in
+the inbox is handled before anything new.
 
 While updates are in hand, polls are short (timeout 0) and spaced, and ask for no more than
 `MAX_IN_HAND` allows; the bot waits in a long poll only when it has nothing in hand. So a long poll
@@ -19,23 +20,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from aiogram import Bot, Dispatcher
-from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
-from aiogram.types import Update
-from pydantic import ValidationError
-
 from bot.app import App
+from bot.channels.telegram.api import ALLOWED_UPDATES, ApiError, TelegramApi, update_user_id
 from bot.channels.telegram.delivery import BatchedMarks
-from bot.channels.telegram.session import GetRawUpdates
 from storage.repositories import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
+__all__ = ["ALLOWED_UPDATES", "Handle", "Poller"]
+# Handles one update as Telegram sent it; the error if handling failed (the runtime logs it by type
+# only: messages may hold answers), None when done (also for an update it cannot read: nothing to answer).
+Handle = Callable[[dict[str, Any]], Awaitable[BaseException | None]]
 POLL_TIMEOUT = 25  # seconds a long poll waits when nothing is in hand
 # While updates are in hand, a new one is fetched at most this late (polls are short then, and an
 # empty poll costs both sides a little, so they are spaced) ...
@@ -62,17 +61,6 @@ def is_outage(error: BaseException) -> bool:
     return isinstance(error, RedisConnectionError | RedisTimeoutError | ConnectionError | OSError | TimeoutError)
 
 
-async def handle_update(dp: Dispatcher, bot: Bot, update: Update) -> BaseException | None:
-    """Feed one update; the error if handling failed (logged by type only: messages may hold answers)."""
-    try:
-        await dp.feed_update(bot, update)
-    except Exception as exc:  # one bad update must not stop the others
-        log.error("update %s failed: %s", update.update_id, type(exc).__name__)
-        log.debug("update %s failed", update.update_id, exc_info=True)
-        return exc
-    return None
-
-
 class FinishedUpdates(BatchedMarks):
     """Closes updates in the inbox once their handling is over, in batches (see `BatchedMarks`).
 
@@ -89,24 +77,19 @@ class FinishedUpdates(BatchedMarks):
         await uow.updates.finish(self.bot_id, sorted(batch), max(batch.values()))
 
 
-def _person_key(update: Update) -> int | None:
-    user = getattr(update.event, "from_user", None)
-    return user.id if user is not None else None
-
-
 class Poller:
     """getUpdates in our own loop, through the update inbox (see the module docstring)."""
 
-    def __init__(self, app: App, bot: Bot, dp: Dispatcher, *, poll_timeout: int = POLL_TIMEOUT,
+    def __init__(self, app: App, api: TelegramApi, handle: Handle, *, poll_timeout: int = POLL_TIMEOUT,
                  max_in_hand: int = MAX_IN_HAND) -> None:
         self.app = app
-        self.bot = bot
-        self.dp = dp
+        self.api = api
+        self.handle = handle
         self.poll_timeout = poll_timeout
         self.max_in_hand = max_in_hand
         self.offset: int | None = None
         self.stopping = asyncio.Event()
-        self.finished = FinishedUpdates(app, bot.id)
+        self.finished = FinishedUpdates(app, api.id)
         self._in_hand: dict[int, asyncio.Task[None]] = {}  # received, not yet handled
         self._tails: dict[int | None, asyncio.Task[None]] = {}  # last task per person
 
@@ -129,10 +112,9 @@ class Poller:
                 await self._pause(early)
             last_poll = loop.time()
             try:
-                poll = GetRawUpdates(offset=self.offset, timeout=timeout, allowed_updates=ALLOWED_UPDATES,
-                                     limit=min(room, 100))
-                updates = await self._interruptible(self.bot(poll, request_timeout=timeout + 15))
-            except (TelegramNetworkError, TelegramAPIError) as exc:
+                poll = self.api.fetch_updates(self.offset, timeout, min(room, 100))
+                updates = await self._interruptible(poll)
+            except ApiError as exc:
                 failures += 1
                 log.warning("getUpdates failed (%s); trying again", type(exc).__name__)
                 await self._pause(min(2 ** failures * 0.5, 30))
@@ -161,8 +143,8 @@ class Poller:
         """Let updates in hand finish, write what is left, confirm the last poll's updates."""
         await self._settle()
         if self.offset is not None:
-            with contextlib.suppress(TelegramAPIError, TelegramNetworkError):
-                await self.bot(GetRawUpdates(offset=self.offset, timeout=0, limit=1))
+            with contextlib.suppress(ApiError):
+                await self.api.fetch_updates(self.offset, 0, 1)
 
     async def _settle(self) -> None:
         tasks = list(self._in_hand.values())
@@ -177,7 +159,7 @@ class Poller:
         while not self.stopping.is_set():
             try:
                 async with self.app.uow() as uow:
-                    waiting = await uow.updates.waiting(self.bot.id)
+                    waiting = await uow.updates.waiting(self.api.id)
                 break
             except Exception as exc:
                 failures += 1
@@ -196,7 +178,7 @@ class Poller:
         new: set[int] = set()
         if fresh:
             async with self.app.uow() as uow:
-                new = await uow.updates.receive(self.bot.id, fresh, self.app.clock.now())
+                new = await uow.updates.receive(self.api.id, fresh, self.app.clock.now())
         if updates:  # stored: the next poll confirms them
             self.offset = max(self.offset or 0, *(raw["update_id"] + 1 for raw in updates))
         for raw in fresh:
@@ -205,15 +187,9 @@ class Poller:
 
     def _schedule(self, raw: dict[str, Any]) -> None:
         update_id = int(raw["update_id"])
-        try:
-            update = Update.model_validate(raw, context={"bot": self.bot})
-        except ValidationError:  # not an update aiogram can read: nothing to answer
-            log.error("update %s could not be read; closed unhandled", update_id)
-            self.finished.add(update_id, self.app.clock.now())
-            return
-        key = _person_key(update)
+        key = update_user_id(raw)
         before = self._tails.get(key)
-        task = asyncio.create_task(self._handle(update, before))
+        task = asyncio.create_task(self._handle(update_id, raw, before))
         self._tails[key] = task
         self._in_hand[update_id] = task
 
@@ -224,7 +200,7 @@ class Poller:
 
         task.add_done_callback(forget)
 
-    async def _handle(self, update: Update, before: asyncio.Task[None] | None) -> None:
+    async def _handle(self, update_id: int, raw: dict[str, Any], before: asyncio.Task[None] | None) -> None:
         if before is not None:
             await asyncio.wait([before])
         # Retrying is safe because the answer and its update's mark commit together. The database or
@@ -232,17 +208,17 @@ class Poller:
         # few tries (and closed, so that a restart does not try it again).
         attempt = 0
         while True:
-            error = await handle_update(self.dp, self.bot, update)
+            error = await self.handle(raw)
             if error is None:
                 break
             attempt += 1
             if not is_outage(error) and attempt >= HANDLE_TRIES:
-                log.error("update %s given up after %s tries", update.update_id, attempt)
+                log.error("update %s given up after %s tries", update_id, attempt)
                 break
             if self.stopping.is_set() and is_outage(error):
                 return  # left in the inbox: handled after the restart
             await asyncio.sleep(min(0.5 * 2 ** (attempt - 1), OUTAGE_RETRY_MAX))
-        self.finished.add(update.update_id, self.app.clock.now())
+        self.finished.add(update_id, self.app.clock.now())
 
     async def _interruptible(self, call: Awaitable[Any]) -> Any:
         task = asyncio.ensure_future(call)
@@ -251,7 +227,7 @@ class Poller:
         stopper.cancel()
         if not task.done():
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, TelegramAPIError, TelegramNetworkError):
+            with contextlib.suppress(asyncio.CancelledError, ApiError):
                 await task
             return None
         return task.result()

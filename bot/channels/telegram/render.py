@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 
-from bot.channels.telegram.session import Markup
+from bot.channels.telegram.api import Markup
 from flows.answers import Tap
 from flows.screens import Button, Screen
 

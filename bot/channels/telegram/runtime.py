@@ -1,4 +1,9 @@
-"""Running the Telegram channel: the bot and dispatcher factories, polling or the webhook.
+"""Running the Telegram channel on either runtime: polling or the webhook, the outbox sweep, shutdown.
+
+A runtime (`bot.channels.telegram.aiogram`, `bot.channels.telegram.ptb`, chosen by `BOT_FRAMEWORK` or
+`ipsbot run --framework`) supplies a `TelegramApi` and `handle`, which feeds one update (Telegram's
+JSON) through its framework to the shared routing, one person's updates one at a time. Everything
+else is here and the same for both.
 
 No update is confirmed to Telegram before it is safe (see `docs/design.md`, "Updates confirmed before they
 are handled"). Polling stores each update in the update inbox before its offset is confirmed
@@ -18,140 +23,75 @@ import itertools
 import logging
 import secrets
 import signal
-import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 import orjson
-from aiogram import Bot, Dispatcher, methods
-from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
-from aiogram.client.telegram import TelegramAPIServer
-from aiogram.enums import ParseMode
-from aiogram.exceptions import TelegramAPIError, TelegramRetryAfter
-from aiogram.fsm.storage.base import BaseEventIsolation
-from aiogram.fsm.storage.memory import SimpleEventIsolation
-from aiogram.methods import Response, TelegramMethod
-from aiogram.methods.base import TelegramType
-from aiogram.types import BotCommand, BotCommandScopeDefault, Update
 from aiohttp import web
-from pydantic import ValidationError
 
 from bot.app import App
+from bot.channels.telegram.api import COMMANDS, ApiError, TelegramApi
 from bot.channels.telegram.delivery import SentMarks, drain
-from bot.channels.telegram.handlers import make_router
-from bot.channels.telegram.polling import ALLOWED_UPDATES, Poller, handle_update
-from bot.channels.telegram.session import RESPONSE_MODELS, JsonSession
+from bot.channels.telegram.polling import Poller
 from bot.settings import Settings
 from locales import Translator
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("start", "back", "language", "restart", "help", "mydata", "delete")
-MAX_RETRIES = 5
+FRAMEWORKS = ("aiogram", "ptb")
 DRAIN_EVERY = 15  # seconds between outbox sweeps
 SPREAD_EVERY = 8  # a webhook worker closes every 8th connection, so the kernel deals them out anew
-TIMER_MARGIN = 0.002  # seconds added to a pacing wait, for the event loop's timer resolution
 
 
-class RetryAfter(BaseRequestMiddleware):
-    """On 429 wait as long as Telegram says and send again (a few times, then give up)."""
+class Runtime(Protocol):
+    """One Telegram framework behind the shared loop."""
 
-    async def __call__(self, make_request: NextRequestMiddlewareType[TelegramType], bot: Bot,
-                       method: TelegramMethod[TelegramType]) -> Response[TelegramType]:
-        for _ in range(MAX_RETRIES - 1):
-            try:
-                return await make_request(bot, method)
-            except TelegramRetryAfter as exc:
-                log.warning("Telegram asks to wait %s s before %s", exc.retry_after, type(method).__name__)
-                await asyncio.sleep(exc.retry_after)
-        return await make_request(bot, method)
+    @property
+    def api(self) -> TelegramApi: ...
 
+    async def handle(self, raw: dict[str, Any]) -> BaseException | None:
+        """Feed one update to the routing, one person's updates at a time (across workers with Redis);
+        the error if handling failed (logged by type only), None when done or unreadable."""
+        ...
 
-class PerChatPace(BaseRequestMiddleware):
-    """At most one new message a second to one chat (Telegram's limit), also after a 429 clears.
+    async def set_commands(self, menus: dict[str, list[tuple[str, str]]]) -> None:
+        """setMyCommands per language ("en" is the default menu)."""
+        ...
 
-    Edits and answers to button presses are not paced. Within one process; several workers each
-    keep their own pace, and a person's updates go to one worker at a time (the isolation lock).
-    """
+    async def set_webhook(self, url: str, secret: str) -> None: ...
 
-    PACED = (methods.SendMessage, methods.SendDocument)
+    async def delete_webhook(self) -> None: ...
 
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
-        self._next: dict[int | str, float] = {}
-        self._locks: dict[int | str, asyncio.Lock] = {}
-
-    async def __call__(self, make_request: NextRequestMiddlewareType[TelegramType], bot: Bot,
-                       method: TelegramMethod[TelegramType]) -> Response[TelegramType]:
-        chat = getattr(method, "chat_id", None)
-        paced = isinstance(method, self.PACED) or getattr(method, "paced", False)  # `SendRendered` says so
-        if self.interval <= 0 or chat is None or not paced:
-            return await make_request(bot, method)
-        lock = self._locks.setdefault(chat, asyncio.Lock())
-        async with lock:
-            # the clock itself, not `loop.time()`: uvloop's is the time its loop iteration began, which
-            # under load lags by milliseconds; and its timers have a resolution of a millisecond
-            wait = self._next.get(chat, 0.0) - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait + TIMER_MARGIN)
-            try:
-                return await make_request(bot, method)
-            finally:
-                self._next[chat] = time.monotonic() + self.interval
-                if len(self._next) > 10_000:  # forget chats that have been quiet
-                    now = time.monotonic()
-                    self._next = {k: v for k, v in self._next.items() if v > now}
-                    self._locks = {k: v for k, v in self._locks.items() if k in self._next or v.locked()}
+    async def close(self) -> None: ...
 
 
-# aiogram builds `Response[<return type>]` for every call; pydantic caches such generic models only
-# weakly, so without a strong reference each call may build the model again (milliseconds each).
-_RESPONSE_MODELS = RESPONSE_MODELS + [  # the calls still made through aiogram's own models
-    Response[method.__returning__]  # type: ignore[name-defined]  # a runtime type argument
-    for method in (methods.SendDocument, methods.SetMyCommands, methods.SetWebhook,
-                   methods.DeleteWebhook, methods.GetMe)
-]
+def command_menus() -> dict[str, list[tuple[str, str]]]:
+    """The command menu in English (default), Danish and Swedish: (command, description)."""
+    return {lang: [(name, Translator(lang)(f"telegram.cmd.{name}")) for name in COMMANDS]
+            for lang in ("en", "da", "sv")}
 
 
-def create_bot(settings: Settings) -> Bot:
-    assert settings.bot_token is not None
-    session = JsonSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
-    session.middleware(PerChatPace(settings.per_chat_interval))  # outermost: a retry keeps the pace too
-    session.middleware(RetryAfter())
-    return Bot(settings.bot_token.get_secret_value(), session=session,
-               default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+async def open_runtime(app: App, settings: Settings) -> Runtime:
+    """The runtime `settings.bot_framework` names, ready to call Telegram."""
+    if settings.bot_framework == "ptb":
+        from bot.channels.telegram.ptb.runtime import open_ptb
+
+        return await open_ptb(app, settings)
+    from bot.channels.telegram.aiogram.runtime import open_aiogram
+
+    return await open_aiogram(app, settings)
 
 
-def create_isolation(settings: Settings) -> BaseEventIsolation:
-    """One person's updates one at a time: within this process, or across workers through Redis."""
-    if not settings.redis_url:
-        return SimpleEventIsolation()
-    from aiogram.fsm.storage.base import DefaultKeyBuilder
-    from aiogram.fsm.storage.redis import RedisStorage
-
-    keys = DefaultKeyBuilder(prefix=settings.redis_prefix, with_bot_id=True, with_destiny=True)
-    return RedisStorage.from_url(settings.redis_url, key_builder=keys).create_isolation()
+async def set_commands(runtime: Runtime) -> None:
+    try:
+        await runtime.set_commands(command_menus())
+    except ApiError as exc:
+        log.warning("could not set the command menu: %s", type(exc).__name__)
 
 
-def create_dispatcher(app: App, isolation: BaseEventIsolation | None = None) -> Dispatcher:
-    """One person's updates one at a time, in order (`create_isolation`); different people in parallel."""
-    dp = Dispatcher(events_isolation=isolation or SimpleEventIsolation(), app=app)
-    dp.include_router(make_router())
-    return dp
-
-
-async def set_commands(bot: Bot) -> None:
-    """The command menu in English (default), Danish and Swedish."""
-    for lang in ("en", "da", "sv"):
-        t = Translator(lang)
-        commands = [BotCommand(command=name, description=t(f"telegram.cmd.{name}")) for name in COMMANDS]
-        await bot.set_my_commands(commands, scope=BotCommandScopeDefault(),
-                                  language_code=None if lang == "en" else lang)
-
-
-def webhook_app(bot: Bot, dp: Dispatcher, secret: str, *,
+def webhook_app(runtime: Runtime, secret: str, *,
                 spread: bool = False) -> Callable[[web.Request], Awaitable[web.Response]]:
     """The webhook's request handler.
 
@@ -174,11 +114,13 @@ def webhook_app(bot: Bot, dp: Dispatcher, secret: str, *,
         if not hmac.compare_digest(given, expected):
             return answer(web.Response(status=403))
         try:
-            update = Update.model_validate(await request.json(loads=orjson.loads), context={"bot": bot})
-        except (ValueError, ValidationError):
+            raw = await request.json(loads=orjson.loads)
+        except ValueError:
+            return answer(web.Response(status=400))
+        if not isinstance(raw, dict) or not isinstance(raw.get("update_id"), int):
             return answer(web.Response(status=400))
         # handled completely before the 200: a failure is answered 500 and Telegram delivers it again
-        failed = await handle_update(dp, bot, update)
+        failed = await runtime.handle(raw)
         return answer(web.json_response({}) if failed is None else web.Response(status=500))
 
     return receive
@@ -188,25 +130,27 @@ def webhook_secret(settings: Settings) -> str:
     return settings.webhook_secret.get_secret_value() if settings.webhook_secret else secrets.token_urlsafe(32)
 
 
-async def register_webhook(bot: Bot, settings: Settings, secret: str) -> None:
+async def register_webhook(runtime: Runtime, settings: Settings, secret: str) -> None:
     """Once per deployment (not once per worker): where Telegram posts, and the secret it sends."""
-    assert settings.webhook_url is not None
-    await bot.set_webhook(settings.webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
+    if settings.webhook_url is None:
+        raise ValueError("WEBHOOK_URL is not set")
+    await runtime.set_webhook(settings.webhook_url, secret)
 
 
-async def run_webhook(bot: Bot, dp: Dispatcher, settings: Settings, stopping: asyncio.Event, *, secret: str,
+async def run_webhook(runtime: Runtime, settings: Settings, stopping: asyncio.Event, *, secret: str,
                       register: bool = True) -> None:
     """The webhook server. Workers share the port (SO_REUSEPORT); only the first registers."""
-    assert settings.webhook_url is not None
+    if settings.webhook_url is None:
+        raise ValueError("WEBHOOK_URL is not set")
     web_app = web.Application()
-    handler = webhook_app(bot, dp, secret, spread=not register)  # not registering: one of several workers
+    handler = webhook_app(runtime, secret, spread=not register)  # not registering: one of several workers
     web_app.router.add_post(urlparse(settings.webhook_url).path or "/", handler)
     runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=30)
     await runner.setup()
     await web.TCPSite(runner, settings.webhook_host, settings.webhook_port, reuse_port=True).start()
     try:
         if register:
-            await register_webhook(bot, settings, secret)
+            await register_webhook(runtime, settings, secret)
         log.info("webhook mode on %s:%s", settings.webhook_host, settings.webhook_port)
         await stopping.wait()
     finally:
@@ -219,16 +163,15 @@ async def run(app: App, settings: Settings, *, worker: bool = False) -> int:
     `worker`: one of several webhook processes started by `ipsbot run --workers N`; the supervisor
     has registered the webhook and the commands already.
     """
-    bot = create_bot(settings)
-    isolation = create_isolation(settings)
-    dp = create_dispatcher(app, isolation)
-    # Everything loaded so far (aiogram, pydantic's models, SQLAlchemy, the catalogues) lives as long
-    # as the process: keep it out of the collector's full passes, which otherwise walk it again and
-    # again under load (about 8 % of the CPU in `tests.benchmarks.load`).
+    runtime = await open_runtime(app, settings)
+    api = runtime.api
+    # Everything loaded so far (the framework, pydantic's models, SQLAlchemy, the catalogues) lives as
+    # long as the process: keep it out of the collector's full passes, which otherwise walk it again
+    # and again under load (about 8 % of the CPU in `tests.benchmarks.load`).
     gc.collect()
     gc.freeze()
     stopping = asyncio.Event()
-    poller = Poller(app, bot, dp)
+    poller = Poller(app, api, runtime.handle)
     loop = asyncio.get_running_loop()
 
     def stop() -> None:
@@ -240,22 +183,19 @@ async def run(app: App, settings: Settings, *, worker: bool = False) -> int:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop)
     app.sent_marks = marks = SentMarks(app)
-    sender = asyncio.create_task(drain_forever(app, bot, stopping))
+    sender = asyncio.create_task(drain_forever(app, api, stopping))
     try:
         if not worker:
-            try:
-                await set_commands(bot)
-            except TelegramAPIError as exc:
-                log.warning("could not set the command menu: %s", type(exc).__name__)
+            await set_commands(runtime)
         if settings.webhook_url:
             await poller.handle_waiting()  # what a polling run left in the inbox
-            await run_webhook(bot, dp, settings, stopping, secret=webhook_secret(settings), register=not worker)
+            await run_webhook(runtime, settings, stopping, secret=webhook_secret(settings), register=not worker)
         else:
             # one polling process owns the chat: whatever it committed but did not send before a
             # crash is sent now, before new updates
-            await drain(app, bot, min_age=timedelta(0))
-            await bot.delete_webhook()
-            log.info("polling for updates")
+            await drain(app, api, min_age=timedelta(0))
+            await runtime.delete_webhook()
+            log.info("polling for updates (%s)", settings.bot_framework)
             await poller.run()
     finally:
         stopping.set()
@@ -263,26 +203,22 @@ async def run(app: App, settings: Settings, *, worker: bool = False) -> int:
         with contextlib.suppress(Exception):  # unwritten marks only mean those messages go again
             await marks.close()
         app.sent_marks = None
-        await bot.session.close()
-        await isolation.close()
+        await runtime.close()
     return 0
 
 
 async def prepare_workers(app: App, settings: Settings, secret: str) -> None:
     """What `ipsbot run --workers N` does once, before the workers start."""
-    bot = create_bot(settings)
+    runtime = await open_runtime(app, settings)
     try:
-        try:
-            await set_commands(bot)
-        except TelegramAPIError as exc:
-            log.warning("could not set the command menu: %s", type(exc).__name__)
-        await register_webhook(bot, settings, secret)
-        await drain(app, bot, min_age=timedelta(0))  # what a crashed deployment committed but did not send
+        await set_commands(runtime)
+        await register_webhook(runtime, settings, secret)
+        await drain(app, runtime.api, min_age=timedelta(0))  # what a crashed deployment committed but did not send
     finally:
-        await bot.session.close()
+        await runtime.close()
 
 
-async def drain_forever(app: App, bot: Bot, stopping: asyncio.Event) -> None:
+async def drain_forever(app: App, api: TelegramApi, stopping: asyncio.Event) -> None:
     """Every few seconds, send outbox messages that their handler did not (it crashed, or Telegram failed),
     after resending unclaimed urgent referrals and sweeping intakes abandoned after a risk answer."""
     while not stopping.is_set():
@@ -295,6 +231,6 @@ async def drain_forever(app: App, bot: Bot, stopping: asyncio.Event) -> None:
                 await app.intake.casework.resend_urgent(uow, app.clock.now())
                 # intakes left after a risk answer reach the programme's staff as urgent partial referrals
                 await app.intake.sweep_abandoned(uow, app.clock.now())
-            await drain(app, bot)
+            await drain(app, api)
         except Exception as exc:  # the database may be away for a moment; try again later
             log.warning("outbox drain failed: %s", type(exc).__name__)

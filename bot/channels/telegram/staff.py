@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from aiogram import Bot
-from aiogram.types import Message, User
-
 from bot.app import App
+from bot.channels.telegram.api import TelegramApi
 from bot.channels.telegram.delivery import deliver_all
 from bot.services.casework import Casework, Who
 from locales import Translator, normalise
@@ -21,17 +19,17 @@ STAFF_STEPS = ("ref.", "case.", "slot.", "chk.")
 Action = Callable[[UnitOfWork, Casework, Who], Awaitable[object]]
 
 
-def who(user: User, chat_id: int) -> Who:
-    return Who("telegram", str(user.id), chat_id, normalise(user.language_code))
+def who(user_id: int, language_code: str | None, chat_id: int) -> Who:
+    return Who("telegram", str(user_id), chat_id, normalise(language_code))
 
 
-async def act(app: App, bot: Bot, update_id: int, person: Who, run: Action) -> None:
+async def act(app: App, api: TelegramApi, update_id: int, person: Who, run: Action) -> None:
     async with app.uow() as uow:
-        if not await uow.updates.mark(bot.id, update_id, app.clock.now()):
+        if not await uow.updates.mark(api.id, update_id, app.clock.now()):
             return  # handled before
         await run(uow, app.intake.casework, person)
         fresh = dict(uow.outbox.fresh)  # reminders (due later) are left to the sweep
-    await deliver_all(app, bot, list(fresh), fresh)
+    await deliver_all(app, api, list(fresh), fresh)
 
 
 async def is_staff(app: App, person: Who) -> bool:
@@ -39,37 +37,40 @@ async def is_staff(app: App, person: Who) -> bool:
         return await uow.staff.find(person.channel, person.external_id) is not None
 
 
-async def join(app: App, bot: Bot, message: Message, update_id: int, code: str) -> None:
-    assert message.from_user is not None
+async def join(app: App, api: TelegramApi, user_id: int, lang: str | None, chat_id: int, update_id: int,
+               code: str) -> None:
     now = app.clock.now()
-    await act(app, bot, update_id, who(message.from_user, message.chat.id),
-              lambda uow, cw, w: cw.join(uow, w, code, now))
+    await act(app, api, update_id, who(user_id, lang, chat_id), lambda uow, cw, w: cw.join(uow, w, code, now))
 
 
-async def staff_only(app: App, bot: Bot, message: Message, update_id: int, run: Action) -> bool:
+async def staff_only(app: App, api: TelegramApi, user_id: int, lang: str | None, chat_id: int, update_id: int,
+                     run: Action) -> bool:
     """Run a staff command; False (and nothing done) when the sender is not staff, so that the same
     command stays a candidate's."""
-    assert message.from_user is not None
-    person = who(message.from_user, message.chat.id)
+    person = who(user_id, lang, chat_id)
     if not await is_staff(app, person):
         return False
-    await act(app, bot, update_id, person, run)
+    await act(app, api, update_id, person, run)
     return True
 
 
-async def cases(app: App, bot: Bot, message: Message, update_id: int) -> bool:
+async def cases(app: App, api: TelegramApi, user_id: int, lang: str | None, chat_id: int,
+                update_id: int) -> bool:
     """/cases: a consultant's open cases."""
     now = app.clock.now()
-    return await staff_only(app, bot, message, update_id, lambda uow, cw, w: cw.cases(uow, w, now))
+    return await staff_only(app, api, user_id, lang, chat_id, update_id, lambda uow, cw, w: cw.cases(uow, w, now))
 
 
-async def slots(app: App, bot: Bot, message: Message, update_id: int) -> bool:
+async def slots(app: App, api: TelegramApi, user_id: int, lang: str | None, chat_id: int,
+                update_id: int) -> bool:
     """/slots: upcoming times and a way to add more."""
     now = app.clock.now()
-    return await staff_only(app, bot, message, update_id, lambda uow, cw, w: cw.meetings.slots(uow, w, now))
+    return await staff_only(app, api, user_id, lang, chat_id, update_id,
+                            lambda uow, cw, w: cw.meetings.slots(uow, w, now))
 
 
-async def language(app: App, bot: Bot, message: Message, update_id: int) -> bool:
+async def language(app: App, api: TelegramApi, user_id: int, lang: str | None, chat_id: int,
+                   update_id: int) -> bool:
     """/language for staff switches between Danish and Swedish."""
     now = app.clock.now()
 
@@ -79,23 +80,24 @@ async def language(app: App, bot: Bot, message: Message, update_id: int) -> bool
             member.language = "sv" if member.language == "da" else "da"
             await cw.notify(uow, w.chat_id, Translator(member.language)("staff.language"), now)
 
-    return await staff_only(app, bot, message, update_id, switch)
+    return await staff_only(app, api, user_id, lang, chat_id, update_id, switch)
 
 
-async def press(app: App, bot: Bot, user: User, chat_id: int, message_id: int, update_id: int, step: str,
-                button: str) -> None:
+async def press(app: App, api: TelegramApi, user_id: int, lang: str | None, chat_id: int, message_id: int,
+                update_id: int, step: str, button: str) -> None:
     """A consultant's or peer's button: a summary, a case card, or the slot calendar."""
     now = app.clock.now()
     if step.startswith("slot."):
-        await act(app, bot, update_id, who(user, chat_id),
+        await act(app, api, update_id, who(user_id, lang, chat_id),
                   lambda uow, cw, w: cw.meetings.slot_press(uow, w, step, button, now))
     else:
-        await act(app, bot, update_id, who(user, chat_id),
+        await act(app, api, update_id, who(user_id, lang, chat_id),
                   lambda uow, cw, w: cw.press(uow, w, step, button, message_id, now))
 
 
-async def book(app: App, bot: Bot, user: User, chat_id: int, update_id: int, step: str, button: str) -> None:
+async def book(app: App, api: TelegramApi, user_id: int, lang: str | None, chat_id: int, update_id: int, step: str,
+               button: str) -> None:
     """A candidate choosing, paging or cancelling a first-meeting time."""
     now = app.clock.now()
-    await act(app, bot, update_id, who(user, chat_id),
+    await act(app, api, update_id, who(user_id, lang, chat_id),
               lambda uow, cw, w: cw.meetings.book_press(uow, w, step, button, now))

@@ -33,7 +33,7 @@ async def supervise(settings: Settings, workers: int) -> int:
     secret = webhook_secret(settings)
     async with open_app(settings) as app:
         await prepare_workers(app, settings, secret)
-    env = {**os.environ, "WEBHOOK_SECRET": secret}
+    env = {**os.environ, "WEBHOOK_SECRET": secret, "BOT_FRAMEWORK": settings.bot_framework}
 
     def spawn() -> subprocess.Popen[bytes]:
         return subprocess.Popen([sys.executable, "-m", "bot.cli", "run", "--as-worker"], env=env)

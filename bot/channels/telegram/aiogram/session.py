@@ -28,12 +28,13 @@ from aiohttp import ClientError, ClientTimeout
 from pydantic import BaseModel, ConfigDict
 from yarl import URL
 
+from bot.channels.telegram.api import PARSE_MODE, Markup
+
 if TYPE_CHECKING:
     from aiogram import Bot
 
+__all__ = ["PARSE_MODE", "AnswerTap", "EditRendered", "GetRawUpdates", "JsonSession", "Markup", "SendRendered", "call"]
 JSON_HEADERS = {"Content-Type": "application/json"}
-Markup = dict[str, Any]  # an inline keyboard as Telegram's JSON: {"inline_keyboard": [[{"text", "callback_data"}]]}
-PARSE_MODE = "HTML"  # what `bot.channels.telegram.render` writes
 
 
 def json_dumps(value: Any) -> str:

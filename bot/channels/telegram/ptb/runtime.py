@@ -1,0 +1,303 @@
+"""The python-telegram-bot runtime: the same guarantees as aiogram's, on python-telegram-bot's client.
+
+Used of python-telegram-bot: `telegram.Bot` (its `HTTPXRequest` client, its errors) for every call,
+`Update.de_json` to read an update, and `Application.process_update` with a `MessageHandler` per kind
+and a `CallbackQueryHandler` to dispatch to the shared routing (`bot.channels.telegram.handlers`).
+
+Not used, on purpose: its `Updater` (it confirms updates to Telegram before they are handled, so a
+crash would lose them; the shared loop in `bot.channels.telegram.polling` stores each update in the
+inbox first) and `ConversationHandler` (its state lives in memory; ours is in the database, committed
+with the update's mark). Its `AIORateLimiter` needs an extra dependency and paces per second and
+group, not per chat: pacing and 429 are the shared `bot.channels.telegram.pacing`. The webhook
+server is the shared one (aiohttp, the secret checked in constant time, 200 only after handling).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from telegram import (
+    BotCommand,
+    BotCommandScopeDefault,
+    CallbackQuery,
+    InlineKeyboardMarkup,
+    InputMediaDocument,
+    Message,
+    Update,
+)
+from telegram.constants import ParseMode
+from telegram.error import BadRequest as PtbBadRequest
+from telegram.error import Forbidden as PtbForbidden
+from telegram.error import NetworkError as PtbNetworkError
+from telegram.error import RetryAfter, TelegramError
+from telegram.ext import Application, CallbackQueryHandler, ContextTypes, ExtBot, MessageHandler, filters
+from telegram.request import HTTPXRequest, RequestData
+from telegram.request._requestparameter import RequestParameter
+
+from bot.app import App
+from bot.channels.telegram.api import (
+    ALLOWED_UPDATES,
+    ApiError,
+    BadRequest,
+    Forbidden,
+    Markup,
+    NetworkError,
+    update_user_id,
+)
+from bot.channels.telegram.handlers import Incoming, Press, Sender, on_edited, on_message, on_press
+from bot.channels.telegram.pacing import ChatPace, retry_after
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+POOL_SIZE = 256  # connections to the Bot API: sends for many people at once
+CALL_TIMEOUT = 30.0  # seconds for one call (a document upload included)
+LOCK_TTL = 60  # seconds a person's Redis lock outlives a worker that died holding it
+
+
+def _mapped(exc: TelegramError) -> ApiError:
+    """python-telegram-bot's error as the shared code's; BadRequest before NetworkError (its subclass)."""
+    for theirs, ours in ((PtbForbidden, Forbidden), (PtbBadRequest, BadRequest), (PtbNetworkError, NetworkError)):
+        if isinstance(exc, theirs):
+            return ours(exc.message)
+    return ApiError(exc.message)
+
+
+def _wait_of(exc: BaseException) -> float | None:
+    if not isinstance(exc, RetryAfter):
+        return None
+    with warnings.catch_warnings():  # an int or a timedelta, depending on PTB_TIMEDELTA
+        warnings.simplefilter("ignore")
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _markup(markup: Markup | None) -> InlineKeyboardMarkup | None:
+    return InlineKeyboardMarkup.de_json(markup, None) if markup else None
+
+
+class PtbApi:
+    """`bot.channels.telegram.api.TelegramApi` on `telegram.Bot`: paced per chat, 429 waited out."""
+
+    def __init__(self, bot: ExtBot[None], updates: HTTPXRequest, interval: float) -> None:
+        self.bot = bot
+        self.updates = updates  # getUpdates on a client of its own, so a long poll never holds a send
+        self.pace = ChatPace(interval)
+        self._id = int(bot.token.split(":", 1)[0])  # as aiogram reads it: the same inbox
+
+    @property
+    def id(self) -> int:
+        return self._id
+
+    async def _call(self, name: str, send: Callable[[], Awaitable[T]], chat: int | None = None) -> T:
+        async def once() -> T:
+            return await retry_after(send, _wait_of, name)
+
+        try:
+            return await (self.pace.paced(chat, once) if chat is not None else once())
+        except TelegramError as exc:
+            raise _mapped(exc) from exc
+
+    async def send_text(self, chat_id: int, text: str, markup: Markup | None = None) -> int:
+        sent = await self._call("sendMessage", lambda: self.bot.send_message(
+            chat_id, text, parse_mode=ParseMode.HTML, reply_markup=_markup(markup)), chat_id)
+        return sent.message_id
+
+    async def edit_text(self, chat_id: int, message_id: int, text: str, markup: Markup | None = None) -> None:
+        await self._call("editMessageText", lambda: self.bot.edit_message_text(
+            text, chat_id=chat_id, message_id=message_id, parse_mode=ParseMode.HTML, reply_markup=_markup(markup)))
+
+    async def answer_tap(self, query_id: str) -> None:
+        await self._call("answerCallbackQuery", lambda: self.bot.answer_callback_query(query_id))
+
+    async def remove_message(self, chat_id: int, message_id: int) -> None:
+        await self._call("deleteMessage", lambda: self.bot.delete_message(chat_id, message_id))
+
+    async def replace_document(self, chat_id: int, message_id: int, content: bytes, filename: str,
+                               caption: str | None) -> None:
+        media = InputMediaDocument(content, caption=caption, parse_mode=ParseMode.HTML, filename=filename)
+        await self._call("editMessageMedia", lambda: self.bot.edit_message_media(
+            media, chat_id=chat_id, message_id=message_id))
+
+    async def upload_document(self, chat_id: int, content: bytes, filename: str, caption: str | None) -> int:
+        sent = await self._call("sendDocument", lambda: self.bot.send_document(
+            chat_id, content, filename=filename, caption=caption, parse_mode=ParseMode.HTML), chat_id)
+        return sent.message_id
+
+    async def fetch_updates(self, offset: int | None, wait: int, limit: int) -> list[dict[str, Any]]:
+        """getUpdates answered as Telegram's JSON: stored in the inbox as it came, read once after."""
+        fields = {"offset": offset, "timeout": wait, "limit": limit, "allowed_updates": ALLOWED_UPDATES}
+        data = RequestData([RequestParameter.from_input(key, value) for key, value in fields.items()
+                            if value is not None])
+        try:
+            result = await self.updates.post(f"{self.bot.base_url}/getUpdates", data, read_timeout=wait + 15)
+        except TelegramError as exc:
+            raise _mapped(exc) from exc
+        return list(result) if isinstance(result, list) else []
+
+
+class Isolation:
+    """One person's updates one at a time: in this process, or across webhook workers through Redis
+    (as aiogram's `RedisEventIsolation` does)."""
+
+    def __init__(self, settings: Settings, bot_id: int) -> None:
+        self.prefix = f"{settings.redis_prefix}:ptb:{bot_id}"
+        self._locks: dict[int | None, asyncio.Lock] = {}
+        self._redis: Any = None
+        if settings.redis_url:
+            from redis.asyncio import Redis
+
+            self._redis = Redis.from_url(settings.redis_url)
+
+    @contextlib.asynccontextmanager
+    async def lock(self, key: int | None) -> AsyncIterator[None]:
+        local = self._locks.setdefault(key, asyncio.Lock())
+        try:
+            async with local:
+                if self._redis is None or key is None:
+                    yield
+                else:
+                    async with self._redis.lock(f"{self.prefix}:{key}:lock", timeout=LOCK_TTL):
+                        yield
+        finally:
+            if not local.locked() and self._locks.get(key) is local:
+                del self._locks[key]
+
+    async def close(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()
+
+
+_failures: contextvars.ContextVar[list[BaseException]] = contextvars.ContextVar("ptb_failures")
+
+
+def _sender(user: Any) -> Sender | None:
+    return Sender(user.id, user.language_code) if user is not None else None
+
+
+def _incoming(update: Update, message: Message) -> Incoming:
+    return Incoming(update_id=update.update_id, chat_id=message.chat.id, private=message.chat.type == "private",
+                    user=_sender(message.from_user), text=message.text)
+
+
+def _press(update: Update, query: CallbackQuery) -> Press:
+    shown = query.message if isinstance(query.message, Message) else None  # None: no longer accessible
+    user = Sender(query.from_user.id, query.from_user.language_code)
+    if shown is None:
+        return Press(update_id=update.update_id, query_id=query.id, user=user, data=query.data)
+    rows = shown.reply_markup.inline_keyboard if shown.reply_markup else ()
+    keyboard = [[{"text": button.text, "callback_data": button.callback_data} for button in row] for row in rows]
+    return Press(update_id=update.update_id, query_id=query.id, user=user, data=query.data, chat_id=shown.chat.id,
+                 private=shown.chat.type == "private", message_id=shown.message_id,
+                 message_html=shown.text_html or "", keyboard=keyboard)
+
+
+class PtbRuntime:
+    """`bot.channels.telegram.runtime.Runtime` on python-telegram-bot."""
+
+    def __init__(self, app: App, settings: Settings) -> None:
+        if settings.bot_token is None:
+            raise ValueError("BOT_TOKEN is not set")
+        self.app = app
+        self.updates_request = HTTPXRequest(connection_pool_size=2, read_timeout=CALL_TIMEOUT)
+        self.application = (
+            Application.builder()
+            .token(settings.bot_token.get_secret_value())
+            .base_url(f"{settings.telegram_api_url}/bot")  # python-telegram-bot appends the token itself
+            .base_file_url(f"{settings.telegram_api_url}/file/bot")
+            .request(HTTPXRequest(connection_pool_size=POOL_SIZE, read_timeout=CALL_TIMEOUT,
+                                  write_timeout=CALL_TIMEOUT, pool_timeout=CALL_TIMEOUT))
+            .updater(None)  # updates come from the shared inbox loop, confirmed only once stored
+            .job_queue(None)
+            .build()
+        )
+        self.api = PtbApi(self.application.bot, self.updates_request, settings.per_chat_interval)
+        self.isolation = Isolation(settings, self.api.id)
+        self.application.add_handler(MessageHandler(filters.UpdateType.MESSAGE, self._message))
+        self.application.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE, self._edited))
+        self.application.add_handler(CallbackQueryHandler(self._tap))
+
+    async def start(self) -> None:
+        await self.updates_request.initialize()
+        await self.application.initialize()  # getMe
+
+    # --- python-telegram-bot's callbacks: the shared routing; a failure is kept for `handle` -------
+
+    async def _guarded(self, routed: Awaitable[None]) -> None:
+        try:
+            await routed
+        except Exception as exc:  # handed back to the inbox loop, which tries again (not PTB's error handlers)
+            _failures.get().append(exc)
+
+    async def _message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.message is not None:
+            await self._guarded(on_message(self.app, self.api, _incoming(update, update.message)))
+
+    async def _edited(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.edited_message is not None:
+            await self._guarded(on_edited(self.app, self.api, _incoming(update, update.edited_message)))
+
+    async def _tap(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.callback_query is not None:
+            await self._guarded(on_press(self.app, self.api, _press(update, update.callback_query)))
+
+    # --- the Runtime -------------------------------------------------------------------------------
+
+    async def handle(self, raw: dict[str, Any]) -> BaseException | None:
+        update_id = raw.get("update_id")
+        try:
+            update = Update.de_json(raw, self.application.bot)
+        except Exception:  # not an update python-telegram-bot can read: nothing to answer
+            log.error("update %s could not be read; closed unhandled", update_id)
+            return None
+        failures: list[BaseException] = []
+        token = _failures.set(failures)
+        try:
+            async with self.isolation.lock(update_user_id(raw)):
+                await self.application.process_update(update)  # the handlers run in this task (block=True)
+        except Exception as exc:  # the isolation lock (Redis away)
+            failures.append(exc)
+        finally:
+            _failures.reset(token)
+        if failures:
+            error = failures[0]
+            log.error("update %s failed: %s", update_id, type(error).__name__)
+            log.debug("update %s failed", update_id, exc_info=error)
+            return error
+        return None
+
+    async def set_commands(self, menus: dict[str, list[tuple[str, str]]]) -> None:
+        try:
+            for lang, menu in menus.items():
+                await self.application.bot.set_my_commands(
+                    [BotCommand(name, text) for name, text in menu], scope=BotCommandScopeDefault(),
+                    language_code=None if lang == "en" else lang)
+        except TelegramError as exc:
+            raise _mapped(exc) from exc
+
+    async def set_webhook(self, url: str, secret: str) -> None:
+        await self.application.bot.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
+
+    async def delete_webhook(self) -> None:
+        await self.application.bot.delete_webhook()
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.application.shutdown()
+        with contextlib.suppress(Exception):
+            await self.updates_request.shutdown()
+        await self.isolation.close()
+
+
+async def open_ptb(app: App, settings: Settings) -> PtbRuntime:
+    runtime = PtbRuntime(app, settings)
+    await runtime.start()
+    return runtime
