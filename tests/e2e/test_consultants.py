@@ -100,13 +100,14 @@ async def press(person: Candidate, message: BotMessage, button: str) -> list[Bot
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
+async def world(tmp_path_factory: pytest.TempPathFactory, framework: str) -> AsyncIterator[World]:
     tmp = tmp_path_factory.mktemp("consultants")
     extra = tmp / "programmes"
     extra.mkdir()
     (extra / "pilot.yaml").write_text(PILOT, encoding="utf-8")
     async with FakeTelegram(token=TOKEN) as server:
-        process = await BotProcess(server, bot_env(server, tmp, PROGRAMMES_DIR=str(extra)), tmp).start()
+        env = bot_env(server, tmp, framework, PROGRAMMES_DIR=str(extra))
+        process = await BotProcess(server, env, tmp).start()
         yield World(server, process, tmp)
         assert await process.stop() == 0, process.log.read_text()[-3000:]
 

@@ -32,10 +32,10 @@ DA = Translator("da")
 
 
 async def test_risk_answer_then_restart_then_finish_reaches_the_consultant_as_urgent_naming_the_item(
-    tmp_path: Path,
+    tmp_path: Path, framework: str,
 ) -> None:
     async with FakeTelegram(token=TOKEN) as server:
-        process = await BotProcess(server, bot_env(server, tmp_path), tmp_path).start()
+        process = await BotProcess(server, bot_env(server, tmp_path, framework), tmp_path).start()
         try:
             invite = subprocess.run([sys.executable, "-m", "bot.cli", "invite", "--role", "consultant", "--programme",
                                      "reconnect", "--name", "Mette"], cwd=tmp_path, env=process.env,
