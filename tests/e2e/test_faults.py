@@ -113,13 +113,13 @@ async def outage(proxy: TcpProxy, after: float = 1.5) -> None:
     proxy.restore()
 
 
-async def test_the_database_away_for_ten_seconds(postgres: str, tmp_path: Path) -> None:
+async def test_the_database_away_for_ten_seconds(postgres: str, tmp_path: Path, framework: str) -> None:
     url = make_url(postgres)
     proxy = await TcpProxy(url.host or "127.0.0.1", url.port or 5432).start()
     through_proxy = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
     try:
         async with FakeTelegram(token=TOKEN) as server:
-            env = bot_env(server, tmp_path, DATABASE_URL=through_proxy)
+            env = bot_env(server, tmp_path, framework, DATABASE_URL=through_proxy)
             direct = {**env, "DATABASE_URL": postgres}  # the CLI runs while this loop (the proxy) waits
             assert cli(direct, tmp_path, "db", "upgrade").returncode == 0
             bot = await BotProcess(server, env, tmp_path).start()
@@ -131,14 +131,14 @@ async def test_the_database_away_for_ten_seconds(postgres: str, tmp_path: Path) 
         await proxy.stop()
 
 
-async def test_redis_away_for_ten_seconds(redis_url: tuple[str, str], tmp_path: Path) -> None:
+async def test_redis_away_for_ten_seconds(redis_url: tuple[str, str], tmp_path: Path, framework: str) -> None:
     url, prefix = redis_url
     parsed = make_url(url.replace("redis://", "redis+x://", 1))
     proxy = await TcpProxy(parsed.host or "127.0.0.1", parsed.port or 6379).start()
     try:
         async with FakeTelegram(token=TOKEN) as server:
-            env = bot_env(server, tmp_path, REDIS_URL=f"redis://127.0.0.1:{proxy.port}/{parsed.database or 0}",
-                          REDIS_PREFIX=prefix)
+            redis = f"redis://127.0.0.1:{proxy.port}/{parsed.database or 0}"
+            env = bot_env(server, tmp_path, framework, REDIS_URL=redis, REDIS_PREFIX=prefix)
             bot = await BotProcess(server, env, tmp_path).start()
             await everyone_finishes(server, 6200, outage(proxy))
             assert await bot.stop() == 0
@@ -149,11 +149,11 @@ async def test_redis_away_for_ten_seconds(redis_url: tuple[str, str], tmp_path: 
 
 
 async def test_a_worker_killed_during_a_multi_worker_run(postgres: str, redis_url: tuple[str, str],
-                                                        tmp_path: Path) -> None:
+                                                        tmp_path: Path, framework: str) -> None:
     url, prefix = redis_url
     port = free_port()
     async with FakeTelegram(token=TOKEN) as server:
-        env = bot_env(server, tmp_path, DATABASE_URL=postgres, REDIS_URL=url, REDIS_PREFIX=prefix,
+        env = bot_env(server, tmp_path, framework, DATABASE_URL=postgres, REDIS_URL=url, REDIS_PREFIX=prefix,
                       WEBHOOK_URL=f"http://127.0.0.1:{port}/telegram", WEBHOOK_HOST="127.0.0.1",
                       WEBHOOK_PORT=str(port), WEBHOOK_SECRET="s3cret-for-the-test")
         assert cli(env, tmp_path, "db", "upgrade").returncode == 0
