@@ -2,7 +2,7 @@
 
     python -m tests.benchmarks.load [--candidates 200] [--database sqlite|postgres] [--mode polling|webhook]
                                     [--workers N] [--redis] [--per-chat-interval S] [--no-echo] [--stored 10000]
-                                    [--fill-seconds 90] [--serial-webhook]
+                                    [--fill-seconds 90] [--serial-webhook] [--framework aiogram|ptb]
 
 1. The fake Bot API server (tests/fake_telegram) and `python -m bot.cli run` as a real process with
    a fresh database. N simulated candidates go through a full RECONNECT intake in Danish
@@ -10,8 +10,10 @@
    the bot's replies to one answer before giving the next, like a person (no sleeps). Printed:
    updates, wall time, updates/s, latency from an update being offered to the bot's first reply to
    it, the bot's peak RSS, Bot API calls per update and the fake server's rate violations.
-2. The same on a minimal aiogram echo bot (`tests/benchmarks/echo_bot.py`): the same number of
-   candidates, each sending the same sequence of texts and taps; our throughput as a share of it.
+2. The same on a minimal echo bot of the same framework (`--framework aiogram`, the default:
+   `tests/benchmarks/echo_bot.py`; `--framework ptb`: python-telegram-bot's, `tests/benchmarks/echo_ptb.py`):
+   the same number of candidates, each sending the same sequence of texts and taps; our throughput
+   as a share of it.
 3. `--stored N` finished intakes written in-process into a fresh SQLite file, then the database
    size and RSS and wall time of a fresh `ipsbot export --format json` and `--format csv`. The
    fill stops after `--fill-seconds`; what was not filled by then is extrapolated, and says so.
@@ -425,6 +427,8 @@ async def create_postgres() -> tuple[str, Callable[[], Awaitable[None]]]:
 
 # --------------------------------------------------------------------------------------------------
 # Phases 1 and 2: our bot and the echo bot under load
+
+ECHO_BOTS = {"aiogram": "tests.benchmarks.echo_bot", "ptb": "tests.benchmarks.echo_ptb"}
 # --------------------------------------------------------------------------------------------------
 
 
@@ -509,7 +513,7 @@ async def bench_bot(args: argparse.Namespace, tmp: Path, *, interval: float | No
                 extra.update(WEBHOOK_URL=f"http://127.0.0.1:{port}/tg", WEBHOOK_SECRET=secrets.token_urlsafe(24),
                              WEBHOOK_HOST="127.0.0.1", WEBHOOK_PORT=str(port))
                 ready = "setWebhook"
-            env = bot_env(server, tmp, **extra)
+            env = bot_env(server, tmp, args.framework, **extra)
             # migrated beforehand, as a deployment's database is after its first start (on SQLite the
             # bot would migrate at start, and the memory of that one-off would count in its peak RSS)
             subprocess.run([sys.executable, "-m", "bot.cli", "db", "upgrade"], cwd=tmp, env=env, check=True,
@@ -535,8 +539,8 @@ async def bench_bot(args: argparse.Namespace, tmp: Path, *, interval: float | No
             if processes > 1:
                 print(f"  (peak RSS is the sum over {processes} processes: the supervisor and its workers)")
             chats = {v.chat_id for v in server.rate_violations}
-            return Run(f"ipsbot ({args.database}, {args.mode})", args.candidates, tally, wall, rss, calls,
-                       len(server.rate_violations), len(chats), code, cpu, usage.driver, usage.machine)
+            return Run(f"ipsbot ({args.framework}, {args.database}, {args.mode})", args.candidates, tally, wall,
+                       rss, calls, len(server.rate_violations), len(chats), code, cpu, usage.driver, usage.machine)
     finally:
         if drop is not None:
             await drop()
@@ -547,7 +551,7 @@ async def bench_echo(args: argparse.Namespace, tmp: Path) -> Run:
     async with LoadServer(token=TOKEN) as server:
         server.rate_limit_per_chat(1)
         env = process_env(tmp, BOT_TOKEN=server.token, TELEGRAM_API_URL=server.url, PYTHONPATH=str(ROOT))
-        argv = [sys.executable, "-m", "tests.benchmarks.echo_bot"]
+        argv = [sys.executable, "-m", ECHO_BOTS[args.framework]]
         proc = await start_process(server, argv, env, tmp, tmp / "echo.log", "getUpdates")
         try:
             since, cpu, usage = len(server.calls), cpu_seconds(proc.pid), Usage()
@@ -558,8 +562,8 @@ async def bench_echo(args: argparse.Namespace, tmp: Path) -> Run:
         finally:
             code = await stop_process(proc)
         chats = {v.chat_id for v in server.rate_violations}
-        return Run("aiogram echo bot", args.candidates, tally, wall, rss, calls, len(server.rate_violations),
-                   len(chats), code, cpu, usage.driver, usage.machine)
+        return Run(f"{args.framework} echo bot", args.candidates, tally, wall, rss, calls,
+                   len(server.rate_violations), len(chats), code, cpu, usage.driver, usage.machine)
 
 
 class Usage:
@@ -772,7 +776,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--redis", action="store_true",
                    help="REDIS_URL for one worker too (Redis isolation, as a deployment with REDIS_URL runs; "
                         "--workers N always has it)")
-    p.add_argument("--no-echo", action="store_true", help="skip the aiogram echo bot comparison")
+    p.add_argument("--framework", choices=sorted(ECHO_BOTS), default="aiogram",
+                   help="the bot's Telegram runtime (BOT_FRAMEWORK), and the echo bot it is compared with")
+    p.add_argument("--no-echo", action="store_true", help="skip the echo bot comparison")
     p.add_argument("--think", type=float, default=0.0, metavar="SECONDS",
                    help="each person pauses about this long before each answer (default 0: answer at once, "
                         "which measures capacity; with a pause, the latency at a given load)")
@@ -807,7 +813,7 @@ async def main_async(args: argparse.Namespace) -> None:
             report_run(ours)
             per = ours.api_calls / ours.tally.updates if ours.tally.updates else float("nan")
             table += [
-                ("bot", f"ipsbot run, {args.database}, {args.mode}, {args.workers} worker(s), "
+                ("bot", f"ipsbot run, {args.framework}, {args.database}, {args.mode}, {args.workers} worker(s), "
                         + ("Redis isolation, " if args.workers > 1 or args.redis else "")
                         + "pacing "
                         + ("default" if args.per_chat_interval is None else f"{args.per_chat_interval:g} s")),
@@ -838,7 +844,8 @@ async def main_async(args: argparse.Namespace) -> None:
                     cpu_ms = unpaced.cpu / max(unpaced.tally.updates, 1) * 1000
                     table.append(("updates/s without pacing", f"{unpaced.rate:.0f} (p99 {unpaced.percentile(0.99):.0f} "
                                                               f"ms, {cpu_ms:.1f} ms CPU per update)"))
-                print(f"2. the same load on a minimal aiogram echo bot ({len(answer_kinds())} updates per candidate)")
+                print(f"2. the same load on a minimal {args.framework} echo bot ({len(answer_kinds())} updates per "
+                      "candidate)")
                 (tmp / "echo").mkdir()
                 echo = await bench_echo(args, tmp / "echo")
                 report_run(echo)
