@@ -1,12 +1,16 @@
-"""The application in this process against the fake Bot API: for tests that move a controllable clock."""
+"""The application in this process against the fake Bot API: for tests that move a controllable clock.
+
+`framework` picks the runtime whose `TelegramApi` the test gets: aiogram's Bot (also an aiogram
+`Bot`), or python-telegram-bot's (`PtbApi`, its `Application` initialised as `ipsbot run` does).
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
-from aiogram import Bot
 from cryptography.fernet import Fernet
 
 from bot.app import App, open_app
@@ -18,13 +22,23 @@ from tests.fake_telegram import FakeTelegram
 
 
 @asynccontextmanager
-async def in_process(tmp_path: Path, clock: Clock | None = None, *, per_chat_interval: float = 0.0
-                     ) -> AsyncIterator[tuple[App, Bot, FakeTelegram]]:
+async def in_process(tmp_path: Path, clock: Clock | None = None, *, per_chat_interval: float = 0.0,
+                     framework: str = "aiogram") -> AsyncIterator[tuple[App, Any, FakeTelegram]]:
     async with FakeTelegram(token=TOKEN) as server:
         settings = Settings(bot_token=TOKEN, telegram_api_url=server.url,
                             database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
-                            encryption_key=Fernet.generate_key().decode(), per_chat_interval=per_chat_interval)
+                            encryption_key=Fernet.generate_key().decode(), per_chat_interval=per_chat_interval,
+                            bot_framework=framework)
         async with open_app(settings, clock) as app:
+            if framework == "ptb":
+                from bot.channels.telegram.ptb.runtime import open_ptb
+
+                runtime = await open_ptb(app, settings)
+                try:
+                    yield app, runtime.api, server
+                finally:
+                    await runtime.close()
+                return
             bot = create_bot(settings)
             try:
                 yield app, bot, server

@@ -70,6 +70,16 @@ async def test_commands_menu_is_set_in_three_languages(server: FakeTelegram, bot
         assert commands["start"] == t("telegram.cmd.start") and len(commands) == 7
 
 
+async def test_the_runtime_asked_for_is_the_one_that_answers(server: FakeTelegram, bot: BotProcess,
+                                                            framework: str) -> None:
+    """BOT_FRAMEWORK really switches the client: aiogram's session sends JSON bodies, python-telegram-bot's
+    forms (runs after the commands test: the menu is set by the same client)."""
+    calls = server.calls_to("setMyCommands")
+    expected = "application/json" if framework == "aiogram" else "application/x-www-form-urlencoded"
+    assert calls and {c.content_type for c in calls} == {expected}
+    assert f"polling for updates ({framework})" in bot.log.read_text()
+
+
 async def test_danish_intake_through_taps_and_typing_ends_eligible(server: FakeTelegram, bot: BotProcess) -> None:
     person = Candidate(server, server.user(2001, "Ana", "da"))
     first = await person.say("/start reconnect")

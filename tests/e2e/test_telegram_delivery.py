@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from aiogram import Bot
 from sqlalchemy import select
 
 from bot.app import App
+from bot.channels.telegram.api import TelegramApi
 from bot.channels.telegram.delivery import BLOCKED, SentMarks, deliver, drain, plan
 from bot.clock import ManualClock
 from bot.services.casework import Who
@@ -23,15 +23,18 @@ from locales import Translator
 from storage.models import Candidate, OutboxMessage
 from storage.repositories import OutboxRepository
 from tests.e2e.inprocess import in_process
+from tests.e2e.telegram_bot import FRAMEWORKS
 from tests.fake_telegram import FakeTelegram
 from tests.flows.walk import TYPICAL
 
 DA = Translator("da")
 
 
-@pytest_asyncio.fixture
-async def world(tmp_path: Path) -> AsyncIterator[tuple[App, Bot, FakeTelegram]]:
-    async with in_process(tmp_path) as parts:
+@pytest_asyncio.fixture(params=FRAMEWORKS)
+async def world(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[tuple[App, TelegramApi, FakeTelegram]]:
+    """The app and a `TelegramApi` of each runtime: the shared delivery on aiogram's and python-telegram-bot's
+    client (403 and 400 mapped alike)."""
+    async with in_process(tmp_path, framework=request.param) as parts:
         yield parts
 
 
@@ -45,7 +48,7 @@ async def start_without_sending(app: App, user_id: int, update_id: int) -> int:
 
 
 async def test_replies_committed_but_not_sent_are_sent_once_by_the_drain(
-    world: tuple[App, Bot, FakeTelegram],
+    world: tuple[App, TelegramApi, FakeTelegram],
 ) -> None:
     app, bot, server = world
     await start_without_sending(app, 501, update_id=1)
@@ -57,7 +60,7 @@ async def test_replies_committed_but_not_sent_are_sent_once_by_the_drain(
     assert len(server.sent_messages(501)) == 1
 
 
-async def test_fresh_messages_are_left_to_their_handler(world: tuple[App, Bot, FakeTelegram]) -> None:
+async def test_fresh_messages_are_left_to_their_handler(world: tuple[App, TelegramApi, FakeTelegram]) -> None:
     app, bot, server = world
     await start_without_sending(app, 502, update_id=2)
     assert await drain(app, bot) == 0  # younger than the default 30 s: another worker is sending it
@@ -65,7 +68,7 @@ async def test_fresh_messages_are_left_to_their_handler(world: tuple[App, Bot, F
 
 
 async def test_a_blocked_bot_marks_the_person_unreachable_until_they_write_again(
-    world: tuple[App, Bot, FakeTelegram],
+    world: tuple[App, TelegramApi, FakeTelegram],
 ) -> None:
     app, bot, server = world
     server.block_user(503)
@@ -84,10 +87,10 @@ async def test_a_blocked_bot_marks_the_person_unreachable_until_they_write_again
         assert not (await uow.session.scalars(select(Candidate))).one().unreachable
 
 
-async def test_an_edit_that_changes_nothing_is_not_an_error(world: tuple[App, Bot, FakeTelegram]) -> None:
+async def test_an_edit_that_changes_nothing_is_not_an_error(world: tuple[App, TelegramApi, FakeTelegram]) -> None:
     app, bot, server = world
-    sent = await bot.send_message(504, "Hvor gammel er du?")
-    planned = plan(504, 504, Outcome([], {}, []), edit={"message_id": sent.message_id, "text": "Hvor gammel er du?"})
+    sent = await bot.send_text(504, "Hvor gammel er du?")
+    planned = plan(504, 504, Outcome([], {}, []), edit={"message_id": sent, "text": "Hvor gammel er du?"})
     planned["messages"] = [{"text": "næste", "markup": None}]
     async with app.uow() as uow:
         message_id = await uow.outbox.add(channel="telegram", payload=planned, now=app.clock.now())
@@ -141,13 +144,14 @@ async def test_consultant_summaries_survive_a_crash_and_urgent_ones_go_out_again
         assert len(again) == 1 and DA("staff.summary.urgent") in again[0].text
 
 
-async def test_one_message_a_second_per_chat_also_when_telegram_says_wait(tmp_path: Path) -> None:
-    async with in_process(tmp_path, per_chat_interval=1.0) as (_app, bot, server):
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+async def test_one_message_a_second_per_chat_also_when_telegram_says_wait(tmp_path: Path, framework: str) -> None:
+    async with in_process(tmp_path, per_chat_interval=1.0, framework=framework) as (_app, bot, server):
         server.rate_limit_per_chat(per_second=1)
         server.fail_next("sendMessage", 429, retry_after=1, times=2, chat_id=505)
         loop = asyncio.get_running_loop()
         start = loop.time()
-        await asyncio.gather(*(bot.send_message(chat, f"m{n}") for n in range(4) for chat in (505, 506)))
+        await asyncio.gather(*(bot.send_text(chat, f"m{n}") for n in range(4) for chat in (505, 506)))
         took = loop.time() - start
         assert sorted(m.text for m in server.sent_messages(505)) == ["m0", "m1", "m2", "m3"]  # nothing lost
         assert len(server.sent_messages(506)) == 4
@@ -163,7 +167,7 @@ async def _sent_at(app: App, message_id: int) -> datetime | None:
 
 
 async def test_sent_marks_are_written_in_one_batch_and_kept_while_the_database_is_away(
-    world: tuple[App, Bot, FakeTelegram], monkeypatch: pytest.MonkeyPatch,
+    world: tuple[App, TelegramApi, FakeTelegram], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     app, bot, server = world
     marks = app.sent_marks = SentMarks(app, delay=3600)  # written only when flushed here
@@ -193,7 +197,7 @@ async def test_sent_marks_are_written_in_one_batch_and_kept_while_the_database_i
     assert [len(server.sent_messages(510 + n)) for n in range(3)] == [1, 1, 1]
 
 
-async def test_sent_marks_are_written_shortly_after_sending(world: tuple[App, Bot, FakeTelegram]) -> None:
+async def test_sent_marks_are_written_shortly_after_sending(world: tuple[App, TelegramApi, FakeTelegram]) -> None:
     app, bot, _ = world
     app.sent_marks = marks = SentMarks(app, delay=0.01)
     message_id = await start_without_sending(app, 520, update_id=20)
