@@ -6,7 +6,8 @@ does per update.
 python-telegram-bot's own `Application` with its `Updater` polling `TELEGRAM_API_URL` (the token
 appended to `base_url` by python-telegram-bot itself), updates handled concurrently
 (`concurrent_updates(True)`: a bot with many people at once would set it, and the default handles
-one update at a time). Every message is answered with one message, every callback query with
+one update at a time), with the same 30 s call timeouts as our runtime (python-telegram-bot's 5 s
+default loses replies when the machine is busy). Every message is answered with one message, every callback query with
 `answer()` and one message (each reply carries one inline button). No database, no i18n, no
 outbox. Stops on SIGTERM or SIGINT; same event loop as `ipsbot run` (uvloop where installed).
 """
@@ -43,7 +44,9 @@ async def tapped(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def main() -> None:
     url = os.environ["TELEGRAM_API_URL"].rstrip("/")
     application = (Application.builder().token(os.environ["BOT_TOKEN"]).base_url(f"{url}/bot")
-                   .concurrent_updates(True).build())
+                   .concurrent_updates(True).connection_pool_size(256)
+                   .read_timeout(30).write_timeout(30).pool_timeout(30).connect_timeout(30)
+                   .get_updates_read_timeout(60).build())
     application.add_handler(MessageHandler(filters.ALL, echo))
     application.add_handler(CallbackQueryHandler(tapped))
     stopping = asyncio.Event()
