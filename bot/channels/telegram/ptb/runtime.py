@@ -156,7 +156,7 @@ class Isolation:
 
     def __init__(self, settings: Settings, bot_id: int) -> None:
         self.prefix = f"{settings.redis_prefix}:ptb:{bot_id}"
-        self._locks: dict[int | None, asyncio.Lock] = {}
+        self._locks: dict[int | None, tuple[asyncio.Lock, list[int]]] = {}  # a lock and how many use it
         self._redis: Any = None
         if settings.redis_url:
             from redis.asyncio import Redis
@@ -165,8 +165,9 @@ class Isolation:
 
     @contextlib.asynccontextmanager
     async def lock(self, key: int | None) -> AsyncIterator[None]:
-        local = self._locks.setdefault(key, asyncio.Lock())
-        try:
+        local, users = self._locks.setdefault(key, (asyncio.Lock(), [0]))
+        users[0] += 1  # forgotten only when nobody holds or waits for it (a released lock looks free
+        try:           # before its next waiter has woken)
             async with local:
                 if self._redis is None or key is None:
                     yield
@@ -174,7 +175,8 @@ class Isolation:
                     async with self._redis.lock(f"{self.prefix}:{key}:lock", timeout=LOCK_TTL):
                         yield
         finally:
-            if not local.locked() and self._locks.get(key) is local:
+            users[0] -= 1
+            if not users[0]:
                 del self._locks[key]
 
     async def close(self) -> None:
