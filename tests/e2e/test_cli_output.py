@@ -26,6 +26,12 @@ from tests.e2e.test_consultants import World, referral_id, summaries, world  # n
 FORGED = "claim|9\x1b[1A\x1b[2K\x1b]0;all is well\x07\x9b2J\u202egnihton"
 
 
+@pytest.fixture(scope="module")
+def framework() -> str:
+    """What the command line prints does not depend on the Telegram runtime: one bot (`world`) is enough."""
+    return "aiogram"
+
+
 @pytest.fixture
 def umask_022() -> Iterator[None]:
     """The usual umask, so that a file made without an explicit mode would come out 0644."""
