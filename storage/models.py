@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, MetaData, String, Text
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -194,6 +194,10 @@ class InboxUpdate(Base):
     received_at: Mapped[datetime]
     processed_at: Mapped[datetime | None]
     payload: Mapped[Any | None] = mapped_column(EncryptedJSON)
+    # who sent it (Telegram's user id), so one person's waiting updates can be taken on their own
+    person_id: Mapped[TelegramId | None]
+
+    __table_args__ = (Index("ix_update_inbox_person", "bot_id", "person_id", "processed_at"),)
 
 
 class AuditEvent(Base):

@@ -416,6 +416,17 @@ class AuditRepository:
         return list(result.scalars())
 
 
+def sender_of(update: dict[str, Any]) -> int | None:
+    """Who sent a raw Telegram update (a message, an edit, a button press): their user id, or None."""
+    for kind in ("message", "edited_message", "callback_query"):
+        event = update.get(kind)
+        if isinstance(event, dict):
+            sender = event.get("from")
+            if isinstance(sender, dict) and isinstance(sender.get("id"), int):
+                return int(sender["id"])
+    return None
+
+
 class UpdateRepository:
     """The update inbox, per bot: updates received and not yet handled, and those handled already.
 
@@ -452,7 +463,7 @@ class UpdateRepository:
         if not updates:
             return set()
         rows = [{"bot_id": bot_id, "update_id": u["update_id"], "received_at": at, "processed_at": None,
-                 "payload": u} for u in updates]
+                 "payload": u, "person_id": sender_of(u)} for u in updates]
         result = await self.session.execute(self._statement(_RECEIVE_UPDATES), rows)
         return {int(update_id) for update_id in result.scalars()}
 
@@ -463,10 +474,29 @@ class UpdateRepository:
                  .order_by(InboxUpdate.update_id))
         return [payload for payload in (await self.session.scalars(query)) if payload is not None]
 
-    async def finish(self, bot_id: int, update_ids: list[int], at: datetime) -> None:
-        """Close these updates unless a handler marked them already, and drop their payloads."""
-        if update_ids:
-            await self.session.execute(_FINISH_UPDATES, {"b_id": bot_id, "ids": update_ids, "at": at})
+    async def stamp_senders(self, bot_id: int) -> None:
+        """Note the sender of waiting updates stored before the inbox knew them (migration 0009)."""
+        query = select(InboxUpdate).where(InboxUpdate.bot_id == bot_id, InboxUpdate.processed_at.is_(None),
+                                          InboxUpdate.person_id.is_(None))
+        for row in (await self.session.scalars(query)):
+            if row.payload is not None:
+                row.person_id = sender_of(row.payload)
+
+    async def waiting_of(self, bot_id: int, person_id: int, limit: int) -> list[dict[str, Any]]:
+        """One person's raw updates received and not yet handled, oldest first, at most `limit`."""
+        query = (select(InboxUpdate.payload)
+                 .where(InboxUpdate.bot_id == bot_id, InboxUpdate.person_id == person_id,
+                        InboxUpdate.processed_at.is_(None))
+                 .order_by(InboxUpdate.update_id).limit(limit))
+        return [payload for payload in (await self.session.scalars(query)) if payload is not None]
+
+    async def finish(self, bot_id: int, update_ids: list[int], at: datetime) -> int:
+        """Close these updates unless a handler marked them already, and drop their payloads; how many
+        were still open (in the caller's transaction, so a fold commits with its audit event)."""
+        if not update_ids:
+            return 0
+        result = await self.session.execute(_FINISH_UPDATES, {"b_id": bot_id, "ids": update_ids, "at": at})
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def forget(self, handled_before: datetime) -> int:
         """Remove updates handled before this time (Telegram repeats an update within a day at most)."""

@@ -1,0 +1,32 @@
+"""The update inbox knows whose each update is: one person's waiting updates are taken on their own.
+
+A person who sends many messages at once has those beyond their share left waiting in the inbox
+(`bot.telegram.polling`); the poller takes them by person later, and answers a long backlog as one.
+Rows from before have no person; they are taken with everything else at the next start.
+
+Revision ID: 0009
+Revises: 0005
+Create Date: 2026-11-27
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0009"
+down_revision: str | Sequence[str] | None = "0005"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("update_inbox") as batch:
+        batch.add_column(sa.Column("person_id", sa.BigInteger(), nullable=True))
+        batch.create_index("ix_update_inbox_person", ["bot_id", "person_id", "processed_at"], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("update_inbox") as batch:
+        batch.drop_index("ix_update_inbox_person")
+        batch.drop_column("person_id")
