@@ -145,7 +145,7 @@ async def test_a_tap_inside_a_flood_is_handled(tmp_path: Path) -> None:
             await person.user.send_text(f"hov {n}")
         await person.user.tap_button(lambda b: str(b.get("callback_data", "")).endswith("|yes"),
                                      message_id=consent.message_id)
-        for n in range(5):
+        for _ in range(5):
             await person.user.send_sticker()
         mark = person.mark
         async with polling(app, bot, dp):
