@@ -14,18 +14,20 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from aiogram import Bot, Dispatcher, Router
 from aiogram.types import Message
 from aiohttp import web
 from sqlalchemy import select
 
-from bot.app import App
+from bot.app import App, open_app
+from bot.settings import Settings
 from bot.telegram.polling import PER_PERSON_IN_HAND, Poller
 from bot.telegram.runtime import create_dispatcher, webhook_app
 from locales import Translator
 from storage.models import AuditEvent
 from tests.e2e.inprocess import in_process
-from tests.e2e.telegram_bot import Candidate, step_of
+from tests.e2e.telegram_bot import TOKEN, BotProcess, Candidate, bot_env, step_of
 from tests.fake_telegram import FakeTelegram
 
 DA = Translator("da")
@@ -209,3 +211,43 @@ async def test_the_webhook_keeps_the_same_share_per_person(tmp_path: Path) -> No
         assert handled[PER_PERSON_IN_HAND + 1:] == [f"spam {n}" for n in range(PER_PERSON_IN_HAND, 20)]
         async with app.uow() as uow:
             assert await uow.updates.waiting(bot.id) == []
+
+
+@pytest.mark.parametrize("kill_at", ["the first reply", "the notice"])
+async def test_kill_9_in_the_middle_of_a_flood_loses_nothing_and_answers_nothing_twice(
+        tmp_path: Path, kill_at: str) -> None:
+    """`ipsbot run` as a process, killed with SIGKILL while it works through a flood (at its first
+    reply to it, or when it has folded it), then started again."""
+    flood = 200
+    async with FakeTelegram(token=TOKEN) as server:
+        env = bot_env(server, tmp_path, PER_CHAT_INTERVAL="0.1")  # paced, so the kill lands mid-flood
+        process = await BotProcess(server, env, tmp_path).start(fork=True)
+        person = Candidate(server, server.user(8401, "Flo", "da"))
+        await person.say("/start reconnect")
+        await walk(person, "q.age")
+        mark = person.mark
+        updates = [await person.user.send_text(f"hov {n}") for n in range(flood)]
+        updates.append(await person.user.send_text("40"))
+        await person.user.wait_for_reply(
+            None if kill_at == "the first reply" else (lambda m: m.text == FLOODED), timeout=30)
+        await process.kill()
+        await process.start(fork=True)
+        await server.settle(60)
+        assert await process.stop() == 0
+
+        assert not server.pending_updates  # all confirmed to Telegram: nothing will come again
+        replies = [m.text for m in person.sent_since(mark)]
+        settings = Settings(bot_token=TOKEN, database_url=env["DATABASE_URL"], encryption_key=env["ENCRYPTION_KEY"])
+        async with open_app(settings) as app:
+            async with app.uow() as uow:
+                assert await uow.updates.waiting(server.bot_id) == []  # nothing lost: each handled or folded
+                for update in updates:
+                    assert await uow.updates.seen(server.bot_id, update["update_id"])
+                assert await uow.outbox.pending("telegram", created_before=app.clock.now()) == []
+            folds = await folded_counts(app)
+        # answered once: the age (the latest text) taken, the next question asked once, a notice per fold
+        # (a reply sent just before the kill may go once more from the outbox: see `bot.telegram.delivery`)
+        assert replies.count(FLOODED) == len(folds) >= 1, replies
+        asked_next = [m for m in person.sent_since(mark) if m.buttons and step_of(m) == "q.municipality"]
+        assert len(asked_next) == 1, replies
+        assert len(replies) <= 2 * PER_PERSON_IN_HAND * 2 + 3 * len(folds), replies
