@@ -194,10 +194,11 @@ class InboxUpdate(Base):
     received_at: Mapped[datetime]
     processed_at: Mapped[datetime | None]
     payload: Mapped[Any | None] = mapped_column(EncryptedJSON)
-    # who sent it (Telegram's user id), so one person's waiting updates can be taken on their own
-    person_id: Mapped[TelegramId | None]
+    # who sent it, as a number from the keyed hash of their Telegram id (not the id itself), so one
+    # person's waiting updates can be taken on their own; cleared once handled
+    sender_key: Mapped[int | None] = mapped_column(BigInteger)
 
-    __table_args__ = (Index("ix_update_inbox_person", "bot_id", "person_id", "processed_at"),)
+    __table_args__ = (Index("ix_update_inbox_sender", "bot_id", "sender_key", "processed_at"),)
 
 
 class AuditEvent(Base):

@@ -74,7 +74,7 @@ def _mark_update(dialect_insert: Any) -> Any:
     statement = dialect_insert(_updates)
     return statement.on_conflict_do_update(
         index_elements=["bot_id", "update_id"],
-        set_={"processed_at": statement.excluded.processed_at, "payload": None},
+        set_={"processed_at": statement.excluded.processed_at, "payload": None, "sender_key": None},
         where=_updates.c.processed_at.is_(None),
     ).returning(_updates.c.update_id)
 
@@ -90,7 +90,7 @@ _FINISH_UPDATES = (
     update(_updates)
     .where(_updates.c.bot_id == bindparam("b_id"), _updates.c.update_id.in_(bindparam("ids", expanding=True)),
            _updates.c.processed_at.is_(None))
-    .values(processed_at=bindparam("at"), payload=None)
+    .values(processed_at=bindparam("at"), payload=None, sender_key=None)
 )
 
 
@@ -427,6 +427,11 @@ def sender_of(update: dict[str, Any]) -> int | None:
     return None
 
 
+def _sender_key(person_id: int | None) -> int | None:
+    """The inbox's note of a sender: 60 bits of the keyed hash of their id (the id is not stored)."""
+    return None if person_id is None else int(keyed_hash(f"inbox:telegram:{person_id}")[:15], 16)
+
+
 class UpdateRepository:
     """The update inbox, per bot: updates received and not yet handled, and those handled already.
 
@@ -463,7 +468,7 @@ class UpdateRepository:
         if not updates:
             return set()
         rows = [{"bot_id": bot_id, "update_id": u["update_id"], "received_at": at, "processed_at": None,
-                 "payload": u, "person_id": sender_of(u)} for u in updates]
+                 "payload": u, "sender_key": _sender_key(sender_of(u))} for u in updates]
         result = await self.session.execute(self._statement(_RECEIVE_UPDATES), rows)
         return {int(update_id) for update_id in result.scalars()}
 
@@ -475,17 +480,18 @@ class UpdateRepository:
         return [payload for payload in (await self.session.scalars(query)) if payload is not None]
 
     async def stamp_senders(self, bot_id: int) -> None:
-        """Note the sender of waiting updates stored before the inbox knew them (migration 0009)."""
-        query = select(InboxUpdate).where(InboxUpdate.bot_id == bot_id, InboxUpdate.processed_at.is_(None),
-                                          InboxUpdate.person_id.is_(None))
+        """Note again the sender of each waiting update: for rows stored before the inbox knew them
+        (migration 0009), and after the hash key changed. Once, when the bot starts."""
+        query = select(InboxUpdate).where(InboxUpdate.bot_id == bot_id, InboxUpdate.processed_at.is_(None))
         for row in (await self.session.scalars(query)):
-            if row.payload is not None:
-                row.person_id = sender_of(row.payload)
+            key = _sender_key(sender_of(row.payload)) if row.payload is not None else None
+            if row.sender_key != key:
+                row.sender_key = key
 
     async def waiting_of(self, bot_id: int, person_id: int, limit: int) -> list[dict[str, Any]]:
         """One person's raw updates received and not yet handled, oldest first, at most `limit`."""
         query = (select(InboxUpdate.payload)
-                 .where(InboxUpdate.bot_id == bot_id, InboxUpdate.person_id == person_id,
+                 .where(InboxUpdate.bot_id == bot_id, InboxUpdate.sender_key == _sender_key(person_id),
                         InboxUpdate.processed_at.is_(None))
                  .order_by(InboxUpdate.update_id).limit(limit))
         return [payload for payload in (await self.session.scalars(query)) if payload is not None]
