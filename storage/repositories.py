@@ -488,11 +488,12 @@ class UpdateRepository:
             if row.sender_key != key:
                 row.sender_key = key
 
-    async def waiting_of(self, bot_id: int, person_id: int, limit: int) -> list[dict[str, Any]]:
-        """One person's raw updates received and not yet handled, oldest first, at most `limit`."""
+    async def waiting_of(self, bot_id: int, person_id: int, limit: int, after: int = -1) -> list[dict[str, Any]]:
+        """One person's raw updates received and not yet handled, oldest first, at most `limit`, with
+        update ids above `after` (to page through a long backlog)."""
         query = (select(InboxUpdate.payload)
                  .where(InboxUpdate.bot_id == bot_id, InboxUpdate.sender_key == _sender_key(person_id),
-                        InboxUpdate.processed_at.is_(None))
+                        InboxUpdate.processed_at.is_(None), InboxUpdate.update_id > after)
                  .order_by(InboxUpdate.update_id).limit(limit))
         return [payload for payload in (await self.session.scalars(query)) if payload is not None]
 

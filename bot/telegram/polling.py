@@ -66,7 +66,8 @@ MAX_IN_HAND = 500
 PER_PERSON_IN_HAND = 3
 # A person's backlog with more messages than this is answered as one (see the module docstring).
 FOLD_AFTER = 10
-BACKLOG_READ = 1000  # a person's waiting updates read from the inbox at a time
+BACKLOG_READ = 1000  # a person's waiting updates taken from the inbox at a time
+BACKLOG_PAGE = 100  # ... read in pages of this many
 T = TypeVar("T")
 
 
@@ -110,13 +111,67 @@ class FinishedUpdates(BatchedMarks):
         await uow.updates.finish(self.bot_id, sorted(batch), max(batch.values()))
 
 
-def _answer_of(messages: list[Update]) -> Update | None:
-    """Of a folded backlog's messages, the one that counts: the latest text in a private chat (it may
-    answer the question), else the latest message in a private chat (answered with the question)."""
-    private = [u for u in messages if u.message is not None and u.message.chat.type == "private"]
-    texts = [u for u in private if u.message is not None and u.message.text is not None]
-    chosen = texts or private
-    return chosen[-1] if chosen else None
+class Backlog:
+    """A parked person's waiting updates, sorted as they are read (see `Poller._answer_backlog`).
+
+    Presses are kept to be handled. Of the messages, all are kept while there are at most
+    `fold_after`; beyond that only the one that counts: the latest text in a private chat (it may
+    answer the question), else the latest message in a private chat (answered with the question).
+    The others are folded: only their ids are kept.
+    """
+
+    def __init__(self) -> None:
+        self.ids: list[int] = []
+        self.messages = 0
+        self._kept: dict[int, dict[str, Any]] = {}  # update id -> raw update, to be handled
+        self._message_ids: list[int] = []
+        self._folding = False
+        self._text: int | None = None  # the latest text in a private chat
+        self._private: int | None = None  # the latest message in a private chat
+
+    def add(self, update_id: int, raw: dict[str, Any], fold_after: int) -> None:
+        self.ids.append(update_id)
+        if "callback_query" in raw:
+            self._kept[update_id] = raw
+            return
+        self.messages += 1
+        self._message_ids.append(update_id)
+        message = raw.get("message")
+        if isinstance(message, dict) and (message.get("chat") or {}).get("type") == "private":
+            self._private = update_id
+            if message.get("text") is not None:
+                self._text = update_id
+        if self._folding:
+            self._keep_only(raw, update_id)
+            return
+        self._kept[update_id] = raw
+        if self.messages > fold_after:  # from now on only the one that counts is kept
+            self._folding = True
+            answer = self.answer_id
+            for other in self._message_ids:
+                if other != answer:
+                    self._kept.pop(other, None)
+
+    def _keep_only(self, raw: dict[str, Any], update_id: int) -> None:
+        answer = self.answer_id
+        if answer == update_id:
+            for other in self._message_ids[:-1]:
+                self._kept.pop(other, None)
+            self._kept[update_id] = raw
+
+    @property
+    def answer_id(self) -> int | None:
+        """When folding: the message that is handled (with the notice)."""
+        if not self._folding:
+            return None
+        return self._text if self._text is not None else self._private
+
+    def folded(self) -> list[int]:
+        answer = self.answer_id
+        return [i for i in self._message_ids if i != answer] if self._folding else []
+
+    def handled(self) -> list[dict[str, Any]]:
+        return [self._kept[i] for i in sorted(self._kept)]
 
 
 class Poller:
@@ -306,48 +361,62 @@ class Poller:
         handled: set[int] = set()  # closed by us, perhaps not yet written (`FinishedUpdates` batches)
         while not self.stopping.is_set():
             self._parked[person] = False
-            rows = await self._with_db("reading a backlog", partial(self._read_backlog, person=person,
-                                                                    limit=BACKLOG_READ + len(handled)))
-            if rows is None:  # stopping: what is left waits in the inbox
+            backlog = await self._read_backlog(person, handled)
+            if backlog is None:  # stopping: what is left waits in the inbox
                 return
-            todo = [raw for raw in rows if raw["update_id"] not in handled and raw["update_id"] not in self._in_hand]
-            if todo:
-                await self._answer_backlog(person, todo)
-                handled.update(int(raw["update_id"]) for raw in todo)
+            if backlog.ids:
+                await self._answer_backlog(person, backlog)
+                handled.update(backlog.ids)
             elif not self._parked.get(person):
                 self._parked.pop(person, None)
                 return
 
-    async def _read_backlog(self, uow: UnitOfWork, *, person: int, limit: int) -> list[dict[str, Any]]:
-        return await uow.updates.waiting_of(self.bot.id, person, limit)
+    async def _read_backlog(self, person: int, handled: set[int]) -> Backlog | None:
+        """Up to `BACKLOG_READ` of a person's waiting updates, sorted for `_answer_backlog`.
 
-    async def _answer_backlog(self, person: int, rows: list[dict[str, Any]]) -> None:
-        updates: list[Update] = []
-        for raw in rows:
+        Read in pages, each its own short transaction with the event loop free in between (a flood
+        of a thousand must not hold up everyone else's updates), and sorted from the raw JSON: only
+        the updates that will be handled are kept, and later read by aiogram."""
+        backlog = Backlog()
+        after = -1
+        while len(backlog.ids) < BACKLOG_READ:
+            page = await self._with_db("reading a backlog", partial(self._backlog_page, person=person, after=after))
+            if page is None:
+                return None
+            for raw in page:
+                update_id = int(raw["update_id"])
+                if update_id not in handled and update_id not in self._in_hand:
+                    backlog.add(update_id, raw, self.fold_after)
+            if len(page) < BACKLOG_PAGE:
+                break
+            after = int(page[-1]["update_id"])
+            await asyncio.sleep(0)
+        return backlog
+
+    async def _backlog_page(self, uow: UnitOfWork, *, person: int, after: int) -> list[dict[str, Any]]:
+        return await uow.updates.waiting_of(self.bot.id, person, BACKLOG_PAGE, after)
+
+    async def _answer_backlog(self, person: int, backlog: Backlog) -> None:
+        folded = backlog.folded()
+        count = 0
+        if folded:
+            result = await self._with_db("folding a backlog", lambda uow: self._fold(uow, person, folded))
+            if result is None:
+                return
+            count = result
+            log.info("person %s sent %s messages at once; answered as one", Person("telegram", str(person)).log_id,
+                     backlog.messages)
+        for raw in backlog.handled():  # in order; presses answer the question they were made on
+            if self.stopping.is_set():
+                return
+            update_id = int(raw["update_id"])
             try:
-                updates.append(Update.model_validate(raw, context={"bot": self.bot}))
+                update = Update.model_validate(raw, context={"bot": self.bot})
             except ValidationError:
-                log.error("update %s could not be read; closed unhandled", raw["update_id"])
-                self.finished.add(int(raw["update_id"]), self.app.clock.now())
-        messages = [u for u in updates if u.callback_query is None]
-        if len(messages) <= self.fold_after:
-            for update in updates:
-                if self.stopping.is_set():
-                    return
-                await self._handle(update, None)
-            return
-        keep = _answer_of(messages)
-        folded = [u.update_id for u in messages if u is not keep]
-        count = await self._with_db("folding a backlog", lambda uow: self._fold(uow, person, folded))
-        if count is None:
-            return
-        log.info("person %s sent %s messages at once; answered as one", Person("telegram", str(person)).log_id,
-                 len(messages))
-        for update in updates:  # presses answer the question they were made on: each is handled
-            if update.callback_query is not None or update is keep:
-                if self.stopping.is_set():
-                    return
-                await self._handle(update, None, folded=count if update is keep else 0)
+                log.error("update %s could not be read; closed unhandled", update_id)
+                self.finished.add(update_id, self.app.clock.now())
+                continue
+            await self._handle(update, None, folded=count if update_id == backlog.answer_id else 0)
 
     async def _fold(self, uow: UnitOfWork, person: int, update_ids: list[int]) -> int:
         """Close the folded messages and audit how many, in one transaction; how many were still open."""
