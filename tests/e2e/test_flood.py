@@ -251,3 +251,27 @@ async def test_kill_9_in_the_middle_of_a_flood_loses_nothing_and_answers_nothing
         asked_next = [m for m in person.sent_since(mark) if m.buttons and step_of(m) == "q.municipality"]
         assert len(asked_next) == 1, replies
         assert len(replies) <= 2 * PER_PERSON_IN_HAND * 2 + 3 * len(folds), replies
+
+
+def test_a_long_backlog_keeps_the_presses_and_the_latest_private_text_only() -> None:
+    from bot.telegram.polling import Backlog
+
+    def message(update_id: int, *, text: str | None = "hov", chat: str = "private") -> dict[str, Any]:
+        body: dict[str, Any] = {"from": {"id": 1}, "chat": {"id": 1, "type": chat}}
+        if text is not None:
+            body["text"] = text
+        return {"update_id": update_id, "message": body}
+
+    updates = [message(n) for n in range(1, 13)]
+    updates += [{"update_id": 13, "callback_query": {"from": {"id": 1}, "data": "consent|yes"}},
+                message(14, text="40"), message(15, text=None), message(16, chat="group")]
+    short, long = Backlog(), Backlog()
+    for raw in updates[:10]:
+        short.add(raw["update_id"], raw, 10)
+    for raw in updates:
+        long.add(raw["update_id"], raw, 10)
+    assert short.folded() == [] and [r["update_id"] for r in short.handled()] == list(range(1, 11))
+    # the sticker (15) and the group message (16) came later, but the text 40 (14) is what counts
+    assert long.answer_id == 14 and long.messages == 15
+    assert [r["update_id"] for r in long.handled()] == [13, 14]
+    assert long.folded() == [*range(1, 13), 15, 16]
