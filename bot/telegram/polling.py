@@ -51,6 +51,7 @@ POLL_TIMEOUT = 25  # seconds a long poll waits when nothing is in hand
 # While updates are in hand, a new one is fetched at most this late (polls are short then, and an
 # empty poll costs both sides a little, so they are spaced) ...
 BUSY_POLL_SPACING = 0.02
+FULL_POLL = 100  # ... unless the last poll came back full (Telegram's most): then at once
 # ... and after an empty short poll, the next waits for an update in hand to finish, or this long.
 BUSY_WAIT = 0.1
 OUTAGE_RETRY_MAX = 5.0  # seconds between tries while the database or Redis is away
@@ -216,7 +217,7 @@ class Poller:
             last_poll = loop.time()
             try:
                 poll = GetRawUpdates(offset=self.offset, timeout=timeout, allowed_updates=ALLOWED_UPDATES,
-                                     limit=min(room, 100))
+                                     limit=min(room, FULL_POLL))
                 updates = await self._interruptible(self.bot(poll, request_timeout=timeout + 15))
             except (TelegramNetworkError, TelegramAPIError) as exc:
                 failures += 1
@@ -233,7 +234,9 @@ class Poller:
                 await self._pause(min(0.5 * 2 ** (failures - 1), OUTAGE_RETRY_MAX))
                 continue
             failures = 0
-            if busy and not updates:
+            if len(updates) >= FULL_POLL:  # more wait with Telegram (a flood ahead of others): fetch at once
+                last_poll = -BUSY_POLL_SPACING
+            elif busy and not updates:
                 await self._pause(BUSY_WAIT, busy)
         await self.finish()
 
