@@ -12,6 +12,9 @@ such an update is stored in the inbox and answered 200 at once, and the poller's
 takes it in the person's turn, as in polling. Answering non-2xx instead would make Telegram send it
 again later, but Telegram backs off per bot, not per person, so one person's flood would delay
 everyone's updates; the inbox keeps it durably and leaves Telegram's connections to the others.
+Where a chat's updates come one at a time (as `tests/benchmarks/load.py` delivers them), a person
+never has more than one in hand: a flood then waits with Telegram and holds one connection, at the
+pace of its replies, and is not folded; the others' updates come on the other connections.
 """
 
 from __future__ import annotations

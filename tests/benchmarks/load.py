@@ -254,10 +254,11 @@ async def flood_and_probe(server: LoadServer, flood: Flood) -> None:
         offered = server.offered[int(update["update_id"])]
         events = await server.replies(probe.chat_id, mark, 1, STEP_TIMEOUT)
         flood.probe_first_reply = events[0].time - offered
-        async with asyncio.timeout(PHASE_TIMEOUT):
-            while any(p.update_id <= int(last["update_id"]) for p in server._pending):
-                await asyncio.sleep(0.1)
-        flood.flood_through = time.monotonic() - offered
+        with contextlib.suppress(TimeoutError):  # a webhook takes one chat's updates one at a time
+            async with asyncio.timeout(60):
+                while any(p.update_id <= int(last["update_id"]) for p in server._pending):
+                    await asyncio.sleep(0.1)
+            flood.flood_through = time.monotonic() - offered
     except Exception as exc:
         flood.error = f"{type(exc).__name__}: {exc}"
 
