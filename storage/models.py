@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, MetaData, String, Text, false
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, Text, false
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -222,6 +222,11 @@ class InboxUpdate(Base):
     received_at: Mapped[datetime]
     processed_at: Mapped[datetime | None]
     payload: Mapped[Any | None] = mapped_column(EncryptedJSON)
+    # who sent it, as a number from the keyed hash of their Telegram id (not the id itself), so one
+    # person's waiting updates can be taken on their own; cleared once handled
+    sender_key: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_update_inbox_sender", "bot_id", "sender_key", "processed_at"),)
 
 
 class AuditEvent(Base):

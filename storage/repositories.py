@@ -80,7 +80,7 @@ def _mark_update(dialect_insert: Any) -> Any:
     statement = dialect_insert(_updates)
     return statement.on_conflict_do_update(
         index_elements=["bot_id", "update_id"],
-        set_={"processed_at": statement.excluded.processed_at, "payload": None},
+        set_={"processed_at": statement.excluded.processed_at, "payload": None, "sender_key": None},
         where=_updates.c.processed_at.is_(None),
     ).returning(_updates.c.update_id)
 
@@ -96,7 +96,7 @@ _FINISH_UPDATES = (
     update(_updates)
     .where(_updates.c.bot_id == bindparam("b_id"), _updates.c.update_id.in_(bindparam("ids", expanding=True)),
            _updates.c.processed_at.is_(None))
-    .values(processed_at=bindparam("at"), payload=None)
+    .values(processed_at=bindparam("at"), payload=None, sender_key=None)
 )
 
 
@@ -434,6 +434,22 @@ class AuditRepository:
         return list(result.scalars())
 
 
+def sender_of(update: dict[str, Any]) -> int | None:
+    """Who sent a raw Telegram update (a message, an edit, a button press): their user id, or None."""
+    for kind in ("message", "edited_message", "callback_query"):
+        event = update.get(kind)
+        if isinstance(event, dict):
+            sender = event.get("from")
+            if isinstance(sender, dict) and isinstance(sender.get("id"), int):
+                return int(sender["id"])
+    return None
+
+
+def _sender_key(person_id: int | None) -> int | None:
+    """The inbox's note of a sender: 60 bits of the keyed hash of their id (the id is not stored)."""
+    return None if person_id is None else int(keyed_hash(f"inbox:telegram:{person_id}")[:15], 16)
+
+
 class UpdateRepository:
     """The update inbox, per bot: updates received and not yet handled, and those handled already.
 
@@ -470,7 +486,7 @@ class UpdateRepository:
         if not updates:
             return set()
         rows = [{"bot_id": bot_id, "update_id": u["update_id"], "received_at": at, "processed_at": None,
-                 "payload": u} for u in updates]
+                 "payload": u, "sender_key": _sender_key(sender_of(u))} for u in updates]
         result = await self.session.execute(self._statement(_RECEIVE_UPDATES), rows)
         return {int(update_id) for update_id in result.scalars()}
 
@@ -481,10 +497,31 @@ class UpdateRepository:
                  .order_by(InboxUpdate.update_id))
         return [payload for payload in (await self.session.scalars(query)) if payload is not None]
 
-    async def finish(self, bot_id: int, update_ids: list[int], at: datetime) -> None:
-        """Close these updates unless a handler marked them already, and drop their payloads."""
-        if update_ids:
-            await self.session.execute(_FINISH_UPDATES, {"b_id": bot_id, "ids": update_ids, "at": at})
+    async def stamp_senders(self, bot_id: int) -> None:
+        """Note again the sender of each waiting update: for rows stored before the inbox knew them
+        (migration 0009), and after the hash key changed. Once, when the bot starts."""
+        query = select(InboxUpdate).where(InboxUpdate.bot_id == bot_id, InboxUpdate.processed_at.is_(None))
+        for row in (await self.session.scalars(query)):
+            key = _sender_key(sender_of(row.payload)) if row.payload is not None else None
+            if row.sender_key != key:
+                row.sender_key = key
+
+    async def waiting_of(self, bot_id: int, person_id: int, limit: int, after: int = -1) -> list[dict[str, Any]]:
+        """One person's raw updates received and not yet handled, oldest first, at most `limit`, with
+        update ids above `after` (to page through a long backlog)."""
+        query = (select(InboxUpdate.payload)
+                 .where(InboxUpdate.bot_id == bot_id, InboxUpdate.sender_key == _sender_key(person_id),
+                        InboxUpdate.processed_at.is_(None), InboxUpdate.update_id > after)
+                 .order_by(InboxUpdate.update_id).limit(limit))
+        return [payload for payload in (await self.session.scalars(query)) if payload is not None]
+
+    async def finish(self, bot_id: int, update_ids: list[int], at: datetime) -> int:
+        """Close these updates unless a handler marked them already, and drop their payloads; how many
+        were still open (in the caller's transaction, so a fold commits with its audit event)."""
+        if not update_ids:
+            return 0
+        result = await self.session.execute(_FINISH_UPDATES, {"b_id": bot_id, "ids": update_ids, "at": at})
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def drop_waiting_of(self, person_hash: str) -> int:
         """Remove the waiting updates this person sent (they are being erased); a copy the poller still

@@ -481,6 +481,37 @@ async def test_the_inbox_keeps_updates_until_handled(factory: Factory, now: date
         assert await uow.updates.waiting(bot_id + 1) == raw[:1]
 
 
+async def test_the_inbox_takes_one_persons_waiting_updates_and_stores_no_user_id(factory: Factory,
+                                                                                  now: datetime) -> None:
+    bot_id = 7_000_000_002
+
+    def sent(update_id: int, user: int, kind: str = "message") -> dict[str, Any]:
+        return {"update_id": update_id, kind: {"from": {"id": user}, "text": "hej"}}
+
+    raw = [sent(1, 424_242), sent(2, 515_151), sent(3, 424_242, "callback_query"), sent(4, 424_242, "edited_message")]
+    async with UnitOfWork(factory) as uow:
+        await uow.updates.receive(bot_id, raw, now)
+    async with UnitOfWork(factory) as uow:
+        assert await uow.updates.waiting_of(bot_id, 424_242, 10) == [raw[0], raw[2], raw[3]]  # in order
+        assert await uow.updates.waiting_of(bot_id, 424_242, 2) == [raw[0], raw[2]]
+        assert await uow.updates.waiting_of(bot_id, 515_151, 10) == [raw[1]]
+        # folding closes them in the caller's transaction and says how many were still open
+        assert await uow.updates.finish(bot_id, [1, 3, 2], now) == 3
+        assert await uow.updates.finish(bot_id, [1, 3], now) == 0
+    async with UnitOfWork(factory) as uow:
+        assert await uow.updates.waiting_of(bot_id, 424_242, 10) == [raw[3]]
+        keys = dict((await uow.session.execute(text(
+            "SELECT update_id, sender_key FROM update_inbox WHERE bot_id = :b"), {"b": bot_id})).all())
+    assert keys[1] is None and keys[4] is not None and keys[4] not in (424_242, 515_151)  # cleared once handled
+    async with UnitOfWork(factory) as uow:  # a row from before the inbox knew senders gets one at the start
+        await uow.session.execute(text("UPDATE update_inbox SET sender_key = NULL WHERE bot_id = :b"), {"b": bot_id})
+    async with UnitOfWork(factory) as uow:
+        assert await uow.updates.waiting_of(bot_id, 424_242, 10) == []
+        await uow.updates.stamp_senders(bot_id)
+    async with UnitOfWork(factory) as uow:
+        assert await uow.updates.waiting_of(bot_id, 424_242, 10) == [raw[3]]
+
+
 async def test_unit_of_work_rolls_back_on_error(factory: Factory, now: datetime) -> None:
     with pytest.raises(RuntimeError, match="handler failed"):
         async with UnitOfWork(factory) as uow:

@@ -3,6 +3,9 @@
 Thin: every answer goes to `IntakeService.answer` with the update's id (a redelivered update is a
 no-op there, in the same transaction as its effect); the replies are the flow's screens, rendered.
 Logs carry no message text and no raw user ids, only `Person.log_id`.
+
+`folded` (from the poller, `bot.channels.telegram.polling`): this message answers for that many others the
+person sent at once; a short notice says so before the replies.
 """
 
 from __future__ import annotations
@@ -88,7 +91,7 @@ async def edited_message(message: Message, bot: Bot, app: App, event_update: Upd
 
 # --- private chats ------------------------------------------------------------------------------
 
-async def text_message(message: Message, bot: Bot, app: App, event_update: Update) -> None:
+async def text_message(message: Message, bot: Bot, app: App, event_update: Update, folded: int = 0) -> None:
     if message.from_user is None or message.text is None:
         return
     parsed = parse_text(message.text)
@@ -99,12 +102,15 @@ async def text_message(message: Message, bot: Bot, app: App, event_update: Updat
     chat_id, user_id = message.chat.id, message.from_user.id
     outcome = await app.intake.answer(person, answer, update_id=event_update.update_id, bot_id=bot.id,
                                       deliver=lambda o: plan(chat_id, user_id, o))
+    if folded and not outcome.duplicate:  # once: a repeat of this update is a duplicate
+        await notice(bot, chat_id, normalise(outcome.state.get("lang") or person.language), "telegram.flood_folded",
+                     person)
     if outcome.outbox_id is not None:
         await deliver(app, bot, outcome.outbox_id, outcome.fresh.get(outcome.outbox_id))
     await deliver_all(app, bot, outcome.others, outcome.fresh)
 
 
-async def not_text(message: Message, bot: Bot, app: App, event_update: Update) -> None:
+async def not_text(message: Message, bot: Bot, app: App, event_update: Update, folded: int = 0) -> None:
     """Stickers, photos, voice, locations, contacts, documents: not an answer; ask again."""
     if message.from_user is None:
         return
@@ -112,7 +118,8 @@ async def not_text(message: Message, bot: Bot, app: App, event_update: Update) -
     current = await current_question(app, person, update_id=event_update.update_id, bot_id=bot.id)
     if current.duplicate:
         return
-    if await notice(bot, message.chat.id, current.lang, "telegram.text_only", person):
+    if await notice(bot, message.chat.id, current.lang, "telegram.flood_folded" if folded else "telegram.text_only",
+                    person):
         await send_screens(bot, message.chat.id, current.screens, person)
 
 

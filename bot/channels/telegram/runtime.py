@@ -6,6 +6,15 @@ are handled"). Polling stores each update in the update inbox before its offset 
 Telegram itself keeps the update and delivers it again after a failure, so storing it first would
 only add a write. Either way the update's mark, committed with its effect, turns a repeat into a
 no-op.
+
+Except for one person over their share (`PER_PERSON_IN_HAND` of their updates in hand, issue 14):
+such an update is stored in the inbox and answered 200 at once, and the poller's backlog handling
+takes it in the person's turn, as in polling. Answering non-2xx instead would make Telegram send it
+again later, but Telegram backs off per bot, not per person, so one person's flood would delay
+everyone's updates; the inbox keeps it durably and leaves Telegram's connections to the others.
+Where a chat's updates come one at a time (as `tests/benchmarks/load.py` delivers them), a person
+never has more than one in hand: a flood then waits with Telegram and holds one connection, at the
+pace of its replies, and is not folded; the others' updates come on the other connections.
 """
 
 from __future__ import annotations
@@ -45,6 +54,7 @@ from bot.channels.telegram.polling import ALLOWED_UPDATES, Poller, handle_update
 from bot.channels.telegram.session import RESPONSE_MODELS, JsonSession
 from bot.settings import Settings
 from locales import Translator
+from storage.repositories import sender_of
 
 log = logging.getLogger(__name__)
 
@@ -151,9 +161,11 @@ async def set_commands(bot: Bot) -> None:
                                   language_code=None if lang == "en" else lang)
 
 
-def webhook_app(bot: Bot, dp: Dispatcher, secret: str, *,
-                spread: bool = False) -> Callable[[web.Request], Awaitable[web.Response]]:
+def webhook_app(bot: Bot, dp: Dispatcher, secret: str, *, spread: bool = False,
+                poller: Poller | None = None) -> Callable[[web.Request], Awaitable[web.Response]]:
     """The webhook's request handler.
+
+    `poller`: keeps each person's share (see the module docstring); without it, no cap per person.
 
     `spread`: close every `SPREAD_EVERY`th connection after its answer. Workers share the port through
     SO_REUSEPORT, where the kernel picks a worker per connection; Telegram (and a proxy in front) keeps
@@ -174,11 +186,26 @@ def webhook_app(bot: Bot, dp: Dispatcher, secret: str, *,
         if not hmac.compare_digest(given, expected):
             return answer(web.Response(status=403))
         try:
-            update = Update.model_validate(await request.json(loads=orjson.loads), context={"bot": bot})
+            raw = await request.json(loads=orjson.loads)
+            update = Update.model_validate(raw, context={"bot": bot})
         except (ValueError, ValidationError):
             return answer(web.Response(status=400))
+        person = sender_of(raw)
+        if poller is not None and not poller.admits(person):
+            try:  # over the person's share: stored in the inbox for their turn, and confirmed
+                await poller.park(raw)
+            except Exception as exc:  # not stored: Telegram delivers it again
+                log.warning("storing an update failed (%s)", type(exc).__name__)
+                return answer(web.Response(status=500))
+            return answer(web.json_response({}))
         # handled completely before the 200: a failure is answered 500 and Telegram delivers it again
-        failed = await handle_update(dp, bot, update)
+        if poller is not None:
+            poller.enter(person)
+        try:
+            failed = await handle_update(dp, bot, update)
+        finally:
+            if poller is not None:
+                poller.leave(person)
         return answer(web.json_response({}) if failed is None else web.Response(status=500))
 
     return receive
@@ -195,11 +222,12 @@ async def register_webhook(bot: Bot, settings: Settings, secret: str) -> None:
 
 
 async def run_webhook(bot: Bot, dp: Dispatcher, settings: Settings, stopping: asyncio.Event, *, secret: str,
-                      register: bool = True) -> None:
+                      register: bool = True, poller: Poller | None = None) -> None:
     """The webhook server. Workers share the port (SO_REUSEPORT); only the first registers."""
     assert settings.webhook_url is not None
     web_app = web.Application()
-    handler = webhook_app(bot, dp, secret, spread=not register)  # not registering: one of several workers
+    # not registering: one of several workers
+    handler = webhook_app(bot, dp, secret, spread=not register, poller=poller)
     web_app.router.add_post(urlparse(settings.webhook_url).path or "/", handler)
     runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=30)
     await runner.setup()
@@ -249,7 +277,9 @@ async def run(app: App, settings: Settings, *, worker: bool = False) -> int:
                 log.warning("could not set the command menu: %s", type(exc).__name__)
         if settings.webhook_url:
             await poller.handle_waiting()  # what a polling run left in the inbox
-            await run_webhook(bot, dp, settings, stopping, secret=webhook_secret(settings), register=not worker)
+            await run_webhook(bot, dp, settings, stopping, secret=webhook_secret(settings), register=not worker,
+                              poller=poller)
+            await poller.settle()  # backlogs stop at once; what is left waits in the inbox
         else:
             # one polling process owns the chat: whatever it committed but did not send before a
             # crash is sent now, before new updates
