@@ -36,6 +36,7 @@ def used_message_ids() -> set[str]:
     for iid in instruments.available():
         ins = instruments.load(iid)
         ids |= {ins.name, ins.intro} | {o.label for o in ins.options} | {i.text for i in ins.items}
+        ids |= {o.label for i in ins.items for o in ins.options_of(i)}
     for programme in Registry.load().all():
         ids |= {r.reason for r in programme.rules} | {c.label for c in programme.crisis}
         ids |= {f"result.{r.outcome.value}" for r in programme.rules}
