@@ -40,6 +40,7 @@ from storage.models import (
     RiskEvent,
     ShownMessage,
 )
+from storage.followups import FollowUpRepository
 from storage.risks import RiskRepository
 
 __all__ = [
@@ -669,6 +670,7 @@ class UnitOfWork:
     slots: SlotRepository
     risks: RiskRepository
     shown: ShownRepository
+    followups: FollowUpRepository
 
     def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
         self._factory = factory
@@ -700,6 +702,7 @@ class UnitOfWork:
         self.slots = SlotRepository(self.session)
         self.risks = RiskRepository(self.session)
         self.shown = ShownRepository(self.session)
+        self.followups = FollowUpRepository(self.session)
         return self
 
     async def __aexit__(
