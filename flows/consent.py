@@ -13,3 +13,7 @@ CONSENT_TEXT_SHA256: dict[str, str] = {
     "sv": "28f797be77d8544bf0051f6c4e58a994b0502e572f2e32d5295ef3e83e7fd99f",
     "en": "8aaee2fabd243f7288145288e33d92eb377245de1901b74b26a804a212189f68",
 }
+
+# The first consent version whose text names the follow-ups: only people who agreed to this or a later
+# version are followed up (versions are dates with an optional letter, so they sort as text).
+FOLLOWUPS_SINCE = "2026-11-27b"

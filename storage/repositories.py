@@ -29,9 +29,11 @@ from sqlalchemy.orm.attributes import set_committed_value
 from locales import normalise
 from storage.cases import CaseRepository, InviteRepository, SlotRepository, StaffRepository
 from storage.crypto import keyed_hash
+from storage.followups import FollowUpRepository
 from storage.models import (
     AuditEvent,
     Candidate,
+    FollowUp,
     InboxUpdate,
     Intake,
     IntakeStatus,
@@ -40,7 +42,6 @@ from storage.models import (
     RiskEvent,
     ShownMessage,
 )
-from storage.followups import FollowUpRepository
 from storage.risks import RiskRepository
 
 __all__ = [
@@ -213,6 +214,7 @@ class CandidateRepository:
         candidate = await self.session.get(Candidate, candidate_id)
         intake_ids = select(Intake.id).where(Intake.candidate_id == candidate_id).scalar_subquery()
         # The foreign keys cascade too; deleting explicitly also drops the objects from the session.
+        await self.session.execute(delete(FollowUp).where(FollowUp.candidate_id == candidate_id))
         await self.session.execute(
             delete(Referral).where(Referral.intake_id.in_(intake_ids)),
             execution_options={"synchronize_session": "fetch"},

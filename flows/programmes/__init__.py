@@ -192,10 +192,10 @@ class Programme(_Strict):
         if len(set(ids)) != len(ids):
             raise ValueError(f"follow-up ids must be unique, got {ids}")
         for followup in self.followups:
-            unknown = [i for i in followup.instruments if i not in instruments.available()]
-            unknown += [o for o in followup.trigger.outcomes if o not in CASE_OUTCOMES]
-            if unknown:
-                raise ValueError(f"follow-up {followup.id}: unknown instruments or outcomes {unknown}")
+            wrong = [i for i in followup.instruments if i not in instruments.available()]
+            wrong += [o for o in followup.trigger.outcomes if o not in CASE_OUTCOMES]
+            if wrong:
+                raise ValueError(f"follow-up {followup.id}: unknown instruments or outcomes {wrong}")
 
         unknown_outcomes = [o for o in self.outcome_counts if o not in CASE_OUTCOMES]
         if unknown_outcomes or not self.outcome_counts:
