@@ -8,14 +8,19 @@ nothing twice; a risk answer at follow-up is stored and reaches a person; the ca
 
 from __future__ import annotations
 
+import io
+import random
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import yaml
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.app import App
 from bot.clock import ManualClock
+from bot.exports.report import collect, write_text
 from bot.services.casework import Who
 from bot.services.erasure import erase
 from bot.services.intake import IntakeService
@@ -47,7 +52,9 @@ followups:
   - {id: 6m, trigger: {after: referral, days: 182}, instruments: [phq9]}
   - {id: 2m-job, trigger: {after: outcome, days: 60, outcomes: [ordinary_full, education]}, instruments: [mansa]}
 """
-REGISTRY = Registry({"pilot": Programme.model_validate(yaml.safe_load(PILOT))})
+MANSA_PILOT = PILOT.replace("id: pilot", "id: pilotm").replace("instruments: [phq9]", "instruments: [phq9, mansa]")
+REGISTRY = Registry({"pilot": Programme.model_validate(yaml.safe_load(PILOT)),
+                     "pilotm": Programme.model_validate(yaml.safe_load(MANSA_PILOT))})
 FLOW = IntakeFlow(REGISTRY)
 Factory = async_sessionmaker[AsyncSession]
 
@@ -57,10 +64,10 @@ def service(factory: Factory, clock: ManualClock) -> IntakeService:
 
 
 async def claimed_case(factory: Factory, svc: IntakeService, chat: int, consultant: Who,
-                       plan: dict[str, Any] | None = None) -> Referral:
+                       plan: dict[str, Any] | None = None, programme: str = "pilot") -> Referral:
     """A person's intake to a referral, claimed by the consultant now."""
     who = person(chat)
-    await until(svc, who, await svc.start(who, "pilot"), plan or {"phq9.9": "0"})
+    await until(svc, who, await svc.start(who, programme), plan or {"phq9.9": "0"})
     async with UnitOfWork(factory) as uow:
         referral = (await uow.session.scalars(select(Referral).order_by(Referral.id.desc()))).first()
         assert referral is not None
@@ -266,3 +273,80 @@ async def test_a_risk_answer_at_follow_up_is_stored_shows_help_and_reaches_a_per
     for member in (consultant, coordinator):
         (sent,) = [s for s in await due_messages(factory, member.chat_id, clock.now()) if s["text"] == alert]
         assert sent["tone"] == "crisis"
+
+
+async def answer_all(factory: Factory, svc: IntakeService, chat: int, row: FollowUp, status: str,
+                     scores: list[str]) -> None:
+    await press(factory, svc, chat, f"fu.{row.id}", 0, f"s:{status}")
+    for n, score in enumerate(scores, start=1):
+        await press(factory, svc, chat, f"fu.{row.id}", n, score)
+
+
+async def test_the_reports_follow_up_numbers_equal_counts_made_from_the_database(factory: Factory) -> None:
+    clock = ManualClock(START)
+    svc = service(factory, clock)
+    consultant = await join(factory, svc, 900, "consultant", "pilotm")
+    chance = random.Random(17)
+    people = list(range(300, 312))
+    enrolment: dict[int, float] = {}
+    for chat in people:  # MANSA at enrolment: 12 ratings of 1..7
+        ratings = [chance.randint(1, 7) for _ in range(12)]
+        plan = {"phq9.9": "0", **{f"mansa.{n}": str(r) for n, r in enumerate(ratings, start=1)}}
+        referral = await claimed_case(factory, svc, chat, consultant, plan, programme="pilotm")
+        enrolment[chat] = referral.payload["instruments"]["mansa"]["mean"]
+        assert enrolment[chat] == round(sum(ratings) / 12, 2)
+    clock.advance(days=182)
+    await schedule(factory, svc)
+    by_chat = {chat: row for chat, row in zip(people, await followups(factory), strict=True)}
+    for chat, row in by_chat.items():  # answer, stop or say nothing (it lapses)
+        fate = chance.choice(["job", "education", "supported_job", "looking", "none", "stop", "silent"])
+        if fate == "stop":
+            await press(factory, svc, chat, f"fu.{row.id}", 0, "stop")
+        elif fate != "silent":
+            await answer_all(factory, svc, chat, row, fate, ["0"] * 9)
+    clock.advance(days=8)
+    await schedule(factory, svc)  # the silent ones lapse
+    async with UnitOfWork(factory) as uow:  # jobs and studies recorded for some; MANSA two months later
+        for referral in (await uow.session.scalars(select(Referral))).all():
+            if chance.random() < 0.7:
+                await svc.casework.press(uow, consultant, f"case.{referral.id}", "outcome:ordinary_full", 1,
+                                         clock.now())
+    clock.advance(days=60)
+    await schedule(factory, svc)
+    for row in [r for r in await followups(factory) if r.key == "2m-job"]:
+        chat = next(c for c, first in by_chat.items() if first.referral_id == row.referral_id)
+        await answer_all(factory, svc, chat, row, "job", ["1", "0", "0", "0"] + [str(chance.randint(1, 7))
+                                                                               for _ in range(12)])
+
+    # counts made directly from the rows
+    rows = await followups(factory)
+    async with UnitOfWork(factory) as uow:
+        payloads = {r.id: r.payload for r in (await uow.session.scalars(select(Referral))).all()}
+    expected: dict[str, dict[str, int]] = {}
+    for key in ("6m", "2m-job"):
+        mine = [r for r in rows if r.key == key]
+        answered = [r for r in mine if r.status == "answered"]
+        expected[key] = {"asked": len(mine), "answered": len(answered),
+                         "lapsed": sum(r.status == "lapsed" for r in mine),
+                         "stopped": sum(r.status == "stopped" for r in mine),
+                         "in_work": sum(r.state["status"] in ("job", "education") for r in answered)}
+    pairs = sorted((payloads[r.referral_id]["instruments"]["mansa"]["mean"], r.state["results"]["mansa"]["mean"])
+                   for r in rows if r.key == "2m-job" and r.status == "answered")
+
+    app = cast(App, SimpleNamespace(uow=lambda: UnitOfWork(factory), registry=REGISTRY))
+    tally = (await collect(app, "pilotm"))["pilotm"]
+    for key, counted in expected.items():
+        point = tally.followups[key]
+        assert (point.asked, point.answered, point.lapsed, point.stopped, point.in_work_or_education) == (
+            counted["asked"], counted["answered"], counted["lapsed"], counted["stopped"], counted["in_work"]), key
+    assert expected["6m"]["asked"] == 12 and expected["2m-job"]["asked"] >= 5
+    assert sorted(tally.followups["2m-job"].mansa_pairs) == pairs and len(pairs) >= 5
+    out = io.StringIO()
+    write_text({"pilotm": tally}, {"pilotm": 0.5}, out)
+    text = out.getvalue()
+    n = len(pairs)
+    assert (f"MANSA mean, enrolment -> follow-up 2m-job, paired: n {n}, {sum(a for a, _ in pairs) / n:.2f} -> "
+            f"{sum(b for _, b in pairs) / n:.2f}") in text
+    six = expected["6m"]
+    shown = "<5" if 0 < six["answered"] < 5 else str(six["answered"])
+    assert f"follow-up 6m (6m): asked 12, answered {shown}" in text
