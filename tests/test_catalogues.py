@@ -77,7 +77,7 @@ def test_clinical_texts_are_flagged_for_review_and_listed() -> None:
     for lang in ("da", "sv"):
         with po_path(lang).open("rb") as f:
             for message in read_po(f):
-                if str(message.id).startswith(("gad7.", "phq9.", "mdi.", "crisis.", "q.diagnoses")):
+                if str(message.id).startswith(("gad7.", "phq9.", "mdi.", "mansa.", "crisis.", "q.diagnoses")):
                     marks = [c for c in message.user_comments if c.startswith(("REVIEW", "CHECKED"))]
                     assert len(marks) == 1, message.id
                     assert str(message.id) in review, f"{message.id} not listed in locales/REVIEW.md"
