@@ -480,7 +480,7 @@ class IntakeFlow:
             position = [i.id for i in instrument.items].index(item_id) + 1
             return choice(
                 t(instrument.intro) + "\n\n" + t(instrument.item(item_id).text),
-                [Button(str(o.score), t(o.label)) for o in instrument.options],
+                [Button(str(o.score), t(o.label)) for o in instrument.options_of(instrument.item(item_id))],
                 progress=t("progress", current=position, total=len(instrument.items)),
                 nav=self._nav(state, t),
             )
@@ -595,7 +595,8 @@ class IntakeFlow:
             key = self._answer_key(step)
             if found is not None and key in state.answers:
                 instrument, item_id = found
-                option = next(o for o in instrument.options if o.score == state.answers[key])
+                options = instrument.options_of(instrument.item(item_id))
+                option = next(o for o in options if o.score == state.answers[key])
                 lines.append(f"{t(instrument.item(item_id).text)}: {t(option.label)}")
         return Screen("\n".join(lines))
 

@@ -87,6 +87,9 @@ def summary_text(referral_id: int, payload: dict[str, Any], programme: Programme
     lines.append("")
     for iid, result in payload["instruments"].items():
         instrument = instruments.load(iid)
+        if "mean" in result:  # MANSA: a mean, no bands
+            lines.append(t("staff.summary.instrument_mean", name=t(instrument.name), mean=result["mean"]))
+            continue
         lines.append(t("staff.summary.instrument", name=t(instrument.name), total=result["total"],
                        band=t(f"band.{result['band']}")))
         if "icd10" in result:

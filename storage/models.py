@@ -16,7 +16,19 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, Text, false
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -28,6 +40,8 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Candidate",
+    "FollowUp",
+    "FollowUpStatus",
     "InboxUpdate",
     "Intake",
     "IntakeStatus",
@@ -127,6 +141,8 @@ class Candidate(Base):
     language: Mapped[str] = mapped_column(String(5))
     unreachable: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
+    # the person said /stop to follow-ups (their data stays; erasure is /delete)
+    followups_stopped_at: Mapped[datetime | None]
 
 
 class Intake(Base):
@@ -204,6 +220,40 @@ class RiskEvent(Base):
     intake_id: Mapped[int | None] = mapped_column(ForeignKey("intakes.id", ondelete="SET NULL"), index=True)
     at: Mapped[datetime]
     detail: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON())
+
+
+class FollowUpStatus(StrEnum):
+    """Values of `FollowUp.status`."""
+
+    OPEN = "open"  # asked, waiting for (the rest of) the answers
+    ANSWERED = "answered"
+    LAPSED = "lapsed"  # no answer within the window, reminder included: "no answer" in the report
+    STOPPED = "stopped"  # the person stopped follow-ups while this one was open
+
+
+class FollowUp(Base):
+    """One follow-up of a claimed case (a programme's `followups` entry), asked once.
+
+    Unique per referral and follow-up id, so that a restart or a second scheduler never asks twice;
+    written with its outbox messages in one transaction. `state` (the dialogue: work/study status,
+    instrument answers and scores) is encrypted; erased with the person (cascade).
+    """
+
+    __tablename__ = "followups"
+    __table_args__ = (UniqueConstraint("referral_id", "key", name="uq_followups_referral_id_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"), index=True)
+    referral_id: Mapped[int] = mapped_column(ForeignKey("referrals.id", ondelete="CASCADE"), index=True)
+    programme_id: Mapped[str] = mapped_column(String(32), index=True)
+    key: Mapped[str] = mapped_column(String(24))  # the programme's follow-up id, e.g. "6m"
+    due_at: Mapped[datetime]  # when the trigger fired
+    sent_at: Mapped[datetime]  # when it was asked
+    status: Mapped[str] = mapped_column(String(16), index=True)  # FollowUpStatus
+    version: Mapped[int] = mapped_column(Integer, default=0)  # +1 per accepted answer: older buttons are stale
+    state: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON())
+    answered_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]  # lapsed or stopped
 
 
 class InboxUpdate(Base):

@@ -29,9 +29,11 @@ from sqlalchemy.orm.attributes import set_committed_value
 from locales import normalise
 from storage.cases import CaseRepository, InviteRepository, SlotRepository, StaffRepository
 from storage.crypto import keyed_hash
+from storage.followups import FollowUpRepository
 from storage.models import (
     AuditEvent,
     Candidate,
+    FollowUp,
     InboxUpdate,
     Intake,
     IntakeStatus,
@@ -212,6 +214,7 @@ class CandidateRepository:
         candidate = await self.session.get(Candidate, candidate_id)
         intake_ids = select(Intake.id).where(Intake.candidate_id == candidate_id).scalar_subquery()
         # The foreign keys cascade too; deleting explicitly also drops the objects from the session.
+        await self.session.execute(delete(FollowUp).where(FollowUp.candidate_id == candidate_id))
         await self.session.execute(
             delete(Referral).where(Referral.intake_id.in_(intake_ids)),
             execution_options={"synchronize_session": "fetch"},
@@ -706,6 +709,7 @@ class UnitOfWork:
     slots: SlotRepository
     risks: RiskRepository
     shown: ShownRepository
+    followups: FollowUpRepository
 
     def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
         self._factory = factory
@@ -737,6 +741,7 @@ class UnitOfWork:
         self.slots = SlotRepository(self.session)
         self.risks = RiskRepository(self.session)
         self.shown = ShownRepository(self.session)
+        self.followups = FollowUpRepository(self.session)
         return self
 
     async def __aexit__(

@@ -74,9 +74,12 @@ def _resource_name(instrument: Instrument) -> str:
     return instrument.id.upper()
 
 
-def _answer_coding(instrument: Instrument, score: int, t: Translator) -> Coding:
-    """An answer: its LOINC answer code where the instrument has one (GAD-7, PHQ-9), else our own code (the score)."""
-    option = next(o for o in instrument.options if o.score == score)
+def _answer_coding(instrument: Instrument, score: int, t: Translator, item_id: str | None = None) -> Coding:
+    """An answer: its LOINC answer code where the instrument has one (GAD-7, PHQ-9), else our own code (the score).
+
+    `item_id`: for an item with its own answers (MANSA's yes/no questions)."""
+    options = instrument.options_of(instrument.item(item_id)) if item_id is not None else instrument.options
+    option = next(o for o in options if o.score == score)
     loinc_answer = instrument.loinc.answers.get(score) if instrument.loinc else None
     return Coding(
         system=LOINC if loinc_answer else answer_system(instrument.id),
@@ -101,10 +104,10 @@ def questionnaire(instrument_id: str, lang: str = "en") -> Questionnaire:
     """The instrument as a FHIR R4 ``Questionnaire``, texts in ``lang``. Raises KeyError for an unknown id."""
     instrument = load(instrument_id)
     t = Translator(lang)
-    options = [QuestionnaireItemAnswerOption(valueCoding=_answer_coding(instrument, o.score, t))
-               for o in instrument.options]
     items = [
-        QuestionnaireItem(linkId=item.id, text=t(item.text), type="choice", required=True, answerOption=options,
+        QuestionnaireItem(linkId=item.id, text=t(item.text), type="choice", required=True,
+                          answerOption=[QuestionnaireItemAnswerOption(valueCoding=_answer_coding(
+                              instrument, o.score, t, item.id)) for o in instrument.options_of(item)],
                           code=_item_codes(instrument, item.id))
         for item in instrument.items
     ]
@@ -140,7 +143,8 @@ def _response(referral_id: int, created_at: str, lang: str, instrument_id: str,
             linkId=item.id,
             text=t(item.text),
             extension=_item_code_extension(instrument, item.id),
-            answer=[QuestionnaireResponseItemAnswer(valueCoding=_answer_coding(instrument, answers[item.id], t))],
+            answer=[QuestionnaireResponseItemAnswer(valueCoding=_answer_coding(instrument, answers[item.id], t,
+                                                                                 item.id))],
         )
         for item in instrument.items
         if item.id in answers

@@ -57,10 +57,12 @@ def invite_window(now: datetime) -> datetime:
 
 class Casework:
     def __init__(self, registry: Registry) -> None:
+        from bot.services.followup import FollowUps
         from bot.services.meetings import Meetings  # the first meeting follows a claim; it builds on this class
 
         self.registry = registry
         self.meetings = Meetings(registry, self)
+        self.followups = FollowUps(registry, self)  # follow-ups of claimed cases
 
     # --- sending ---------------------------------------------------------------------------
 
@@ -414,7 +416,7 @@ class Casework:
             ids = [await self.queue(uow, chat_id, [], now, edit=(message_id, Screen(t("staff.case.closed",
                                                                                       id=referral.id))))]
             return ids + await self._offer_waiting(uow, programme, now)
-        card = self.case_card(referral, staff.language, now)
+        card = await self.followups.card(uow, referral, self.case_card(referral, staff.language, now), staff.language)
         subject = await self.subject_of(uow, referral)
         if button.startswith("outcome:"):  # answered on the outcome question: show the card again
             return [await self.queue(uow, chat_id, [card], now, subject_id=subject)]
@@ -438,7 +440,9 @@ class Casework:
         ids = [await self.queue(uow, staff.contact["chat_id"], [head], now)]
         for referral in open_cases:  # a message per case, each linked to its person (erased with them)
             await uow.audit.record(actor=f"staff:{staff.id}", action="case.viewed", at=now, referral_id=referral.id)
-            ids.append(await self.queue(uow, staff.contact["chat_id"], [self.case_card(referral, staff.language, now)],
+            card = await self.followups.card(uow, referral, self.case_card(referral, staff.language, now),
+                                             staff.language)
+            ids.append(await self.queue(uow, staff.contact["chat_id"], [card],
                                         now, subject_id=await self.subject_of(uow, referral)))
         return ids
 

@@ -82,6 +82,36 @@ class RuleSpec(_Strict):
     priority: bool = False
 
 
+class FollowUpTrigger(_Strict):
+    """When a follow-up is due: days after the referral, or after the consultant recorded one of `outcomes`."""
+
+    after: Literal["referral", "outcome"]
+    days: int = Field(ge=1, le=3650)
+    outcomes: tuple[str, ...] = ()  # for "outcome": the case outcomes that start the clock
+
+
+class FollowUp(_Strict):
+    """A follow-up of a claimed case: its trigger, the instruments it asks, how long it stays open."""
+
+    id: str = Field(pattern=r"^[a-z0-9_-]{1,24}$")  # e.g. "6m"; unique within the programme
+    trigger: FollowUpTrigger
+    instruments: tuple[str, ...] = ()  # asked after "how are things with work or study?"
+    # the reminder comes this many days after the first message; the follow-up lapses ("no answer")
+    # `window_days` after it
+    reminder_days: int = Field(default=3, ge=1, le=30)
+    window_days: int = Field(default=7, ge=2, le=60)
+    # the report's point this follow-up belongs to (e.g. "½ year"); the id if empty
+    label: str = ""
+
+    @model_validator(mode="after")
+    def _sane(self) -> FollowUp:
+        if self.reminder_days >= self.window_days:
+            raise ValueError("the reminder must come before the follow-up lapses (reminder_days < window_days)")
+        if self.trigger.after == "outcome" and not self.trigger.outcomes:
+            raise ValueError("a follow-up after an outcome names the outcomes that start it")
+        return self
+
+
 class Programme(_Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_-]{1,31}$")
     names: dict[str, str]
@@ -112,6 +142,8 @@ class Programme(_Strict):
     # the fact `municipality_in_area` (is the answer one of them) for the rules
     municipalities: tuple[str, ...] = ()
     triage: tuple[RuleSpec, ...]
+    # follow-ups after a claimed referral (bot/services/followup.py); the enrolment instruments are `instruments`
+    followups: tuple[FollowUp, ...] = ()
 
     @field_validator("languages")
     @classmethod
@@ -155,6 +187,15 @@ class Programme(_Strict):
                 m.strip() for m in self.municipalities):
             raise ValueError("municipalities must be distinct names")
         from flows.summary import CASE_OUTCOMES  # here, not at the top: flows.summary imports this module
+
+        ids = [f.id for f in self.followups]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"follow-up ids must be unique, got {ids}")
+        for followup in self.followups:
+            wrong = [i for i in followup.instruments if i not in instruments.available()]
+            wrong += [o for o in followup.trigger.outcomes if o not in CASE_OUTCOMES]
+            if wrong:
+                raise ValueError(f"follow-up {followup.id}: unknown instruments or outcomes {wrong}")
 
         unknown_outcomes = [o for o in self.outcome_counts if o not in CASE_OUTCOMES]
         if unknown_outcomes or not self.outcome_counts:

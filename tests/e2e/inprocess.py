@@ -18,12 +18,13 @@ from tests.fake_telegram import FakeTelegram
 
 
 @asynccontextmanager
-async def in_process(tmp_path: Path, clock: Clock | None = None, *, per_chat_interval: float = 0.0
-                     ) -> AsyncIterator[tuple[App, Bot, FakeTelegram]]:
+async def in_process(tmp_path: Path, clock: Clock | None = None, *, per_chat_interval: float = 0.0,
+                     programmes_dir: Path | None = None) -> AsyncIterator[tuple[App, Bot, FakeTelegram]]:
     async with FakeTelegram(token=TOKEN) as server:
         settings = Settings(bot_token=TOKEN, telegram_api_url=server.url,
                             database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
-                            encryption_key=Fernet.generate_key().decode(), per_chat_interval=per_chat_interval)
+                            encryption_key=Fernet.generate_key().decode(), per_chat_interval=per_chat_interval,
+                            programmes_dir=programmes_dir)
         async with open_app(settings, clock) as app:
             bot = create_bot(settings)
             try:

@@ -41,7 +41,7 @@ from flows.answers import Answer, Command, Tap, Text
 from locales import Translator
 from storage import crypto, keys
 from storage.crypto import Cipher
-from storage.models import OutboxMessage, ShownMessage
+from storage.models import FollowUp, OutboxMessage, ShownMessage
 from tests.e2e.telegram_bot import TOKEN
 from tests.e2e.test_meetings import CONSULTANT, PEER, START, World, publish_weekly
 from tests.fake_telegram import FakeTelegram
@@ -142,6 +142,14 @@ async def booked_and_exported(world: ErasureWorld) -> int:
     summary = next(m for m in world.chat(CONSULTANT.chat_id) if "\nZorrotrace, " in m.text and m.buttons)
     referral_id = int(str(summary.buttons[0]["callback_data"]).split("|")[0].removeprefix("ref."))
     await world.press(CONSULTANT, summary, "claim")
+    # a follow-up of the case (reconnect lists none: the row as the scheduler adds it)
+    async with world.app.uow() as uow:
+        referral = await uow.referrals.get(referral_id)
+        person = await uow.candidates.find("telegram", str(USER))
+        assert referral is not None and person is not None
+        await uow.followups.add(candidate_id=person.id, referral_id=referral_id, programme_id="reconnect", key="story",
+                                due_at=world.clock.now(), now=world.clock.now(),
+                                state={"at": "done", "status": "job", "answers": {}, "results": {}})
     offer = world.last_with_buttons(USER)
     await world.press(Who("telegram", str(USER), USER, "da"), offer, world.button(offer, ""))  # the first time
     await world.press(CONSULTANT, summary, "export")
@@ -167,6 +175,7 @@ async def assert_nothing_left(world: ErasureWorld, *, meeting_ahead: bool = True
     assert world.showing() == []
     async with world.app.uow() as uow:
         assert await uow.session.scalar(select(func.count()).select_from(ShownMessage)) == 0
+        assert await uow.session.scalar(select(func.count()).select_from(FollowUp)) == 0  # follow-ups end too
         assert await uow.updates.waiting(1) == []
         due = await uow.session.scalar(select(func.count()).select_from(OutboxMessage)
                                        .where(OutboxMessage.due_at.is_not(None)))

@@ -22,7 +22,7 @@ from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.types import CallbackQuery, Message, Update, User
 
 from bot.app import App
-from bot.channels.telegram import staff
+from bot.channels.telegram import followup, staff
 from bot.channels.telegram.current import current_question, mark_update
 from bot.channels.telegram.delivery import deliver, deliver_all, plan
 from bot.channels.telegram.render import answered_text, parse_callback, render
@@ -97,6 +97,9 @@ async def text_message(message: Message, bot: Bot, app: App, event_update: Updat
     parsed = parse_text(message.text)
     if isinstance(parsed, Command) and await staff_command(message, bot, app, event_update.update_id, parsed):
         return
+    if isinstance(parsed, Command) and parsed.name == "stop":  # no more follow-ups (bot/services/followup.py)
+        await followup.stop(app, bot, message, event_update.update_id)
+        return
     person = person_of(message.from_user, message.chat.id)
     answer = parsed if isinstance(parsed, Command) and parsed.name == "start" else Text(message.text)
     chat_id, user_id = message.chat.id, message.from_user.id
@@ -137,6 +140,9 @@ async def tap(query: CallbackQuery, bot: Bot, app: App, event_update: Update) ->
     if answer.step.startswith("book."):  # a candidate's meeting time: checked on the server
         await staff.book(app, bot, query.from_user, message.chat.id, event_update.update_id, answer.step,
                          answer.button)
+        return
+    if answer.step.startswith("fu."):  # a follow-up question: the person's own, checked on the server
+        await followup.press(app, bot, query.from_user, message.chat.id, event_update.update_id, answer)
         return
     if answer.step.startswith(staff.STAFF_STEPS):  # a consultant's or peer's button: checked on the server
         await staff.press(app, bot, query.from_user, message.chat.id, message.message_id, event_update.update_id,
