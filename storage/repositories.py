@@ -317,6 +317,10 @@ class IntakeRepository:
         intake.updated_at = at
         await self.session.flush()
 
+    async def get(self, intake_id: int) -> Intake | None:
+        """The intake with this id, if any."""
+        return await self.session.get(Intake, intake_id)
+
     async def finish(self, intake: Intake, *, status: str, now: datetime) -> None:
         """Close the intake as "completed", "declined" or "withdrawn"."""
         if status not in _FINAL_STATUSES:
@@ -388,6 +392,21 @@ class ReferralRepository:
     async def get(self, referral_id: int) -> Referral | None:
         """The referral with this id, if any."""
         return await self.session.get(Referral, referral_id)
+
+    async def of_candidate(self, candidate_id: int) -> list[Referral]:
+        """Every referral made from the candidate's intakes (for withdrawal and erasure)."""
+        result = await self.session.scalars(
+            select(Referral).join(Intake, Intake.id == Referral.intake_id).where(Intake.candidate_id == candidate_id)
+            .order_by(Referral.id))
+        return list(result.all())
+
+    async def refresh(self, referral: Referral) -> None:
+        """Read the referral's row again (after a conditional update by SQL, e.g. a claim)."""
+        await self.session.refresh(referral)
+
+    async def flush(self) -> None:
+        """Write changes made to loaded referrals now (the unit of work commits them later)."""
+        await self.session.flush()
 
     async def stream(
         self, *, since: datetime | None = None, programme_id: str | None = None, batch: int = 500
@@ -610,14 +629,16 @@ class ShownRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def record(self, subject_id: int, chat_id: int, messages: list[tuple[int, str]], at: datetime) -> bool:
-        """Messages just sent to `chat_id` about `subject_id`: (message id, "text" | "document").
+    async def record(self, subject_id: int, address: dict[str, str], messages: list[tuple[int, str]],
+                     at: datetime) -> bool:
+        """Messages just sent to `address` about `subject_id`: (the channel's message reference, "text" |
+        "document").
 
         False if the person was erased while the messages were on their way (the sender takes them back)."""
         if not await self.session.get(Candidate, subject_id):
             return False
-        self.session.add_all([ShownMessage(subject_id=subject_id, chat_id=chat_id, message_id=message_id,
-                                           kind=kind, sent_at=at) for message_id, kind in messages])
+        self.session.add_all([ShownMessage(subject_id=subject_id, address=address, message_ref=ref, kind=kind,
+                                           sent_at=at) for ref, kind in messages])
         await self.session.flush()
         return True
 

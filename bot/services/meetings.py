@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date, format_time
 from icalendar import Calendar, Event
 
-from bot.services.casework import Casework, Who
+from bot.services.notify import Notifier, Who, staff_address
 from bot.services.policy import (
     BOOKING_WINDOW,
     DAY_END,
@@ -29,10 +29,11 @@ from bot.services.policy import (
     may_use_slot,
     slot_fits,
 )
+from flows.address import Address
 from flows.programmes import Programme, Registry
 from flows.screens import Button, InputKind, Screen
 from locales import BABEL_LOCALES, Translator, format_when
-from storage.models import Candidate, Intake, Referral, ReferralStatus, Slot, Staff
+from storage.models import Candidate, Referral, ReferralStatus, Slot, Staff
 from storage.repositories import UnitOfWork
 
 PLACES = ("jobcentre", "psychiatry", "cafe", "video")
@@ -76,9 +77,9 @@ class OutOfRange(ValueError):
 
 
 class Meetings:
-    def __init__(self, registry: Registry, casework: Casework) -> None:
+    def __init__(self, registry: Registry, notifier: Notifier) -> None:
         self.registry = registry
-        self.casework = casework
+        self.notifier = notifier
 
     # --- peers: publishing slots -----------------------------------------------------------
 
@@ -87,9 +88,9 @@ class Meetings:
         if staff is None:
             return False
         if not may_use_slot(staff):  # a consultant: the slot calendar is the peers'
-            await self.casework.refuse(uow, who, "slots", "", now)
+            await self.notifier.refuse(uow, who, "slots", "", now)
             return True
-        await self.casework.queue(uow, who.chat_id, [await self._slot_list(uow, staff, now)], now)
+        await self.notifier.queue(uow, who.address, [await self._slot_list(uow, staff, now)], now)
         return True
 
     async def _slot_list(self, uow: UnitOfWork, staff: Staff, now: datetime) -> Screen:
@@ -109,12 +110,12 @@ class Meetings:
     async def slot_press(self, uow: UnitOfWork, who: Who, step: str, button: str, now: datetime) -> None:
         staff = await uow.staff.find(who.channel, who.external_id)
         if staff is None or not may_use_slot(staff):
-            await self.casework.refuse(uow, who, step, button, now)
+            await self.notifier.refuse(uow, who, step, button, now)
             return
         t = Translator(staff.language)
         programme = self.registry[staff.programme_id]
         zone = ZoneInfo(programme.timezone)
-        chat = staff.contact["chat_id"]
+        chat = staff_address(staff.contact)
         parts = button.split("-")
         try:
             if step == "slot.list" and button == "new":
@@ -155,7 +156,7 @@ class Meetings:
                                         place=parts[2], now=now)
                     count += 1
                 await uow.audit.record(actor=f"staff:{staff.id}", action="slots.added", at=now, detail=str(count))
-                await self.casework.queue(uow, chat, [Screen(t("slots.added", n=count))], now)
+                await self.notifier.queue(uow, chat, [Screen(t("slots.added", n=count))], now)
             else:
                 raise ValueError(step)
         except OutOfRange:  # a time no one should meet at: say which times are possible
@@ -163,10 +164,10 @@ class Meetings:
                                    detail=f"{step}|{button}"[:120])
             hours = {"first": format_time(DAY_START, "short", locale=BABEL_LOCALES[t.lang]),
                      "last": format_time(DAY_END, "short", locale=BABEL_LOCALES[t.lang])}
-            await self.casework.queue(uow, chat, [Screen(t("slots.out_of_range", days=SLOT_HORIZON.days, **hours))],
+            await self.notifier.queue(uow, chat, [Screen(t("slots.out_of_range", days=SLOT_HORIZON.days, **hours))],
                                       now)
         except (ValueError, IndexError):
-            await self.casework.refuse(uow, who, step, button, now)
+            await self.notifier.refuse(uow, who, step, button, now)
 
     @staticmethod
     def _fits(stamp: str, minutes: int, now: datetime, programme: Programme) -> bool:
@@ -176,20 +177,20 @@ class Meetings:
             raise OutOfRange(stamp)
         return True
 
-    async def _ask(self, uow: UnitOfWork, chat: int, text: str, step: str, buttons: tuple[Button, ...],
+    async def _ask(self, uow: UnitOfWork, chat: Address, text: str, step: str, buttons: tuple[Button, ...],
                    now: datetime) -> None:
-        await self.casework.queue(uow, chat, [Screen(text, step, 0, InputKind.CHOICE, buttons)], now)
+        await self.notifier.queue(uow, chat, [Screen(text, step, 0, InputKind.CHOICE, buttons)], now)
 
     async def _remove(self, uow: UnitOfWork, staff: Staff, slot_id: int, now: datetime) -> None:
         slot = await uow.slots.get(slot_id)
         if slot is None or not may_use_slot(staff, slot):
             raise ValueError("not this peer's slot")
         if slot.referral_id is not None:
-            await self.cancel(uow, slot, now, by=staff.contact["chat_id"])
+            await self.cancel(uow, slot, now, by=staff_address(staff.contact))
         await uow.slots.withdraw(slot, now)
         programme = self.registry[slot.programme_id]
         when = format_when(slot.starts_at, staff.language, programme.timezone)
-        await self.casework.queue(uow, staff.contact["chat_id"], [Screen(Translator(staff.language)(
+        await self.notifier.queue(uow, staff_address(staff.contact), [Screen(Translator(staff.language)(
             "slots.removed", when=when))], now)
 
     # --- candidates: booking ---------------------------------------------------------------
@@ -207,7 +208,7 @@ class Meetings:
             consultant = await uow.staff.get(referral.consultant_id) if referral.consultant_id else None
             if consultant is not None:
                 text = Translator(consultant.language)("meet.none_consultant", id=referral.id)
-                await self.casework.queue(uow, consultant.contact["chat_id"], [Screen(text)], now)
+                await self.notifier.queue(uow, staff_address(consultant.contact), [Screen(text)], now)
             return
         if candidate is None:
             return
@@ -227,29 +228,29 @@ class Meetings:
         own = await uow.candidates.find(who.channel, who.external_id)
         if (referral is None or candidate is None or own is None or own.id != candidate.id
                 or referral.status != ReferralStatus.CLAIMED.value):
-            await self.casework.refuse(uow, who, step, button, now)
+            await self.notifier.refuse(uow, who, step, button, now)
             return
         if button.startswith("more-") and button[5:].isdigit():
             await self.offer_times(uow, referral, now, page=int(button[5:]))
         elif button == "cancel":
             slot = await uow.slots.booked_for(referral.id)
             if slot is not None:
-                await self.cancel(uow, slot, now, by=who.chat_id)
+                await self.cancel(uow, slot, now, by=who.address)
         elif button.isdigit():
             slot = await uow.slots.get(int(button))
             peer = await uow.staff.get(slot.staff_id) if slot is not None else None
             if not may_book(referral, slot, peer, now):  # another programme's, a gone peer's, out of the window
-                await self.casework.refuse(uow, who, step, button, now)
+                await self.notifier.refuse(uow, who, step, button, now)
             elif await uow.slots.booked_for(referral.id) is not None:
-                await self.casework.refuse(uow, who, step, button, now)  # one meeting at a time
+                await self.notifier.refuse(uow, who, step, button, now)  # one meeting at a time
             elif slot is not None and await uow.slots.book(slot.id, referral.id, now, until=now + BOOKING_WINDOW,
                                                            programme_id=referral.programme_id):
-                await uow.session.refresh(slot)
+                await uow.slots.refresh(slot)
                 await self._booked(uow, referral, candidate, slot, now)
             else:
                 await self.offer_times(uow, referral, now, note="meet.taken")
         else:
-            await self.casework.refuse(uow, who, step, button, now)
+            await self.notifier.refuse(uow, who, step, button, now)
 
     async def _booked(self, uow: UnitOfWork, referral: Referral, candidate: Candidate, slot: Slot,
                       now: datetime) -> None:
@@ -277,16 +278,16 @@ class Meetings:
             if member is consultant:  # the consultant can cancel or move it from here
                 notice = Screen(text, f"case.{referral.id}", 0, InputKind.CHOICE,
                                 (Button("meetcancel", st("meet.cancel")),))
-            await self.casework.queue(uow, member.contact["chat_id"], [notice], now, documents=[document],
+            await self.notifier.queue(uow, staff_address(member.contact), [notice], now, documents=[document],
                                       subject_id=candidate.id)
             for lead in REMINDERS:
                 place = st(f"place.{slot.place}")
                 reminder = Screen(st("meet.reminder", when=their_when, place=place) + f" (#{referral.id})")
-                await self.casework.queue(uow, member.contact["chat_id"], [reminder], now,
+                await self.notifier.queue(uow, staff_address(member.contact), [reminder], now,
                                           due_at=slot.starts_at - lead, topic=topic, subject_id=candidate.id)
         await uow.audit.record(actor="candidate", action="meeting.booked", at=now, referral_id=referral.id)
 
-    async def cancel(self, uow: UnitOfWork, slot: Slot, now: datetime, *, by: int) -> None:
+    async def cancel(self, uow: UnitOfWork, slot: Slot, now: datetime, *, by: Address) -> None:
         """Free the slot, withdraw its reminders, tell everyone else, and offer the candidate new times."""
         referral = await uow.referrals.get(slot.referral_id) if slot.referral_id else None
         await uow.outbox.withdraw(f"slot:{slot.id}:{slot.bookings}")
@@ -297,10 +298,10 @@ class Meetings:
         peer = await uow.staff.get(slot.staff_id)
         consultant = await uow.staff.get(referral.consultant_id) if referral.consultant_id else None
         for member in (m for m in (peer, consultant) if m is not None):
-            if member.contact["chat_id"] != by:
+            if staff_address(member.contact) != by:
                 text = Translator(member.language)("meet.cancelled", when=format_when(
                     slot.starts_at, member.language, programme.timezone)) + f" (#{referral.id})"
-                await self.casework.queue(uow, member.contact["chat_id"], [Screen(text)], now)
+                await self.notifier.queue(uow, staff_address(member.contact), [Screen(text)], now)
         candidate = await self._candidate(uow, referral)
         if candidate is not None:
             text = Translator(referral.language)("meet.cancelled", when=format_when(
@@ -313,18 +314,18 @@ class Meetings:
 
     @staticmethod
     async def _candidate(uow: UnitOfWork, referral: Referral) -> Candidate | None:
-        intake = await uow.session.get(Intake, referral.intake_id)
-        return await uow.session.get(Candidate, intake.candidate_id) if intake else None
+        return await uow.referrals.person_of(referral.id)
 
     async def _to_candidate(self, uow: UnitOfWork, candidate: Candidate, screens: list[Screen], now: datetime, *,
                             ics_for: tuple[Slot, Programme] | None = None, **extra: Any) -> None:
-        if candidate.channel != "telegram" or not candidate.contact or candidate.unreachable:
+        to = Address.from_dict(candidate.contact)
+        if to is None or candidate.unreachable:
             return
         documents = None
         if ics_for is not None:
             slot, programme = ics_for
             documents = [{"filename": "meeting.ics", "content": ics(slot, programme, candidate.language, now),
                           "caption": ""}]
-        await self.casework.queue(uow, candidate.contact["chat_id"], screens, now, documents=documents,
+        await self.notifier.queue(uow, to, screens, now, documents=documents,
                                   candidate_id=candidate.id, **extra)
 
