@@ -70,7 +70,7 @@ _SAVE_STATE = (
 _ADD_OUTBOX = insert(_outbox).returning(_outbox.c.id)
 _FINISH_OUTBOX = (
     update(_outbox)
-    .where(_outbox.c.id == bindparam("message_id"))
+    .where(_outbox.c.id == bindparam("outbox_id"))
     .values(attempts=_outbox.c.attempts + 1)
 )
 
@@ -554,14 +554,14 @@ class OutboxRepository:
         values = {"channel": channel, "payload": payload, "created_at": now, "candidate_id": candidate_id,
                   "subject_id": subject_id, "attempts": 0, "failure": "", "due_at": due_at, "topic": topic,
                   "sent_at": None}
-        message_id = (await self.session.execute(_ADD_OUTBOX, values)).scalar_one()
-        self.added.append(message_id)
+        outbox_id = (await self.session.execute(_ADD_OUTBOX, values)).scalar_one()
+        self.added.append(outbox_id)
         if due_at is None:
-            self.fresh[message_id] = payload
-        return message_id
+            self.fresh[outbox_id] = payload
+        return outbox_id
 
-    async def get(self, message_id: int) -> OutboxMessage | None:
-        return await self.session.get(OutboxMessage, message_id)
+    async def get(self, outbox_id: int) -> OutboxMessage | None:
+        return await self.session.get(OutboxMessage, outbox_id)
 
     async def pending(self, channel: str, *, created_before: datetime, due_by: datetime | None = None,
                       limit: int = 100) -> list[OutboxMessage]:
@@ -580,15 +580,15 @@ class OutboxRepository:
         )
         return list(result.scalars())
 
-    async def finish(self, message_id: int, *, at: datetime, failure: str = "") -> None:
+    async def finish(self, outbox_id: int, *, at: datetime, failure: str = "") -> None:
         """Sent (or given up, with a content-free reason); either way it is not sent again."""
-        await self.session.execute(_FINISH_OUTBOX, {"message_id": message_id, "sent_at": at, "failure": failure})
+        await self.session.execute(_FINISH_OUTBOX, {"outbox_id": outbox_id, "sent_at": at, "failure": failure})
 
     async def finish_many(self, sent: dict[int, datetime]) -> None:
         """Several messages sent, each at its time (one statement, executed for each)."""
         if sent:
             await self.session.execute(
-                _FINISH_OUTBOX, [{"message_id": i, "sent_at": at, "failure": ""} for i, at in sent.items()])
+                _FINISH_OUTBOX, [{"outbox_id": i, "sent_at": at, "failure": ""} for i, at in sent.items()])
 
     async def withdraw(self, topic: str) -> int:
         """Unsent messages of a topic are not sent after all (a cancelled meeting's reminders)."""
@@ -614,12 +614,12 @@ class OutboxRepository:
             delete(OutboxMessage).where(OutboxMessage.sent_at < sent_before).returning(OutboxMessage.id))
         return len(result.all())
 
-    async def attempted(self, message_id: int) -> int:
+    async def attempted(self, outbox_id: int) -> int:
         """Count a failed attempt; returns the attempts so far."""
         await self.session.execute(
-            update(OutboxMessage).where(OutboxMessage.id == message_id).values(attempts=OutboxMessage.attempts + 1)
+            update(OutboxMessage).where(OutboxMessage.id == outbox_id).values(attempts=OutboxMessage.attempts + 1)
         )
-        return int(await self.session.scalar(select(OutboxMessage.attempts).where(OutboxMessage.id == message_id))
+        return int(await self.session.scalar(select(OutboxMessage.attempts).where(OutboxMessage.id == outbox_id))
                    or 0)
 
 

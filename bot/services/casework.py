@@ -20,10 +20,11 @@ from bot.services.meetings import Meetings
 from bot.services.notify import Notifier, Who, staff_address
 from bot.services.policy import may_act
 from flows.address import Address
+from flows.ips import CARD_CLOCKS, CASE_OUTCOMES, CASE_STEPS, CLOCKS
 from flows.programmes import Programme, Registry
-from flows.referral import CLOCKS, export_record
+from flows.referral import export_record
 from flows.screens import Button, InputKind, Screen, Tone
-from flows.summary import CASE_OUTCOMES, case_screen, offer_screen, outcome_screen, summary_text
+from flows.summary import case_screen, offer_screen, outcome_screen, summary_text
 from locales import Translator
 from storage.crypto import keyed_hash
 from storage.models import Referral, ReferralStatus, Staff
@@ -34,7 +35,6 @@ log = logging.getLogger(__name__)
 INVITE_DAYS = 7
 INVITE_TRIES = 5  # wrong invite codes a person may give per window; then nothing is tried until it ends
 INVITE_WINDOW = timedelta(hours=1)
-CASE_STEPS = {"contact": "first_contact_at", "meeting": "first_meeting_at", "jobsearch": "job_search_at"}
 
 
 def new_code() -> str:
@@ -394,8 +394,7 @@ class Casework:
 
     @staticmethod
     def case_card(referral: Referral, lang: str, now: datetime) -> Screen:
-        clocks = {k: getattr(referral, k) for k in ("created_at", "first_contact_at", "first_meeting_at",
-                                                     "job_search_at")}
+        clocks = {k: getattr(referral, k) for k in CARD_CLOCKS}
         return case_screen(referral.id, referral.payload, lang, clocks, referral.case_outcome, now)
 
     async def cases(self, uow: UnitOfWork, who: Who, now: datetime) -> list[int]:
