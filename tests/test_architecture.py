@@ -116,6 +116,21 @@ def test_no_import_cycles_between_modules() -> None:
     assert cycles == []
 
 
+def test_repositories_own_the_sql() -> None:
+    """No unit of work's session is used outside `storage/`, and services and exports import no SQLAlchemy."""
+    found = []
+    for name, path in modules():
+        if not under(name, "bot"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Attribute) and node.attr == "session" and isinstance(node.value, ast.Name)
+                    and node.value.id == "uow"):
+                found.append(f"{name}:{node.lineno} uses uow.session")
+        if under(name, "bot.services") or under(name, "bot.exports"):
+            found += [f"{name} imports {i}" for i in imports_of(name, path) if under(i, "sqlalchemy")]
+    assert found == []
+
+
 def _docstrings(tree: ast.AST) -> set[int]:
     """The ids of the string constants that are docstrings (of a module, class or function)."""
     ids = set()

@@ -12,7 +12,7 @@ far and is checked on the server (`bot.services.policy`): the calendar is a peer
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_time
@@ -72,8 +72,17 @@ def ics(slot: Slot, programme: Programme, lang: str, now: datetime, *, cancel: b
     return calendar.to_ical().decode()
 
 
-class OutOfRange(ValueError):
-    """A new time in the past, too far ahead, at night or of an odd length."""
+Verdict = Literal["done", "refused", "out_of_range"]  # what became of a peer's press in the slot calendar
+
+
+def parse_moment(text: str, pattern: str, programme: Programme) -> datetime | None:
+    """A local time in the programme's zone from a button (``%Y%m%d`` or ``%Y%m%d%H%M``); None if malformed."""
+    if not text.isdigit() or len(text) != {"%Y%m%d": 8, "%Y%m%d%H%M": 12}.get(pattern):
+        return None
+    try:  # strptime has no other way to say "no such date" (a 31st of February)
+        return datetime.strptime(text, pattern).replace(tzinfo=ZoneInfo(programme.timezone))
+    except ValueError:
+        return None
 
 
 class Meetings:
@@ -108,83 +117,98 @@ class Meetings:
         return Screen("\n".join(lines), "slot.list", 0, InputKind.CHOICE, tuple(buttons))
 
     async def slot_press(self, uow: UnitOfWork, who: Who, step: str, button: str, now: datetime) -> None:
+        """A peer's press in the slot calendar: the next question, or the slots added.
+
+        A malformed or foreign button is refused (and audited); a time no one should meet at is answered
+        with the times that are possible. Anything else that goes wrong is a bug, and is not hidden."""
         staff = await uow.staff.find(who.channel, who.external_id)
         if staff is None or not may_use_slot(staff):
             await self.notifier.refuse(uow, who, step, button, now)
             return
-        t = Translator(staff.language)
-        programme = self.registry[staff.programme_id]
-        zone = ZoneInfo(programme.timezone)
-        chat = staff_address(staff.contact)
-        parts = button.split("-")
-        try:
-            if step == "slot.list" and button == "new":
-                today = local(now, programme).date()
-                days = [today + timedelta(days=n) for n in range(1, 15)]
-                buttons = tuple(Button(f"{d:%Y%m%d}", format_date(d, "EEE d MMM", locale=BABEL_LOCALES[t.lang]))
-                                for d in days)
-                await self._ask(uow, chat, t("slots.day_ask"), "slot.day", buttons, now)
-            elif step == "slot.list" and parts[0] == "remove":
-                await self._remove(uow, staff, int(parts[1]), now)
-            elif step == "slot.day":
-                day = datetime.strptime(parts[0], "%Y%m%d").date()
-                if not local(now, programme).date() < day <= local(now + SLOT_HORIZON, programme).date():
-                    raise OutOfRange(button)
-                times = [time(h, m) for h in range(FIRST_HOUR, LAST_HOUR + 1) for m in (0, 30)][:-1]
-                buttons = tuple(Button(f"{day:%Y%m%d}{moment:%H%M}", f"{moment:%H:%M}") for moment in times)
-                await self._ask(uow, chat, t("slots.time_ask"), "slot.time", buttons, now)
-            elif step == "slot.time":
-                self._fits(parts[0], min(LENGTHS), now, programme)
-                buttons = tuple(Button(f"{parts[0]}-{n}", t("slots.minutes", minutes=n)) for n in LENGTHS)
-                await self._ask(uow, chat, t("slots.length_ask"), "slot.length", buttons, now)
-            elif step == "slot.length" and self._fits(parts[0], int(parts[1]), now, programme):
-                buttons = tuple(Button(f"{button}-{p}", t(f"place.{p}")) for p in PLACES)
-                await self._ask(uow, chat, t("slots.place_ask"), "slot.place", buttons, now)
-            elif step == "slot.place" and parts[2] in PLACES and self._fits(parts[0], int(parts[1]), now, programme):
-                buttons = (Button(f"{button}-1", t("slots.once")),
-                           Button(f"{button}-{WEEKS}", t("slots.weekly", weeks=WEEKS)))
-                await self._ask(uow, chat, t("slots.repeat_ask"), "slot.repeat", buttons, now)
-            elif step == "slot.repeat" and parts[2] in PLACES and int(parts[1]) in LENGTHS and parts[3] in ("1", "4"):
-                start = datetime.strptime(parts[0], "%Y%m%d%H%M").replace(tzinfo=zone)
-                # the same local time every week, across a DST change too; every one of them sane, or none
-                moments = [start + timedelta(weeks=week) for week in range(int(parts[3]))]
-                for moment in moments:
-                    self._fits(f"{moment:%Y%m%d%H%M}", int(parts[1]), now, programme)
-                count = 0
-                for moment in moments:
-                    await uow.slots.add(staff, starts_at=moment.astimezone(UTC), minutes=int(parts[1]),
-                                        place=parts[2], now=now)
-                    count += 1
-                await uow.audit.record(actor=f"staff:{staff.id}", action="slots.added", at=now, detail=str(count))
-                await self.notifier.queue(uow, chat, [Screen(t("slots.added", n=count))], now)
-            else:
-                raise ValueError(step)
-        except OutOfRange:  # a time no one should meet at: say which times are possible
+        verdict = await self._slot_step(uow, staff, step, button, now)
+        if verdict == "refused":
+            await self.notifier.refuse(uow, who, step, button, now)
+        elif verdict == "out_of_range":  # a time no one should meet at: say which times are possible
+            t = Translator(staff.language)
             await uow.audit.record(actor=f"staff:{staff.id}", action="slots.refused", at=now,
                                    detail=f"{step}|{button}"[:120])
             hours = {"first": format_time(DAY_START, "short", locale=BABEL_LOCALES[t.lang]),
                      "last": format_time(DAY_END, "short", locale=BABEL_LOCALES[t.lang])}
-            await self.notifier.queue(uow, chat, [Screen(t("slots.out_of_range", days=SLOT_HORIZON.days, **hours))],
-                                      now)
-        except (ValueError, IndexError):
-            await self.notifier.refuse(uow, who, step, button, now)
+            await self.notifier.queue(uow, staff_address(staff.contact),
+                                      [Screen(t("slots.out_of_range", days=SLOT_HORIZON.days, **hours))], now)
 
-    @staticmethod
-    def _fits(stamp: str, minutes: int, now: datetime, programme: Programme) -> bool:
-        """True for a sane new time (local ``YYYYmmddHHMM`` in the programme's zone); else OutOfRange."""
-        start = datetime.strptime(stamp, "%Y%m%d%H%M").replace(tzinfo=ZoneInfo(programme.timezone))
-        if not slot_fits(start, minutes, now, programme.timezone):
-            raise OutOfRange(stamp)
-        return True
+    async def _slot_step(self, uow: UnitOfWork, staff: Staff, step: str, button: str, now: datetime) -> Verdict:
+        """One step of publishing slots; the button carries what was chosen so far (``YYYYmmddHHMM-45-cafe-4``)."""
+        t = Translator(staff.language)
+        programme = self.registry[staff.programme_id]
+        chat = staff_address(staff.contact)
+        parts = button.split("-")
+        if step == "slot.list" and button == "new":
+            today = local(now, programme).date()
+            days = [today + timedelta(days=n) for n in range(1, 15)]
+            buttons = tuple(Button(f"{d:%Y%m%d}", format_date(d, "EEE d MMM", locale=BABEL_LOCALES[t.lang]))
+                            for d in days)
+            await self._ask(uow, chat, t("slots.day_ask"), "slot.day", buttons, now)
+            return "done"
+        if step == "slot.list" and len(parts) == 2 and parts[0] == "remove" and parts[1].isdigit():
+            return "done" if await self._remove(uow, staff, int(parts[1]), now) else "refused"
+        if step == "slot.day":
+            day = parse_moment(button, "%Y%m%d", programme)
+            if day is None:
+                return "refused"
+            if not local(now, programme).date() < day.date() <= local(now + SLOT_HORIZON, programme).date():
+                return "out_of_range"
+            times = [time(h, m) for h in range(FIRST_HOUR, LAST_HOUR + 1) for m in (0, 30)][:-1]
+            buttons = tuple(Button(f"{day:%Y%m%d}{moment:%H%M}", f"{moment:%H:%M}") for moment in times)
+            await self._ask(uow, chat, t("slots.time_ask"), "slot.time", buttons, now)
+            return "done"
+        start = parse_moment(parts[0], "%Y%m%d%H%M", programme)
+        numbers = [int(p) for p in parts[1:2] if p.isdigit()]
+        minutes = numbers[0] if numbers else None
+        if start is None or (len(parts) > 1 and minutes is None):
+            return "refused"
+        if step == "slot.time" and len(parts) == 1:
+            if not slot_fits(start, min(LENGTHS), now, programme.timezone):
+                return "out_of_range"
+            buttons = tuple(Button(f"{parts[0]}-{n}", t("slots.minutes", minutes=n)) for n in LENGTHS)
+            await self._ask(uow, chat, t("slots.length_ask"), "slot.length", buttons, now)
+            return "done"
+        if step == "slot.length" and len(parts) == 2 and minutes is not None:
+            if not slot_fits(start, minutes, now, programme.timezone):
+                return "out_of_range"
+            buttons = tuple(Button(f"{button}-{p}", t(f"place.{p}")) for p in PLACES)
+            await self._ask(uow, chat, t("slots.place_ask"), "slot.place", buttons, now)
+            return "done"
+        if step == "slot.place" and len(parts) == 3 and minutes is not None and parts[2] in PLACES:
+            if not slot_fits(start, minutes, now, programme.timezone):
+                return "out_of_range"
+            buttons = (Button(f"{button}-1", t("slots.once")),
+                       Button(f"{button}-{WEEKS}", t("slots.weekly", weeks=WEEKS)))
+            await self._ask(uow, chat, t("slots.repeat_ask"), "slot.repeat", buttons, now)
+            return "done"
+        if (step == "slot.repeat" and len(parts) == 4 and minutes in LENGTHS and parts[2] in PLACES
+                and parts[3] in ("1", str(WEEKS))):
+            # the same local time every week, across a DST change too; every one of them sane, or none
+            moments = [start + timedelta(weeks=week) for week in range(int(parts[3]))]
+            if minutes is None or not all(slot_fits(m, minutes, now, programme.timezone) for m in moments):
+                return "out_of_range"
+            for moment in moments:
+                await uow.slots.add(staff, starts_at=moment.astimezone(UTC), minutes=minutes, place=parts[2], now=now)
+            await uow.audit.record(actor=f"staff:{staff.id}", action="slots.added", at=now,
+                                   detail=str(len(moments)))
+            await self.notifier.queue(uow, chat, [Screen(t("slots.added", n=len(moments)))], now)
+            return "done"
+        return "refused"
 
     async def _ask(self, uow: UnitOfWork, chat: Address, text: str, step: str, buttons: tuple[Button, ...],
                    now: datetime) -> None:
         await self.notifier.queue(uow, chat, [Screen(text, step, 0, InputKind.CHOICE, buttons)], now)
 
-    async def _remove(self, uow: UnitOfWork, staff: Staff, slot_id: int, now: datetime) -> None:
+    async def _remove(self, uow: UnitOfWork, staff: Staff, slot_id: int, now: datetime) -> bool:
+        """Take back one of the peer's own slots (cancelling its meeting); False if it is not theirs."""
         slot = await uow.slots.get(slot_id)
         if slot is None or not may_use_slot(staff, slot):
-            raise ValueError("not this peer's slot")
+            return False
         if slot.referral_id is not None:
             await self.cancel(uow, slot, now, by=staff_address(staff.contact))
         await uow.slots.withdraw(slot, now)
@@ -192,6 +216,7 @@ class Meetings:
         when = format_when(slot.starts_at, staff.language, programme.timezone)
         await self.notifier.queue(uow, staff_address(staff.contact), [Screen(Translator(staff.language)(
             "slots.removed", when=when))], now)
+        return True
 
     # --- candidates: booking ---------------------------------------------------------------
 

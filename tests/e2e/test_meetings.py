@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import icalendar
+import pytest
 import pytest_asyncio
 from aiogram import Bot
 
@@ -252,3 +253,30 @@ async def test_a_forged_booking_and_an_odd_time_are_refused(world: World) -> Non
     # the peer forges a time at three in the night: refused, with the times that are possible
     await world.press(PEER, world.last_with_buttons(PEER.chat_id), "202603250300-45-cafe-1")
     assert world.chat(PEER.chat_id)[-1].text == DA("slots.out_of_range", days=90, first="07.00", last="21.00")
+
+
+async def test_a_bug_in_publishing_slots_is_not_turned_into_denied(world: World,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fault inside the slot calendar (here: storage refusing a value, as it does a naive datetime) is raised
+    for the unit of work to roll back and the log to show, not answered as a forged press; malformed and
+    foreign buttons are still refused."""
+    from storage.cases import SlotRepository
+
+    async def broken(*args: Any, **kwargs: Any) -> None:
+        raise ValueError("naive datetime: a bug, not a forged press")
+
+    await world.run(lambda uow, cw: cw.meetings.slots(uow, PEER, world.clock.now()))
+    listing = world.last_with_buttons(PEER.chat_id)
+    for button in ("new", "20260324", "202603241000", "202603241000-45", "202603241000-45-cafe"):
+        await world.press(PEER, world.last_with_buttons(PEER.chat_id), button)
+    repeat = world.last_with_buttons(PEER.chat_id)
+    monkeypatch.setattr(SlotRepository, "add", broken)
+    before = len(world.chat(PEER.chat_id))
+    with pytest.raises(ValueError, match="a bug"):
+        await world.press(PEER, repeat, "202603241000-45-cafe-1")
+    assert world.chat(PEER.chat_id)[before:] == []  # rolled back: nothing sent, no "denied"
+    for message, forged in ((repeat, "202602311000-45-cafe-1"), (repeat, "202603241000-x-cafe-1"),
+                            (repeat, "202603241000-45-moon-1"), (repeat, "202603241000-45-cafe-3"),
+                            (listing, "remove-x"), (listing, "remove-999")):
+        await world.press(PEER, message, forged)
+        assert world.chat(PEER.chat_id)[-1].text == DA("staff.denied"), forged
