@@ -42,7 +42,8 @@ async def is_staff(app: App, person: Who) -> bool:
 
 
 async def join(app: App, bot: Bot, message: Message, update_id: int, code: str) -> None:
-    assert message.from_user is not None
+    if message.from_user is None:  # a channel post: nobody to join
+        return
     now = app.clock.now()
     await act(app, bot, update_id, who(message.from_user, message.chat.id),
               lambda uow, cw, w: cw.join(uow, w, code, now))
@@ -51,7 +52,8 @@ async def join(app: App, bot: Bot, message: Message, update_id: int, code: str) 
 async def staff_only(app: App, bot: Bot, message: Message, update_id: int, run: Action) -> bool:
     """Run a staff command; False (and nothing done) when the sender is not staff, so that the same
     command stays a candidate's."""
-    assert message.from_user is not None
+    if message.from_user is None:  # a channel post: no staff member
+        return False
     person = who(message.from_user, message.chat.id)
     if not await is_staff(app, person):
         return False
