@@ -127,9 +127,8 @@ def case_screen(referral_id: int, payload: dict[str, Any], lang: str, clocks: di
         moment = clocks.get(key)
         return moment.date().isoformat() if moment else t("staff.case.not_yet")
 
-    created = clocks["created_at"]
-    assert created is not None
-    days = (now - created).days
+    created = clocks.get("created_at")
+    days = (now - created).days if created else 0
     text = t("staff.case", id=referral_id, name=candidate.get("name", ""), age=candidate.get("age", ""),
              municipality=candidate.get("municipality", ""), days=days, contact=when("first_contact_at"),
              meeting=when("first_meeting_at"), job=when("job_search_at"),

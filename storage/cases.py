@@ -182,8 +182,9 @@ class CaseRepository:
         return await self.place(referral)
 
     async def place(self, referral: Referral) -> int:
-        """Its place in line: urgent referrals first, then by time on the list."""
-        assert referral.waiting_since is not None
+        """Its place in line: urgent referrals first, then by time on the list (0: not on the list)."""
+        if referral.waiting_since is None:
+            return 0
         same_urgency = (Referral.urgent == referral.urgent) & (
             (Referral.waiting_since < referral.waiting_since)
             | ((Referral.waiting_since == referral.waiting_since) & (Referral.id < referral.id)))

@@ -131,6 +131,13 @@ def test_repositories_own_the_sql() -> None:
     assert found == []
 
 
+def test_production_code_checks_without_assert() -> None:
+    """`assert` vanishes under `python -O`: a check that matters is an `if`."""
+    found = [f"{name}:{node.lineno}" for name, path in modules()
+             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))) if isinstance(node, ast.Assert)]
+    assert found == []
+
+
 def _docstrings(tree: ast.AST) -> set[int]:
     """The ids of the string constants that are docstrings (of a module, class or function)."""
     ids = set()

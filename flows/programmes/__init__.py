@@ -377,7 +377,8 @@ class Registry:
         loaded: dict[str, Programme] = {}
         for path in paths:
             programme, _ = parse_file(path)
-            assert programme is not None
+            if programme is None:  # `check` passed, so this cannot be; if it is, say so rather than load less
+                raise ProgrammeError(f"{path}: checked, but did not load")
             loaded[programme.id] = programme
         return cls(loaded)
 
