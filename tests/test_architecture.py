@@ -34,9 +34,9 @@ ALLOWED_WORDS: dict[tuple[str, str], str] = {
     # the update inbox is keyed by the bot that polled it and knows the Telegram update's shape; the
     # per-person share of updates (migration 0009, branch "flood") reworks it: see docs/architecture.md
     ("storage/models.py", "bot_id"): "inbox key",
-    ("storage/repositories.py", "bot_id"): "inbox key",
-    ("storage/repositories.py", "b_id"): "inbox key",
-    ("storage/repositories.py", "telegram:"): "inbox: the sender's identity, as the poller hashed it",
+    ("storage/inbox.py", "bot_id"): "inbox key",
+    ("storage/inbox.py", "b_id"): "inbox key",
+    ("storage/inbox.py", "telegram:"): "inbox: the sender's identity, as the poller hashed it",
     ("bot/services/intake.py", "bot_id"): "the inbox key, passed through to the inbox",
 }
 
