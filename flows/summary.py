@@ -11,14 +11,14 @@ from datetime import datetime
 from typing import Any
 
 from flows import instruments, questions
+from flows.ips import CASE_OUTCOMES
 from flows.programmes import Programme
 from flows.screens import Button, InputKind, Screen, Tone
+from flows.triage import goes_to_consultant
 from locales import Translator, format_when
 
 CASE_ACTIONS = ("contact", "meeting", "jobsearch", "outcome", "close")
 # ordinary_under_25 / education_under_25: under 25 % of full time (Jönköping's goal counts 25 % or more)
-CASE_OUTCOMES = ("ordinary_full", "ordinary_part", "ordinary_under_25", "flex", "education", "education_under_25",
-                 "subsidised", "none")
 
 
 def _label(t: Translator, question_id: str, value: Any) -> str:
@@ -100,7 +100,7 @@ def summary_text(referral_id: int, payload: dict[str, Any], programme: Programme
     lines.append("")
     lines += [_line(t, qid, value) for qid, value in payload["motivation"].items()]
     lines.append("")
-    outcome = t(f"staff.outcome.{triage['outcome']}") if triage["outcome"].startswith("eligible") else triage["outcome"]
+    outcome = t(f"staff.outcome.{triage['outcome']}") if goes_to_consultant(triage["outcome"]) else triage["outcome"]
     lines.append(t("staff.summary.triage", outcome=outcome, reason=t(triage["reason"])))
     consent = payload.get("consent", {})
     if consent_at is not None:
@@ -130,9 +130,8 @@ def case_screen(referral_id: int, payload: dict[str, Any], lang: str, clocks: di
         moment = clocks.get(key)
         return moment.date().isoformat() if moment else t("staff.case.not_yet")
 
-    created = clocks["created_at"]
-    assert created is not None
-    days = (now - created).days
+    created = clocks.get("created_at")
+    days = (now - created).days if created else 0
     text = t("staff.case", id=referral_id, name=candidate.get("name", ""), age=candidate.get("age", ""),
              municipality=candidate.get("municipality", ""), days=days, contact=when("first_contact_at"),
              meeting=when("first_meeting_at"), job=when("job_search_at"),

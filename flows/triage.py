@@ -30,7 +30,16 @@ class Outcome(StrEnum):
 
     @property
     def goes_to_consultant(self) -> bool:
+        """Eligible: the referral is offered to the programme's consultants (else the person is redirected)."""
         return self in (Outcome.ELIGIBLE, Outcome.ELIGIBLE_URGENT)
+
+
+def goes_to_consultant(outcome: str) -> bool:
+    """`Outcome.goes_to_consultant` for an outcome stored as text (anything unknown: no)."""
+    return outcome in _TO_CONSULTANT
+
+
+_TO_CONSULTANT = frozenset(o.value for o in Outcome if o.goes_to_consultant)
 
 
 COMPARISONS = ("eq", "ne", "in", "not_in", "lt", "le", "gt", "ge", "present", "contains", "only", "several_of")

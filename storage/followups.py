@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.candidates import add_unless_taken
 from storage.models import Candidate, FollowUp, FollowUpStatus, Intake, Referral
 
 
@@ -45,11 +46,9 @@ class FollowUpRepository:
     async def add(self, *, candidate_id: int, referral_id: int, programme_id: str, key: str, due_at: datetime,
                   now: datetime, state: dict[str, Any]) -> FollowUp | None:
         """The follow-up, asked now; None if it was asked already (the unique constraint)."""
-        from storage.repositories import _add_unless_taken
-
         row = FollowUp(candidate_id=candidate_id, referral_id=referral_id, programme_id=programme_id, key=key,
                        due_at=due_at, sent_at=now, status=FollowUpStatus.OPEN.value, version=0, state=state)
-        return row if await _add_unless_taken(self.session, row) else None
+        return row if await add_unless_taken(self.session, row) else None
 
     async def get(self, followup_id: int) -> FollowUp | None:
         return await self.session.get(FollowUp, followup_id)

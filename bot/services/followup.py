@@ -1,7 +1,7 @@
 """Follow-up after the intake: asking a claimed case's person, at the programme's times, how things
 are with work or study, and the instruments the programme asks then.
 
-Transport-neutral like `Casework`: `schedule` (called by the channel's periodic loop) asks each
+Transport-neutral like the casework: `schedule` (called by the channel's periodic loop) asks each
 follow-up whose trigger has come, once: the `followups` row (unique per referral and follow-up id),
 the question and the one reminder (an outbox message with a due time and the topic
 ``followup:<id>``) are written in one transaction, so a restart never asks twice. A follow-up not
@@ -19,8 +19,10 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from bot.services.notify import Notifier, staff_address
 from flows import followup as dialogue
 from flows import instruments
+from flows.address import Address
 from flows.consent import FOLLOWUPS_SINCE
 from flows.programmes import FollowUp as Spec
 from flows.programmes import Programme, Registry
@@ -30,7 +32,7 @@ from storage.models import Candidate, FollowUp, FollowUpStatus, Referral, Staff
 from storage.repositories import UnitOfWork
 
 if TYPE_CHECKING:
-    from bot.services.casework import Casework, Who
+    from bot.services.notify import Who
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +44,9 @@ def topic(followup_id: int) -> str:
 
 
 class FollowUps:
-    def __init__(self, registry: Registry, casework: Casework) -> None:
+    def __init__(self, registry: Registry, notifier: Notifier) -> None:
         self.registry = registry
-        self.casework = casework
+        self.notifier = notifier
 
     def spec(self, row: FollowUp) -> tuple[Programme, Spec] | None:
         programme = self.registry.get(row.programme_id)
@@ -75,7 +77,8 @@ class FollowUps:
 
     async def _ask(self, uow: UnitOfWork, programme: Programme, spec: Spec, referral: Referral,
                    candidate: Candidate, now: datetime) -> list[int]:
-        if candidate.channel != "telegram" or not candidate.contact or candidate.unreachable:
+        to = Address.from_dict(candidate.contact)
+        if to is None or to.channel == "console" or candidate.unreachable:
             return []  # nowhere to ask (a console intake, a blocked bot): not asked, not counted
         start = referral.created_at if spec.trigger.after == "referral" else referral.outcome_at
         if start is None:
@@ -85,12 +88,12 @@ class FollowUps:
                                       state=dialogue.begin())
         if row is None:  # asked already (another scheduler got there first)
             return []
-        chat = candidate.contact["chat_id"]
+        chat = to
         lang = referral.language
         first = dialogue.screen(row.state, spec, programme, lang, row.id, row.version)
         again = dialogue.screen(row.state, spec, programme, lang, row.id, row.version, reminder=True)
-        ids = [await self.casework.queue(uow, chat, [first], now, candidate_id=candidate.id),
-               await self.casework.queue(uow, chat, [again], now, candidate_id=candidate.id,
+        ids = [await self.notifier.queue(uow, chat, [first], now, candidate_id=candidate.id),
+               await self.notifier.queue(uow, chat, [again], now, candidate_id=candidate.id,
                                          due_at=now + timedelta(days=spec.reminder_days), topic=topic(row.id))]
         await uow.audit.record(actor="system", action="followup.asked", at=now, referral_id=referral.id,
                                detail=spec.id)
@@ -106,26 +109,26 @@ class FollowUps:
         found = self.spec(row) if row is not None else None
         referral = await uow.referrals.get(row.referral_id) if row is not None else None
         if row is None or own is None or own.id != row.candidate_id or found is None or referral is None:
-            await self.casework.refuse(uow, who, step, button, now)
+            await self.notifier.refuse(uow, who, step, button, now)
             return
         programme, spec = found
         lang = referral.language
-        chat = who.chat_id
+        chat = who.address
         if button == "stop":
             await self.stop(uow, who, now)
             return
         if row.status != FollowUpStatus.OPEN.value:
-            await self.casework.queue(uow, chat, [Screen(Translator(lang)("followup.closed"))], now,
+            await self.notifier.queue(uow, chat, [Screen(Translator(lang)("followup.closed"))], now,
                                       candidate_id=own.id)
             return
         current = dialogue.screen(row.state, spec, programme, lang, row.id, row.version)
         if version != row.version:  # an older question (the reminder, a question answered already): ask again
-            await self.casework.queue(uow, chat, [current], now, candidate_id=own.id)
+            await self.notifier.queue(uow, chat, [current], now, candidate_id=own.id)
             return
         age = referral.payload.get("candidate", {}).get("age")
         reply = dialogue.answer(row.state, spec, programme, lang, button, age=age if isinstance(age, int) else None)
         if not reply.accepted:
-            await self.casework.queue(uow, chat, [*reply.screens] or [current], now, candidate_id=own.id)
+            await self.notifier.queue(uow, chat, [*reply.screens] or [current], now, candidate_id=own.id)
             return
         row.state, row.version = reply.state, row.version + 1
         for risk in reply.risks:  # stored now, apart from the state (H1); content-free audit
@@ -143,7 +146,7 @@ class FollowUps:
                                    detail=row.key)
         else:
             screens.append(dialogue.screen(row.state, spec, programme, lang, row.id, row.version))
-        await self.casework.queue(uow, chat, screens, now, candidate_id=own.id)
+        await self.notifier.queue(uow, chat, screens, now, candidate_id=own.id)
 
     async def stop(self, uow: UnitOfWork, who: Who, now: datetime) -> bool:
         """/stop (or the button): no more follow-ups for this person; their data stays. False if unknown."""
@@ -157,7 +160,7 @@ class FollowUps:
             await uow.outbox.withdraw(topic(row.id))
             await uow.audit.record(actor="candidate", action="followup.stopped", at=now, referral_id=row.referral_id,
                                    detail=row.key)
-        await self.casework.queue(uow, who.chat_id, [Screen(Translator(candidate.language)("followup.stopped"))],
+        await self.notifier.queue(uow, who.address, [Screen(Translator(candidate.language)("followup.stopped"))],
                                   now, candidate_id=candidate.id)
         return True
 
@@ -176,7 +179,7 @@ class FollowUps:
         for member in staff:
             t = Translator(member.language)
             text = t("staff.followup.risk", id=referral.id, programme=programme.name(t.lang))
-            ids.append(await self.casework.queue(uow, member.contact["chat_id"], [Screen(text, tone=Tone.CRISIS)],
+            ids.append(await self.notifier.queue(uow, staff_address(member.contact), [Screen(text, tone=Tone.CRISIS)],
                                                  now, subject_id=candidate.id))
             await uow.audit.record(actor=f"staff:{member.id}", action="followup.risk_sent", at=now,
                                    referral_id=referral.id)

@@ -16,10 +16,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from flows import instruments, questions
+from flows.ips import CASE_OUTCOMES
 from flows.triage import COMBINATORS, COMPARISONS, Outcome, Rule, fact_names
+from locales import LANGUAGES
 
 SHIPPED_DIR = Path(__file__).resolve().parent
-LANGS = ("da", "sv", "en")
+LANGS = LANGUAGES
 DEFAULT_OUTCOME_COUNTS = (
     "ordinary_full", "ordinary_part", "ordinary_under_25", "flex", "education", "education_under_25", "subsidised",
 )
@@ -134,7 +136,7 @@ class Programme(_Strict):
     risk_abandon_hours: int = Field(default=24, ge=1, le=24 * 14)
     # an urgent referral nobody claimed this long is sent again and the coordinator is told
     urgent_window_hours: int = Field(default=24, ge=1, le=24 * 14)
-    # the case outcomes that count towards the goal (flows/summary.py CASE_OUTCOMES)
+    # the case outcomes that count towards the goal (flows/ips.py CASE_OUTCOMES)
     outcome_counts: tuple[str, ...] = DEFAULT_OUTCOME_COUNTS
     crisis: tuple[CrisisLine, ...]
     contact: dict[str, str]
@@ -186,7 +188,6 @@ class Programme(_Strict):
         if len({normalise_place(m) for m in self.municipalities}) != len(self.municipalities) or not all(
                 m.strip() for m in self.municipalities):
             raise ValueError("municipalities must be distinct names")
-        from flows.summary import CASE_OUTCOMES  # here, not at the top: flows.summary imports this module
 
         ids = [f.id for f in self.followups]
         if len(set(ids)) != len(ids):
@@ -417,7 +418,8 @@ class Registry:
         loaded: dict[str, Programme] = {}
         for path in paths:
             programme, _ = parse_file(path)
-            assert programme is not None
+            if programme is None:  # `check` passed, so this cannot be; if it is, say so rather than load less
+                raise ProgrammeError(f"{path}: checked, but did not load")
             loaded[programme.id] = programme
         return cls(loaded)
 

@@ -34,7 +34,6 @@ from bot.app import App, open_app
 from bot.channels.telegram.delivery import plan
 from bot.channels.telegram.runtime import create_bot
 from bot.clock import ManualClock
-from bot.services.casework import Who
 from bot.services.intake import Outcome, Person
 from bot.settings import Settings
 from flows.answers import Answer, Command, Tap, Text
@@ -46,6 +45,7 @@ from tests.e2e.telegram_bot import TOKEN
 from tests.e2e.test_meetings import CONSULTANT, PEER, START, World, publish_weekly
 from tests.fake_telegram import FakeTelegram
 from tests.flows.walk import TYPICAL
+from tests.people import tg, tg_address
 from tests.storage.conftest import _create_database, _drop_database
 from tests.traces import traces
 
@@ -62,7 +62,7 @@ class ErasureWorld(World):
     def __init__(self, app: App, bot: Any, server: FakeTelegram, clock: ManualClock, settings: Settings) -> None:
         super().__init__(app, bot, server, clock)
         self.settings = settings
-        self.person = Person("telegram", str(USER), language="da", contact={"chat_id": USER})
+        self.person = Person("telegram", str(USER), language="da", address=tg_address(USER))
 
     async def say(self, answer: Answer) -> Outcome:
         """An answer as the Telegram handler gives it: the replies go through the outbox, then out."""
@@ -151,7 +151,7 @@ async def booked_and_exported(world: ErasureWorld) -> int:
                                 due_at=world.clock.now(), now=world.clock.now(),
                                 state={"at": "done", "status": "job", "answers": {}, "results": {}})
     offer = world.last_with_buttons(USER)
-    await world.press(Who("telegram", str(USER), USER, "da"), offer, world.button(offer, ""))  # the first time
+    await world.press(tg(USER), offer, world.button(offer, ""))  # the first time
     await world.press(CONSULTANT, summary, "export")
     await world.run(lambda uow, cw: cw.cases(uow, CONSULTANT, world.clock.now()))
     await world.say(Command("mydata"))
@@ -276,9 +276,9 @@ async def test_rotate_then_drop_the_old_key_and_read_every_encrypted_column(worl
                 only_new.decrypt(bytes(token))  # raises WrongKeyError if a token was left behind
     async with world.app.uow() as uow:  # and the application reads them: a staff look-up, the inbox, offers
         consultant = await uow.staff.find("telegram", str(CONSULTANT.chat_id))
-        assert consultant is not None and consultant.contact == {"chat_id": CONSULTANT.chat_id}
+        assert consultant is not None and consultant.contact == CONSULTANT.address.to_dict()
         assert [u["update_id"] for u in await uow.updates.waiting(1)] == [77]
-        assert all(o.chat_id == CONSULTANT.chat_id for o in await uow.cases.offers(1))
+        assert all(o.address == CONSULTANT.address.to_dict() for o in await uow.cases.offers(1))
 
 
 async def test_a_staff_message_on_its_way_during_the_erasure_is_taken_back(world: ErasureWorld) -> None:
@@ -290,7 +290,7 @@ async def test_a_staff_message_on_its_way_during_the_erasure_is_taken_back(world
     async with world.app.uow() as uow:  # a summary about the person, committed, about to be sent
         referral = await uow.referrals.get(referral_id)
         assert referral is not None
-        message_id = await casework.queue(uow, CONSULTANT.chat_id, [Screen("Zorrotrace, 19 år")], world.clock.now(),
+        message_id = await casework.queue(uow, CONSULTANT.address, [Screen("Zorrotrace, 19 år")], world.clock.now(),
                                           subject_id=await casework.subject_of(uow, referral))
         payload = uow.outbox.fresh[message_id]
     assert await cli._rights(world.settings, "erase", referral_id, world.clock) == 0  # meanwhile, erased

@@ -18,13 +18,13 @@ from bot.channels.telegram import runtime
 from bot.channels.telegram.delivery import drain
 from bot.channels.telegram.runtime import create_dispatcher
 from bot.clock import ManualClock
-from bot.services.casework import Who
 from bot.services.intake import Person
 from flows.answers import Tap, Text
 from locales import Translator
 from tests.e2e.inprocess import in_process
 from tests.e2e.test_meetings import START
 from tests.flows.walk import TYPICAL
+from tests.people import tg, tg_address
 from tests.storage.test_followup import PILOT
 
 DA = Translator("da")
@@ -40,12 +40,12 @@ async def test_a_follow_up_is_asked_by_the_periodic_loop_and_answered_by_tapping
     clock = ManualClock(START)
     async with in_process(tmp_path, clock, programmes_dir=programmes) as (app, bot, server):
         dp = create_dispatcher(app)
-        consultant = Who("telegram", str(CONSULTANT), CONSULTANT, "da")
+        consultant = tg(CONSULTANT)
         async with app.uow() as uow:
             code = await app.intake.casework.invite(uow, role="consultant", programme_id="pilot", name="Kim",
                                                     now=clock.now())
             await app.intake.casework.join(uow, consultant, code, clock.now())
-        person = Person("telegram", str(USER), language="da", contact={"chat_id": USER})
+        person = Person("telegram", str(USER), language="da", address=tg_address(USER))
         reply = await app.intake.start(person, "pilot")
         plan = {**TYPICAL, "language": "da", "q.name": "Alma", "phq9.9": "0"}
         while not reply.finished:

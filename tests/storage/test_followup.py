@@ -21,14 +21,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.app import App
 from bot.clock import ManualClock
 from bot.exports.report import collect, write_text
-from bot.services.casework import Who
 from bot.services.erasure import erase
 from bot.services.intake import IntakeService
+from bot.services.notify import Who
 from flows.intake import IntakeFlow
 from flows.programmes import Programme, Registry
 from locales import Translator
 from storage.models import Candidate, FollowUp, OutboxMessage, Referral, RiskEvent
 from storage.repositories import UnitOfWork
+from tests.people import tg, tg_address
 from tests.storage.test_risk_routing import join, person, sent_to, until
 
 DA = Translator("da")
@@ -90,12 +91,12 @@ async def due_messages(factory: Factory, chat: int, now: datetime) -> list[dict[
     """The screens the sender would deliver to a chat by `now` (unsent, due), oldest first."""
     async with UnitOfWork(factory) as uow:
         rows = await uow.outbox.pending("telegram", created_before=now, limit=1000)
-        return [s for r in rows if r.payload.get("chat_id") == chat for s in r.payload["screens"]]
+        return [s for r in rows if r.payload.get("to") == tg_address(chat).to_dict() for s in r.payload["screens"]]
 
 
 async def press(factory: Factory, svc: IntakeService, chat: int, step: str, version: int, button: str) -> None:
     async with UnitOfWork(factory) as uow:
-        await svc.casework.followups.press(uow, Who("telegram", str(chat), chat, "da"), step, version, button,
+        await svc.casework.followups.press(uow, tg(chat), step, version, button,
                                            svc.clock.now())
 
 
@@ -229,7 +230,7 @@ async def test_stop_and_erasure_end_pending_follow_ups(factory: Factory) -> None
     await schedule(factory, svc)
     await mark_all_sent(factory, clock.now())
     async with UnitOfWork(factory) as uow:
-        assert await svc.casework.followups.stop(uow, Who("telegram", "206", 206, "da"), clock.now())
+        assert await svc.casework.followups.stop(uow, tg(206), clock.now())
         candidate = await uow.candidates.find("telegram", "207")
         assert candidate is not None
         await erase(uow, svc.casework, candidate.id, clock.now())

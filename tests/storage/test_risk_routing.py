@@ -29,6 +29,7 @@ from locales import Translator
 from storage.models import AuditEvent, OutboxMessage, Referral, RiskEvent
 from storage.repositories import UnitOfWork
 from tests.flows.walk import TYPICAL
+from tests.people import tg, tg_address
 
 DA = Translator("da")
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -87,12 +88,12 @@ async def until(svc: IntakeService, person: Person, outcome: Outcome, plan: dict
 
 
 def person(n: int) -> Person:
-    return Person("telegram", str(n), language="da", contact={"chat_id": n})
+    return Person("telegram", str(n), language="da", address=tg_address(n))
 
 
 async def join(factory: async_sessionmaker[AsyncSession], svc: IntakeService, chat_id: int, role: str,
                programme: str = "pilot") -> Who:
-    who = Who("telegram", str(chat_id), chat_id, "da")
+    who = tg(chat_id)
     async with UnitOfWork(factory) as uow:
         code = await svc.casework.invite(uow, role=role, programme_id=programme, name=f"{role}-{chat_id}",
                                          now=svc.clock.now())
@@ -104,7 +105,7 @@ async def sent_to(factory: async_sessionmaker[AsyncSession], chat_id: int) -> li
     """The screens queued for one chat, oldest first (as the channel would render them)."""
     async with UnitOfWork(factory) as uow:
         rows = (await uow.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all()
-        return [s for r in rows if r.payload.get("chat_id") == chat_id
+        return [s for r in rows if r.payload.get("to") == tg_address(chat_id).to_dict()
                 for s in [*r.payload.get("screens", []), *([r.payload["edit"]["screen"]] if r.payload.get("edit")
                                                            else [])]]
 

@@ -28,6 +28,7 @@ from bot.channels.telegram.delivery import deliver, deliver_all, plan
 from bot.channels.telegram.render import answered_text, parse_callback, render
 from bot.channels.telegram.session import AnswerTap, Markup, SendRendered, call
 from bot.services.intake import Outcome, Person
+from flows.address import Address
 from flows.answers import Command, Text, parse_text
 from flows.screens import Screen, screen_to_dict
 from locales import Translator, normalise
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 
 def person_of(user: User, chat_id: int) -> Person:
     return Person(channel="telegram", external_id=str(user.id), language=user.language_code,
-                  contact={"chat_id": chat_id})
+                  address=Address("telegram", str(chat_id)))
 
 
 class Blocked(Exception):
@@ -155,12 +156,12 @@ async def tap(query: CallbackQuery, bot: Bot, app: App, event_update: Update) ->
         screens = outcome.screens
         if not outcome.stale and len(screens) == 1 and screens[0].asks and screens[0].step == answer.step:
             # a multiple-choice toggle: the same question with its options updated, edited in place
-            edit_in_place = {"message_id": message.message_id, "screen": screen_to_dict(screens[0])}
+            edit_in_place = {"ref": message.message_id, "screen": screen_to_dict(screens[0])}
             return plan(message.chat.id, query.from_user.id, dataclasses.replace(outcome, screens=[]), edit_in_place)
         # an accepted answer: the question message shows what was chosen and loses its buttons
         edit = None
         if not outcome.stale and label is not None:
-            edit = {"message_id": message.message_id, "text": answered_text(old_html, label)}
+            edit = {"ref": message.message_id, "text": answered_text(old_html, label)}
         return plan(message.chat.id, query.from_user.id, outcome, edit)
 
     outcome = await app.intake.answer(person, answer, update_id=event_update.update_id, bot_id=bot.id,

@@ -126,7 +126,8 @@ _RESPONSE_MODELS = RESPONSE_MODELS + [  # the calls still made through aiogram's
 
 
 def create_bot(settings: Settings) -> Bot:
-    assert settings.bot_token is not None
+    if settings.bot_token is None:
+        raise ValueError("BOT_TOKEN is not set")
     session = JsonSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
     session.middleware(PerChatPace(settings.per_chat_interval))  # outermost: a retry keeps the pace too
     session.middleware(RetryAfter())
@@ -217,14 +218,16 @@ def webhook_secret(settings: Settings) -> str:
 
 async def register_webhook(bot: Bot, settings: Settings, secret: str) -> None:
     """Once per deployment (not once per worker): where Telegram posts, and the secret it sends."""
-    assert settings.webhook_url is not None
+    if settings.webhook_url is None:
+        raise ValueError("WEBHOOK_URL is not set")
     await bot.set_webhook(settings.webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
 
 
 async def run_webhook(bot: Bot, dp: Dispatcher, settings: Settings, stopping: asyncio.Event, *, secret: str,
                       register: bool = True, poller: Poller | None = None) -> None:
     """The webhook server. Workers share the port (SO_REUSEPORT); only the first registers."""
-    assert settings.webhook_url is not None
+    if settings.webhook_url is None:
+        raise ValueError("WEBHOOK_URL is not set")
     web_app = web.Application()
     # not registering: one of several workers
     handler = webhook_app(bot, dp, secret, spread=not register, poller=poller)

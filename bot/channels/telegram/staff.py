@@ -13,7 +13,9 @@ from aiogram.types import Message, User
 
 from bot.app import App
 from bot.channels.telegram.delivery import deliver_all
-from bot.services.casework import Casework, Who
+from bot.services.casework import Casework
+from bot.services.notify import Who
+from flows.address import Address
 from locales import Translator, normalise
 from storage.repositories import UnitOfWork
 
@@ -22,7 +24,7 @@ Action = Callable[[UnitOfWork, Casework, Who], Awaitable[object]]
 
 
 def who(user: User, chat_id: int) -> Who:
-    return Who("telegram", str(user.id), chat_id, normalise(user.language_code))
+    return Who("telegram", str(user.id), Address("telegram", str(chat_id)), normalise(user.language_code))
 
 
 async def act(app: App, bot: Bot, update_id: int, person: Who, run: Action) -> None:
@@ -40,7 +42,8 @@ async def is_staff(app: App, person: Who) -> bool:
 
 
 async def join(app: App, bot: Bot, message: Message, update_id: int, code: str) -> None:
-    assert message.from_user is not None
+    if message.from_user is None:  # a channel post: nobody to join
+        return
     now = app.clock.now()
     await act(app, bot, update_id, who(message.from_user, message.chat.id),
               lambda uow, cw, w: cw.join(uow, w, code, now))
@@ -49,7 +52,8 @@ async def join(app: App, bot: Bot, message: Message, update_id: int, code: str) 
 async def staff_only(app: App, bot: Bot, message: Message, update_id: int, run: Action) -> bool:
     """Run a staff command; False (and nothing done) when the sender is not staff, so that the same
     command stays a candidate's."""
-    assert message.from_user is not None
+    if message.from_user is None:  # a channel post: no staff member
+        return False
     person = who(message.from_user, message.chat.id)
     if not await is_staff(app, person):
         return False
@@ -77,7 +81,7 @@ async def language(app: App, bot: Bot, message: Message, update_id: int) -> bool
         member = await uow.staff.find(w.channel, w.external_id)
         if member is not None:
             member.language = "sv" if member.language == "da" else "da"
-            await cw.notify(uow, w.chat_id, Translator(member.language)("staff.language"), now)
+            await cw.notify(uow, w.address, Translator(member.language)("staff.language"), now)
 
     return await staff_only(app, bot, message, update_id, switch)
 
