@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from bot import redact
 from bot.output import private_text_file, terminal_safe
 from bot.settings import Settings
+from locales import LANGUAGES
 from storage.crypto import WrongKeyError
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ def parser() -> argparse.ArgumentParser:
 
     chat = sub.add_parser("chat", help="the candidate intake in this terminal (no Telegram token needed)")
     chat.add_argument("--programme", help="programme id, as in /start <programme>")
-    chat.add_argument("--lang", choices=["da", "sv", "en"], help="language to start in")
+    chat.add_argument("--lang", choices=LANGUAGES, help="language to start in")
     chat.add_argument("--reset", action="store_true", help="forget the intake under way and start over")
     chat.add_argument("--user", default=None, help="who is chatting (default: your login name)")
 
@@ -47,7 +48,7 @@ def parser() -> argparse.ArgumentParser:
     progs = sub.add_parser("programmes", help="programme files")
     progs.add_argument("action", choices=["check", "list", "explain"])
     progs.add_argument("id", nargs="?", help="explain: the programme (all of them with --write)")
-    progs.add_argument("--lang", choices=["da", "sv", "en"], default="en", help="explain: the language")
+    progs.add_argument("--lang", choices=LANGUAGES, default="en", help="explain: the language")
     progs.add_argument("--write", action="store_true",
                        help="explain: write docs/programmes/<id>.md (English) instead of printing")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from flows import instruments, questions
+from flows.clocks import CLOCKS
 from flows.triage import Decision
 
 if TYPE_CHECKING:
@@ -119,7 +120,6 @@ def build_partial_referral(state: State, programme: Programme, sequence: list[st
     }
 
 
-CLOCKS = ("claimed_at", "first_contact_at", "first_meeting_at", "job_search_at", "outcome_at", "closed_at")
 
 
 def export_record(referral_id: int, created_at: str, status: str, payload: dict[str, Any],

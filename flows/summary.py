@@ -11,11 +11,13 @@ from datetime import datetime
 from typing import Any
 
 from flows import instruments, questions
+from flows.clocks import CASE_STEP_CLOCKS
 from flows.programmes import Programme
 from flows.screens import Button, InputKind, Screen, Tone
+from flows.triage import goes_to_consultant
 from locales import Translator, format_when
 
-CASE_ACTIONS = ("contact", "meeting", "jobsearch", "outcome", "close")
+CASE_ACTIONS = (*CASE_STEP_CLOCKS, "outcome", "close")
 # ordinary_under_25 / education_under_25: under 25 % of full time (Jönköping's goal counts 25 % or more)
 CASE_OUTCOMES = ("ordinary_full", "ordinary_part", "ordinary_under_25", "flex", "education", "education_under_25",
                  "subsidised", "none")
@@ -97,7 +99,7 @@ def summary_text(referral_id: int, payload: dict[str, Any], programme: Programme
     lines.append("")
     lines += [_line(t, qid, value) for qid, value in payload["motivation"].items()]
     lines.append("")
-    outcome = t(f"staff.outcome.{triage['outcome']}") if triage["outcome"].startswith("eligible") else triage["outcome"]
+    outcome = t(f"staff.outcome.{triage['outcome']}") if goes_to_consultant(triage["outcome"]) else triage["outcome"]
     lines.append(t("staff.summary.triage", outcome=outcome, reason=t(triage["reason"])))
     consent = payload.get("consent", {})
     if consent_at is not None:

@@ -19,8 +19,6 @@ from locales import normalise
 from storage.crypto import keyed_hash
 from storage.models import Invite, InviteAttempt, Offer, Referral, ReferralStatus, Slot, Staff
 
-CASE_STEPS = ("first_contact_at", "first_meeting_at", "job_search_at")
-
 
 def code_hash(code: str) -> str:
     """Invite codes are random and single-use; a plain SHA-256 is enough to not store them."""

@@ -18,8 +18,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.services.policy import may_act
+from flows.clocks import CASE_STEP_CLOCKS, CLOCKS
 from flows.programmes import Programme, Registry
-from flows.referral import CLOCKS, export_record
+from flows.referral import export_record
 from flows.screens import Button, InputKind, Screen, Tone, screen_to_dict
 from flows.summary import CASE_OUTCOMES, case_screen, offer_screen, outcome_screen, summary_text
 from locales import Translator
@@ -32,7 +33,6 @@ log = logging.getLogger(__name__)
 INVITE_DAYS = 7
 INVITE_TRIES = 5  # wrong invite codes a person may give per window; then nothing is tried until it ends
 INVITE_WINDOW = timedelta(hours=1)
-CASE_STEPS = {"contact": "first_contact_at", "meeting": "first_meeting_at", "jobsearch": "job_search_at"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,9 +394,9 @@ class Casework:
             return [await self.queue(uow, chat_id, [outcome_screen(referral.id, staff.language)], now)]
         if button.startswith("outcome:") and button.removeprefix("outcome:") in CASE_OUTCOMES:
             referral.case_outcome, referral.outcome_at = button.removeprefix("outcome:"), now
-        elif button in CASE_STEPS:
-            if getattr(referral, CASE_STEPS[button]) is None:  # the first time counts for the IPS clocks
-                setattr(referral, CASE_STEPS[button], now)
+        elif button in CASE_STEP_CLOCKS:
+            if getattr(referral, CASE_STEP_CLOCKS[button]) is None:  # the first time counts for the IPS clocks
+                setattr(referral, CASE_STEP_CLOCKS[button], now)
         elif button == "meetcancel":
             slot = await uow.slots.booked_for(referral.id)
             if slot is not None:

@@ -18,6 +18,7 @@ from bot.services.erasure import erase
 from flows.answers import Answer, Command
 from flows.intake import Event, IntakeFlow, Reply
 from flows.screens import Screen
+from flows.triage import goes_to_consultant
 from locales import Translator
 from storage.crypto import current as current_cipher
 from storage.repositories import UnitOfWork
@@ -192,7 +193,7 @@ class IntakeService:
                 intake, programme_id=event.data["programme"], language=event.data["language"],
                 outcome=triage["outcome"], reason=triage["reason"], urgent=triage["urgent"],
                 priority=triage["priority"],
-                status="new" if triage["outcome"] in ("eligible", "eligible-urgent") else "redirected",
+                status="new" if goes_to_consultant(triage["outcome"]) else "redirected",
                 payload=event.data, now=now,
             )
             await uow.intakes.finish(intake, status="completed", now=now)

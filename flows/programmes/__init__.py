@@ -17,9 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from flows import instruments, questions
 from flows.triage import COMBINATORS, COMPARISONS, Outcome, Rule, fact_names
+from locales import LANGUAGES
 
 SHIPPED_DIR = Path(__file__).resolve().parent
-LANGS = ("da", "sv", "en")
+LANGS = LANGUAGES  # the catalogue languages: a programme offers some of them
 DEFAULT_OUTCOME_COUNTS = (
     "ordinary_full", "ordinary_part", "ordinary_under_25", "flex", "education", "education_under_25", "subsidised",
 )
