@@ -29,6 +29,8 @@ def _label(t: Translator, question_id: str, value: Any) -> str:
         return t("summary.skipped")
     if question.kind is questions.Kind.CHOICE:
         return t(question.option_msgid(str(value)))
+    if question.kind is questions.Kind.MULTI:
+        return ", ".join(t(question.option_msgid(str(v))) for v in value)
     return str(value)
 
 
@@ -81,6 +83,8 @@ def summary_text(referral_id: int, payload: dict[str, Any], programme: Programme
                    municipality=candidate.get("municipality", "")))
     for field in ("situation", "support", "treatment"):
         lines.append(_line(t, field, candidate.get(field)))
+    if "diagnoses" in candidate:  # asked only where the programme asks it
+        lines.append(_line(t, "diagnoses", candidate["diagnoses"]))
     contact = candidate.get("contact", {})
     detail = contact.get("phone") or contact.get("email")
     preference = _label(t, "contact", contact.get("preference"))
@@ -91,11 +95,14 @@ def summary_text(referral_id: int, payload: dict[str, Any], programme: Programme
         instrument = instruments.load(iid)
         lines.append(t("staff.summary.instrument", name=t(instrument.name), total=result["total"],
                        band=t(f"band.{result['band']}")))
-        if "icd10" in result:
-            lines.append(t("staff.summary.mdi_algorithms", icd10=t(f"band.{result['icd10']}"),
-                           dsm4=t(f"band.{result['dsm4']}")))
+        for name, algorithm in instrument.algorithms.items():  # as the instrument file names them
+            if name in result:
+                lines.append(t("staff.summary.algorithm", name=t(instrument.name),
+                               algorithm=t(f"algorithm.{algorithm.kind}"), level=t(f"band.{result[name]}")))
     if payload.get("substance"):
         lines.append(_line(t, "substance", payload["substance"]))
+    if payload.get("substance_treatment"):  # asked at grade B or C
+        lines.append(_line(t, "substance_treatment", payload["substance_treatment"]))
     lines.append("")
     lines += [_line(t, qid, value) for qid, value in payload["motivation"].items()]
     lines.append("")

@@ -7,6 +7,7 @@ score, severity bands, risk items and, for the MDI, the ICD-10 and DSM-IV algori
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -68,6 +69,11 @@ class Icd10Algorithm(_Strict):
     levels: tuple[Icd10Level, ...]
     otherwise: str
 
+    @property
+    def levels_named(self) -> tuple[str, ...]:
+        """Every result the algorithm can give."""
+        return (*(level.level for level in self.levels), self.otherwise)
+
 
 class Dsm4Algorithm(_Strict):
     kind: Literal["dsm4"]
@@ -77,6 +83,11 @@ class Dsm4Algorithm(_Strict):
     min_symptoms: int
     positive: str
     otherwise: str
+
+    @property
+    def levels_named(self) -> tuple[str, ...]:
+        """Every result the algorithm can give."""
+        return (self.positive, self.otherwise)
 
 
 class Loinc(_Strict):
@@ -109,7 +120,7 @@ class Instrument(_Strict):
         if len(set(ids)) != len(ids):
             raise ValueError("item ids must be unique")
         scored = self.scored_item_ids
-        lo, hi = 0, self.max_total
+        lo, hi = self.min_total, self.max_total
         for bands in (self.bands, *self.other_bands.values()):
             edges = sorted(bands, key=lambda b: b.min)
             if edges[0].min != lo or edges[-1].max != hi:
@@ -161,6 +172,10 @@ class Instrument(_Strict):
         if band_set is None or band_set == self.band_set:
             return self.bands
         return self.other_bands[band_set]
+
+    @property
+    def min_total(self) -> int:
+        return len(self.scored_item_ids) * min(self.scores)
 
     @property
     def max_total(self) -> int:
@@ -249,14 +264,42 @@ def _run(algo: Icd10Algorithm | Dsm4Algorithm, items: Mapping[str, int]) -> str:
     return algo.otherwise
 
 
+def directories() -> tuple[Path, ...]:
+    """Where instrument files are read: the shipped ones, then a folder named by INSTRUMENTS_DIR.
+
+    A new instrument is one YAML file there (plus its catalogue entries); programmes name it by its
+    file name, and the flow, scoring, triage facts, summary, CSV columns, JSON schema and FHIR
+    Questionnaire all follow from the file."""
+    extra = os.environ.get("INSTRUMENTS_DIR", "").strip()
+    return (INSTRUMENT_DIR, Path(extra)) if extra else (INSTRUMENT_DIR,)
+
+
+@cache
+def _paths() -> dict[str, Path]:
+    paths: dict[str, Path] = {}
+    for directory in directories():
+        for path in sorted(directory.glob("*.yaml")):
+            paths.setdefault(path.stem, path)  # a shipped instrument is never replaced
+    return paths
+
+
 @cache
 def load(instrument_id: str) -> Instrument:
-    path = INSTRUMENT_DIR / f"{instrument_id}.yaml"
-    if not path.exists():
+    path = _paths().get(instrument_id)
+    if path is None:
         raise KeyError(f"no instrument {instrument_id!r}")
-    return Instrument.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    instrument = Instrument.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    if instrument.id != instrument_id:
+        raise ValueError(f"{path}: id {instrument.id!r} must be the file name")
+    return instrument
 
 
 @cache
 def available() -> tuple[str, ...]:
-    return tuple(sorted(p.stem for p in INSTRUMENT_DIR.glob("*.yaml")))
+    return tuple(sorted(_paths()))
+
+
+def reload() -> None:
+    """Forget the instruments read so far (after INSTRUMENTS_DIR changed)."""
+    for cached in (_paths, load, available):
+        cached.cache_clear()
