@@ -21,7 +21,7 @@ from typing import Any
 from flows import instruments, questions
 from flows.clocks import CLOCKS
 from flows.summary import CASE_OUTCOMES
-from flows.triage import Outcome
+from flows.triage import REASON_PATTERN, Outcome
 from locales import LANGUAGES
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "referral.schema.json"
@@ -123,7 +123,7 @@ def referral_schema() -> dict[str, Any]:
                 "required": ["outcome", "reason", "urgent", "priority"],
                 "properties": {
                     "outcome": {"enum": [o.value for o in Outcome]},
-                    "reason": {"type": "string", "pattern": "^reason\\.[a-z_]+$"},
+                    "reason": {"type": "string", "pattern": REASON_PATTERN},
                     "urgent": {"type": "boolean"},
                     "priority": {"type": "boolean"},
                 },

@@ -42,6 +42,9 @@ def goes_to_consultant(outcome: str) -> bool:
         return False
 
 
+# A rule's reason: a message id (programme files, the export's `triage.reason`).
+REASON_PATTERN = r"^reason\.[a-z0-9_]+$"
+
 COMPARISONS = ("eq", "ne", "in", "not_in", "lt", "le", "gt", "ge", "present", "contains", "only", "several_of")
 # comparisons over a multiple-choice fact (a list of option ids)
 SET_COMPARISONS = ("contains", "only", "several_of")

@@ -264,14 +264,24 @@ def _run(algo: Icd10Algorithm | Dsm4Algorithm, items: Mapping[str, int]) -> str:
     return algo.otherwise
 
 
+_extra_dir: Path | None = None
+
+
+def use_directory(extra_dir: Path | None) -> None:
+    """Read instruments from `extra_dir` too (the setting INSTRUMENTS_DIR), from now on."""
+    global _extra_dir
+    _extra_dir = extra_dir
+    reload()
+
+
 def directories() -> tuple[Path, ...]:
-    """Where instrument files are read: the shipped ones, then a folder named by INSTRUMENTS_DIR.
+    """Where instrument files are read: the shipped ones, then the folder named by INSTRUMENTS_DIR.
 
     A new instrument is one YAML file there (plus its catalogue entries); programmes name it by its
     file name, and the flow, scoring, triage facts, summary, CSV columns, JSON schema and FHIR
     Questionnaire all follow from the file."""
-    extra = os.environ.get("INSTRUMENTS_DIR", "").strip()
-    return (INSTRUMENT_DIR, Path(extra)) if extra else (INSTRUMENT_DIR,)
+    extra = _extra_dir or (Path(os.environ["INSTRUMENTS_DIR"]) if os.environ.get("INSTRUMENTS_DIR") else None)
+    return (INSTRUMENT_DIR, extra) if extra else (INSTRUMENT_DIR,)
 
 
 @cache

@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from flows import instruments, questions
-from flows.triage import COMBINATORS, COMPARISONS, Outcome, Rule, fact_names
+from flows.triage import COMBINATORS, COMPARISONS, REASON_PATTERN, Outcome, Rule, fact_names
 from locales import LANGUAGES
 
 SHIPPED_DIR = Path(__file__).resolve().parent
@@ -79,7 +79,7 @@ REGION_NUMBER_LINES = ("crisis.dk.psychiatry", "crisis.dk.laegevagt")
 class RuleSpec(_Strict):
     when: dict[str, Any] | None = None
     outcome: Outcome
-    reason: str
+    reason: str = Field(pattern=REASON_PATTERN)
     priority: bool = False
 
 
