@@ -136,8 +136,9 @@ def case_screen(referral_id: int, payload: dict[str, Any], lang: str, clocks: di
         moment = clocks.get(key)
         return moment.date().isoformat() if moment else t("staff.case.not_yet")
 
-    created = clocks["created_at"]
-    assert created is not None
+    created = clocks.get("created_at")
+    if created is None:  # every referral has its creation time; a caller that leaves it out is wrong
+        raise ValueError(f"referral {referral_id}: case card without created_at")
     days = (now - created).days
     text = t("staff.case", id=referral_id, name=candidate.get("name", ""), age=candidate.get("age", ""),
              municipality=candidate.get("municipality", ""), days=days, contact=when("first_contact_at"),

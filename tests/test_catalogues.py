@@ -32,7 +32,8 @@ def used_message_ids() -> set[str]:
     for path in [*ROOT.glob("flows/**/*.py"), *ROOT.glob("bot/**/*.py")]:
         text = path.read_text(encoding="utf-8")
         ids |= set(re.findall(r"""\b(?:t|_notice\(state,|Translator\([^)]*\))\(\s*"([a-z0-9_.-]+)\"""", text))
-        ids |= set(re.findall(r"""_notice\(\w+, "([a-z0-9_.-]+)\"""", text))
+        ids |= set(re.findall(r"""notice\(\w+, "([a-z0-9_.-]+)\"""", text))
+        ids |= set(re.findall(r"""Invalid\("([a-z0-9_.-]+)\"""", text))
     for iid in instruments.available():
         ins = instruments.load(iid)
         ids |= {ins.name, ins.intro} | {o.label for o in ins.options} | {i.text for i in ins.items}

@@ -376,8 +376,9 @@ class Registry:
             raise ProgrammeError("\n".join(str(p) for p in problems))
         loaded: dict[str, Programme] = {}
         for path in paths:
-            programme, _ = parse_file(path)
-            assert programme is not None
+            programme, found = parse_file(path)
+            if programme is None:  # checked above; a file changed in between
+                raise ProgrammeError("\n".join(str(p) for p in found) or f"{path}: cannot be read")
             loaded[programme.id] = programme
         return cls(loaded)
 
