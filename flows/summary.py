@@ -14,6 +14,7 @@ from flows import instruments, questions
 from flows.clocks import CASE_STEP_CLOCKS
 from flows.programmes import Programme
 from flows.screens import Button, InputKind, Screen, Tone
+from flows.steps import Step, StepKind
 from flows.triage import goes_to_consultant
 from locales import Translator, format_when
 
@@ -40,10 +41,10 @@ def _line(t: Translator, question_id: str, value: Any) -> str:
 
 def _step_name(t: Translator, step: str) -> str:
     """A step in the staff member's language: "MDI 6" for an item, the question's short label otherwise."""
-    iid, _, item = step.partition(".")
-    if iid in instruments.available() and item:
-        return t("staff.summary.item", instrument=t(instruments.load(iid).name), item=item)
-    return t(f"{step}.short") if step.startswith("q.") else step
+    parsed = Step.parse(step)
+    if parsed is not None and parsed.kind is StepKind.ITEM:
+        return t("staff.summary.item", instrument=t(instruments.load(parsed.instrument).name), item=parsed.name)
+    return t(f"{step}.short") if parsed is not None and parsed.kind is StepKind.QUESTION else step
 
 
 def _risk_lines(t: Translator, payload: dict[str, Any], programme: Programme) -> list[str]:
