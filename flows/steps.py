@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from flows import instruments, questions
@@ -52,19 +53,7 @@ class Step:
     @classmethod
     def parse(cls, raw: str) -> Step | None:
         """The step a stored string names; None for one this installation does not know."""
-        plain = _PLAIN.get(raw)
-        if plain is not None:
-            return cls(plain)
-        head, _, rest = raw.partition(".")
-        if not rest:
-            return None
-        if head == "info":
-            return cls(StepKind.INFO, rest) if rest in INFO_NAMES else None
-        if head == "q":
-            return cls(StepKind.QUESTION, rest) if rest in questions.ALL else None
-        if head in instruments.available():
-            return cls(StepKind.ITEM, rest, head)
-        return None
+        return _parse(raw, instruments.available())  # keyed by the instruments: INSTRUMENTS_DIR may change
 
     def __str__(self) -> str:
         if self.kind is StepKind.INFO:
@@ -83,6 +72,23 @@ class Step:
     def item(self) -> tuple[instruments.Instrument, str] | None:
         """For an instrument item: the instrument and the item id."""
         return (instruments.load(self.instrument), self.name) if self.kind is StepKind.ITEM else None
+
+
+@lru_cache(maxsize=4096)  # a few hundred distinct steps; parsed on every answer
+def _parse(raw: str, catalogued: tuple[str, ...]) -> Step | None:
+    plain = _PLAIN.get(raw)
+    if plain is not None:
+        return Step(plain)
+    head, _, rest = raw.partition(".")
+    if not rest:
+        return None
+    if head == "info":
+        return Step(StepKind.INFO, rest) if rest in INFO_NAMES else None
+    if head == "q":
+        return Step(StepKind.QUESTION, rest) if rest in questions.ALL else None
+    if head in catalogued:
+        return Step(StepKind.ITEM, rest, head)
+    return None
 
 
 def question_step(question: Question) -> str:
