@@ -422,8 +422,7 @@ class Casework:
 
     @staticmethod
     def case_card(referral: Referral, lang: str, now: datetime) -> Screen:
-        clocks = {k: getattr(referral, k) for k in ("created_at", "first_contact_at", "first_meeting_at",
-                                                     "job_search_at")}
+        clocks = {k: getattr(referral, k) for k in ("created_at", *CASE_STEP_CLOCKS.values())}
         return case_screen(referral.id, referral.payload, lang, clocks, referral.case_outcome, now)
 
     async def cases(self, uow: UnitOfWork, who: Who, now: datetime) -> list[int]:
