@@ -135,7 +135,7 @@ def export_record(referral_id: int, created_at: str, status: str, payload: dict[
     instruments_out = {}
     for iid, result in payload["instruments"].items():
         entry = {"items": result["items"], "total": result["total"], "band": result["band"]}
-        entry.update({k: result[k] for k in ("icd10", "dsm4") if k in result})
+        entry.update({k: result[k] for k in instruments.load(iid).algorithms if k in result})  # as the file names them
         instruments_out[iid] = entry
     triage = payload["triage"]
     return {
