@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     encryption_hash_key: SecretStr | None = None  # stable key for the keyed-hash lookup columns
     key_file: Path = Field(default=Path(".ipsbot/encryption.key"))
     programmes_dir: Path | None = None
+    instruments_dir: Path | None = None  # a folder of extra instrument YAML files
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     webhook_host: str = "127.0.0.1"
@@ -37,7 +38,7 @@ class Settings(BaseSettings):
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
-    @field_validator("redis_url", "webhook_url", "programmes_dir", mode="before")
+    @field_validator("redis_url", "webhook_url", "programmes_dir", "instruments_dir", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

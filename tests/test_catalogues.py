@@ -32,11 +32,16 @@ def used_message_ids() -> set[str]:
     for path in [*ROOT.glob("flows/**/*.py"), *ROOT.glob("bot/**/*.py")]:
         text = path.read_text(encoding="utf-8")
         ids |= set(re.findall(r"""\b(?:t|_notice\(state,|Translator\([^)]*\))\(\s*"([a-z0-9_.-]+)\"""", text))
-        ids |= set(re.findall(r"""_notice\(\w+, "([a-z0-9_.-]+)\"""", text))
+        ids |= set(re.findall(r"""notice\(\w+, "([a-z0-9_.-]+)\"""", text))
+        ids |= set(re.findall(r"""Invalid\("([a-z0-9_.-]+)\"""", text))
     for iid in instruments.available():
         ins = instruments.load(iid)
         ids |= {ins.name, ins.intro} | {o.label for o in ins.options} | {i.text for i in ins.items}
         ids |= {o.label for i in ins.items for o in ins.options_of(i)}
+        # the summary names each band and algorithm result, and the algorithm
+        ids |= {f"band.{b.band}" for name in ins.band_set_names for b in ins.bands_of(name)}
+        ids |= {f"algorithm.{a.kind}" for a in ins.algorithms.values()}
+        ids |= {f"band.{level}" for a in ins.algorithms.values() for level in a.levels_named}
     for programme in Registry.load().all():
         ids |= {r.reason for r in programme.rules} | {c.label for c in programme.crisis}
         ids |= {f"result.{r.outcome.value}" for r in programme.rules}

@@ -10,9 +10,10 @@ validated when it is made.
   codes where the instrument data has them (GAD-7, PHQ-9; the MDI has none): answers are then coded
   with their LOINC answer codes (LA...), otherwise with the score in our own code system.
 - ``questionnaire_responses(id, created_at, payload)``: one ``QuestionnaireResponse`` per instrument
-  of a referral; each item carries its LOINC code in the ``item-code`` extension. No name and no
-  subject: the identifier ``<referral id>-<instrument>`` in the system
-  ``https://ips-intake.example/referral`` is the only link to the person.
+  of a referral (status ``in-progress`` for a partial referral, else ``completed``); each item carries
+  its LOINC code in the ``item-code`` extension. No name and no subject: the identifier
+  ``<referral id>-<instrument>`` in the system ``https://ips-intake.example/referral`` is the only
+  link to the person.
 - ``fhir_lines(referrals)``: the export stream, one JSON resource per line: the questionnaires first,
   then the responses, one referral at a time.
 """
@@ -134,7 +135,7 @@ def questionnaire(instrument_id: str, lang: str = "en") -> Questionnaire:
 
 
 def _response(referral_id: int, created_at: str, lang: str, instrument_id: str,
-              result: dict[str, Any]) -> QuestionnaireResponse:
+              result: dict[str, Any], status: str = "completed") -> QuestionnaireResponse:
     instrument = load(instrument_id)
     t = Translator(lang)
     answers: dict[str, int] = result["answers"]
@@ -157,17 +158,21 @@ def _response(referral_id: int, created_at: str, lang: str, instrument_id: str,
         language=t.lang,
         identifier=Identifier(system=REFERRAL_SYSTEM, value=f"{referral_id}-{instrument_id}"),
         questionnaire=canonical_url(instrument_id),
-        status="completed",
+        status=status,
         authored=_utc(created_at),
         item=items,
     )
 
 
 def questionnaire_responses(referral_id: int, created_at: str, payload: dict[str, Any]) -> list[QuestionnaireResponse]:
-    """One completed ``QuestionnaireResponse`` per instrument of a referral payload, texts in its language."""
+    """One ``QuestionnaireResponse`` per instrument of a referral payload, texts in its language.
+
+    ``completed``; ``in-progress`` for a partial referral (an intake left after a risk answer), whose
+    intake was never finished even where an instrument was answered in full."""
     lang = payload.get("language") or "en"
+    status = "in-progress" if payload.get("partial") else "completed"
     return [
-        _response(referral_id, created_at, lang, iid, result)
+        _response(referral_id, created_at, lang, iid, result, status)
         for iid, result in payload.get("instruments", {}).items()
     ]
 

@@ -21,7 +21,7 @@ from bot.services.meetings import Meetings
 from bot.services.notify import Notifier, Who, staff_address
 from bot.services.policy import may_act
 from flows.address import Address
-from flows.ips import CARD_CLOCKS, CASE_OUTCOMES, CASE_STEPS, CLOCKS
+from flows.ips import CARD_CLOCKS, CASE_OUTCOMES, CASE_STEP_CLOCKS, CLOCKS
 from flows.programmes import Programme, Registry
 from flows.referral import export_record
 from flows.screens import Button, InputKind, Screen, Tone
@@ -368,9 +368,9 @@ class Casework:
             return [await self.queue(uow, to, [outcome_screen(referral.id, staff.language)], now)]
         if button.startswith("outcome:") and button.removeprefix("outcome:") in CASE_OUTCOMES:
             referral.case_outcome, referral.outcome_at = button.removeprefix("outcome:"), now
-        elif button in CASE_STEPS:
-            if getattr(referral, CASE_STEPS[button]) is None:  # the first time counts for the IPS clocks
-                setattr(referral, CASE_STEPS[button], now)
+        elif button in CASE_STEP_CLOCKS:
+            if getattr(referral, CASE_STEP_CLOCKS[button]) is None:  # the first time counts for the IPS clocks
+                setattr(referral, CASE_STEP_CLOCKS[button], now)
         elif button == "meetcancel":
             slot = await uow.slots.booked_for(referral.id)
             if slot is not None:

@@ -11,6 +11,7 @@ threshold of the total, with its source, or none (`reliable_change_source` then 
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -78,6 +79,11 @@ class Icd10Algorithm(_Strict):
     levels: tuple[Icd10Level, ...]
     otherwise: str
 
+    @property
+    def levels_named(self) -> tuple[str, ...]:
+        """Every result the algorithm can give."""
+        return (*(level.level for level in self.levels), self.otherwise)
+
 
 class Dsm4Algorithm(_Strict):
     kind: Literal["dsm4"]
@@ -87,6 +93,11 @@ class Dsm4Algorithm(_Strict):
     min_symptoms: int
     positive: str
     otherwise: str
+
+    @property
+    def levels_named(self) -> tuple[str, ...]:
+        """Every result the algorithm can give."""
+        return (self.positive, self.otherwise)
 
 
 class Loinc(_Strict):
@@ -124,7 +135,7 @@ class Instrument(_Strict):
         if len(set(ids)) != len(ids):
             raise ValueError("item ids must be unique")
         scored = self.scored_item_ids
-        lo, hi = 0, self.max_total
+        lo, hi = self.min_total, self.max_total
         if not self.bands and self.other_bands:
             raise ValueError("other band sets need a default band set")
         for bands in (self.bands, *self.other_bands.values()):
@@ -184,6 +195,10 @@ class Instrument(_Strict):
         if band_set is None or band_set == self.band_set:
             return self.bands
         return self.other_bands[band_set]
+
+    @property
+    def min_total(self) -> int:
+        return len(self.scored_item_ids) * min(self.scores)
 
     @property
     def max_total(self) -> int:
@@ -289,14 +304,52 @@ def _run(algo: Icd10Algorithm | Dsm4Algorithm, items: Mapping[str, int]) -> str:
     return algo.otherwise
 
 
+_extra_dir: Path | None = None
+
+
+def use_directory(extra_dir: Path | None) -> None:
+    """Read instruments from `extra_dir` too (the setting INSTRUMENTS_DIR), from now on."""
+    global _extra_dir
+    _extra_dir = extra_dir
+    reload()
+
+
+def directories() -> tuple[Path, ...]:
+    """Where instrument files are read: the shipped ones, then the folder named by INSTRUMENTS_DIR.
+
+    A new instrument is one YAML file there (plus its catalogue entries); programmes name it by its
+    file name, and the flow, scoring, triage facts, summary, CSV columns, JSON schema and FHIR
+    Questionnaire all follow from the file."""
+    extra = _extra_dir or (Path(os.environ["INSTRUMENTS_DIR"]) if os.environ.get("INSTRUMENTS_DIR") else None)
+    return (INSTRUMENT_DIR, extra) if extra else (INSTRUMENT_DIR,)
+
+
+@cache
+def _paths() -> dict[str, Path]:
+    paths: dict[str, Path] = {}
+    for directory in directories():
+        for path in sorted(directory.glob("*.yaml")):
+            paths.setdefault(path.stem, path)  # a shipped instrument is never replaced
+    return paths
+
+
 @cache
 def load(instrument_id: str) -> Instrument:
-    path = INSTRUMENT_DIR / f"{instrument_id}.yaml"
-    if not path.exists():
+    path = _paths().get(instrument_id)
+    if path is None:
         raise KeyError(f"no instrument {instrument_id!r}")
-    return Instrument.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    instrument = Instrument.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    if instrument.id != instrument_id:
+        raise ValueError(f"{path}: id {instrument.id!r} must be the file name")
+    return instrument
 
 
 @cache
 def available() -> tuple[str, ...]:
-    return tuple(sorted(p.stem for p in INSTRUMENT_DIR.glob("*.yaml")))
+    return tuple(sorted(_paths()))
+
+
+def reload() -> None:
+    """Forget the instruments read so far (after INSTRUMENTS_DIR changed)."""
+    for cached in (_paths, load, available):
+        cached.cache_clear()

@@ -17,11 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from flows import instruments, questions
 from flows.ips import CASE_OUTCOMES
-from flows.triage import COMBINATORS, COMPARISONS, Outcome, Rule, fact_names
+from flows.triage import COMBINATORS, COMPARISONS, REASON_PATTERN, Outcome, Rule, fact_names
 from locales import LANGUAGES
 
 SHIPPED_DIR = Path(__file__).resolve().parent
-LANGS = LANGUAGES
+LANGS = LANGUAGES  # the catalogue languages: a programme offers some of them
 DEFAULT_OUTCOME_COUNTS = (
     "ordinary_full", "ordinary_part", "ordinary_under_25", "flex", "education", "education_under_25", "subsidised",
 )
@@ -80,7 +80,7 @@ REGION_NUMBER_LINES = ("crisis.dk.psychiatry", "crisis.dk.laegevagt")
 class RuleSpec(_Strict):
     when: dict[str, Any] | None = None
     outcome: Outcome
-    reason: str
+    reason: str = Field(pattern=REASON_PATTERN)
     priority: bool = False
 
 
@@ -417,9 +417,9 @@ class Registry:
             raise ProgrammeError("\n".join(str(p) for p in problems))
         loaded: dict[str, Programme] = {}
         for path in paths:
-            programme, _ = parse_file(path)
-            if programme is None:  # `check` passed, so this cannot be; if it is, say so rather than load less
-                raise ProgrammeError(f"{path}: checked, but did not load")
+            programme, found = parse_file(path)
+            if programme is None:  # checked above; a file changed in between
+                raise ProgrammeError("\n".join(str(p) for p in found) or f"{path}: cannot be read")
             loaded[programme.id] = programme
         return cls(loaded)
 

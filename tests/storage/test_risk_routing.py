@@ -8,10 +8,12 @@ told, and urgent referrals outside the target group sent to someone who checks.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+import jsonschema
 import pytest
 import yaml
 from sqlalchemy import select, text
@@ -24,6 +26,8 @@ from bot.services.intake import IntakeService, Outcome, Person
 from flows.answers import Command, Tap, Text
 from flows.intake import IntakeFlow
 from flows.programmes import Programme, Registry
+from flows.referral import export_record
+from flows.schema import SCHEMA_PATH
 from flows.screens import InputKind
 from locales import Translator
 from storage.models import AuditEvent, OutboxMessage, Referral, RiskEvent
@@ -212,6 +216,11 @@ async def test_an_intake_abandoned_after_a_risk_answer_becomes_an_urgent_partial
     assert DA("staff.summary.item", instrument="MDI", item="6") in summary["text"]
     assert await sweep(timedelta(hours=30)) == []  # once
     assert "referral.partial" in [a.action for a in await actions(factory)]
+    # the stored partial referral, exported: it meets the schema and says it is partial
+    record = export_record(referral.id, "2026-03-05T14:30:00+00:00", referral.status, referral.payload)
+    jsonschema.validate(record, json.loads(SCHEMA_PATH.read_text(encoding="utf-8")),
+                        format_checker=jsonschema.FormatChecker())
+    assert record["partial"] is True and record["triage"]["urgent"] is True
 
     # the person comes back and finishes: still one referral, now complete
     clock.set(START + timedelta(hours=31))

@@ -53,7 +53,7 @@ from bot.channels.telegram.handlers import make_router
 from bot.channels.telegram.polling import ALLOWED_UPDATES, Poller, handle_update
 from bot.channels.telegram.session import RESPONSE_MODELS, JsonSession
 from bot.settings import Settings
-from locales import Translator
+from locales import FALLBACK, LANGUAGES, Translator
 from storage.repositories import sender_of
 
 log = logging.getLogger(__name__)
@@ -155,11 +155,11 @@ def create_dispatcher(app: App, isolation: BaseEventIsolation | None = None) -> 
 
 async def set_commands(bot: Bot) -> None:
     """The command menu in English (default), Danish and Swedish."""
-    for lang in ("en", "da", "sv"):
+    for lang in (FALLBACK, *(code for code in LANGUAGES if code != FALLBACK)):
         t = Translator(lang)
         commands = [BotCommand(command=name, description=t(f"telegram.cmd.{name}")) for name in COMMANDS]
         await bot.set_my_commands(commands, scope=BotCommandScopeDefault(),
-                                  language_code=None if lang == "en" else lang)
+                                  language_code=None if lang == FALLBACK else lang)
 
 
 def webhook_app(bot: Bot, dp: Dispatcher, secret: str, *, spread: bool = False,
