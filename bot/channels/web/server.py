@@ -39,6 +39,7 @@ MAX_REQUEST = 64 * 1024  # bytes of one form; a longer body is refused before it
 MAX_FIELD = 16_000  # characters of one typed answer the flow is asked to judge; the flow's own limits are lower
 STATIC = Path(__file__).parent / "static"
 FRAMERS = "https://web.telegram.org"
+TELEGRAM_PAGE = web.RequestKey("telegram", bool)  # this response may load Telegram's script
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -54,7 +55,7 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
         response = await handler(request)
     except web.HTTPRequestEntityTooLarge:
         response = web.Response(status=413, text="413: the form is too large", content_type="text/plain")
-    response.headers["Content-Security-Policy"] = csp(bool(request.get("telegram")))
+    response.headers["Content-Security-Policy"] = csp(request.get(TELEGRAM_PAGE, False))
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers.setdefault("Cache-Control", "no-store")
@@ -429,7 +430,7 @@ class WebChannel:
 
     async def telegram_page(self, request: web.Request) -> web.Response:
         """The Mini App's first page: its script posts Telegram's signed init data to `/tg/auth`."""
-        request["telegram"] = True
+        request[TELEGRAM_PAGE] = True
         lang = request.query.get("lang", "en")
         lang = lang if lang in LANGUAGES else "en"
         t = Translator(lang)
