@@ -6,7 +6,12 @@
   if (box) {
     var update = function () {
       var risk = document.querySelector("input[data-risk]:checked");
-      if (risk && box.hidden) { box.hidden = false; }
+      if (risk && box.hidden) {
+        // right under the item just answered, where the person is looking
+        var item = risk.closest("fieldset");
+        if (item) { item.after(box); }
+        box.hidden = false;
+      }
     };
     document.addEventListener("change", update);
     update();
