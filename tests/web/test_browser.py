@@ -6,6 +6,7 @@ Every page met is checked with axe-core for WCAG 2.2 AA; a screenshot of each ki
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -199,7 +200,7 @@ async def test_mini_app_with_signed_init_data_and_forged_or_stale_refused(browse
     async def open_in_telegram(data: str) -> Any:
         context = await browser.new_context(**PHONE)
         page = await context.new_page()
-        stub = "window.Telegram={WebApp:{initData:%r,ready:function(){}}};" % data
+        stub = "window.Telegram={WebApp:{initData:" + json.dumps(data) + ",ready:function(){}}};"
         await page.route("https://telegram.org/js/telegram-web-app.js",
                          lambda route: route.fulfill(body=stub, content_type="text/javascript"))
         await page.goto(server.url("/tg?p=reconnect&lang=da"))
