@@ -40,6 +40,8 @@ def parser() -> argparse.ArgumentParser:
     chat.add_argument("--lang", choices=["da", "sv", "en"], help="language to start in")
     chat.add_argument("--reset", action="store_true", help="forget the intake under way and start over")
     chat.add_argument("--user", default=None, help="who is chatting (default: your login name)")
+    chat.add_argument("--web", action="store_true",
+                      help="serve the same intake as a web form instead, and print its local address")
 
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade"])
@@ -171,6 +173,8 @@ async def _keys(settings: Settings, action: str) -> int:
 
 
 async def _chat(settings: Settings, args: argparse.Namespace) -> int:
+    if args.web:
+        return await _web(settings, args)
     from bot.app import open_app
     from bot.channels.console import Console
     from bot.services.intake import Person
