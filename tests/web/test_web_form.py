@@ -192,3 +192,16 @@ async def _count(site: Site, table: str) -> int:
 
     async with site.app.sessions() as session:
         return int((await session.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())
+
+
+async def test_a_risk_answer_after_an_item_left_out_still_shows_crisis_help(site: Site) -> None:
+    user = WebUser(site.client)
+    await user.get("/p/reconnect")
+    page = await walk_to(user, "mdi")
+    chosen = {name: "1" for name in page.answer.radios if name != "mdi.2"}
+    page = await user.fill({**chosen, "mdi.6": "4"})
+    assert page.crisis() and page.errors() and "2" in page.errors()[0]
+    assert page.html.find('class="crisis" role="alert"') < page.html.find('class="error"')
+    assert await _risks(site) == []  # stored once the items before it are answered, in order
+    page = await user.fill({**chosen, "mdi.6": "4", "mdi.2": "1"})
+    assert [(r.detail["instrument"], r.detail["item"]) for r in await _risks(site)] == [("mdi", "6")]

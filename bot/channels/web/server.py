@@ -360,6 +360,12 @@ class WebChannel:
         shown.screens = [s for s in shown.screens if s.tone is not Tone.CRISIS]
         shown.notices = crisis
         missing = [n for n, k in enumerate(keys) if k not in given]
+        if missing and not crisis and any(instruments.risk_flags(instrument, k.partition(".")[2], int(v))
+                                          for k, v in given.items()):
+            # a risk answer after the item left out: not stored until the items before it are (the flow
+            # takes them in order), but its help is shown now, as the chat shows it on the answer
+            crisis.append(self.app.flow._crisis(State.from_dict(shown.state)))
+            shown.notices = crisis
         if missing:
             t = Translator(shown.state.get("lang", "en"))
             first = missing[0]
