@@ -111,7 +111,8 @@ async def main(users: int, database_url: str | None, think: float = 0.0) -> None
             process.wait(timeout=30)
     ordered = sorted(times)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-    print(f"{users} people at once (think {think} s), {len(times)} pages in {wall:.1f} s: {len(times) / wall:.0f} pages/s")
+    print(f"{users} people at once (think {think} s), {len(times)} pages in {wall:.1f} s: "
+          f"{len(times) / wall:.0f} pages/s")
     print(f"time per page: p50 {statistics.median(ordered) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
     print(f"page weight: HTML p50 {statistics.median(sizes) / 1024:.1f} KB, largest {max(sizes) / 1024:.1f} KB; "
           f"CSS and script {extra / 1024:.1f} KB; largest page in all {(max(sizes) + extra) / 1024:.1f} KB")
