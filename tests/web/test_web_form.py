@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 from tests.web.client import WebUser
@@ -16,6 +17,9 @@ async def test_a_whole_intake_in_danish_ends_in_one_referral(site: Site) -> None
     page = await user.get("/p/reconnect")
     assert page.status == 200
     assert '<html lang="da">' in page.html
+    page = await walk_to(user, "q.contact")
+    offered = [v for _, v, _ in page.answer.buttons]
+    assert "phone" in offered and "chat" not in offered  # a form has no chat to write back to
     await walk_to(user, "gad7")
     questionnaire = user.page
     assert questionnaire is not None
@@ -151,6 +155,7 @@ async def test_security_headers_and_page_weight(site: Site) -> None:
     policy = response.headers["Content-Security-Policy"]
     assert "script-src 'self';" in policy and "frame-ancestors https://web.telegram.org" in policy
     assert "default-src 'none'" in policy and "telegram.org/js" not in await response.text()
+    assert response.headers["Referrer-Policy"] == "no-referrer" and response.headers["Cache-Control"] == "no-store"
     weight = len(await response.read())
     for name in ("app.css", "app.js"):
         weight += len(await (await site.client.get(f"/static/{name}")).read())
@@ -205,3 +210,24 @@ async def test_a_risk_answer_after_an_item_left_out_still_shows_crisis_help(site
     assert await _risks(site) == []  # stored once the items before it are answered, in order
     page = await user.fill({**chosen, "mdi.6": "4", "mdi.2": "1"})
     assert [(r.detail["instrument"], r.detail["item"]) for r in await _risks(site)] == [("mdi", "6")]
+
+
+async def test_rate_limits_per_session_and_per_address(tmp_path: Path) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.app import open_app
+    from bot.channels.web.server import WebChannel
+    from bot.clock import ManualClock
+    from tests.web.conftest import settings_for
+
+    settings = settings_for(tmp_path).model_copy(update={"web_rate_per_session": 5, "web_rate_per_address": 9})
+    async with open_app(settings, ManualClock()) as app, \
+            TestClient(TestServer(WebChannel(app, settings).application())) as client:
+        user = WebUser(client)
+        await user.get("/p/reconnect")
+        statuses = [(await user.get("/f")).status for _ in range(5)]
+        assert statuses == [200] * 5
+        assert (await user.get("/f")).status == 429  # the sixth request with one token in a minute
+        other = WebUser(client)  # a new token from the same address: the address's limit is next
+        statuses = [(await other.get("/p/reconnect")).status for _ in range(3)]
+        assert 429 in statuses
