@@ -64,7 +64,7 @@ def free_port() -> int:
 
 
 async def wait_for(port: int, process: subprocess.Popen[bytes]) -> None:
-    for _ in range(200):
+    for _ in range(1200):  # up to a minute: the first start migrates the database
         if process.poll() is not None:
             raise RuntimeError("ipsbot web stopped")
         try:
