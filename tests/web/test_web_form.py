@@ -176,6 +176,7 @@ async def test_my_data_and_delete_as_pages(site: Site) -> None:
     user = WebUser(site.client)
     await user.get("/p/reconnect")
     await walk_to(user, "q.age")
+    assert "Ana" in (await user.get("/mydata")).text  # as a page, from a plain link
     page = await user.post("/mydata", {})
     assert "Ana" in page.text
     response = await site.client.post("/mydata.json", data=page.form("/mydata.json").hidden)

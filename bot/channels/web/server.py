@@ -100,7 +100,7 @@ class WebChannel:
         r.add_get("/f", self.form)
         r.add_post("/answer", self.answer)
         r.add_post("/lang", self.language)
-        r.add_get("/mydata", self.form)
+        r.add_get("/mydata", self.my_data_page)
         r.add_post("/mydata", self.my_data)
         r.add_post("/mydata.json", self.my_data_file)
         r.add_get("/delete", self.delete_page)
@@ -252,11 +252,11 @@ class WebChannel:
             return self._problem(request, "web.rate_limited", 429)
         if session is None or session.kind != "w":
             return self._problem(request, "web.expired", 410)
-        response = web.HTTPSeeOther("/f")  # the token leaves the address bar and the history
+        response = web.Response(status=303, headers={"Location": "/f"})  # the token leaves the address bar
         response.set_cookie(COOKIE, tokens.renewed(session, self._now()), path="/", httponly=True, samesite="Lax",
                             max_age=int(tokens.WEB_SESSION.total_seconds()),
                             secure=self._base(request).startswith("https://"))
-        raise response
+        return response
 
     async def form(self, request: web.Request) -> web.Response:
         session = self._session(request)
@@ -389,11 +389,22 @@ class WebChannel:
         outcome = await self._feed(person, Tap(overlay.step, overlay.version, lang))
         return self.page(request, session, self._shown(outcome))
 
+    async def my_data_page(self, request: web.Request) -> web.Response:
+        """`/mydata` as a page: reading changes nothing, so a plain link may open it."""
+        session = self._session(request)
+        if self._limited(request, session):
+            return self._problem(request, "web.rate_limited", 429)
+        if session is None or await self._current(self.person(session)) is None:
+            return self._problem(request, "web.expired", 410)
+        return await self._my_data(request, session)
+
     async def my_data(self, request: web.Request) -> web.Response:
         checked = await self._checked(request)
         if isinstance(checked, web.Response):
             return checked
-        session, _ = checked
+        return await self._my_data(request, checked[0])
+
+    async def _my_data(self, request: web.Request, session: tokens.Session) -> web.Response:
         outcome = await self._feed(self.person(session), Command("mydata"))
         shown = self._shown(outcome)
         t = Translator(outcome.state.get("lang", "en"))
@@ -420,6 +431,8 @@ class WebChannel:
     async def delete_page(self, request: web.Request) -> web.Response:
         """`/delete` as a page: the same confirmation the chat asks, one press away."""
         session = self._session(request)
+        if self._limited(request, session):
+            return self._problem(request, "web.rate_limited", 429)
         if session is None or await self._current(self.person(session)) is None:
             return self._problem(request, "web.expired", 410)
         return await self._delete(request, session)
