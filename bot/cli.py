@@ -310,7 +310,11 @@ async def _web(settings: Settings, args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stopping.set)
-        task = asyncio.create_task(serve(app, settings, stopping))
+        started = asyncio.Event()
+        task = asyncio.create_task(serve(app, settings, stopping, started))
+        await asyncio.wait([task, asyncio.create_task(started.wait())], return_when=asyncio.FIRST_COMPLETED)
+        if task.done():  # it could not listen (the port is taken): its error, not an address
+            await task
         base = f"http://{settings.web_host}:{settings.web_port}"
         for programme in [app.registry[args.programme]] if args.programme else app.registry.all():
             print(f"{programme.id}: {base}/p/{programme.id}", flush=True)

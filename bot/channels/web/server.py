@@ -479,12 +479,14 @@ class WebChannel:
         return self.page(request, session, current)
 
 
-async def serve(app: App, settings: Settings, stopping: Any) -> None:
-    """`ipsbot web`: the pages on WEB_HOST:WEB_PORT until `stopping` is set."""
+async def serve(app: App, settings: Settings, stopping: Any, started: Any = None) -> None:
+    """`ipsbot web`: the pages on WEB_HOST:WEB_PORT until `stopping` is set; `started` set once listening."""
     channel = WebChannel(app, settings)
     runner = web.AppRunner(channel.application(), access_log=None)  # paths can hold a resume token
     await runner.setup()
     await web.TCPSite(runner, settings.web_host, settings.web_port).start()
+    if started is not None:
+        started.set()
     try:
         await stopping.wait()
     finally:
