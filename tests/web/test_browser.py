@@ -1,12 +1,13 @@
 """The web form in a real browser, in a phone-sized viewport: whole intakes, risk, errors, resume, Mini App.
 
-Every page met is checked with axe-core for WCAG 2.2 AA; a screenshot of each kind of page goes to
-`docs/screenshots/web/` (named in the README).
+Every page met is checked with axe-core for WCAG 2.2 AA; with `WEB_SCREENSHOTS=1` a screenshot of each
+kind of page goes to `docs/screenshots/web/` (named in the README).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -74,9 +75,12 @@ async def accessible(page: Any) -> None:
 
 
 async def shot(page: Any, name: str) -> None:
-    """A full-page screenshot, in 16 colours: small enough to commit."""
+    """A full-page screenshot, in 16 colours: small enough to commit. Written with `WEB_SCREENSHOTS=1`
+    only, so that a test run leaves the committed ones alone (each run's resume token differs)."""
     from PIL import Image
 
+    if os.environ.get("WEB_SCREENSHOTS") != "1":
+        return
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     await page.screenshot(path=str(path), full_page=True)
