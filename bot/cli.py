@@ -173,8 +173,6 @@ async def _keys(settings: Settings, action: str) -> int:
 
 
 async def _chat(settings: Settings, args: argparse.Namespace) -> int:
-    if args.web:
-        return await _web(settings, args)
     from bot.app import open_app
     from bot.channels.console import Console
     from bot.services.intake import Person
@@ -392,6 +390,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if logging.getLogger().level > logging.DEBUG:  # aiogram's line per handled update: only when debugging
         logging.getLogger("aiogram.event").setLevel(logging.WARNING)
     try:
+        if args.command == "web" or (args.command == "chat" and args.web):
+            with asyncio.Runner(loop_factory=event_loop_factory()) as runner:  # uvloop, as `run`
+                return runner.run(_web(settings, args))
         if args.command == "chat":
             return asyncio.run(_chat(settings, args))
         if args.command == "db":
@@ -422,8 +423,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_rights(settings, args.command, args.referral))
         if args.command == "keys":
             return asyncio.run(_keys(settings, args.action))
-        if args.command == "web":
-            return asyncio.run(_web(settings, args))
         if args.command == "poster":
             return _poster(settings, args)
         if args.command == "run":
