@@ -23,7 +23,7 @@ from aiogram.utils.web_app import safe_parse_webapp_init_data
 from storage.crypto import keyed_hash
 
 WEB_SESSION = timedelta(days=30)  # a kept link works this long after the last visit
-TELEGRAM_SESSION = timedelta(hours=12)  # Telegram hands the page fresh init data on every opening
+TELEGRAM_SESSION = timedelta(hours=24)  # over 20 hours: no time limit in WCAG 2.2.1's sense; renewed on every page
 INIT_DATA_MAX_AGE = timedelta(hours=1)
 
 
