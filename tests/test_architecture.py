@@ -39,6 +39,9 @@ ALLOWED_WORDS: dict[tuple[str, str], str] = {
     ("storage/inbox.py", "telegram:"): "inbox: the sender's identity, as the poller hashed it",
     ("storage/inbox.py", "inbox:telegram:"): "inbox: the sender's keyed hash (one person's share of updates)",
     ("bot/services/intake.py", "bot_id"): "the inbox key, passed through to the inbox",
+    # the poster prints a QR code of the Telegram deep link beside the web link: a link, no channel code
+    ("bot/exports/poster.py", "telegram"): "the poster's Telegram link",
+    ("bot/exports/poster.py", "poster.scan_telegram"): "the caption of that link",
 }
 
 

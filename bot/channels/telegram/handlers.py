@@ -112,6 +112,18 @@ async def text_message(message: Message, bot: Bot, app: App, event_update: Updat
     if outcome.outbox_id is not None:
         await deliver(app, bot, outcome.outbox_id, outcome.fresh.get(outcome.outbox_id))
     await deliver_all(app, bot, outcome.others, outcome.fresh)
+    if isinstance(answer, Command) and app.settings.web_url and not outcome.duplicate and not outcome.finished:
+        await offer_form(bot, chat_id, outcome.state.get("lang", "en"), app.settings.web_url, person)
+
+
+async def offer_form(bot: Bot, chat_id: int, lang: str, web_url: str, person: Person) -> None:
+    """After /start: "Fill in as a form", a Mini App button on the same intake (bot/channels/web)."""
+    t = Translator(lang)
+    button = {"text": t("web.telegram.button"), "web_app": {"url": f"{web_url.rstrip('/')}/tg?lang={lang}"}}
+    try:
+        await send_text(bot, chat_id, html.escape(t("web.telegram.offer")), {"inline_keyboard": [[button]]})
+    except Blocked:
+        log.warning("person %s has blocked the bot; nothing more sent for this update", person.log_id)
 
 
 async def not_text(message: Message, bot: Bot, app: App, event_update: Update, folded: int = 0) -> None:

@@ -43,7 +43,7 @@ from aiogram.fsm.storage.base import BaseEventIsolation
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
-from aiogram.types import BotCommand, BotCommandScopeDefault, Update
+from aiogram.types import BotCommand, BotCommandScopeDefault, MenuButtonWebApp, Update, WebAppInfo
 from aiohttp import web
 from pydantic import ValidationError
 
@@ -153,6 +153,15 @@ def create_dispatcher(app: App, isolation: BaseEventIsolation | None = None) -> 
     return dp
 
 
+async def set_menu_button(bot: Bot, settings: Settings) -> None:
+    """With WEB_URL set, the chat's menu button opens the form as a Mini App (bot/channels/web)."""
+    if not settings.web_url:
+        return
+    text = Translator("en")("web.telegram.button")
+    url = f"{settings.web_url.rstrip('/')}/tg"
+    await bot.set_chat_menu_button(menu_button=MenuButtonWebApp(text=text, web_app=WebAppInfo(url=url)))
+
+
 async def set_commands(bot: Bot) -> None:
     """The command menu in English (default), Danish and Swedish."""
     for lang in (FALLBACK, *(code for code in LANGUAGES if code != FALLBACK)):
@@ -232,6 +241,10 @@ async def run_webhook(bot: Bot, dp: Dispatcher, settings: Settings, stopping: as
     # not registering: one of several workers
     handler = webhook_app(bot, dp, secret, spread=not register, poller=poller)
     web_app.router.add_post(urlparse(settings.webhook_url).path or "/", handler)
+    if settings.web_url:  # the same server serves the form (bot/channels/web)
+        from bot.channels.web.server import WebChannel
+
+        WebChannel(dp["app"], settings).add_routes(web_app)
     runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=30)
     await runner.setup()
     await web.TCPSite(runner, settings.webhook_host, settings.webhook_port, reuse_port=True).start()
@@ -276,6 +289,7 @@ async def run(app: App, settings: Settings, *, worker: bool = False) -> int:
         if not worker:
             try:
                 await set_commands(bot)
+                await set_menu_button(bot, settings)
             except TelegramAPIError as exc:
                 log.warning("could not set the command menu: %s", type(exc).__name__)
         if settings.webhook_url:
@@ -307,6 +321,7 @@ async def prepare_workers(app: App, settings: Settings, secret: str) -> None:
     try:
         try:
             await set_commands(bot)
+            await set_menu_button(bot, settings)
         except TelegramAPIError as exc:
             log.warning("could not set the command menu: %s", type(exc).__name__)
         await register_webhook(bot, settings, secret)
