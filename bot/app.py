@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.clock import Clock, SystemClock
 from bot.services.intake import IntakeService
 from bot.settings import Settings
+from flows import instruments
 from flows.intake import IntakeFlow
 from flows.programmes import Registry
 from locales import compile_catalogues
@@ -66,6 +67,8 @@ async def open_app(settings: Settings, clock: Clock | None = None, *, migrate: b
     crypto.configure(crypto.load_cipher(
         _secret(settings.encryption_key), _secret(settings.encryption_hash_key), settings.key_file
     ))
+    if settings.instruments_dir is not None:  # before the programmes, which name instruments
+        instruments.use_directory(settings.instruments_dir)
     registry = Registry.load(settings.programmes_dir)
     if migrate if migrate is not None else is_sqlite(settings.database_url):
         await upgrade(settings.database_url)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from bot import redact
 from bot.output import private_text_file, terminal_safe
 from bot.settings import Settings
+from locales import LANGUAGES
 from storage.crypto import WrongKeyError
 
 if TYPE_CHECKING:
@@ -37,9 +38,11 @@ def parser() -> argparse.ArgumentParser:
 
     chat = sub.add_parser("chat", help="the candidate intake in this terminal (no Telegram token needed)")
     chat.add_argument("--programme", help="programme id, as in /start <programme>")
-    chat.add_argument("--lang", choices=["da", "sv", "en"], help="language to start in")
+    chat.add_argument("--lang", choices=LANGUAGES, help="language to start in")
     chat.add_argument("--reset", action="store_true", help="forget the intake under way and start over")
     chat.add_argument("--user", default=None, help="who is chatting (default: your login name)")
+    chat.add_argument("--web", action="store_true",
+                      help="serve the same intake as a web form instead, and print its local address")
 
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade"])
@@ -47,7 +50,7 @@ def parser() -> argparse.ArgumentParser:
     progs = sub.add_parser("programmes", help="programme files")
     progs.add_argument("action", choices=["check", "list", "explain"])
     progs.add_argument("id", nargs="?", help="explain: the programme (all of them with --write)")
-    progs.add_argument("--lang", choices=["da", "sv", "en"], default="en", help="explain: the language")
+    progs.add_argument("--lang", choices=LANGUAGES, default="en", help="explain: the language")
     progs.add_argument("--write", action="store_true",
                        help="explain: write docs/programmes/<id>.md (English) instead of printing")
 
@@ -62,6 +65,13 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--as-worker", action="store_true", help=argparse.SUPPRESS)  # started by --workers
     run.add_argument("--framework", choices=["aiogram", "ptb"],
                      help="the Telegram runtime (default: BOT_FRAMEWORK, else aiogram)")
+    run.add_argument("--web", action="store_true", help="also serve the web form on WEB_HOST:WEB_PORT (polling mode)")
+    web_cmd = sub.add_parser("web", help="the intake as a web form on WEB_HOST:WEB_PORT (prints the address)")
+    web_cmd.add_argument("--programme", help="print this programme's start address")
+    poster = sub.add_parser("poster", help="a printable page with QR codes for the web form and the Telegram bot")
+    poster.add_argument("--programme", required=True)
+    poster.add_argument("--lang", choices=["da", "sv", "en"], required=True)
+    poster.add_argument("--out", required=True, help="FILE.pdf or FILE.png")
     report = sub.add_parser("report", help="IPS clocks, outcomes against the goal, a burn-up chart")
     report.add_argument("--programme", help="only this programme")
     report.add_argument("--chart", metavar="DIR", help="write burn-up-<programme>.svg into this folder")
@@ -273,7 +283,60 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
 
         return await supervise(settings, args.workers)
     async with open_app(settings, migrate=False if args.as_worker else None) as app:
-        return await run(app, settings, worker=args.as_worker)
+        if not args.web or settings.webhook_url:  # in webhook mode the webhook's server serves the form
+            return await run(app, settings, worker=args.as_worker)
+        from bot.channels.web.server import serve
+
+        stopping = asyncio.Event()
+        pages = asyncio.create_task(serve(app, settings, stopping))
+        try:
+            return await run(app, settings, worker=args.as_worker)
+        finally:
+            stopping.set()
+            await pages
+
+
+async def _web(settings: Settings, args: argparse.Namespace) -> int:
+    """`ipsbot web`: the form alone (the Telegram channel, if any, runs elsewhere and sends the outbox)."""
+    import signal
+
+    from bot.app import open_app
+    from bot.channels.web.server import serve
+
+    async with open_app(settings) as app:
+        if args.programme and args.programme not in app.registry:
+            print(terminal_safe(f"Unknown programme {args.programme!r}"), file=sys.stderr)
+            return 2
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stopping.set)
+        started = asyncio.Event()
+        task = asyncio.create_task(serve(app, settings, stopping, started))
+        await asyncio.wait([task, asyncio.create_task(started.wait())], return_when=asyncio.FIRST_COMPLETED)
+        if task.done():  # it could not listen (the port is taken): its error, not an address
+            await task
+        base = f"http://{settings.web_host}:{settings.web_port}"
+        for programme in [app.registry[args.programme]] if args.programme else app.registry.all():
+            print(f"{programme.id}: {base}/p/{programme.id}", flush=True)
+        await task
+    return 0
+
+
+def _poster(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.exports.poster import write_poster
+    from flows.programmes import Registry
+
+    registry = Registry.load(settings.programmes_dir)
+    if args.programme not in registry:
+        print(terminal_safe(f"Unknown programme {args.programme!r}"), file=sys.stderr)
+        return 2
+    if not settings.web_url or not settings.bot_username:
+        print("poster needs WEB_URL and BOT_USERNAME", file=sys.stderr)
+        return 2
+    write_poster(registry[args.programme], args.lang, settings.web_url, settings.bot_username, args.out)
+    print(args.out)
+    return 0
 
 
 
@@ -332,6 +395,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("aiogram.event").setLevel(logging.WARNING)
         logging.getLogger("httpx").setLevel(logging.WARNING)  # python-telegram-bot's client: a line per call
     try:
+        if args.command == "web" or (args.command == "chat" and args.web):
+            with asyncio.Runner(loop_factory=event_loop_factory()) as runner:  # uvloop, as `run`
+                return runner.run(_web(settings, args))
         if args.command == "chat":
             return asyncio.run(_chat(settings, args))
         if args.command == "db":
@@ -362,6 +428,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_rights(settings, args.command, args.referral))
         if args.command == "keys":
             return asyncio.run(_keys(settings, args.action))
+        if args.command == "poster":
+            return _poster(settings, args)
         if args.command == "run":
             problem = settings.token_problem()
             if problem:

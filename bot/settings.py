@@ -26,10 +26,19 @@ class Settings(BaseSettings):
     encryption_hash_key: SecretStr | None = None  # stable key for the keyed-hash lookup columns
     key_file: Path = Field(default=Path(".ipsbot/encryption.key"))
     programmes_dir: Path | None = None
+    instruments_dir: Path | None = None  # a folder of extra instrument YAML files
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     webhook_host: str = "127.0.0.1"
     webhook_port: int = 8080
+    # the web form and Mini App (bot/channels/web): public base address, e.g. https://ips.example.org
+    web_url: str | None = None
+    web_host: str = "127.0.0.1"
+    web_port: int = 8081
+    web_rate_per_address: int = 600  # requests a minute from one address (a job centre shares one)
+    web_rate_per_session: int = 60  # requests a minute with one resume token or Mini App session
+    web_trust_proxy: bool = False  # take the client address from X-Forwarded-For (behind the README's proxy)
+    bot_username: str | None = None  # for the poster's Telegram link, t.me/<username>?start=<programme>
     log_level: str = "INFO"
     # Telegram asks for at most about one message a second to one chat; 0 switches the pacing off
     per_chat_interval: float = 1.0
@@ -39,7 +48,8 @@ class Settings(BaseSettings):
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
-    @field_validator("redis_url", "webhook_url", "programmes_dir", mode="before")
+    @field_validator("redis_url", "webhook_url", "programmes_dir", "instruments_dir", "web_url", "bot_username",
+                     mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

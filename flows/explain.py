@@ -39,9 +39,13 @@ class _Words:
         if name == "country":
             return t("explain.fact.country")
         iid, _, rest = name.partition(".")
-        instrument = t(instruments.load(iid).name)
+        loaded = instruments.load(iid)
+        instrument = t(loaded.name)
         if rest.startswith("item."):
             return t("explain.fact.item", instrument=instrument, item=rest.removeprefix("item."))
+        if rest in loaded.algorithms:  # named by the instrument file (MDI: icd10, dsm4)
+            kind = loaded.algorithms[rest].kind
+            return t("explain.fact.algorithm", instrument=instrument, algorithm=t(f"algorithm.{kind}"))
         return t(f"explain.fact.{rest}", instrument=instrument)
 
     def value(self, name: str, value: Any) -> str:
@@ -51,7 +55,8 @@ class _Words:
         question = questions.ALL.get(name)
         if question is not None and (question.options or question.per_country):
             return t("explain.quoted", text=t(question.option_msgid(str(value))))
-        if name.endswith((".band", ".icd10", ".dsm4")):
+        iid, _, rest = name.partition(".")
+        if iid in instruments.available() and (rest == "band" or rest in instruments.load(iid).algorithms):
             return t("explain.quoted", text=t(f"band.{value}"))
         return str(value)
 

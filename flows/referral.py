@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from flows import instruments, questions
+from flows.ips import CLOCKS
 from flows.triage import Decision
 
 if TYPE_CHECKING:
@@ -92,26 +93,31 @@ def build_partial_referral(state: State, programme: Programme, sequence: list[st
     """
     facts = _answered(state, sequence, questions.Section.FACTS)
     facts = {k: v for k, v in facts.items() if k in state.answers}
-    contact: dict[str, Any] = {"preference": facts.pop("contact", None)}
-    for detail in ("phone", "email"):
-        if detail in facts:
-            contact[detail] = facts.pop(detail)
+    candidate = dict(facts)
+    if "contact" in facts:  # a contact the person did not choose yet is left out, not given as null
+        contact: dict[str, Any] = {"preference": candidate.pop("contact")}
+        for detail in ("phone", "email"):
+            if detail in candidate:
+                contact[detail] = candidate.pop(detail)
+        candidate["contact"] = contact
     scores = {}
     for iid in programme.instruments:
         instrument = instruments.load(iid)
         if all(f"{iid}.{item.id}" in state.answers for item in instrument.items):
             answers = {item.id: state.answers[f"{iid}.{item.id}"] for item in instrument.items}
-            scores[iid] = instruments.score(instrument, answers).as_dict()
+            scores[iid] = instruments.score(instrument, answers, programme.band_sets.get(iid)).as_dict()
     motivation = _answered(state, sequence, questions.Section.MOTIVATION)
+    substance = _answered(state, sequence, questions.Section.SUBSTANCE)
     return {
         "programme": programme.id,
         "language": state.lang,
         "consent": dict(state.consent or {}),
-        "candidate": {**facts, "contact": contact},
+        "candidate": candidate,
         "instruments": scores,
         "flags": list(state.flags),
         "risk_items": list(state.risk_items),
-        "substance": state.answers.get("substance"),
+        "substance": substance.get("substance"),
+        "substance_treatment": substance.get("substance_treatment"),
         "motivation": {k: v for k, v in motivation.items() if k in state.answers},
         "triage": dict(PARTIAL_TRIAGE),
         "partial": True,
@@ -119,7 +125,6 @@ def build_partial_referral(state: State, programme: Programme, sequence: list[st
     }
 
 
-CLOCKS = ("claimed_at", "first_contact_at", "first_meeting_at", "job_search_at", "outcome_at", "closed_at")
 
 
 def export_record(referral_id: int, created_at: str, status: str, payload: dict[str, Any],
@@ -130,7 +135,8 @@ def export_record(referral_id: int, created_at: str, status: str, payload: dict[
     instruments_out = {}
     for iid, result in payload["instruments"].items():
         entry = {"items": result["items"], "total": result["total"], "band": result["band"]}
-        entry.update({k: result[k] for k in ("icd10", "dsm4") if k in result})
+        # the algorithms as the file names them, and a mean-scored instrument's mean (MANSA)
+        entry.update({k: result[k] for k in (*instruments.load(iid).algorithms, "mean") if k in result})
         instruments_out[iid] = entry
     triage = payload["triage"]
     return {
@@ -138,6 +144,7 @@ def export_record(referral_id: int, created_at: str, status: str, payload: dict[
         "programme": payload["programme"],
         "language": payload["language"],
         "created_at": created_at,
+        "partial": bool(payload.get("partial")),
         "candidate": payload["candidate"],
         "instruments": instruments_out,
         "flags": payload["flags"],

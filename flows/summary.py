@@ -11,14 +11,15 @@ from datetime import datetime
 from typing import Any
 
 from flows import instruments, questions
+from flows.ips import CASE_OUTCOMES, CASE_STEP_CLOCKS
 from flows.programmes import Programme
 from flows.screens import Button, InputKind, Screen, Tone
+from flows.steps import Step, StepKind
+from flows.triage import goes_to_consultant
 from locales import Translator, format_when
 
-CASE_ACTIONS = ("contact", "meeting", "jobsearch", "outcome", "close")
+CASE_ACTIONS = (*CASE_STEP_CLOCKS, "outcome", "close")
 # ordinary_under_25 / education_under_25: under 25 % of full time (Jönköping's goal counts 25 % or more)
-CASE_OUTCOMES = ("ordinary_full", "ordinary_part", "ordinary_under_25", "flex", "education", "education_under_25",
-                 "subsidised", "none")
 
 
 def _label(t: Translator, question_id: str, value: Any) -> str:
@@ -27,6 +28,8 @@ def _label(t: Translator, question_id: str, value: Any) -> str:
         return t("summary.skipped")
     if question.kind is questions.Kind.CHOICE:
         return t(question.option_msgid(str(value)))
+    if question.kind is questions.Kind.MULTI:
+        return ", ".join(t(question.option_msgid(str(v))) for v in value)
     return str(value)
 
 
@@ -36,10 +39,10 @@ def _line(t: Translator, question_id: str, value: Any) -> str:
 
 def _step_name(t: Translator, step: str) -> str:
     """A step in the staff member's language: "MDI 6" for an item, the question's short label otherwise."""
-    iid, _, item = step.partition(".")
-    if iid in instruments.available() and item:
-        return t("staff.summary.item", instrument=t(instruments.load(iid).name), item=item)
-    return t(f"{step}.short") if step.startswith("q.") else step
+    parsed = Step.parse(step)
+    if parsed is not None and parsed.kind is StepKind.ITEM:
+        return t("staff.summary.item", instrument=t(instruments.load(parsed.instrument).name), item=parsed.name)
+    return t(f"{step}.short") if parsed is not None and parsed.kind is StepKind.QUESTION else step
 
 
 def _risk_lines(t: Translator, payload: dict[str, Any], programme: Programme) -> list[str]:
@@ -79,6 +82,8 @@ def summary_text(referral_id: int, payload: dict[str, Any], programme: Programme
                    municipality=candidate.get("municipality", "")))
     for field in ("situation", "support", "treatment"):
         lines.append(_line(t, field, candidate.get(field)))
+    if "diagnoses" in candidate:  # asked only where the programme asks it
+        lines.append(_line(t, "diagnoses", candidate["diagnoses"]))
     contact = candidate.get("contact", {})
     detail = contact.get("phone") or contact.get("email")
     preference = _label(t, "contact", contact.get("preference"))
@@ -87,17 +92,23 @@ def summary_text(referral_id: int, payload: dict[str, Any], programme: Programme
     lines.append("")
     for iid, result in payload["instruments"].items():
         instrument = instruments.load(iid)
+        if "mean" in result:  # MANSA: a mean, no bands
+            lines.append(t("staff.summary.instrument_mean", name=t(instrument.name), mean=result["mean"]))
+            continue
         lines.append(t("staff.summary.instrument", name=t(instrument.name), total=result["total"],
                        band=t(f"band.{result['band']}")))
-        if "icd10" in result:
-            lines.append(t("staff.summary.mdi_algorithms", icd10=t(f"band.{result['icd10']}"),
-                           dsm4=t(f"band.{result['dsm4']}")))
+        for name, algorithm in instrument.algorithms.items():  # as the instrument file names them
+            if name in result:
+                lines.append(t("staff.summary.algorithm", name=t(instrument.name),
+                               algorithm=t(f"algorithm.{algorithm.kind}"), level=t(f"band.{result[name]}")))
     if payload.get("substance"):
         lines.append(_line(t, "substance", payload["substance"]))
+    if payload.get("substance_treatment"):  # asked at grade B or C
+        lines.append(_line(t, "substance_treatment", payload["substance_treatment"]))
     lines.append("")
     lines += [_line(t, qid, value) for qid, value in payload["motivation"].items()]
     lines.append("")
-    outcome = t(f"staff.outcome.{triage['outcome']}") if triage["outcome"].startswith("eligible") else triage["outcome"]
+    outcome = t(f"staff.outcome.{triage['outcome']}") if goes_to_consultant(triage["outcome"]) else triage["outcome"]
     lines.append(t("staff.summary.triage", outcome=outcome, reason=t(triage["reason"])))
     consent = payload.get("consent", {})
     if consent_at is not None:
@@ -127,8 +138,9 @@ def case_screen(referral_id: int, payload: dict[str, Any], lang: str, clocks: di
         moment = clocks.get(key)
         return moment.date().isoformat() if moment else t("staff.case.not_yet")
 
-    created = clocks["created_at"]
-    assert created is not None
+    created = clocks.get("created_at")
+    if created is None:  # every referral has its creation time; a caller that leaves it out is wrong
+        raise ValueError(f"referral {referral_id}: case card without created_at")
     days = (now - created).days
     text = t("staff.case", id=referral_id, name=candidate.get("name", ""), age=candidate.get("age", ""),
              municipality=candidate.get("municipality", ""), days=days, contact=when("first_contact_at"),

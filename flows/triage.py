@@ -30,8 +30,20 @@ class Outcome(StrEnum):
 
     @property
     def goes_to_consultant(self) -> bool:
+        """The eligibility rule, written once: these outcomes are for the programme's job consultants."""
         return self in (Outcome.ELIGIBLE, Outcome.ELIGIBLE_URGENT)
 
+
+def goes_to_consultant(outcome: str) -> bool:
+    """`Outcome.goes_to_consultant` for a stored outcome (a string; an unknown one does not)."""
+    try:
+        return Outcome(outcome).goes_to_consultant
+    except ValueError:
+        return False
+
+
+# A rule's reason: a message id (programme files, the export's `triage.reason`).
+REASON_PATTERN = r"^reason\.[a-z0-9_]+$"
 
 COMPARISONS = ("eq", "ne", "in", "not_in", "lt", "le", "gt", "ge", "present", "contains", "only", "several_of")
 # comparisons over a multiple-choice fact (a list of option ids)

@@ -19,8 +19,6 @@ from locales import normalise
 from storage.crypto import keyed_hash
 from storage.models import Invite, InviteAttempt, Offer, Referral, ReferralStatus, Slot, Staff
 
-CASE_STEPS = ("first_contact_at", "first_meeting_at", "job_search_at")
-
 
 def code_hash(code: str) -> str:
     """Invite codes are random and single-use; a plain SHA-256 is enough to not store them."""
@@ -163,9 +161,9 @@ class CaseRepository:
             .order_by(Offer.id.desc()).limit(1)
         )).scalar_one_or_none()
 
-    async def record_message(self, offer_id: int, chat_id: int, message_id: int) -> None:
-        await self.session.execute(update(Offer).where(Offer.id == offer_id).values(chat_id=chat_id,
-                                                                                     message_id=message_id))
+    async def record_message(self, offer_id: int, address: dict[str, str], ref: int) -> None:
+        """Where the offer's summary was sent (an address, as a dict) and the channel's reference to it."""
+        await self.session.execute(update(Offer).where(Offer.id == offer_id).values(address=address, message_ref=ref))
 
     async def claim(self, referral_id: int, staff_id: int, now: datetime) -> bool:
         """True for the one consultant who gets it; False if it is taken (or not on offer)."""
@@ -184,8 +182,9 @@ class CaseRepository:
         return await self.place(referral)
 
     async def place(self, referral: Referral) -> int:
-        """Its place in line: urgent referrals first, then by time on the list."""
-        assert referral.waiting_since is not None
+        """Its place in line: urgent referrals first, then by time on the list (0: not on the list)."""
+        if referral.waiting_since is None:
+            return 0
         same_urgency = (Referral.urgent == referral.urgent) & (
             (Referral.waiting_since < referral.waiting_since)
             | ((Referral.waiting_since == referral.waiting_since) & (Referral.id < referral.id)))
@@ -227,6 +226,10 @@ class SlotRepository:
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def refresh(self, slot: Slot) -> None:
+        """Read the slot's row again (after a conditional update by SQL, e.g. a booking)."""
+        await self.session.refresh(slot)
 
     async def add(self, staff: Staff, *, starts_at: datetime, minutes: int, place: str, now: datetime) -> Slot:
         slot = Slot(staff_id=staff.id, programme_id=staff.programme_id, starts_at=starts_at, minutes=minutes,

@@ -3,8 +3,8 @@
 Conventions:
 - every `datetime` column is `UTCDateTime`: timezone-aware UTC in and out, on PostgreSQL
   (`timestamptz`) and on SQLite (which keeps no zone, so UTC is restored when reading);
-- Telegram-sized integers are `TelegramId` (BIGINT); surrogate keys are plain INTEGER so that
-  SQLite's rowid autoincrement works;
+- ids that channels hand out (update numbers, message references) are `BigId` (BIGINT); surrogate
+  keys are plain INTEGER so that SQLite's rowid autoincrement works;
 - what a person said or could be recognised by is encrypted (`EncryptedJSON`); look-ups go through
   `Candidate.subject_hash`, a keyed hash;
 - constraints are named by `NAMING_CONVENTION`, so Alembic (batch mode on SQLite) can address them.
@@ -16,7 +16,19 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, MetaData, String, Text, false
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -27,7 +39,10 @@ __all__ = [
     "NAMING_CONVENTION",
     "AuditEvent",
     "Base",
+    "BigId",
     "Candidate",
+    "FollowUp",
+    "FollowUpStatus",
     "InboxUpdate",
     "Intake",
     "IntakeStatus",
@@ -41,7 +56,6 @@ __all__ = [
     "ShownMessage",
     "Slot",
     "Staff",
-    "TelegramId",
     "UTCDateTime",
 ]
 
@@ -53,8 +67,8 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-TelegramId = Annotated[int, "telegram_id"]
-"""An integer as large as Telegram's ids (user, chat, bot, update): stored as BIGINT."""
+BigId = Annotated[int, "big_id"]
+"""An integer id handed out by a channel (an update number, a message reference): stored as BIGINT."""
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -109,7 +123,7 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: ClassVar[dict[Any, Any]] = {
         datetime: UTCDateTime(),
-        TelegramId: BigInteger(),
+        BigId: BigInteger(),
     }
 
 
@@ -119,14 +133,16 @@ class Candidate(Base):
     __tablename__ = "candidates"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    # keyed_hash(f"{channel}:{external_id}"), e.g. "telegram:123456789"
+    # keyed_hash(f"{channel}:{external_id}")
     subject_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
-    channel: Mapped[str] = mapped_column(String(16))  # "console", "telegram", ...
-    # what an adapter needs to reply, e.g. {"chat_id": 123}; encrypted
+    channel: Mapped[str] = mapped_column(String(16))  # the channel they came by, e.g. "console"
+    # where they are reached: an address {"channel", "id"} (`flows.address.Address`); encrypted
     contact: Mapped[dict[str, Any] | None] = mapped_column(EncryptedJSON(), nullable=True)
     language: Mapped[str] = mapped_column(String(5))
     unreachable: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
+    # the person said /stop to follow-ups (their data stays; erasure is /delete)
+    followups_stopped_at: Mapped[datetime | None]
 
 
 class Intake(Base):
@@ -206,6 +222,40 @@ class RiskEvent(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON())
 
 
+class FollowUpStatus(StrEnum):
+    """Values of `FollowUp.status`."""
+
+    OPEN = "open"  # asked, waiting for (the rest of) the answers
+    ANSWERED = "answered"
+    LAPSED = "lapsed"  # no answer within the window, reminder included: "no answer" in the report
+    STOPPED = "stopped"  # the person stopped follow-ups while this one was open
+
+
+class FollowUp(Base):
+    """One follow-up of a claimed case (a programme's `followups` entry), asked once.
+
+    Unique per referral and follow-up id, so that a restart or a second scheduler never asks twice;
+    written with its outbox messages in one transaction. `state` (the dialogue: work/study status,
+    instrument answers and scores) is encrypted; erased with the person (cascade).
+    """
+
+    __tablename__ = "followups"
+    __table_args__ = (UniqueConstraint("referral_id", "key", name="uq_followups_referral_id_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"), index=True)
+    referral_id: Mapped[int] = mapped_column(ForeignKey("referrals.id", ondelete="CASCADE"), index=True)
+    programme_id: Mapped[str] = mapped_column(String(32), index=True)
+    key: Mapped[str] = mapped_column(String(24))  # the programme's follow-up id, e.g. "6m"
+    due_at: Mapped[datetime]  # when the trigger fired
+    sent_at: Mapped[datetime]  # when it was asked
+    status: Mapped[str] = mapped_column(String(16), index=True)  # FollowUpStatus
+    version: Mapped[int] = mapped_column(Integer, default=0)  # +1 per accepted answer: older buttons are stale
+    state: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON())
+    answered_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]  # lapsed or stopped
+
+
 class InboxUpdate(Base):
     """A Telegram update a bot received: kept until handled, then remembered for exactly-once handling.
 
@@ -217,11 +267,16 @@ class InboxUpdate(Base):
 
     __tablename__ = "update_inbox"
 
-    bot_id: Mapped[TelegramId] = mapped_column(primary_key=True, autoincrement=False)
-    update_id: Mapped[TelegramId] = mapped_column(primary_key=True, autoincrement=False)
+    bot_id: Mapped[BigId] = mapped_column(primary_key=True, autoincrement=False)
+    update_id: Mapped[BigId] = mapped_column(primary_key=True, autoincrement=False)
     received_at: Mapped[datetime]
     processed_at: Mapped[datetime | None]
     payload: Mapped[Any | None] = mapped_column(EncryptedJSON)
+    # who sent it, as a number from the keyed hash of their Telegram id (not the id itself), so one
+    # person's waiting updates can be taken on their own; cleared once handled
+    sender_key: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_update_inbox_sender", "bot_id", "sender_key", "processed_at"),)
 
 
 class AuditEvent(Base):
@@ -275,8 +330,8 @@ class Staff(Base):
     __tablename__ = "staff"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    subject_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)  # keyed_hash("telegram:<id>")
-    contact: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON())  # {"chat_id": ...}; encrypted
+    subject_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)  # keyed_hash("<channel>:<id>")
+    contact: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON())  # their address {"channel", "id"}; encrypted
     role: Mapped[str] = mapped_column(String(16))  # consultant | peer | coordinator
     programme_id: Mapped[str] = mapped_column(String(32), index=True)
     name: Mapped[str] = mapped_column(String(80))
@@ -323,8 +378,10 @@ class Offer(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     referral_id: Mapped[int] = mapped_column(ForeignKey("referrals.id", ondelete="CASCADE"), index=True)
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
-    chat_id: Mapped[int | None] = mapped_column(EncryptedJSON())  # the consultant's chat; encrypted
-    message_id: Mapped[TelegramId | None]
+    # where the summary was sent (the consultant's address {"channel", "id"}; encrypted), and the
+    # channel's reference to that message, so that it can be edited later
+    address: Mapped[dict[str, Any] | None] = mapped_column(EncryptedJSON())
+    message_ref: Mapped[BigId | None]
     passed: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
 
@@ -351,14 +408,14 @@ class ShownMessage(Base):
     """A message in a staff chat that showed a person (summary, export, booking notice, calendar file).
 
     Recorded when the outbox row is sent, so that erasing the person can delete or edit it; content-free
-    (which chat, encrypted, which message, what kind, when) and erased once the withdrawal is queued.
+    (which address, encrypted, which message, what kind, when) and erased once the withdrawal is queued.
     """
 
     __tablename__ = "shown_messages"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     subject_id: Mapped[int] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"), index=True)
-    chat_id: Mapped[int] = mapped_column(EncryptedJSON())
-    message_id: Mapped[TelegramId]
+    address: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON())  # {"channel", "id"}
+    message_ref: Mapped[BigId]  # the channel's reference to the message
     kind: Mapped[str] = mapped_column(String(16))  # "text" | "document"
     sent_at: Mapped[datetime]

@@ -32,10 +32,16 @@ def used_message_ids() -> set[str]:
     for path in [*ROOT.glob("flows/**/*.py"), *ROOT.glob("bot/**/*.py")]:
         text = path.read_text(encoding="utf-8")
         ids |= set(re.findall(r"""\b(?:t|_notice\(state,|Translator\([^)]*\))\(\s*"([a-z0-9_.-]+)\"""", text))
-        ids |= set(re.findall(r"""_notice\(\w+, "([a-z0-9_.-]+)\"""", text))
+        ids |= set(re.findall(r"""notice\(\w+, "([a-z0-9_.-]+)\"""", text))
+        ids |= set(re.findall(r"""Invalid\("([a-z0-9_.-]+)\"""", text))
     for iid in instruments.available():
         ins = instruments.load(iid)
         ids |= {ins.name, ins.intro} | {o.label for o in ins.options} | {i.text for i in ins.items}
+        ids |= {o.label for i in ins.items for o in ins.options_of(i)}
+        # the summary names each band and algorithm result, and the algorithm
+        ids |= {f"band.{b.band}" for name in ins.band_set_names for b in ins.bands_of(name)}
+        ids |= {f"algorithm.{a.kind}" for a in ins.algorithms.values()}
+        ids |= {f"band.{level}" for a in ins.algorithms.values() for level in a.levels_named}
     for programme in Registry.load().all():
         ids |= {r.reason for r in programme.rules} | {c.label for c in programme.crisis}
         ids |= {f"result.{r.outcome.value}" for r in programme.rules}
@@ -76,7 +82,7 @@ def test_clinical_texts_are_flagged_for_review_and_listed() -> None:
     for lang in ("da", "sv"):
         with po_path(lang).open("rb") as f:
             for message in read_po(f):
-                if str(message.id).startswith(("gad7.", "phq9.", "mdi.", "crisis.", "q.diagnoses")):
+                if str(message.id).startswith(("gad7.", "phq9.", "mdi.", "mansa.", "crisis.", "q.diagnoses")):
                     marks = [c for c in message.user_comments if c.startswith(("REVIEW", "CHECKED"))]
                     assert len(marks) == 1, message.id
                     assert str(message.id) in review, f"{message.id} not listed in locales/REVIEW.md"

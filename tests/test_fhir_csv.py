@@ -116,7 +116,7 @@ def test_loinc_item_and_answer_codes(iid: str) -> None:
 
 
 def test_responses_carry_item_level_loinc_codes(jonkoping: dict[str, Any]) -> None:
-    gad7, phq9 = questionnaire_responses(3, CREATED, jonkoping)
+    gad7, phq9, _mansa = questionnaire_responses(3, CREATED, jonkoping)
     for response, iid in ((gad7, "gad7"), (phq9, "phq9")):
         *items, total = response.item
         codes = [(e.url, e.valueCoding.system, e.valueCoding.code) for item in items for e in item.extension]
@@ -196,8 +196,9 @@ def test_fhir_lines_questionnaires_first_then_responses(reconnect: dict[str, Any
     assert inspect.isgenerator(lines)
     resources = [json.loads(line) for line in lines]
     kinds = [r["resourceType"] for r in resources]
-    assert kinds == ["Questionnaire"] * 3 + ["QuestionnaireResponse"] * 4
-    assert [r["id"] for r in resources] == ["gad7", "mdi", "phq9", "1-gad7", "1-mdi", "2-gad7", "2-phq9"]
+    assert kinds == ["Questionnaire"] * 4 + ["QuestionnaireResponse"] * 5
+    assert [r["id"] for r in resources] == ["gad7", "mansa", "mdi", "phq9", "1-gad7", "1-mdi", "2-gad7", "2-phq9",
+                                            "2-mansa"]
     for resource in resources:
         model = Questionnaire if resource["resourceType"] == "Questionnaire" else QuestionnaireResponse
         model.model_validate_json(json.dumps(resource))
@@ -216,7 +217,7 @@ def broken_after(payload: dict[str, Any], good: int) -> Iterator[tuple[int, str,
 
 
 def test_fhir_lines_streams(reconnect: dict[str, Any]) -> None:
-    first = list(itertools.islice(fhir_lines(broken_after(reconnect, 1)), 3 + 2))
+    first = list(itertools.islice(fhir_lines(broken_after(reconnect, 1)), 4 + 2))
     assert json.loads(first[-1])["id"] == "1-mdi"
 
 

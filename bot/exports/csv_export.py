@@ -16,6 +16,7 @@ formula – this includes a phone number written as ``+45 …``.
 | `language` | language of the intake: `da`, `sv`, `en` |
 | `created_at` | when the referral was made (ISO 8601, UTC) |
 | `status` | referral status |
+| `partial` | `true` for a partial referral (left after a risk answer: what was answered so far), else `false` |
 | `triage_outcome` | `eligible`, `eligible-urgent`, `refer-gp`, `refer-coping-course`, `refer-tfa`, `not-in-target` |
 | `triage_reason` | reason message id (`reason.…`) |
 | `urgent` | `true` / `false` |
@@ -26,6 +27,7 @@ formula – this includes a phone number written as ``+45 …``.
 | `situation` | `school`, `job`, `unemployed`, `sick_leave`, `other` |
 | `support` | public support (`kontanthjaelp`, …, `other`) |
 | `treatment` | `in_treatment`, `under_assessment`, `diagnosed`, `suspected`, `none` |
+| `diagnoses` | diagnosis areas, space-separated (`anxiety depression`, …; empty when the programme does not ask) |
 | `contact_preference` | `chat`, `phone`, `sms`, `email` |
 | `phone` | phone number, when contact is by phone or SMS |
 | `email` | e-mail address, when contact is by e-mail |
@@ -37,8 +39,16 @@ formula – this includes a phone number written as ``+45 …``.
 | `mdi_dsm4` | MDI DSM-IV algorithm: `none`, `major` |
 | `phq9_total` | PHQ-9 sum score 0–27 (empty when not asked) |
 | `phq9_band` | PHQ-9 band: `minimal`, `mild`, `moderate`, `moderately_severe`, `severe` |
+
+The instrument columns follow the instrument files (``flows/instruments``, ``INSTRUMENTS_DIR``): for each
+instrument, in the order of their ids, ``<id>_total``, ``<id>_band`` and ``<id>_<algorithm>`` for each
+of its algorithms; a new instrument file adds its columns here.
+
+| column | content |
+| --- | --- |
 | `flags` | flags raised, space-separated (`risk`) |
 | `substance` | substance use grade `A`–`E` (where the programme asks) |
+| `substance_treatment` | motivation for treatment at grade B or C: `yes`, `maybe`, `no` (empty when not asked) |
 | `goal` | `work`, `education`, `both`, `unsure` |
 | `dream` | free text |
 | `background` | free text |
@@ -58,16 +68,33 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-COLUMNS: list[str] = [
-    "id", "programme", "language", "created_at", "status",
-    "triage_outcome", "triage_reason", "urgent", "priority",
-    "name", "age", "municipality", "situation", "support", "treatment",
-    "contact_preference", "phone", "email",
-    "gad7_total", "gad7_band", "mdi_total", "mdi_band", "mdi_icd10", "mdi_dsm4", "phq9_total", "phq9_band",
-    "flags", "substance",
-    "goal", "dream", "background", "strengths", "hours", "worries", "disclosure", "support_wanted",
-    "consent_version",
-]
+from flows import instruments
+
+
+def instrument_columns() -> list[str]:
+    """Per catalogued instrument (the instrument files): its total, its band and each algorithm's level."""
+    out: list[str] = []
+    for iid in instruments.available():
+        out += [f"{iid}_total", f"{iid}_band", *(f"{iid}_{name}" for name in instruments.load(iid).algorithms)]
+    return out
+
+
+def columns() -> list[str]:
+    """The header: the fixed columns around the instruments' columns (which follow the instrument files)."""
+    return [
+        "id", "programme", "language", "created_at", "status", "partial",
+        "triage_outcome", "triage_reason", "urgent", "priority",
+        "name", "age", "municipality", "situation", "support", "treatment", "diagnoses",
+        "contact_preference", "phone", "email",
+        *instrument_columns(),
+        "flags", "substance", "substance_treatment",
+        "goal", "dream", "background", "strengths", "hours", "worries", "disclosure", "support_wanted",
+        "consent_version",
+    ]
+
+
+# The columns for the shipped instruments (as read at import); `columns()` reads them anew.
+COLUMNS: list[str] = columns()
 
 # Cells a person typed: the only ones that can start with a formula character.
 FREE_TEXT: frozenset[str] = frozenset({
@@ -94,42 +121,40 @@ def _cell(value: Any) -> str:
 
 
 def row(referral_id: int, created_at: str, status: str, payload: dict[str, Any]) -> dict[str, str]:
-    """One referral as ``{column: cell}`` (every column of COLUMNS, neutralised)."""
+    """One referral as ``{column: cell}`` (every column of ``columns()``, neutralised)."""
     candidate = payload.get("candidate") or {}
     contact = candidate.get("contact") or {}
     triage = payload.get("triage") or {}
     motivation = payload.get("motivation") or {}
     scores = payload.get("instruments") or {}
-    gad7, mdi, phq9 = (scores.get(i) or {} for i in ("gad7", "mdi", "phq9"))
+    header = columns()
+    catalogued = instruments.available()
     values: dict[str, Any] = {
         "id": referral_id,
         "programme": payload.get("programme"),
         "language": payload.get("language"),
         "created_at": created_at,
         "status": status,
+        "partial": bool(payload.get("partial")),
         "triage_outcome": triage.get("outcome"),
         "triage_reason": triage.get("reason"),
         "urgent": triage.get("urgent"),
         "priority": triage.get("priority"),
         **{k: candidate.get(k) for k in ("name", "age", "municipality", "situation", "support", "treatment")},
+        "diagnoses": " ".join(candidate.get("diagnoses") or []) or None,  # empty when not asked
         "contact_preference": contact.get("preference"),
         "phone": contact.get("phone"),
         "email": contact.get("email"),
-        "gad7_total": gad7.get("total"),
-        "gad7_band": gad7.get("band"),
-        "mdi_total": mdi.get("total"),
-        "mdi_band": mdi.get("band"),
-        "mdi_icd10": mdi.get("icd10"),
-        "mdi_dsm4": mdi.get("dsm4"),
-        "phq9_total": phq9.get("total"),
-        "phq9_band": phq9.get("band"),
+        **{f"{iid}_{key}": (result or {}).get(key) for iid, result in scores.items() if iid in catalogued
+           for key in ("total", "band", *instruments.load(iid).algorithms)},
         "flags": " ".join(payload.get("flags") or []),
         "substance": payload.get("substance"),
+        "substance_treatment": payload.get("substance_treatment"),
         **{k: motivation.get(k) for k in ("goal", "dream", "background", "strengths", "hours", "worries",
                                           "disclosure", "support_wanted")},
         "consent_version": (payload.get("consent") or {}).get("version"),
     }
-    cells = {column: _cell(values[column]) for column in COLUMNS}
+    cells = {column: _cell(values.get(column)) for column in header}
     return {column: neutralise(cell) if column in FREE_TEXT else cell for column, cell in cells.items()}
 
 
@@ -143,7 +168,8 @@ def _line(cells: Iterable[str]) -> str:
 
 def csv_lines(referrals: Iterable[tuple[int, str, str, dict[str, Any]]]) -> Iterator[str]:
     """The header, then one CSV line per ``(id, created_at_iso, status, payload)``, read one at a time."""
-    yield _line(COLUMNS)
+    header = columns()
+    yield _line(header)
     for referral_id, created_at, status, payload in referrals:
         cells = row(referral_id, created_at, status, payload)
-        yield _line(cells[column] for column in COLUMNS)
+        yield _line(cells[column] for column in header)

@@ -10,9 +10,10 @@ validated when it is made.
   codes where the instrument data has them (GAD-7, PHQ-9; the MDI has none): answers are then coded
   with their LOINC answer codes (LA...), otherwise with the score in our own code system.
 - ``questionnaire_responses(id, created_at, payload)``: one ``QuestionnaireResponse`` per instrument
-  of a referral; each item carries its LOINC code in the ``item-code`` extension. No name and no
-  subject: the identifier ``<referral id>-<instrument>`` in the system
-  ``https://ips-intake.example/referral`` is the only link to the person.
+  of a referral (status ``in-progress`` for a partial referral, else ``completed``); each item carries
+  its LOINC code in the ``item-code`` extension. No name and no subject: the identifier
+  ``<referral id>-<instrument>`` in the system ``https://ips-intake.example/referral`` is the only
+  link to the person.
 - ``fhir_lines(referrals)``: the export stream, one JSON resource per line: the questionnaires first,
   then the responses, one referral at a time.
 """
@@ -74,9 +75,12 @@ def _resource_name(instrument: Instrument) -> str:
     return instrument.id.upper()
 
 
-def _answer_coding(instrument: Instrument, score: int, t: Translator) -> Coding:
-    """An answer: its LOINC answer code where the instrument has one (GAD-7, PHQ-9), else our own code (the score)."""
-    option = next(o for o in instrument.options if o.score == score)
+def _answer_coding(instrument: Instrument, score: int, t: Translator, item_id: str | None = None) -> Coding:
+    """An answer: its LOINC answer code where the instrument has one (GAD-7, PHQ-9), else our own code (the score).
+
+    `item_id`: for an item with its own answers (MANSA's yes/no questions)."""
+    options = instrument.options_of(instrument.item(item_id)) if item_id is not None else instrument.options
+    option = next(o for o in options if o.score == score)
     loinc_answer = instrument.loinc.answers.get(score) if instrument.loinc else None
     return Coding(
         system=LOINC if loinc_answer else answer_system(instrument.id),
@@ -101,10 +105,10 @@ def questionnaire(instrument_id: str, lang: str = "en") -> Questionnaire:
     """The instrument as a FHIR R4 ``Questionnaire``, texts in ``lang``. Raises KeyError for an unknown id."""
     instrument = load(instrument_id)
     t = Translator(lang)
-    options = [QuestionnaireItemAnswerOption(valueCoding=_answer_coding(instrument, o.score, t))
-               for o in instrument.options]
     items = [
-        QuestionnaireItem(linkId=item.id, text=t(item.text), type="choice", required=True, answerOption=options,
+        QuestionnaireItem(linkId=item.id, text=t(item.text), type="choice", required=True,
+                          answerOption=[QuestionnaireItemAnswerOption(valueCoding=_answer_coding(
+                              instrument, o.score, t, item.id)) for o in instrument.options_of(item)],
                           code=_item_codes(instrument, item.id))
         for item in instrument.items
     ]
@@ -131,7 +135,7 @@ def questionnaire(instrument_id: str, lang: str = "en") -> Questionnaire:
 
 
 def _response(referral_id: int, created_at: str, lang: str, instrument_id: str,
-              result: dict[str, Any]) -> QuestionnaireResponse:
+              result: dict[str, Any], status: str = "completed") -> QuestionnaireResponse:
     instrument = load(instrument_id)
     t = Translator(lang)
     answers: dict[str, int] = result["answers"]
@@ -140,7 +144,8 @@ def _response(referral_id: int, created_at: str, lang: str, instrument_id: str,
             linkId=item.id,
             text=t(item.text),
             extension=_item_code_extension(instrument, item.id),
-            answer=[QuestionnaireResponseItemAnswer(valueCoding=_answer_coding(instrument, answers[item.id], t))],
+            answer=[QuestionnaireResponseItemAnswer(valueCoding=_answer_coding(instrument, answers[item.id], t,
+                                                                                 item.id))],
         )
         for item in instrument.items
         if item.id in answers
@@ -153,17 +158,21 @@ def _response(referral_id: int, created_at: str, lang: str, instrument_id: str,
         language=t.lang,
         identifier=Identifier(system=REFERRAL_SYSTEM, value=f"{referral_id}-{instrument_id}"),
         questionnaire=canonical_url(instrument_id),
-        status="completed",
+        status=status,
         authored=_utc(created_at),
         item=items,
     )
 
 
 def questionnaire_responses(referral_id: int, created_at: str, payload: dict[str, Any]) -> list[QuestionnaireResponse]:
-    """One completed ``QuestionnaireResponse`` per instrument of a referral payload, texts in its language."""
+    """One ``QuestionnaireResponse`` per instrument of a referral payload, texts in its language.
+
+    ``completed``; ``in-progress`` for a partial referral (an intake left after a risk answer), whose
+    intake was never finished even where an instrument was answered in full."""
     lang = payload.get("language") or "en"
+    status = "in-progress" if payload.get("partial") else "completed"
     return [
-        _response(referral_id, created_at, lang, iid, result)
+        _response(referral_id, created_at, lang, iid, result, status)
         for iid, result in payload.get("instruments", {}).items()
     ]
 

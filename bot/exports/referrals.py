@@ -14,7 +14,8 @@ from typing import Any, TextIO
 
 from bot.app import App
 from bot.output import terminal_safe
-from flows.referral import CLOCKS, export_record
+from flows.ips import CLOCKS
+from flows.referral import export_record
 
 
 async def json_lines(app: App, *, since: datetime | None = None, programme: str | None = None

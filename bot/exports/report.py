@@ -5,7 +5,12 @@ no subsidised jobs in Hjørring and Sjælland; at least 25 % of full time in Jö
 to reach (``outcome_goal``).
 
 Streams over the referrals once (constant memory whatever their number) and aggregates per
-programme and per ISO week. The chart is a small self-contained SVG: cumulative eligible referrals
+programme and per ISO week. Follow-ups (issue 17): per follow-up point, how many were asked and
+answered (the answer rate; "no answer" is a lapsed one), the share of answers in work or education by
+the programme's own `outcome_counts`, and the MANSA mean at enrolment and at each follow-up that asks
+it, paired per person. Any count from 1 to 4, and a share or mean of fewer than 5, shows "<5".
+
+The chart is a small self-contained SVG: cumulative eligible referrals
 (the scope) and cumulative job or education outcomes, with the goal line.
 """
 
@@ -19,9 +24,28 @@ from statistics import median
 from typing import TextIO
 
 from bot.app import App
-from flows.programmes import DEFAULT_OUTCOME_COUNTS, Programme
+from flows.followup import counts
+from flows.programmes import DEFAULT_OUTCOME_COUNTS, Programme, Registry
+from storage.models import FollowUpStatus
+from storage.repositories import UnitOfWork
 
 ELIGIBLE_STATUSES = ("new", "waiting", "claimed", "closed")
+
+
+SMALL = 5  # groups under this size are shown as "<5"
+
+
+@dataclass
+class FollowUpTally:
+    """One follow-up point of a programme."""
+
+    label: str
+    asked: int = 0
+    answered: int = 0
+    lapsed: int = 0  # "no answer"
+    stopped: int = 0
+    in_work_or_education: int = 0  # of the answered, by the programme's outcome_counts
+    mansa_pairs: list[tuple[float, float]] = field(default_factory=list)  # (enrolment, this follow-up)
 
 
 @dataclass
@@ -41,11 +65,16 @@ class Tally:
     consultants: int = 0
     coordinators: int = 0
     counted: tuple[str, ...] = DEFAULT_OUTCOME_COUNTS  # the case outcomes that count towards the goal
+    followups: dict[str, FollowUpTally] = field(default_factory=dict)  # by follow-up id, in the programme's order
+    mansa_enrolment: dict[int, float] = field(default_factory=dict)  # referral id -> MANSA mean at enrolment
 
     @classmethod
     def of(cls, programme: Programme | None) -> Tally:
         """An empty tally counting the outcomes the programme's own goal counts."""
-        return cls(counted=programme.outcome_counts) if programme is not None else cls()
+        if programme is None:
+            return cls()
+        return cls(counted=programme.outcome_counts,
+                   followups={f.id: FollowUpTally(f.label or f.id) for f in programme.followups})
 
     @property
     def in_work_or_education(self) -> int:
@@ -83,14 +112,62 @@ async def collect(app: App, programme: str | None = None) -> dict[str, Tally]:
                 tally.days_to_meeting.append((referral.first_meeting_at - referral.created_at).total_seconds() / 86400)
             if referral.job_search_at and referral.job_search_at - referral.created_at <= timedelta(days=30):
                 tally.job_search_30 += 1
+            mansa = referral.payload.get("instruments", {}).get("mansa")
+            if mansa and "mean" in mansa:
+                tally.mansa_enrolment[referral.id] = float(mansa["mean"])
             if referral.case_outcome:
                 tally.outcomes[referral.case_outcome] += 1
                 if referral.case_outcome in tally.counted and referral.outcome_at:
                     tally.weekly_outcomes[monday(referral.outcome_at)] += 1
+        await collect_followups(uow, app.registry, tallies)
         for programme_id, tally in tallies.items():  # who is there to take them
             tally.consultants = len(await uow.staff.with_role(programme_id, "consultant"))
             tally.coordinators = len(await uow.staff.with_role(programme_id, "coordinator"))
     return dict(tallies)
+
+
+async def collect_followups(uow: UnitOfWork, registry: Registry, tallies: dict[str, Tally]) -> None:
+    """Each programme's follow-ups: asked, answered, no answer, stopped, in work or education, MANSA pairs."""
+    for programme_id, tally in tallies.items():
+        programme = registry.get(programme_id)
+        if programme is None:
+            continue
+        for row in await uow.followups.of_programme(programme_id):
+            point = tally.followups.setdefault(row.key, FollowUpTally(row.key))
+            point.asked += 1
+            point.lapsed += row.status == FollowUpStatus.LAPSED.value
+            point.stopped += row.status == FollowUpStatus.STOPPED.value
+            if row.status != FollowUpStatus.ANSWERED.value:
+                continue
+            point.answered += 1
+            point.in_work_or_education += counts(row.state.get("status"), programme)
+            mansa = row.state.get("results", {}).get("mansa")
+            if mansa and row.referral_id in tally.mansa_enrolment:
+                point.mansa_pairs.append((tally.mansa_enrolment[row.referral_id], float(mansa["mean"])))
+
+
+def small(n: int) -> str:
+    """A count, or "<5" for a group of 1 to 4 people."""
+    return "<5" if 0 < n < SMALL else str(n)
+
+
+def share(part: int, whole: int) -> str:
+    return f"{part / whole:.0%}" if whole >= SMALL else ("<5" if whole else "–")
+
+
+def followup_lines(t: Tally, goal: float) -> str:
+    out = ""
+    for key, point in t.followups.items():
+        out += (f"  follow-up {key} ({point.label}): asked {small(point.asked)}, answered {small(point.answered)} "
+                f"({share(point.answered, point.asked)}), no answer {small(point.lapsed)}, "
+                f"stopped {small(point.stopped)}; in job or education {small(point.in_work_or_education)} of "
+                f"{small(point.answered)} = {share(point.in_work_or_education, point.answered)} (goal {goal:.0%})\n")
+        if point.mansa_pairs:
+            n = len(point.mansa_pairs)
+            before, after = (sum(pair[i] for pair in point.mansa_pairs) / n for i in (0, 1))
+            means = "<5" if n < SMALL else f"{before:.2f} -> {after:.2f}"
+            out += f"  MANSA mean, enrolment -> follow-up {key}, paired: n {small(n)}, {means}\n"
+    return out
 
 
 def write_text(tallies: dict[str, Tally], goals: dict[str, float], out: TextIO) -> None:
@@ -108,6 +185,7 @@ def write_text(tallies: dict[str, Tally], goals: dict[str, float], out: TextIO) 
             f"  outcomes: {', '.join(f'{k} {v}' for k, v in sorted(t.outcomes.items())) or '–'}\n"
             f"  urgent claims over the caseload cap: {t.over_cap}\n"
             f"  staff: {t.consultants} job consultants, {t.coordinators} coordinators\n"
+            + followup_lines(t, goal)
         )
         if not t.consultants:
             nobody = " and NO COORDINATOR to tell" if not t.coordinators else ""

@@ -13,15 +13,19 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot.services.followup import FollowUps
+from bot.services.meetings import Meetings
+from bot.services.notify import Notifier, Who, staff_address
 from bot.services.policy import may_act
+from flows.address import Address
+from flows.ips import CARD_CLOCKS, CASE_OUTCOMES, CASE_STEP_CLOCKS, CLOCKS
 from flows.programmes import Programme, Registry
-from flows.referral import CLOCKS, export_record
-from flows.screens import Button, InputKind, Screen, Tone, screen_to_dict
-from flows.summary import CASE_OUTCOMES, case_screen, offer_screen, outcome_screen, summary_text
+from flows.referral import export_record
+from flows.screens import Button, InputKind, Screen, Tone
+from flows.summary import case_screen, offer_screen, outcome_screen, summary_text
 from locales import Translator
 from storage.crypto import keyed_hash
 from storage.models import Referral, ReferralStatus, Staff
@@ -32,17 +36,6 @@ log = logging.getLogger(__name__)
 INVITE_DAYS = 7
 INVITE_TRIES = 5  # wrong invite codes a person may give per window; then nothing is tried until it ends
 INVITE_WINDOW = timedelta(hours=1)
-CASE_STEPS = {"contact": "first_contact_at", "meeting": "first_meeting_at", "jobsearch": "job_search_at"}
-
-
-@dataclass(frozen=True, slots=True)
-class Who:
-    """The person pressing, as the channel knows them."""
-
-    channel: str
-    external_id: str
-    chat_id: int
-    language: str | None = None
 
 
 def new_code() -> str:
@@ -57,48 +50,32 @@ def invite_window(now: datetime) -> datetime:
 
 class Casework:
     def __init__(self, registry: Registry) -> None:
-        from bot.services.meetings import Meetings  # the first meeting follows a claim; it builds on this class
-
         self.registry = registry
-        self.meetings = Meetings(registry, self)
+        self.notifier = Notifier()
+        self.meetings = Meetings(registry, self.notifier)  # the first meeting follows a claim
+        self.followups = FollowUps(registry, self.notifier)  # follow-ups of claimed cases
 
-    # --- sending ---------------------------------------------------------------------------
+    # --- sending (through the shared notifier) ---------------------------------------------
 
-    async def queue(self, uow: UnitOfWork, chat_id: int, screens: list[Screen], now: datetime, *,
+    async def queue(self, uow: UnitOfWork, to: Address, screens: list[Screen], now: datetime, *,
                     edit: tuple[int, Screen] | None = None, offer_id: int | None = None,
                     documents: list[dict[str, str]] | None = None, candidate_id: int | None = None,
                     due_at: datetime | None = None, topic: str = "", subject_id: int | None = None) -> int:
-        """An outbox message with screens as data (rendered by the channel when it sends).
-
-        `subject_id`: the candidate a message to staff shows (erased with them; the channel records the
-        sent message ids, so erasing them can withdraw the messages)."""
-        payload: dict[str, Any] = {
-            "chat_id": chat_id, "user_id": chat_id, "screens": [screen_to_dict(s) for s in screens],
-            "edit": {"message_id": edit[0], "screen": screen_to_dict(edit[1])} if edit else None,
-            "offer_id": offer_id, "documents": documents or [],
-            "about": subject_id if candidate_id is None else None,
-        }
-        return await uow.outbox.add(channel="telegram", payload=payload, now=now, candidate_id=candidate_id,
-                                    due_at=due_at, topic=topic, subject_id=subject_id)
+        return await self.notifier.queue(uow, to, screens, now, edit=edit, offer_id=offer_id, documents=documents,
+                                         candidate_id=candidate_id, due_at=due_at, topic=topic,
+                                         subject_id=subject_id)
 
     @staticmethod
     async def subject_of(uow: UnitOfWork, referral: Referral) -> int | None:
         """The candidate a referral is about."""
-        from storage.models import Intake
-
-        intake = await uow.session.get(Intake, referral.intake_id)
-        return intake.candidate_id if intake else None
+        candidate = await uow.referrals.person_of(referral.id)
+        return candidate.id if candidate else None
 
     async def refuse(self, uow: UnitOfWork, who: Who, step: str, button: str, now: datetime) -> int:
-        """A press that is not this person's to make: refused, and kept in the audit trail."""
-        staff = await uow.staff.find(who.channel, who.external_id)
-        await uow.audit.record(actor=f"staff:{staff.id}" if staff else f"{who.channel}:unknown", action="denied",
-                               at=now, detail=f"{step}|{button}"[:120])
-        t = Translator(staff.language if staff else who.language or "da")
-        return await self.queue(uow, who.chat_id, [Screen(t("staff.denied"))], now)
+        return await self.notifier.refuse(uow, who, step, button, now)
 
-    async def notify(self, uow: UnitOfWork, chat_id: int, text: str, now: datetime) -> int:
-        return await self.queue(uow, chat_id, [Screen(text)], now)
+    async def notify(self, uow: UnitOfWork, to: Address, text: str, now: datetime) -> int:
+        return await self.notifier.notify(uow, to, text, now)
 
     # --- joining ---------------------------------------------------------------------------
 
@@ -120,12 +97,12 @@ class Casework:
                 return []
             await uow.audit.record(actor=f"{who.channel}:unknown", action="invite.limited", at=now,
                                    detail=f"{tries - 1} wrong codes")
-            return [await self.queue(uow, who.chat_id, [Screen(t("staff.invite.limited"))], now)]
+            return [await self.queue(uow, who.address, [Screen(t("staff.invite.limited"))], now)]
         invite, problem = await uow.invites.redeem(code, now)
         if invite is None or problem:
             if await uow.invites.count_wrong_code(subject, window) == 1:  # one audit row per person and window
                 await uow.audit.record(actor="staff:unknown", action="invite.refused", at=now, detail=problem)
-            return [await self.queue(uow, who.chat_id, [Screen(t(f"staff.invite.{problem or 'unknown'}"))], now)]
+            return [await self.queue(uow, who.address, [Screen(t(f"staff.invite.{problem or 'unknown'}"))], now)]
         current = await uow.staff.find(who.channel, who.external_id)
         if current is not None and (current.role, current.programme_id) != (invite.role, invite.programme_id):
             # no silent move to another programme or role: the coordinator removes them first (the invite stays)
@@ -133,14 +110,14 @@ class Casework:
                                    detail=f"already {current.role} {current.programme_id}")
             programme = self.registry.get(current.programme_id)
             name = programme.name(t.lang) if programme else current.programme_id
-            return [await self.queue(uow, who.chat_id, [Screen(t("staff.invite.already", programme=name))], now)]
-        staff = await uow.staff.join(invite, who.channel, who.external_id, contact={"chat_id": who.chat_id},
+            return [await self.queue(uow, who.address, [Screen(t("staff.invite.already", programme=name))], now)]
+        staff = await uow.staff.join(invite, who.channel, who.external_id, contact=who.address.to_dict(),
                                      language=t.lang, now=now)
         await uow.audit.record(actor=f"staff:{staff.id}", action="staff.joined", at=now, detail=invite.role)
         programme = self.registry[staff.programme_id]
         welcome = {"peer": "staff.joined.peer", "coordinator": "staff.joined.coordinator"}.get(staff.role,
                                                                                              "staff.joined")
-        ids = [await self.queue(uow, who.chat_id, [Screen(t(welcome, name=staff.name,
+        ids = [await self.queue(uow, who.address, [Screen(t(welcome, name=staff.name,
                                                              programme=programme.name(t.lang)))], now)]
         return ids + await self._offer_waiting(uow, programme, now)
 
@@ -180,7 +157,7 @@ class Casework:
         for member in coordinators:
             t = Translator(member.language)
             text = t("staff.coordinator.no_consultant", id=referral.id, programme=programme.name(t.lang))
-            ids.append(await self.notify(uow, member.contact["chat_id"], text, now))
+            ids.append(await self.notify(uow, staff_address(member.contact), text, now))
         return ids
 
     async def urgent_outside(self, uow: UnitOfWork, referral: Referral, consent_at: datetime | None,
@@ -203,13 +180,13 @@ class Casework:
                                                                      member.language, consent_at)
             checked = (Button("checked", t("staff.outside.checked")),)
             screen = Screen(text, f"chk.{referral.id}", 0, InputKind.CHOICE, checked, tone=Tone.CRISIS)
-            ids.append(await self.queue(uow, member.contact["chat_id"], [screen], now,
+            ids.append(await self.queue(uow, staff_address(member.contact), [screen], now,
                                         subject_id=await self.subject_of(uow, referral)))
             await uow.audit.record(actor=f"staff:{member.id}", action="referral.outside_sent", at=now,
                                    referral_id=referral.id)
         return ids
 
-    async def _on_check(self, uow: UnitOfWork, who: Who, referral_id: int | None, button: str, message_id: int,
+    async def _on_check(self, uow: UnitOfWork, who: Who, referral_id: int | None, button: str, ref: int,
                         now: datetime) -> list[int]:
         """"Checked that the person got help", on an urgent referral outside the target group."""
         staff = await uow.staff.find(who.channel, who.external_id)
@@ -221,10 +198,10 @@ class Casework:
                                    at=now, referral_id=referral.id if referral else None,
                                    detail=f"chk.{referral_id}|{button}"[:120])
             t = Translator(staff.language if staff else who.language or "da")
-            return [await self.queue(uow, who.chat_id, [Screen(t("staff.denied"))], now)]
+            return [await self.queue(uow, who.address, [Screen(t("staff.denied"))], now)]
         await uow.audit.record(actor=f"staff:{staff.id}", action="referral.checked", at=now, referral_id=referral.id)
         done = Screen(Translator(staff.language)("staff.outside.done", id=referral.id, name=staff.name))
-        return [await self.queue(uow, staff.contact["chat_id"], [], now, edit=(message_id, done))]
+        return [await self.queue(uow, staff_address(staff.contact), [], now, edit=(ref, done))]
 
     async def _offer(self, uow: UnitOfWork, referral: Referral, staff: list[Staff], programme: Programme,
                      consent_at: datetime | None, now: datetime, note: str = "") -> list[int]:
@@ -234,7 +211,7 @@ class Casework:
         for offer, member in zip(await uow.cases.offer(referral, staff, now), staff, strict=True):
             screen = offer_screen(referral.id, referral.payload, programme, member.language, consent_at,
                                   note=Translator(member.language)(note) if note else "")
-            ids.append(await self.queue(uow, member.contact["chat_id"], [screen], now, offer_id=offer.id,
+            ids.append(await self.queue(uow, staff_address(member.contact), [screen], now, offer_id=offer.id,
                                         subject_id=subject))
             await uow.audit.record(actor=f"staff:{member.id}", action="referral.offered", at=now,
                                    referral_id=referral.id)
@@ -251,9 +228,7 @@ class Casework:
 
     @staticmethod
     async def _consent_at(uow: UnitOfWork, referral: Referral) -> datetime | None:
-        from storage.models import Intake
-
-        intake = await uow.session.get(Intake, referral.intake_id)
+        intake = await uow.intakes.get(referral.intake_id)
         return intake.consent_at if intake else None
 
     async def resend_urgent(self, uow: UnitOfWork, now: datetime) -> list[int]:
@@ -279,13 +254,13 @@ class Casework:
                     (offer,) = await uow.cases.offer(referral, [member], now)
                 else:  # offered again: whoever passed it before may claim it now
                     offer.passed = False
-                ids.append(await self.queue(uow, member.contact["chat_id"], [screen], now, offer_id=offer.id,
+                ids.append(await self.queue(uow, staff_address(member.contact), [screen], now, offer_id=offer.id,
                                             subject_id=await self.subject_of(uow, referral)))
             if staff and referral.status == ReferralStatus.WAITING.value:
                 referral.status, referral.waiting_since = ReferralStatus.NEW.value, None
             for member in await uow.staff.with_role(programme.id, "coordinator"):
                 t = Translator(member.language)
-                ids.append(await self.notify(uow, member.contact["chat_id"],
+                ids.append(await self.notify(uow, staff_address(member.contact),
                                              t("staff.coordinator.unclaimed", id=referral.id,
                                                programme=programme.name(t.lang), hours=programme.urgent_window_hours),
                                              now))
@@ -295,12 +270,12 @@ class Casework:
 
     # --- presses ---------------------------------------------------------------------------
 
-    async def press(self, uow: UnitOfWork, who: Who, step: str, button: str, message_id: int,
+    async def press(self, uow: UnitOfWork, who: Who, step: str, button: str, ref: int,
                     now: datetime) -> list[int]:
         """A button on a summary (``ref.<id>``) or a case card (``case.<id>``)."""
         kind, _, number = step.partition(".")
         if kind == "chk":  # urgent, outside the target group: coordinators may press it too
-            return await self._on_check(uow, who, int(number) if number.isdigit() else None, button, message_id, now)
+            return await self._on_check(uow, who, int(number) if number.isdigit() else None, button, ref, now)
         staff = await uow.staff.find(who.channel, who.external_id)
         referral = await uow.referrals.get(int(number)) if number.isdigit() else None
         offer = await uow.cases.offer_for(referral.id, staff.id) if staff and referral else None
@@ -317,50 +292,51 @@ class Casework:
                 # a claim on their own offer, taken by someone else (often a race just lost): say who has it
                 holder = await uow.staff.get(referral.consultant_id) if referral.consultant_id else None
                 text = t("staff.taken", name=holder.name if holder else "?")
-            return [await self.queue(uow, who.chat_id, [Screen(text)], now)]
+            return [await self.queue(uow, who.address, [Screen(text)], now)]
         programme = self.registry[referral.programme_id]
         if button == "export":
             return [await self._export(uow, staff, referral, now)]
         if kind == "ref":
-            return await self._on_offer(uow, staff, referral, programme, button, message_id, now)
-        return await self._on_case(uow, staff, referral, programme, button, message_id, now)
+            return await self._on_offer(uow, staff, referral, programme, button, ref, now)
+        return await self._on_case(uow, staff, referral, programme, button, ref, now)
 
     async def _on_offer(self, uow: UnitOfWork, staff: Staff, referral: Referral, programme: Programme,
-                        button: str, message_id: int, now: datetime) -> list[int]:
+                        button: str, ref: int, now: datetime) -> list[int]:
         t = Translator(staff.language)
-        chat_id = staff.contact["chat_id"]
+        to = staff_address(staff.contact)
         if button == "pass":
             offer = await uow.cases.offer_for(referral.id, staff.id)
             if offer is not None:
                 offer.passed = True
             await uow.audit.record(actor=f"staff:{staff.id}", action="referral.passed", at=now,
                                    referral_id=referral.id)
-            return [await self.queue(uow, chat_id, [], now, edit=(message_id, Screen(t("staff.passed"))))]
+            return [await self.queue(uow, to, [], now, edit=(ref, Screen(t("staff.passed"))))]
         if button != "claim":
             return []
         over_cap = await self._at_cap(uow, staff, programme)
         if over_cap and not referral.urgent:
             await uow.audit.record(actor=f"staff:{staff.id}", action="claim.refused_full", at=now,
                                    referral_id=referral.id)
-            return [await self.queue(uow, chat_id, [Screen(t("staff.full", cap=programme.caseload_cap))], now)]
+            return [await self.queue(uow, to, [Screen(t("staff.full", cap=programme.caseload_cap))], now)]
         if not await uow.cases.claim(referral.id, staff.id, now):
             holder = await uow.staff.get(referral.consultant_id) if referral.consultant_id else None
-            await uow.session.refresh(referral)
+            await uow.referrals.refresh(referral)
             holder = await uow.staff.get(referral.consultant_id) if referral.consultant_id else holder
             text = t("staff.taken", name=holder.name if holder else "?")
-            return [await self.queue(uow, chat_id, [Screen(text)], now)]
-        await uow.session.refresh(referral)
+            return [await self.queue(uow, to, [Screen(text)], now)]
+        await uow.referrals.refresh(referral)
         await uow.audit.record(actor=f"staff:{staff.id}", action="referral.claimed", at=now, referral_id=referral.id)
         if over_cap:
             await self._record_over_cap(uow, staff, referral, now)
-        ids = [await self.queue(uow, chat_id, [Screen(t("staff.you_claimed"))], now)]
+        ids = [await self.queue(uow, to, [Screen(t("staff.you_claimed"))], now)]
         for offer in await uow.cases.offers(referral.id):  # everyone else sees who took it
-            if offer.staff_id == staff.id or offer.message_id is None or offer.chat_id is None:
+            sent_to = Address.from_dict(offer.address)
+            if offer.staff_id == staff.id or offer.message_ref is None or sent_to is None:
                 continue
             other = await uow.staff.get(offer.staff_id)
             lang = other.language if other else staff.language
             taken = Screen(Translator(lang)("staff.claimed_by", name=staff.name))
-            ids.append(await self.queue(uow, int(offer.chat_id), [], now, edit=(int(offer.message_id), taken)))
+            ids.append(await self.queue(uow, sent_to, [], now, edit=(int(offer.message_ref), taken)))
         ids += await self._tell_candidate(uow, referral, "consultant.assigned", now, name=staff.name)
         await self.meetings.offer_times(uow, referral, now)  # then the first meeting, within days
         return ids
@@ -378,52 +354,49 @@ class Casework:
 
     async def _tell_candidate(self, uow: UnitOfWork, referral: Referral, msgid: str, now: datetime,
                               **params: Any) -> list[int]:
-        from storage.models import Candidate, Intake
-
-        intake = await uow.session.get(Intake, referral.intake_id)
-        candidate = await uow.session.get(Candidate, intake.candidate_id) if intake else None
-        if candidate is None or candidate.channel != "telegram" or not candidate.contact or candidate.unreachable:
+        candidate = await uow.referrals.person_of(referral.id)
+        to = Address.from_dict(candidate.contact) if candidate is not None else None
+        if candidate is None or to is None or candidate.unreachable:
             return []
         text = Translator(referral.language)(msgid, **params)
-        return [await self.queue(uow, candidate.contact["chat_id"], [Screen(text)], now, candidate_id=candidate.id)]
+        return [await self.queue(uow, to, [Screen(text)], now, candidate_id=candidate.id)]
 
     async def _on_case(self, uow: UnitOfWork, staff: Staff, referral: Referral, programme: Programme,
-                       button: str, message_id: int, now: datetime) -> list[int]:
-        chat_id = staff.contact["chat_id"]
+                       button: str, ref: int, now: datetime) -> list[int]:
+        to = staff_address(staff.contact)
         if button == "outcome":
-            return [await self.queue(uow, chat_id, [outcome_screen(referral.id, staff.language)], now)]
+            return [await self.queue(uow, to, [outcome_screen(referral.id, staff.language)], now)]
         if button.startswith("outcome:") and button.removeprefix("outcome:") in CASE_OUTCOMES:
             referral.case_outcome, referral.outcome_at = button.removeprefix("outcome:"), now
-        elif button in CASE_STEPS:
-            if getattr(referral, CASE_STEPS[button]) is None:  # the first time counts for the IPS clocks
-                setattr(referral, CASE_STEPS[button], now)
+        elif button in CASE_STEP_CLOCKS:
+            if getattr(referral, CASE_STEP_CLOCKS[button]) is None:  # the first time counts for the IPS clocks
+                setattr(referral, CASE_STEP_CLOCKS[button], now)
         elif button == "meetcancel":
             slot = await uow.slots.booked_for(referral.id)
             if slot is not None:
-                await self.meetings.cancel(uow, slot, now, by=chat_id)
+                await self.meetings.cancel(uow, slot, now, by=to)
             return []
         elif button == "close":
             referral.status, referral.closed_at = ReferralStatus.CLOSED.value, now
         else:
             return []
-        await uow.session.flush()
+        await uow.referrals.flush()
         await uow.audit.record(actor=f"staff:{staff.id}", action=f"case.{button.partition(':')[0]}", at=now,
                                referral_id=referral.id, detail=button.partition(":")[2])
         t = Translator(staff.language)
         if referral.status == ReferralStatus.CLOSED.value:
-            ids = [await self.queue(uow, chat_id, [], now, edit=(message_id, Screen(t("staff.case.closed",
+            ids = [await self.queue(uow, to, [], now, edit=(ref, Screen(t("staff.case.closed",
                                                                                       id=referral.id))))]
             return ids + await self._offer_waiting(uow, programme, now)
-        card = self.case_card(referral, staff.language, now)
+        card = await self.followups.card(uow, referral, self.case_card(referral, staff.language, now), staff.language)
         subject = await self.subject_of(uow, referral)
         if button.startswith("outcome:"):  # answered on the outcome question: show the card again
-            return [await self.queue(uow, chat_id, [card], now, subject_id=subject)]
-        return [await self.queue(uow, chat_id, [], now, edit=(message_id, card), subject_id=subject)]
+            return [await self.queue(uow, to, [card], now, subject_id=subject)]
+        return [await self.queue(uow, to, [], now, edit=(ref, card), subject_id=subject)]
 
     @staticmethod
     def case_card(referral: Referral, lang: str, now: datetime) -> Screen:
-        clocks = {k: getattr(referral, k) for k in ("created_at", "first_contact_at", "first_meeting_at",
-                                                     "job_search_at")}
+        clocks = {k: getattr(referral, k) for k in CARD_CLOCKS}
         return case_screen(referral.id, referral.payload, lang, clocks, referral.case_outcome, now)
 
     async def cases(self, uow: UnitOfWork, who: Who, now: datetime) -> list[int]:
@@ -435,10 +408,13 @@ class Casework:
         open_cases = await uow.cases.open_cases(staff.id)
         head = Screen(t("staff.cases.title", n=len(open_cases), cap=programme.caseload_cap) if open_cases
                       else t("staff.cases.none"))
-        ids = [await self.queue(uow, staff.contact["chat_id"], [head], now)]
+        to = staff_address(staff.contact)
+        ids = [await self.queue(uow, to, [head], now)]
         for referral in open_cases:  # a message per case, each linked to its person (erased with them)
             await uow.audit.record(actor=f"staff:{staff.id}", action="case.viewed", at=now, referral_id=referral.id)
-            ids.append(await self.queue(uow, staff.contact["chat_id"], [self.case_card(referral, staff.language, now)],
+            card = await self.followups.card(uow, referral, self.case_card(referral, staff.language, now),
+                                             staff.language)
+            ids.append(await self.queue(uow, to, [card],
                                         now, subject_id=await self.subject_of(uow, referral)))
         return ids
 
@@ -456,21 +432,15 @@ class Casework:
         ]
         await uow.audit.record(actor=f"staff:{staff.id}", action="referral.exported", at=now, referral_id=referral.id)
         caption = Screen(Translator(staff.language)("staff.export.caption", id=referral.id))
-        return await self.queue(uow, staff.contact["chat_id"], [caption], now, documents=documents,
+        return await self.queue(uow, staff_address(staff.contact), [caption], now, documents=documents,
                                 subject_id=await self.subject_of(uow, referral))
 
     # --- leaving ---------------------------------------------------------------------------
 
     async def withdrawn(self, uow: UnitOfWork, candidate_id: int, now: datetime) -> list[int]:
         """Before a candidate is erased: whoever holds or was offered their referral is told only that."""
-        from sqlalchemy import select
-
-        from storage.models import Intake
-
         ids = []
-        referrals = await uow.session.scalars(
-            select(Referral).join(Intake, Intake.id == Referral.intake_id).where(Intake.candidate_id == candidate_id))
-        for referral in referrals.all():
+        for referral in await uow.referrals.of_candidate(candidate_id):
             told: set[int] = set()
             holders = [referral.consultant_id] if referral.consultant_id else []
             holders += [o.staff_id for o in await uow.cases.offers(referral.id)]
@@ -480,7 +450,7 @@ class Casework:
                     continue
                 told.add(staff_id)
                 text = Translator(staff.language)("staff.withdrawn", id=referral.id)
-                ids.append(await self.queue(uow, staff.contact["chat_id"], [Screen(text)], now))
+                ids.append(await self.queue(uow, staff_address(staff.contact), [Screen(text)], now))
             await uow.audit.record(actor="candidate:erased", action="referral.withdrawn", at=now,
                                    referral_id=referral.id)
         return ids

@@ -7,13 +7,13 @@ In the caller's unit of work, before the rows go:
   it (METHOD:CANCEL, the same UID, a higher SEQUENCE), the slot is free again, its reminders are
   withdrawn;
 - every staff message that showed the person (summary, case card, export, booking notice, calendar
-  file) is deleted where Telegram allows it (a bot's own message in a private chat younger than
-  48 hours) and otherwise replaced by a short "withdrawn" notice; the content-free record of those
+  file) is deleted where its channel allows it (Telegram: a bot's own message in a private chat younger
+  than 48 hours) and otherwise replaced by a short "withdrawn" notice; the content-free record of those
   messages goes as soon as that is queued.
 
 Then `CandidateRepository.delete` removes every row that holds the person's content. Everything sent
-goes through the outbox, committed with the erasure; the Telegram channel renders the deletions and
-edits (`bot.channels.telegram.delivery`).
+goes through the outbox, committed with the erasure; each channel renders the deletions and edits
+when it sends.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-
 from bot.services.casework import Casework
 from bot.services.meetings import ics
+from bot.services.notify import payload, staff_address
+from flows.address import Address
 from flows.screens import Screen
 from locales import Translator, format_when
-from storage.models import Intake, Referral
+from storage.models import Referral
 from storage.repositories import UnitOfWork
 
 DELETABLE_FOR = timedelta(hours=47)  # Telegram allows 48 h; an hour's margin for the outbox to send it
@@ -39,10 +39,7 @@ async def erase(uow: UnitOfWork, casework: Casework, candidate_id: int, now: dat
 
     `tell_staff=False` (retention): no "withdrawn by the candidate" notice, which would not be true."""
     ids = await casework.withdrawn(uow, candidate_id, now) if tell_staff else []
-    referrals = (await uow.session.scalars(
-        select(Referral).join(Intake, Intake.id == Referral.intake_id).where(Intake.candidate_id == candidate_id)
-    )).all()
-    for referral in referrals:
+    for referral in await uow.referrals.of_candidate(candidate_id):
         ids += await _cancel_meeting(uow, casework, referral, now)
     ids += await _withdraw_shown(uow, candidate_id, now)
     await uow.candidates.delete(candidate_id)
@@ -62,27 +59,28 @@ async def _cancel_meeting(uow: UnitOfWork, casework: Casework, referral: Referra
         t = Translator(member.language)
         text = t("meet.cancelled", when=format_when(slot.starts_at, t.lang, programme.timezone)) + f" (#{referral.id})"
         update = {"filename": "meeting.ics", "content": ics(slot, programme, t.lang, now, cancel=True), "caption": ""}
-        ids.append(await casework.queue(uow, member.contact["chat_id"], [Screen(text)], now, documents=[update]))
+        ids.append(await casework.queue(uow, staff_address(member.contact), [Screen(text)], now, documents=[update]))
     await uow.slots.release(slot)
     await uow.audit.record(actor="system", action="meeting.cancelled", at=now, referral_id=referral.id)
     return ids
 
 
 async def _withdraw_shown(uow: UnitOfWork, candidate_id: int, now: datetime) -> list[int]:
-    """One outbox message per staff chat: delete (or edit) each message there that showed the person."""
+    """One outbox message per staff address: delete (or edit) each message there that showed the person."""
     shown = await uow.shown.of(candidate_id)
     if not shown:
         return []
-    languages = {member.contact["chat_id"]: member.language for member in await uow.staff.all()}
-    per_chat: dict[int, list[dict[str, Any]]] = {}
+    languages = {staff_address(member.contact): member.language for member in await uow.staff.all()}
+    per_address: dict[Address, list[dict[str, Any]]] = {}
     for record in shown:
-        per_chat.setdefault(record.chat_id, []).append({
-            "message_id": record.message_id, "kind": record.kind, "delete": now - record.sent_at < DELETABLE_FOR})
+        to = Address.from_dict(record.address)
+        if to is not None:
+            per_address.setdefault(to, []).append({
+                "ref": record.message_ref, "kind": record.kind, "delete": now - record.sent_at < DELETABLE_FOR})
     ids = []
-    for chat_id, messages in per_chat.items():
-        notice = Translator(languages.get(chat_id, "da"))("staff.withdrawn.shown")
-        payload = {"chat_id": chat_id, "user_id": chat_id, "screens": [], "edit": None, "documents": [],
-                   "withdraw": messages, "notice": notice}
-        ids.append(await uow.outbox.add(channel="telegram", payload=payload, now=now))
+    for to, messages in per_address.items():
+        notice = Translator(languages.get(to, "da"))("staff.withdrawn.shown")
+        data = {**payload(to, []), "withdraw": messages, "notice": notice}
+        ids.append(await uow.outbox.add(channel=to.channel, payload=data, now=now))
     await uow.shown.forget(candidate_id)
     return ids

@@ -15,9 +15,11 @@ from typing import Any
 from bot.clock import Clock
 from bot.services.casework import Casework
 from bot.services.erasure import erase
+from flows.address import Address
 from flows.answers import Answer, Command
 from flows.intake import Event, IntakeFlow, Reply
 from flows.screens import Screen
+from flows.triage import goes_to_consultant
 from locales import Translator
 from storage.crypto import current as current_cipher
 from storage.repositories import UnitOfWork
@@ -33,7 +35,7 @@ class Person:
     channel: str  # "console", "telegram"
     external_id: str  # the channel's user id
     language: str | None = None  # the device's language, if known
-    contact: dict[str, Any] | None = None  # what the adapter needs to write to them later
+    address: Address | None = None  # where the channel writes to them later (none: only in reply)
 
     @property
     def log_id(self) -> str:
@@ -124,7 +126,7 @@ class IntakeService:
                 return Outcome([], {}, [], duplicate=True)  # seen before: acknowledged, not repeated
             candidate, intake = await uow.candidates.get_or_create_with_latest(
                 person.channel, person.external_id, language=person.language or "en", now=now,
-                contact=person.contact,
+                contact=person.address.to_dict() if person.address else None,
             )
             if fresh and intake is not None and intake.status == "active":
                 await self._withdraw(uow, intake, now, candidate.id)
@@ -192,7 +194,7 @@ class IntakeService:
                 intake, programme_id=event.data["programme"], language=event.data["language"],
                 outcome=triage["outcome"], reason=triage["reason"], urgent=triage["urgent"],
                 priority=triage["priority"],
-                status="new" if triage["outcome"] in ("eligible", "eligible-urgent") else "redirected",
+                status="new" if goes_to_consultant(triage["outcome"]) else "redirected",
                 payload=event.data, now=now,
             )
             await uow.intakes.finish(intake, status="completed", now=now)

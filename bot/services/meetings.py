@@ -12,13 +12,13 @@ far and is checked on the server (`bot.services.policy`): the calendar is a peer
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_time
 from icalendar import Calendar, Event
 
-from bot.services.casework import Casework, Who
+from bot.services.notify import Notifier, Who, staff_address
 from bot.services.policy import (
     BOOKING_WINDOW,
     DAY_END,
@@ -29,10 +29,11 @@ from bot.services.policy import (
     may_use_slot,
     slot_fits,
 )
+from flows.address import Address
 from flows.programmes import Programme, Registry
 from flows.screens import Button, InputKind, Screen
 from locales import BABEL_LOCALES, Translator, format_when
-from storage.models import Candidate, Intake, Referral, ReferralStatus, Slot, Staff
+from storage.models import Candidate, Referral, ReferralStatus, Slot, Staff
 from storage.repositories import UnitOfWork
 
 PLACES = ("jobcentre", "psychiatry", "cafe", "video")
@@ -71,14 +72,23 @@ def ics(slot: Slot, programme: Programme, lang: str, now: datetime, *, cancel: b
     return calendar.to_ical().decode()
 
 
-class OutOfRange(ValueError):
-    """A new time in the past, too far ahead, at night or of an odd length."""
+Verdict = Literal["done", "refused", "out_of_range"]  # what became of a peer's press in the slot calendar
+
+
+def parse_moment(text: str, pattern: str, programme: Programme) -> datetime | None:
+    """A local time in the programme's zone from a button (``%Y%m%d`` or ``%Y%m%d%H%M``); None if malformed."""
+    if not text.isdigit() or len(text) != {"%Y%m%d": 8, "%Y%m%d%H%M": 12}.get(pattern):
+        return None
+    try:  # strptime has no other way to say "no such date" (a 31st of February)
+        return datetime.strptime(text, pattern).replace(tzinfo=ZoneInfo(programme.timezone))
+    except ValueError:
+        return None
 
 
 class Meetings:
-    def __init__(self, registry: Registry, casework: Casework) -> None:
+    def __init__(self, registry: Registry, notifier: Notifier) -> None:
         self.registry = registry
-        self.casework = casework
+        self.notifier = notifier
 
     # --- peers: publishing slots -----------------------------------------------------------
 
@@ -87,9 +97,9 @@ class Meetings:
         if staff is None:
             return False
         if not may_use_slot(staff):  # a consultant: the slot calendar is the peers'
-            await self.casework.refuse(uow, who, "slots", "", now)
+            await self.notifier.refuse(uow, who, "slots", "", now)
             return True
-        await self.casework.queue(uow, who.chat_id, [await self._slot_list(uow, staff, now)], now)
+        await self.notifier.queue(uow, who.address, [await self._slot_list(uow, staff, now)], now)
         return True
 
     async def _slot_list(self, uow: UnitOfWork, staff: Staff, now: datetime) -> Screen:
@@ -107,90 +117,106 @@ class Meetings:
         return Screen("\n".join(lines), "slot.list", 0, InputKind.CHOICE, tuple(buttons))
 
     async def slot_press(self, uow: UnitOfWork, who: Who, step: str, button: str, now: datetime) -> None:
+        """A peer's press in the slot calendar: the next question, or the slots added.
+
+        A malformed or foreign button is refused (and audited); a time no one should meet at is answered
+        with the times that are possible. Anything else that goes wrong is a bug, and is not hidden."""
         staff = await uow.staff.find(who.channel, who.external_id)
         if staff is None or not may_use_slot(staff):
-            await self.casework.refuse(uow, who, step, button, now)
+            await self.notifier.refuse(uow, who, step, button, now)
             return
-        t = Translator(staff.language)
-        programme = self.registry[staff.programme_id]
-        zone = ZoneInfo(programme.timezone)
-        chat = staff.contact["chat_id"]
-        parts = button.split("-")
-        try:
-            if step == "slot.list" and button == "new":
-                today = local(now, programme).date()
-                days = [today + timedelta(days=n) for n in range(1, 15)]
-                buttons = tuple(Button(f"{d:%Y%m%d}", format_date(d, "EEE d MMM", locale=BABEL_LOCALES[t.lang]))
-                                for d in days)
-                await self._ask(uow, chat, t("slots.day_ask"), "slot.day", buttons, now)
-            elif step == "slot.list" and parts[0] == "remove":
-                await self._remove(uow, staff, int(parts[1]), now)
-            elif step == "slot.day":
-                day = datetime.strptime(parts[0], "%Y%m%d").date()
-                if not local(now, programme).date() < day <= local(now + SLOT_HORIZON, programme).date():
-                    raise OutOfRange(button)
-                times = [time(h, m) for h in range(FIRST_HOUR, LAST_HOUR + 1) for m in (0, 30)][:-1]
-                buttons = tuple(Button(f"{day:%Y%m%d}{moment:%H%M}", f"{moment:%H:%M}") for moment in times)
-                await self._ask(uow, chat, t("slots.time_ask"), "slot.time", buttons, now)
-            elif step == "slot.time":
-                self._fits(parts[0], min(LENGTHS), now, programme)
-                buttons = tuple(Button(f"{parts[0]}-{n}", t("slots.minutes", minutes=n)) for n in LENGTHS)
-                await self._ask(uow, chat, t("slots.length_ask"), "slot.length", buttons, now)
-            elif step == "slot.length" and self._fits(parts[0], int(parts[1]), now, programme):
-                buttons = tuple(Button(f"{button}-{p}", t(f"place.{p}")) for p in PLACES)
-                await self._ask(uow, chat, t("slots.place_ask"), "slot.place", buttons, now)
-            elif step == "slot.place" and parts[2] in PLACES and self._fits(parts[0], int(parts[1]), now, programme):
-                buttons = (Button(f"{button}-1", t("slots.once")),
-                           Button(f"{button}-{WEEKS}", t("slots.weekly", weeks=WEEKS)))
-                await self._ask(uow, chat, t("slots.repeat_ask"), "slot.repeat", buttons, now)
-            elif step == "slot.repeat" and parts[2] in PLACES and int(parts[1]) in LENGTHS and parts[3] in ("1", "4"):
-                start = datetime.strptime(parts[0], "%Y%m%d%H%M").replace(tzinfo=zone)
-                # the same local time every week, across a DST change too; every one of them sane, or none
-                moments = [start + timedelta(weeks=week) for week in range(int(parts[3]))]
-                for moment in moments:
-                    self._fits(f"{moment:%Y%m%d%H%M}", int(parts[1]), now, programme)
-                count = 0
-                for moment in moments:
-                    await uow.slots.add(staff, starts_at=moment.astimezone(UTC), minutes=int(parts[1]),
-                                        place=parts[2], now=now)
-                    count += 1
-                await uow.audit.record(actor=f"staff:{staff.id}", action="slots.added", at=now, detail=str(count))
-                await self.casework.queue(uow, chat, [Screen(t("slots.added", n=count))], now)
-            else:
-                raise ValueError(step)
-        except OutOfRange:  # a time no one should meet at: say which times are possible
+        verdict = await self._slot_step(uow, staff, step, button, now)
+        if verdict == "refused":
+            await self.notifier.refuse(uow, who, step, button, now)
+        elif verdict == "out_of_range":  # a time no one should meet at: say which times are possible
+            t = Translator(staff.language)
             await uow.audit.record(actor=f"staff:{staff.id}", action="slots.refused", at=now,
                                    detail=f"{step}|{button}"[:120])
             hours = {"first": format_time(DAY_START, "short", locale=BABEL_LOCALES[t.lang]),
                      "last": format_time(DAY_END, "short", locale=BABEL_LOCALES[t.lang])}
-            await self.casework.queue(uow, chat, [Screen(t("slots.out_of_range", days=SLOT_HORIZON.days, **hours))],
-                                      now)
-        except (ValueError, IndexError):
-            await self.casework.refuse(uow, who, step, button, now)
+            await self.notifier.queue(uow, staff_address(staff.contact),
+                                      [Screen(t("slots.out_of_range", days=SLOT_HORIZON.days, **hours))], now)
 
-    @staticmethod
-    def _fits(stamp: str, minutes: int, now: datetime, programme: Programme) -> bool:
-        """True for a sane new time (local ``YYYYmmddHHMM`` in the programme's zone); else OutOfRange."""
-        start = datetime.strptime(stamp, "%Y%m%d%H%M").replace(tzinfo=ZoneInfo(programme.timezone))
-        if not slot_fits(start, minutes, now, programme.timezone):
-            raise OutOfRange(stamp)
-        return True
+    async def _slot_step(self, uow: UnitOfWork, staff: Staff, step: str, button: str, now: datetime) -> Verdict:
+        """One step of publishing slots; the button carries what was chosen so far (``YYYYmmddHHMM-45-cafe-4``)."""
+        t = Translator(staff.language)
+        programme = self.registry[staff.programme_id]
+        chat = staff_address(staff.contact)
+        parts = button.split("-")
+        if step == "slot.list" and button == "new":
+            today = local(now, programme).date()
+            days = [today + timedelta(days=n) for n in range(1, 15)]
+            buttons = tuple(Button(f"{d:%Y%m%d}", format_date(d, "EEE d MMM", locale=BABEL_LOCALES[t.lang]))
+                            for d in days)
+            await self._ask(uow, chat, t("slots.day_ask"), "slot.day", buttons, now)
+            return "done"
+        if step == "slot.list" and len(parts) == 2 and parts[0] == "remove" and parts[1].isdigit():
+            return "done" if await self._remove(uow, staff, int(parts[1]), now) else "refused"
+        if step == "slot.day":
+            day = parse_moment(button, "%Y%m%d", programme)
+            if day is None:
+                return "refused"
+            if not local(now, programme).date() < day.date() <= local(now + SLOT_HORIZON, programme).date():
+                return "out_of_range"
+            times = [time(h, m) for h in range(FIRST_HOUR, LAST_HOUR + 1) for m in (0, 30)][:-1]
+            buttons = tuple(Button(f"{day:%Y%m%d}{moment:%H%M}", f"{moment:%H:%M}") for moment in times)
+            await self._ask(uow, chat, t("slots.time_ask"), "slot.time", buttons, now)
+            return "done"
+        start = parse_moment(parts[0], "%Y%m%d%H%M", programme)
+        numbers = [int(p) for p in parts[1:2] if p.isdigit()]
+        minutes = numbers[0] if numbers else None
+        if start is None or (len(parts) > 1 and minutes is None):
+            return "refused"
+        if step == "slot.time" and len(parts) == 1:
+            if not slot_fits(start, min(LENGTHS), now, programme.timezone):
+                return "out_of_range"
+            buttons = tuple(Button(f"{parts[0]}-{n}", t("slots.minutes", minutes=n)) for n in LENGTHS)
+            await self._ask(uow, chat, t("slots.length_ask"), "slot.length", buttons, now)
+            return "done"
+        if step == "slot.length" and len(parts) == 2 and minutes is not None:
+            if not slot_fits(start, minutes, now, programme.timezone):
+                return "out_of_range"
+            buttons = tuple(Button(f"{button}-{p}", t(f"place.{p}")) for p in PLACES)
+            await self._ask(uow, chat, t("slots.place_ask"), "slot.place", buttons, now)
+            return "done"
+        if step == "slot.place" and len(parts) == 3 and minutes is not None and parts[2] in PLACES:
+            if not slot_fits(start, minutes, now, programme.timezone):
+                return "out_of_range"
+            buttons = (Button(f"{button}-1", t("slots.once")),
+                       Button(f"{button}-{WEEKS}", t("slots.weekly", weeks=WEEKS)))
+            await self._ask(uow, chat, t("slots.repeat_ask"), "slot.repeat", buttons, now)
+            return "done"
+        if (step == "slot.repeat" and len(parts) == 4 and minutes in LENGTHS and parts[2] in PLACES
+                and parts[3] in ("1", str(WEEKS))):
+            # the same local time every week, across a DST change too; every one of them sane, or none
+            moments = [start + timedelta(weeks=week) for week in range(int(parts[3]))]
+            if minutes is None or not all(slot_fits(m, minutes, now, programme.timezone) for m in moments):
+                return "out_of_range"
+            for moment in moments:
+                await uow.slots.add(staff, starts_at=moment.astimezone(UTC), minutes=minutes, place=parts[2], now=now)
+            await uow.audit.record(actor=f"staff:{staff.id}", action="slots.added", at=now,
+                                   detail=str(len(moments)))
+            await self.notifier.queue(uow, chat, [Screen(t("slots.added", n=len(moments)))], now)
+            return "done"
+        return "refused"
 
-    async def _ask(self, uow: UnitOfWork, chat: int, text: str, step: str, buttons: tuple[Button, ...],
+    async def _ask(self, uow: UnitOfWork, chat: Address, text: str, step: str, buttons: tuple[Button, ...],
                    now: datetime) -> None:
-        await self.casework.queue(uow, chat, [Screen(text, step, 0, InputKind.CHOICE, buttons)], now)
+        await self.notifier.queue(uow, chat, [Screen(text, step, 0, InputKind.CHOICE, buttons)], now)
 
-    async def _remove(self, uow: UnitOfWork, staff: Staff, slot_id: int, now: datetime) -> None:
+    async def _remove(self, uow: UnitOfWork, staff: Staff, slot_id: int, now: datetime) -> bool:
+        """Take back one of the peer's own slots (cancelling its meeting); False if it is not theirs."""
         slot = await uow.slots.get(slot_id)
         if slot is None or not may_use_slot(staff, slot):
-            raise ValueError("not this peer's slot")
+            return False
         if slot.referral_id is not None:
-            await self.cancel(uow, slot, now, by=staff.contact["chat_id"])
+            await self.cancel(uow, slot, now, by=staff_address(staff.contact))
         await uow.slots.withdraw(slot, now)
         programme = self.registry[slot.programme_id]
         when = format_when(slot.starts_at, staff.language, programme.timezone)
-        await self.casework.queue(uow, staff.contact["chat_id"], [Screen(Translator(staff.language)(
+        await self.notifier.queue(uow, staff_address(staff.contact), [Screen(Translator(staff.language)(
             "slots.removed", when=when))], now)
+        return True
 
     # --- candidates: booking ---------------------------------------------------------------
 
@@ -207,7 +233,7 @@ class Meetings:
             consultant = await uow.staff.get(referral.consultant_id) if referral.consultant_id else None
             if consultant is not None:
                 text = Translator(consultant.language)("meet.none_consultant", id=referral.id)
-                await self.casework.queue(uow, consultant.contact["chat_id"], [Screen(text)], now)
+                await self.notifier.queue(uow, staff_address(consultant.contact), [Screen(text)], now)
             return
         if candidate is None:
             return
@@ -227,29 +253,29 @@ class Meetings:
         own = await uow.candidates.find(who.channel, who.external_id)
         if (referral is None or candidate is None or own is None or own.id != candidate.id
                 or referral.status != ReferralStatus.CLAIMED.value):
-            await self.casework.refuse(uow, who, step, button, now)
+            await self.notifier.refuse(uow, who, step, button, now)
             return
         if button.startswith("more-") and button[5:].isdigit():
             await self.offer_times(uow, referral, now, page=int(button[5:]))
         elif button == "cancel":
             slot = await uow.slots.booked_for(referral.id)
             if slot is not None:
-                await self.cancel(uow, slot, now, by=who.chat_id)
+                await self.cancel(uow, slot, now, by=who.address)
         elif button.isdigit():
             slot = await uow.slots.get(int(button))
             peer = await uow.staff.get(slot.staff_id) if slot is not None else None
             if not may_book(referral, slot, peer, now):  # another programme's, a gone peer's, out of the window
-                await self.casework.refuse(uow, who, step, button, now)
+                await self.notifier.refuse(uow, who, step, button, now)
             elif await uow.slots.booked_for(referral.id) is not None:
-                await self.casework.refuse(uow, who, step, button, now)  # one meeting at a time
+                await self.notifier.refuse(uow, who, step, button, now)  # one meeting at a time
             elif slot is not None and await uow.slots.book(slot.id, referral.id, now, until=now + BOOKING_WINDOW,
                                                            programme_id=referral.programme_id):
-                await uow.session.refresh(slot)
+                await uow.slots.refresh(slot)
                 await self._booked(uow, referral, candidate, slot, now)
             else:
                 await self.offer_times(uow, referral, now, note="meet.taken")
         else:
-            await self.casework.refuse(uow, who, step, button, now)
+            await self.notifier.refuse(uow, who, step, button, now)
 
     async def _booked(self, uow: UnitOfWork, referral: Referral, candidate: Candidate, slot: Slot,
                       now: datetime) -> None:
@@ -277,16 +303,16 @@ class Meetings:
             if member is consultant:  # the consultant can cancel or move it from here
                 notice = Screen(text, f"case.{referral.id}", 0, InputKind.CHOICE,
                                 (Button("meetcancel", st("meet.cancel")),))
-            await self.casework.queue(uow, member.contact["chat_id"], [notice], now, documents=[document],
+            await self.notifier.queue(uow, staff_address(member.contact), [notice], now, documents=[document],
                                       subject_id=candidate.id)
             for lead in REMINDERS:
                 place = st(f"place.{slot.place}")
                 reminder = Screen(st("meet.reminder", when=their_when, place=place) + f" (#{referral.id})")
-                await self.casework.queue(uow, member.contact["chat_id"], [reminder], now,
+                await self.notifier.queue(uow, staff_address(member.contact), [reminder], now,
                                           due_at=slot.starts_at - lead, topic=topic, subject_id=candidate.id)
         await uow.audit.record(actor="candidate", action="meeting.booked", at=now, referral_id=referral.id)
 
-    async def cancel(self, uow: UnitOfWork, slot: Slot, now: datetime, *, by: int) -> None:
+    async def cancel(self, uow: UnitOfWork, slot: Slot, now: datetime, *, by: Address) -> None:
         """Free the slot, withdraw its reminders, tell everyone else, and offer the candidate new times."""
         referral = await uow.referrals.get(slot.referral_id) if slot.referral_id else None
         await uow.outbox.withdraw(f"slot:{slot.id}:{slot.bookings}")
@@ -297,10 +323,10 @@ class Meetings:
         peer = await uow.staff.get(slot.staff_id)
         consultant = await uow.staff.get(referral.consultant_id) if referral.consultant_id else None
         for member in (m for m in (peer, consultant) if m is not None):
-            if member.contact["chat_id"] != by:
+            if staff_address(member.contact) != by:
                 text = Translator(member.language)("meet.cancelled", when=format_when(
                     slot.starts_at, member.language, programme.timezone)) + f" (#{referral.id})"
-                await self.casework.queue(uow, member.contact["chat_id"], [Screen(text)], now)
+                await self.notifier.queue(uow, staff_address(member.contact), [Screen(text)], now)
         candidate = await self._candidate(uow, referral)
         if candidate is not None:
             text = Translator(referral.language)("meet.cancelled", when=format_when(
@@ -313,18 +339,18 @@ class Meetings:
 
     @staticmethod
     async def _candidate(uow: UnitOfWork, referral: Referral) -> Candidate | None:
-        intake = await uow.session.get(Intake, referral.intake_id)
-        return await uow.session.get(Candidate, intake.candidate_id) if intake else None
+        return await uow.referrals.person_of(referral.id)
 
     async def _to_candidate(self, uow: UnitOfWork, candidate: Candidate, screens: list[Screen], now: datetime, *,
                             ics_for: tuple[Slot, Programme] | None = None, **extra: Any) -> None:
-        if candidate.channel != "telegram" or not candidate.contact or candidate.unreachable:
+        to = Address.from_dict(candidate.contact)
+        if to is None or candidate.unreachable:
             return
         documents = None
         if ics_for is not None:
             slot, programme = ics_for
             documents = [{"filename": "meeting.ics", "content": ics(slot, programme, candidate.language, now),
                           "caption": ""}]
-        await self.casework.queue(uow, candidate.contact["chat_id"], screens, now, documents=documents,
+        await self.notifier.queue(uow, to, screens, now, documents=documents,
                                   candidate_id=candidate.id, **extra)
 

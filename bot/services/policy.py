@@ -13,7 +13,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from flows.summary import CASE_ACTIONS, CASE_OUTCOMES
+from flows.ips import CASE_OUTCOMES
+from flows.summary import CASE_ACTIONS
 from storage.models import Offer, Referral, ReferralStatus, Slot, Staff
 
 OFFER_BUTTONS = frozenset({"claim", "pass", "export"})

@@ -2,11 +2,16 @@
 
 An instrument is items with a shared response scale, optional combined items (MDI 8a/8b), a sum
 score, severity bands, risk items and, for the MDI, the ICD-10 and DSM-IV algorithms.
+
+Some instruments (MANSA) also have unscored items with their own answers (yes/no), a mean score
+instead of a sum, and no severity bands. `reliable_change` is the published reliable-change
+threshold of the total, with its source, or none (`reliable_change_source` then says none is published).
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -31,6 +36,12 @@ class Option(_Strict):
 class Item(_Strict):
     id: str
     text: str
+    # an item with its own answers (MANSA's yes/no questions): not part of the score
+    options: tuple[Option, ...] | None = None
+
+    @property
+    def scored(self) -> bool:
+        return self.options is None
 
 
 class Combine(_Strict):
@@ -68,6 +79,11 @@ class Icd10Algorithm(_Strict):
     levels: tuple[Icd10Level, ...]
     otherwise: str
 
+    @property
+    def levels_named(self) -> tuple[str, ...]:
+        """Every result the algorithm can give."""
+        return (*(level.level for level in self.levels), self.otherwise)
+
 
 class Dsm4Algorithm(_Strict):
     kind: Literal["dsm4"]
@@ -77,6 +93,11 @@ class Dsm4Algorithm(_Strict):
     min_symptoms: int
     positive: str
     otherwise: str
+
+    @property
+    def levels_named(self) -> tuple[str, ...]:
+        """Every result the algorithm can give."""
+        return (self.positive, self.otherwise)
 
 
 class Loinc(_Strict):
@@ -96,7 +117,12 @@ class Instrument(_Strict):
     options: tuple[Option, ...]
     items: tuple[Item, ...]
     combine: tuple[Combine, ...] = ()
-    bands: tuple[Band, ...]
+    bands: tuple[Band, ...] = ()  # none: the score has no severity bands (MANSA); the band is then ""
+    # "sum" of the scored items (GAD-7, MDI, PHQ-9), or their "mean" (MANSA, rounded to 2 decimals)
+    scoring: Literal["sum", "mean"] = "sum"
+    # the smallest change of the score between two answers that counts as reliable (Jacobson & Truax), or None
+    reliable_change: float | None = None
+    reliable_change_source: str = ""  # where `reliable_change` is published, or why there is none
     band_set: str = "default"  # the name of `bands`, the default band set
     # other published band sets a programme may choose instead (programme file: band_sets)
     other_bands: dict[str, tuple[Band, ...]] = Field(default_factory=dict)
@@ -109,14 +135,20 @@ class Instrument(_Strict):
         if len(set(ids)) != len(ids):
             raise ValueError("item ids must be unique")
         scored = self.scored_item_ids
-        lo, hi = 0, self.max_total
+        lo, hi = self.min_total, self.max_total
+        if not self.bands and self.other_bands:
+            raise ValueError("other band sets need a default band set")
         for bands in (self.bands, *self.other_bands.values()):
+            if not bands:
+                continue
             edges = sorted(bands, key=lambda b: b.min)
             if edges[0].min != lo or edges[-1].max != hi:
                 raise ValueError(f"bands must cover {lo}..{hi}")
             for a, b in itertools.pairwise(edges):
                 if b.min != a.max + 1:
                     raise ValueError(f"bands leave a gap or overlap between {a.band} and {b.band}")
+        if not self.reliable_change_source.strip():
+            raise ValueError("reliable_change_source must name the source of the threshold, or say none is published")
         if self.loinc is not None:
             unknown_items = set(self.loinc.items) - set(ids)
             unknown_scores = set(self.loinc.answers) - set(self.scores)
@@ -147,6 +179,8 @@ class Instrument(_Strict):
         merged = {i: c.as_ for c in self.combine for i in c.items}
         out: list[str] = []
         for item in self.items:
+            if not item.scored:
+                continue
             sid = merged.get(item.id, item.id)
             if sid not in out:
                 out.append(sid)
@@ -163,8 +197,16 @@ class Instrument(_Strict):
         return self.other_bands[band_set]
 
     @property
+    def min_total(self) -> int:
+        return len(self.scored_item_ids) * min(self.scores)
+
+    @property
     def max_total(self) -> int:
         return len(self.scored_item_ids) * max(self.scores)
+
+    def options_of(self, item: Item) -> tuple[Option, ...]:
+        """The answers of an item: its own, or the instrument's shared scale."""
+        return item.options if item.options is not None else self.options
 
     def item(self, item_id: str) -> Item:
         for item in self.items:
@@ -184,9 +226,10 @@ class Result:
     band: str
     algorithms: Mapping[str, str] = field(default_factory=dict)
     flags: tuple[str, ...] = ()
+    mean: float | None = None  # the mean of the scored items, for a "mean" instrument (MANSA)
 
     def as_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "answers": dict(self.answers),
             "items": list(self.items.values()),
             "total": self.total,
@@ -194,6 +237,14 @@ class Result:
             **dict(self.algorithms),
             "flags": list(self.flags),
         }
+        if self.mean is not None:
+            out["mean"] = self.mean
+        return out
+
+    @property
+    def score(self) -> float:
+        """The instrument's score: the mean for a "mean" instrument, else the total."""
+        return self.mean if self.mean is not None else float(self.total)
 
 
 def risk_flags(instrument: Instrument, item_id: str, score: int) -> tuple[str, ...]:
@@ -205,19 +256,22 @@ def score(instrument: Instrument, answers: Mapping[str, int], band_set: str | No
     """Score a complete set of answers, banded by `band_set` (the instrument's default for None).
 
     Raises ValueError on a missing or impossible answer."""
-    allowed = set(instrument.scores)
     for item in instrument.items:
         if item.id not in answers:
             raise ValueError(f"{instrument.id}: item {item.id} is not answered")
-        if answers[item.id] not in allowed:
+        if answers[item.id] not in {o.score for o in instrument.options_of(item)}:
             raise ValueError(f"{instrument.id}: {answers[item.id]!r} is not a score of item {item.id}")
     merged = {i: c.as_ for c in instrument.combine for i in c.items}
     items: dict[str, int] = {}
     for item in instrument.items:
+        if not item.scored:
+            continue
         sid = merged.get(item.id, item.id)
         items[sid] = max(items.get(sid, 0), answers[item.id])
     total = sum(items.values())
-    band = next(b.band for b in instrument.bands_of(band_set) if b.min <= total <= b.max)
+    mean = round(total / len(items), 2) if instrument.scoring == "mean" and items else None
+    bands = instrument.bands_of(band_set)
+    band = next((b.band for b in bands if b.min <= total <= b.max), "")
     algorithms = {name: _run(algo, items) for name, algo in instrument.algorithms.items()}
     flags = sorted({f for item_id, s in answers.items() for f in risk_flags(instrument, item_id, s)})
     return Result(
@@ -228,6 +282,7 @@ def score(instrument: Instrument, answers: Mapping[str, int], band_set: str | No
         band=band,
         algorithms=algorithms,
         flags=tuple(flags),
+        mean=mean,
     )
 
 
@@ -249,14 +304,52 @@ def _run(algo: Icd10Algorithm | Dsm4Algorithm, items: Mapping[str, int]) -> str:
     return algo.otherwise
 
 
+_extra_dir: Path | None = None
+
+
+def use_directory(extra_dir: Path | None) -> None:
+    """Read instruments from `extra_dir` too (the setting INSTRUMENTS_DIR), from now on."""
+    global _extra_dir
+    _extra_dir = extra_dir
+    reload()
+
+
+def directories() -> tuple[Path, ...]:
+    """Where instrument files are read: the shipped ones, then the folder named by INSTRUMENTS_DIR.
+
+    A new instrument is one YAML file there (plus its catalogue entries); programmes name it by its
+    file name, and the flow, scoring, triage facts, summary, CSV columns, JSON schema and FHIR
+    Questionnaire all follow from the file."""
+    extra = _extra_dir or (Path(os.environ["INSTRUMENTS_DIR"]) if os.environ.get("INSTRUMENTS_DIR") else None)
+    return (INSTRUMENT_DIR, extra) if extra else (INSTRUMENT_DIR,)
+
+
+@cache
+def _paths() -> dict[str, Path]:
+    paths: dict[str, Path] = {}
+    for directory in directories():
+        for path in sorted(directory.glob("*.yaml")):
+            paths.setdefault(path.stem, path)  # a shipped instrument is never replaced
+    return paths
+
+
 @cache
 def load(instrument_id: str) -> Instrument:
-    path = INSTRUMENT_DIR / f"{instrument_id}.yaml"
-    if not path.exists():
+    path = _paths().get(instrument_id)
+    if path is None:
         raise KeyError(f"no instrument {instrument_id!r}")
-    return Instrument.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    instrument = Instrument.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    if instrument.id != instrument_id:
+        raise ValueError(f"{path}: id {instrument.id!r} must be the file name")
+    return instrument
 
 
 @cache
 def available() -> tuple[str, ...]:
-    return tuple(sorted(p.stem for p in INSTRUMENT_DIR.glob("*.yaml")))
+    return tuple(sorted(_paths()))
+
+
+def reload() -> None:
+    """Forget the instruments read so far (after INSTRUMENTS_DIR changed)."""
+    for cached in (_paths, load, available):
+        cached.cache_clear()

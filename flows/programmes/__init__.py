@@ -16,10 +16,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from flows import instruments, questions
-from flows.triage import COMBINATORS, COMPARISONS, Outcome, Rule, fact_names
+from flows.ips import CASE_OUTCOMES
+from flows.triage import COMBINATORS, COMPARISONS, REASON_PATTERN, Outcome, Rule, fact_names
+from locales import LANGUAGES
 
 SHIPPED_DIR = Path(__file__).resolve().parent
-LANGS = ("da", "sv", "en")
+LANGS = LANGUAGES  # the catalogue languages: a programme offers some of them
 DEFAULT_OUTCOME_COUNTS = (
     "ordinary_full", "ordinary_part", "ordinary_under_25", "flex", "education", "education_under_25", "subsidised",
 )
@@ -78,8 +80,38 @@ REGION_NUMBER_LINES = ("crisis.dk.psychiatry", "crisis.dk.laegevagt")
 class RuleSpec(_Strict):
     when: dict[str, Any] | None = None
     outcome: Outcome
-    reason: str
+    reason: str = Field(pattern=REASON_PATTERN)
     priority: bool = False
+
+
+class FollowUpTrigger(_Strict):
+    """When a follow-up is due: days after the referral, or after the consultant recorded one of `outcomes`."""
+
+    after: Literal["referral", "outcome"]
+    days: int = Field(ge=1, le=3650)
+    outcomes: tuple[str, ...] = ()  # for "outcome": the case outcomes that start the clock
+
+
+class FollowUp(_Strict):
+    """A follow-up of a claimed case: its trigger, the instruments it asks, how long it stays open."""
+
+    id: str = Field(pattern=r"^[a-z0-9_-]{1,24}$")  # e.g. "6m"; unique within the programme
+    trigger: FollowUpTrigger
+    instruments: tuple[str, ...] = ()  # asked after "how are things with work or study?"
+    # the reminder comes this many days after the first message; the follow-up lapses ("no answer")
+    # `window_days` after it
+    reminder_days: int = Field(default=3, ge=1, le=30)
+    window_days: int = Field(default=7, ge=2, le=60)
+    # the report's point this follow-up belongs to (e.g. "½ year"); the id if empty
+    label: str = ""
+
+    @model_validator(mode="after")
+    def _sane(self) -> FollowUp:
+        if self.reminder_days >= self.window_days:
+            raise ValueError("the reminder must come before the follow-up lapses (reminder_days < window_days)")
+        if self.trigger.after == "outcome" and not self.trigger.outcomes:
+            raise ValueError("a follow-up after an outcome names the outcomes that start it")
+        return self
 
 
 class Programme(_Strict):
@@ -104,7 +136,7 @@ class Programme(_Strict):
     risk_abandon_hours: int = Field(default=24, ge=1, le=24 * 14)
     # an urgent referral nobody claimed this long is sent again and the coordinator is told
     urgent_window_hours: int = Field(default=24, ge=1, le=24 * 14)
-    # the case outcomes that count towards the goal (flows/summary.py CASE_OUTCOMES)
+    # the case outcomes that count towards the goal (flows/ips.py CASE_OUTCOMES)
     outcome_counts: tuple[str, ...] = DEFAULT_OUTCOME_COUNTS
     crisis: tuple[CrisisLine, ...]
     contact: dict[str, str]
@@ -112,6 +144,8 @@ class Programme(_Strict):
     # the fact `municipality_in_area` (is the answer one of them) for the rules
     municipalities: tuple[str, ...] = ()
     triage: tuple[RuleSpec, ...]
+    # follow-ups after a claimed referral (bot/services/followup.py); the enrolment instruments are `instruments`
+    followups: tuple[FollowUp, ...] = ()
 
     @field_validator("languages")
     @classmethod
@@ -154,7 +188,15 @@ class Programme(_Strict):
         if len({normalise_place(m) for m in self.municipalities}) != len(self.municipalities) or not all(
                 m.strip() for m in self.municipalities):
             raise ValueError("municipalities must be distinct names")
-        from flows.summary import CASE_OUTCOMES  # here, not at the top: flows.summary imports this module
+
+        ids = [f.id for f in self.followups]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"follow-up ids must be unique, got {ids}")
+        for followup in self.followups:
+            wrong = [i for i in followup.instruments if i not in instruments.available()]
+            wrong += [o for o in followup.trigger.outcomes if o not in CASE_OUTCOMES]
+            if wrong:
+                raise ValueError(f"follow-up {followup.id}: unknown instruments or outcomes {wrong}")
 
         unknown_outcomes = [o for o in self.outcome_counts if o not in CASE_OUTCOMES]
         if unknown_outcomes or not self.outcome_counts:
@@ -375,8 +417,9 @@ class Registry:
             raise ProgrammeError("\n".join(str(p) for p in problems))
         loaded: dict[str, Programme] = {}
         for path in paths:
-            programme, _ = parse_file(path)
-            assert programme is not None
+            programme, found = parse_file(path)
+            if programme is None:  # checked above; a file changed in between
+                raise ProgrammeError("\n".join(str(p) for p in found) or f"{path}: cannot be read")
             loaded[programme.id] = programme
         return cls(loaded)
 

@@ -2,7 +2,7 @@
 
     python -m tests.benchmarks.load [--candidates 200] [--database sqlite|postgres] [--mode polling|webhook]
                                     [--workers N] [--redis] [--per-chat-interval S] [--no-echo] [--stored 10000]
-                                    [--fill-seconds 90] [--serial-webhook] [--framework aiogram|ptb]
+                                    [--fill-seconds 90] [--serial-webhook] [--framework aiogram|ptb] [--flood N]
 
 1. The fake Bot API server (tests/fake_telegram) and `python -m bot.cli run` as a real process with
    a fresh database. N simulated candidates go through a full RECONNECT intake in Danish
@@ -17,6 +17,11 @@
 3. `--stored N` finished intakes written in-process into a fresh SQLite file, then the database
    size and RSS and wall time of a fresh `ipsbot export --format json` and `--format csv`. The
    fill stops after `--fill-seconds`; what was not filled by then is extrapolated, and says so.
+
+`--flood N` (issue 14): while the candidates of phase 1 are under way, one more person sends N texts
+at once, and right after them another person sends `/start reconnect`. Printed: how long that
+person waited for their first reply, how many messages the flooder got back, and the candidates'
+latency as usual (the flooder and the probe are not in it): compare it with a run without --flood.
 
 Each person's replies are found through a per-chat index kept by `LoadServer` (the fake server's
 own `history(chat_id)` scans every chat, which is fine for tests and quadratic under load). With
@@ -218,6 +223,46 @@ class Tally:
 
 
 THINK = {"seconds": 0.0}  # --think: a person's pause before each answer, on average
+FLOOD_AFTER = 5.0  # seconds into the run when the flood comes: the intakes are under way
+FLOODER, PROBE = FIRST_USER - 1, FIRST_USER - 2  # outside the candidates' ids
+
+
+@dataclass
+class Flood:
+    """What a flood of texts from one person did to another person's `/start` (`--flood N`)."""
+
+    texts: int
+    probe_first_reply: float = float("nan")  # seconds from the probe's /start being offered
+    flood_through: float = float("nan")  # seconds until the flood's updates were all confirmed
+    flooder_replies: int = 0  # messages the bot sent the flooder
+    flooder_last_reply: float = float("nan")  # seconds from the flood's first text to the flooder's last reply
+    started: float = 0.0  # when the flood's first text was offered
+    error: str = ""
+
+
+async def flood_and_probe(server: LoadServer, flood: Flood) -> None:
+    """One person sends `flood.texts` texts at once; then another sends /start; their first reply timed."""
+    await asyncio.sleep(FLOOD_AFTER)
+    flooder = server.user(FLOODER, "Flod", "da")
+    probe = server.user(PROBE, "Probe", "da")
+    try:
+        last = {}
+        for n in range(flood.texts):
+            last = await flooder.send_text(f"hej {n}")
+            if n == 0:
+                flood.started = server.offered[int(last["update_id"])]
+        mark = len(server.chat_events[probe.chat_id])
+        update = await probe.send_command("/start reconnect")
+        offered = server.offered[int(update["update_id"])]
+        events = await server.replies(probe.chat_id, mark, 1, STEP_TIMEOUT)
+        flood.probe_first_reply = events[0].time - offered
+        with contextlib.suppress(TimeoutError):  # a webhook takes one chat's updates one at a time
+            async with asyncio.timeout(60):
+                while any(p.update_id <= int(last["update_id"]) for p in server._pending):
+                    await asyncio.sleep(0.1)
+            flood.flood_through = time.monotonic() - offered
+    except Exception as exc:
+        flood.error = f"{type(exc).__name__}: {exc}"
 
 
 async def step(server: LoadServer, user: FakeUser, action: Awaitable[dict[str, Any]], sends: int,
@@ -494,8 +539,10 @@ def pacing_bound(run: Run, interval: float) -> float | None:
     return run.tally.updates / (max(per_chat - 1, 1) * interval)
 
 
-async def bench_bot(args: argparse.Namespace, tmp: Path, *, interval: float | None = None) -> Run:
-    """Our bot under the load; `interval` overrides its pacing (PER_CHAT_INTERVAL)."""
+async def bench_bot(args: argparse.Namespace, tmp: Path, *, interval: float | None = None,
+                    flood: Flood | None = None) -> Run:
+    """Our bot under the load; `interval` overrides its pacing (PER_CHAT_INTERVAL); `flood`: one person
+    floods it meanwhile (and the figures of that go there)."""
     drop: Callable[[], Awaitable[None]] | None = None
     if args.database == "postgres":
         database_url, drop = await create_postgres()
@@ -529,7 +576,14 @@ async def bench_bot(args: argparse.Namespace, tmp: Path, *, interval: float | No
             try:
                 since, cpu, usage = len(server.calls), cpu_seconds(proc.pid), Usage()
                 plan = intake_plan()
+                flooding = asyncio.create_task(flood_and_probe(server, flood)) if flood is not None else None
                 tally, wall = await drive(server, args.candidates, lambda i, t: intake_person(server, i, t, plan))
+                if flooding is not None and flood is not None:
+                    await flooding
+                    sent = [e for e in server.chat_events[FLOODER] if e.kind == "send"]
+                    flood.flooder_replies = len(sent)
+                    if sent:
+                        flood.flooder_last_reply = sent[-1].time - flood.started
                 calls = Counter(c.method for c in server.calls[since:])
                 rss, cpu = peak_rss_kb(proc.pid), cpu_seconds(proc.pid) - cpu
                 usage.stop()
@@ -784,6 +838,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "which measures capacity; with a pause, the latency at a given load)")
     p.add_argument("--serial-webhook", action="store_true",
                    help="deliver webhook updates one at a time (the fake server's own way)")
+    p.add_argument("--flood", type=int, default=0, metavar="N",
+                   help="one person sends N texts at once while the candidates are under way; another "
+                        "person's first reply is timed (default 0: no flood)")
     p.add_argument("--stored", type=int, default=10_000, help="finished intakes for the export figures (0: skip)")
     p.add_argument("--fill-seconds", type=float, default=90.0,
                    help="at most this long filling the stored intakes; the rest is extrapolated (default 90)")
@@ -809,8 +866,16 @@ async def main_async(args: argparse.Namespace) -> None:
         if args.candidates > 0:  # 0: only the stored intakes and the exports
             pause = f", each pausing about {args.think:g} s before each answer" if args.think > 0 else ""
             print(f"1. {args.candidates} candidates through full RECONNECT intakes, all at once{pause}")
-            ours = await bench_bot(args, tmp)
+            flood = Flood(args.flood) if args.flood else None
+            ours = await bench_bot(args, tmp, flood=flood)
             report_run(ours)
+            if flood is not None:
+                line = (f"{flood.texts} texts from one person at once, {FLOOD_AFTER:g} s in: another person's first "
+                        f"reply after {flood.probe_first_reply * 1000:.0f} ms; the flood confirmed after "
+                        f"{flood.flood_through:.1f} s; the flooder got {flood.flooder_replies} messages back, "
+                        f"the last {flood.flooder_last_reply:.1f} s after the first text")
+                print(f"  flood: {line}" + (f"; ERROR {flood.error}" if flood.error else ""))
+                table.append(("flood", line + (f" (ERROR {flood.error})" if flood.error else "")))
             per = ours.api_calls / ours.tally.updates if ours.tally.updates else float("nan")
             table += [
                 ("bot", f"ipsbot run, {args.framework}, {args.database}, {args.mode}, {args.workers} worker(s), "

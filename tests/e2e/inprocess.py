@@ -2,6 +2,7 @@
 
 `framework` picks the runtime whose `TelegramApi` the test gets: aiogram's Bot (also an aiogram
 `Bot`), or python-telegram-bot's (`PtbApi`, its `Application` initialised as `ipsbot run` does).
+`runtime_in_process` gives the whole runtime (its `handle` feeds an update through the real routing).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from cryptography.fernet import Fernet
 
 from bot.app import App, open_app
 from bot.channels.telegram.aiogram.runtime import create_bot
+from bot.channels.telegram.runtime import Runtime, open_runtime
 from bot.clock import Clock
 from bot.settings import Settings
 from tests.e2e.telegram_bot import TOKEN
@@ -23,12 +25,13 @@ from tests.fake_telegram import FakeTelegram
 
 @asynccontextmanager
 async def in_process(tmp_path: Path, clock: Clock | None = None, *, per_chat_interval: float = 0.0,
-                     framework: str = "aiogram") -> AsyncIterator[tuple[App, Any, FakeTelegram]]:
+                     framework: str = "aiogram", programmes_dir: Path | None = None
+                     ) -> AsyncIterator[tuple[App, Any, FakeTelegram]]:
     async with FakeTelegram(token=TOKEN) as server:
         settings = Settings(bot_token=TOKEN, telegram_api_url=server.url,
                             database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
                             encryption_key=Fernet.generate_key().decode(), per_chat_interval=per_chat_interval,
-                            bot_framework=framework)
+                            bot_framework=framework, programmes_dir=programmes_dir)
         async with open_app(settings, clock) as app:
             if framework == "ptb":
                 from bot.channels.telegram.ptb.runtime import open_ptb
@@ -44,3 +47,20 @@ async def in_process(tmp_path: Path, clock: Clock | None = None, *, per_chat_int
                 yield app, bot, server
             finally:
                 await bot.session.close()
+
+
+@asynccontextmanager
+async def runtime_in_process(tmp_path: Path, clock: Clock | None = None, *, per_chat_interval: float = 0.0,
+                             framework: str = "aiogram", programmes_dir: Path | None = None
+                             ) -> AsyncIterator[tuple[App, Runtime, FakeTelegram]]:
+    async with FakeTelegram(token=TOKEN) as server:
+        settings = Settings(bot_token=TOKEN, telegram_api_url=server.url,
+                            database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+                            encryption_key=Fernet.generate_key().decode(), per_chat_interval=per_chat_interval,
+                            bot_framework=framework, programmes_dir=programmes_dir)
+        async with open_app(settings, clock) as app:
+            runtime = await open_runtime(app, settings)
+            try:
+                yield app, runtime, server
+            finally:
+                await runtime.close()

@@ -34,18 +34,18 @@ from bot.app import App, open_app
 from bot.channels.telegram.aiogram.runtime import create_bot
 from bot.channels.telegram.delivery import plan
 from bot.clock import ManualClock
-from bot.services.casework import Who
 from bot.services.intake import Outcome, Person
 from bot.settings import Settings
 from flows.answers import Answer, Command, Tap, Text
 from locales import Translator
 from storage import crypto, keys
 from storage.crypto import Cipher
-from storage.models import OutboxMessage, ShownMessage
+from storage.models import FollowUp, OutboxMessage, ShownMessage
 from tests.e2e.telegram_bot import TOKEN
 from tests.e2e.test_meetings import CONSULTANT, PEER, START, World, publish_weekly
 from tests.fake_telegram import FakeTelegram
 from tests.flows.walk import TYPICAL
+from tests.people import tg, tg_address
 from tests.storage.conftest import _create_database, _drop_database
 from tests.traces import traces
 
@@ -62,7 +62,7 @@ class ErasureWorld(World):
     def __init__(self, app: App, bot: Any, server: FakeTelegram, clock: ManualClock, settings: Settings) -> None:
         super().__init__(app, bot, server, clock)
         self.settings = settings
-        self.person = Person("telegram", str(USER), language="da", contact={"chat_id": USER})
+        self.person = Person("telegram", str(USER), language="da", address=tg_address(USER))
 
     async def say(self, answer: Answer) -> Outcome:
         """An answer as the Telegram handler gives it: the replies go through the outbox, then out."""
@@ -142,8 +142,16 @@ async def booked_and_exported(world: ErasureWorld) -> int:
     summary = next(m for m in world.chat(CONSULTANT.chat_id) if "\nZorrotrace, " in m.text and m.buttons)
     referral_id = int(str(summary.buttons[0]["callback_data"]).split("|")[0].removeprefix("ref."))
     await world.press(CONSULTANT, summary, "claim")
+    # a follow-up of the case (reconnect lists none: the row as the scheduler adds it)
+    async with world.app.uow() as uow:
+        referral = await uow.referrals.get(referral_id)
+        person = await uow.candidates.find("telegram", str(USER))
+        assert referral is not None and person is not None
+        await uow.followups.add(candidate_id=person.id, referral_id=referral_id, programme_id="reconnect", key="story",
+                                due_at=world.clock.now(), now=world.clock.now(),
+                                state={"at": "done", "status": "job", "answers": {}, "results": {}})
     offer = world.last_with_buttons(USER)
-    await world.press(Who("telegram", str(USER), USER, "da"), offer, world.button(offer, ""))  # the first time
+    await world.press(tg(USER), offer, world.button(offer, ""))  # the first time
     await world.press(CONSULTANT, summary, "export")
     await world.run(lambda uow, cw: cw.cases(uow, CONSULTANT, world.clock.now()))
     await world.say(Command("mydata"))
@@ -167,6 +175,7 @@ async def assert_nothing_left(world: ErasureWorld, *, meeting_ahead: bool = True
     assert world.showing() == []
     async with world.app.uow() as uow:
         assert await uow.session.scalar(select(func.count()).select_from(ShownMessage)) == 0
+        assert await uow.session.scalar(select(func.count()).select_from(FollowUp)) == 0  # follow-ups end too
         assert await uow.updates.waiting(1) == []
         due = await uow.session.scalar(select(func.count()).select_from(OutboxMessage)
                                        .where(OutboxMessage.due_at.is_not(None)))
@@ -267,9 +276,9 @@ async def test_rotate_then_drop_the_old_key_and_read_every_encrypted_column(worl
                 only_new.decrypt(bytes(token))  # raises WrongKeyError if a token was left behind
     async with world.app.uow() as uow:  # and the application reads them: a staff look-up, the inbox, offers
         consultant = await uow.staff.find("telegram", str(CONSULTANT.chat_id))
-        assert consultant is not None and consultant.contact == {"chat_id": CONSULTANT.chat_id}
+        assert consultant is not None and consultant.contact == CONSULTANT.address.to_dict()
         assert [u["update_id"] for u in await uow.updates.waiting(1)] == [77]
-        assert all(o.chat_id == CONSULTANT.chat_id for o in await uow.cases.offers(1))
+        assert all(o.address == CONSULTANT.address.to_dict() for o in await uow.cases.offers(1))
 
 
 async def test_a_staff_message_on_its_way_during_the_erasure_is_taken_back(world: ErasureWorld) -> None:
@@ -281,7 +290,7 @@ async def test_a_staff_message_on_its_way_during_the_erasure_is_taken_back(world
     async with world.app.uow() as uow:  # a summary about the person, committed, about to be sent
         referral = await uow.referrals.get(referral_id)
         assert referral is not None
-        message_id = await casework.queue(uow, CONSULTANT.chat_id, [Screen("Zorrotrace, 19 år")], world.clock.now(),
+        message_id = await casework.queue(uow, CONSULTANT.address, [Screen("Zorrotrace, 19 år")], world.clock.now(),
                                           subject_id=await casework.subject_of(uow, referral))
         payload = uow.outbox.fresh[message_id]
     assert await cli._rights(world.settings, "erase", referral_id, world.clock) == 0  # meanwhile, erased

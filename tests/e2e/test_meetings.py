@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import icalendar
+import pytest
 import pytest_asyncio
 from aiogram import Bot
 
@@ -26,10 +27,11 @@ from storage.models import Slot
 from tests.e2e.inprocess import in_process
 from tests.fake_telegram import BotMessage, FakeTelegram
 from tests.flows.walk import REGISTRY, TYPICAL
+from tests.people import tg, tg_address
 
 DA, SV = Translator("da"), Translator("sv")
 START = datetime(2026, 3, 20, 8, 0, tzinfo=UTC)  # a Friday; summer time starts Sunday 29 March
-PEER, CONSULTANT = Who("telegram", "701", 701, "da"), Who("telegram", "702", 702, "da")
+PEER, CONSULTANT = tg(701), tg(702)
 
 
 class World:
@@ -72,7 +74,7 @@ class World:
 
     async def candidate(self, user_id: int, name: str) -> None:
         """A full intake that ends eligible, then the consultant claims it."""
-        person = Person("telegram", str(user_id), language="da", contact={"chat_id": user_id})
+        person = Person("telegram", str(user_id), language="da", address=tg_address(user_id))
         reply = await self.app.intake.start(person, "reconnect")
         plan = {**TYPICAL, "language": "da", "q.name": name}
         while not reply.finished:
@@ -144,7 +146,7 @@ async def test_two_candidates_race_for_one_slot_then_cancel_and_rebook(world: Wo
     assert first == offers[802].buttons[0]["callback_data"].rsplit("|", 1)[1]  # the same, earliest slot
 
     async def book(cid: int) -> None:
-        who = Who("telegram", str(cid), cid, "da")
+        who = tg(cid)
         step = offers[cid].buttons[0]["callback_data"].split("|")[0]
         async with world.app.uow() as uow:
             await world.app.intake.casework.meetings.book_press(uow, who, step, first, world.clock.now())
@@ -165,7 +167,7 @@ async def test_two_candidates_race_for_one_slot_then_cancel_and_rebook(world: Wo
         assert event.decoded("dtstart") == datetime(2026, 3, 24, 9, 0, tzinfo=UTC)
         assert event.decoded("dtend") - event.decoded("dtstart") == timedelta(minutes=45)
     # the winner cancels; the slot is free again and they can book it (or another) anew
-    winner = Who("telegram", str(booked[0]), booked[0], "da")
+    winner = tg(booked[0])
     confirmation = world.last_with_buttons(booked[0])
     await world.press(winner, confirmation, "cancel")
     when = format_when(datetime(2026, 3, 24, 9, 0, tzinfo=UTC), "da", "Europe/Copenhagen")
@@ -188,7 +190,7 @@ async def test_reminders_fire_once_at_24_and_2_hours_and_never_for_a_cancelled_m
     await publish_weekly(world, "20260324", "1000")
     await world.candidate(803, "Kai")
     offer = world.last_with_buttons(803)
-    kai = Who("telegram", "803", 803, "da")
+    kai = tg(803)
     await world.press(kai, offer, offer.buttons[0]["callback_data"].rsplit("|", 1)[1])  # Tue 24 March 09:00 UTC
     meeting = datetime(2026, 3, 24, 9, 0, tzinfo=UTC)
 
@@ -205,7 +207,7 @@ async def test_reminders_fire_once_at_24_and_2_hours_and_never_for_a_cancelled_m
     # a second candidate books, then cancels: no reminder ever comes for that meeting
     world.clock.set(START)
     await world.candidate(804, "Liv")
-    liv = Who("telegram", "804", 804, "da")
+    liv = tg(804)
     offer = world.last_with_buttons(804)
     await world.press(liv, offer, offer.buttons[0]["callback_data"].rsplit("|", 1)[1])
     await world.press(liv, world.last_with_buttons(804), "cancel")
@@ -219,7 +221,7 @@ async def test_no_free_time_asks_the_consultant_and_presses_are_checked(world: W
     assert DA("meet.none_candidate") in world.chat(805)[-1].text
     assert any(DA("meet.none_consultant", id="")[:12] in m.text for m in world.chat(CONSULTANT.chat_id))
     await publish_weekly(world, "20260324", "1000")
-    stranger = Who("telegram", "999", 999, "da")
+    stranger = tg(999)
     await world.press(stranger, world.last_with_buttons(PEER.chat_id), "20260324")  # not a peer
     assert world.chat(999)[-1].text == DA("staff.denied")
     await world.run(lambda uow, cw: cw.meetings.book_press(uow, stranger, "book.1", "1", world.clock.now()))
@@ -228,7 +230,7 @@ async def test_no_free_time_asks_the_consultant_and_presses_are_checked(world: W
 
 async def test_a_forged_booking_and_an_odd_time_are_refused(world: World) -> None:
     """A candidate books only their programme's times within the window; a peer publishes only sane times."""
-    other = Who("telegram", "703", 703, "da")
+    other = tg(703)
     async with world.app.uow() as uow:  # a peer of another programme, with a time tomorrow
         code = await world.app.intake.casework.invite(uow, role="peer", programme_id="hjorring", name="Hj",
                                                       now=world.clock.now())
@@ -242,7 +244,7 @@ async def test_a_forged_booking_and_an_odd_time_are_refused(world: World) -> Non
     await world.candidate(806, "Nor")
     offer = world.last_with_buttons(806)
     assert str(foreign) not in [b["callback_data"].rsplit("|", 1)[1] for b in offer.buttons]
-    nor = Who("telegram", "806", 806, "da")
+    nor = tg(806)
     await world.press(nor, offer, str(foreign))  # forged: a time of another programme
     assert world.chat(806)[-1].text == DA("staff.denied")
     async with world.app.uow() as uow:
@@ -251,3 +253,30 @@ async def test_a_forged_booking_and_an_odd_time_are_refused(world: World) -> Non
     # the peer forges a time at three in the night: refused, with the times that are possible
     await world.press(PEER, world.last_with_buttons(PEER.chat_id), "202603250300-45-cafe-1")
     assert world.chat(PEER.chat_id)[-1].text == DA("slots.out_of_range", days=90, first="07.00", last="21.00")
+
+
+async def test_a_bug_in_publishing_slots_is_not_turned_into_denied(world: World,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fault inside the slot calendar (here: storage refusing a value, as it does a naive datetime) is raised
+    for the unit of work to roll back and the log to show, not answered as a forged press; malformed and
+    foreign buttons are still refused."""
+    from storage.cases import SlotRepository
+
+    async def broken(*args: Any, **kwargs: Any) -> None:
+        raise ValueError("naive datetime: a bug, not a forged press")
+
+    await world.run(lambda uow, cw: cw.meetings.slots(uow, PEER, world.clock.now()))
+    listing = world.last_with_buttons(PEER.chat_id)
+    for button in ("new", "20260324", "202603241000", "202603241000-45", "202603241000-45-cafe"):
+        await world.press(PEER, world.last_with_buttons(PEER.chat_id), button)
+    repeat = world.last_with_buttons(PEER.chat_id)
+    monkeypatch.setattr(SlotRepository, "add", broken)
+    before = len(world.chat(PEER.chat_id))
+    with pytest.raises(ValueError, match="a bug"):
+        await world.press(PEER, repeat, "202603241000-45-cafe-1")
+    assert world.chat(PEER.chat_id)[before:] == []  # rolled back: nothing sent, no "denied"
+    for message, forged in ((repeat, "202602311000-45-cafe-1"), (repeat, "202603241000-x-cafe-1"),
+                            (repeat, "202603241000-45-moon-1"), (repeat, "202603241000-45-cafe-3"),
+                            (listing, "remove-x"), (listing, "remove-999")):
+        await world.press(PEER, message, forged)
+        assert world.chat(PEER.chat_id)[-1].text == DA("staff.denied"), forged

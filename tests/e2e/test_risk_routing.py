@@ -18,7 +18,6 @@ import pytest
 
 from bot.channels.telegram.delivery import drain
 from bot.clock import ManualClock
-from bot.services.casework import Who
 from bot.services.intake import Person
 from flows.answers import Tap, Text
 from locales import Translator
@@ -26,6 +25,7 @@ from tests.e2e.inprocess import in_process
 from tests.e2e.telegram_bot import TOKEN, BotProcess, Candidate, bot_env, step_of
 from tests.fake_telegram import FakeTelegram
 from tests.flows.walk import TYPICAL
+from tests.people import tg, tg_address
 
 pytestmark = pytest.mark.asyncio
 DA = Translator("da")
@@ -93,13 +93,13 @@ async def test_an_intake_abandoned_after_a_risk_answer_reaches_the_consultant_by
     start = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
     clock = ManualClock(start)
     async with in_process(tmp_path, clock) as (app, bot, server):
-        consultant = Who("telegram", "3201", 3201, "da")
+        consultant = tg(3201)
         async with app.uow() as uow:
             code = await app.intake.casework.invite(uow, role="consultant", programme_id="reconnect", name="Mette",
                                                     now=clock.now())
             await app.intake.casework.join(uow, consultant, code, clock.now())
         await drain(app, bot, min_age=timedelta(0))
-        person = Person("telegram", "3202", language="da", contact={"chat_id": 3202})
+        person = Person("telegram", "3202", language="da", address=tg_address(3202))
         reply = await app.intake.start(person, "reconnect")
         plan = {**TYPICAL, "language": "da", "q.name": "Asta", "mdi.6": "2"}
         while reply.state["step"] != "mdi.9":  # then the person stops answering

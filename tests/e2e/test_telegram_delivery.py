@@ -16,9 +16,9 @@ from bot.app import App
 from bot.channels.telegram.api import TelegramApi
 from bot.channels.telegram.delivery import BLOCKED, SentMarks, deliver, drain, plan
 from bot.clock import ManualClock
-from bot.services.casework import Who
 from bot.services.intake import Outcome, Person
 from flows.answers import Command, Tap, Text
+from flows.screens import Screen
 from locales import Translator
 from storage.models import Candidate, OutboxMessage
 from storage.repositories import OutboxRepository
@@ -26,6 +26,7 @@ from tests.e2e.inprocess import in_process
 from tests.e2e.telegram_bot import FRAMEWORKS
 from tests.fake_telegram import FakeTelegram
 from tests.flows.walk import TYPICAL
+from tests.people import tg, tg_address
 
 DA = Translator("da")
 
@@ -40,7 +41,7 @@ async def world(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator
 
 async def start_without_sending(app: App, user_id: int, update_id: int) -> int:
     """What a handler does up to its commit: the answer and its replies are stored, nothing is sent."""
-    person = Person("telegram", str(user_id), language="da", contact={"chat_id": user_id})
+    person = Person("telegram", str(user_id), language="da", address=tg_address(user_id))
     outcome = await app.intake.answer(person, Command("start", "reconnect"), update_id=update_id,
                                       deliver=lambda o: plan(user_id, user_id, o))
     assert outcome.outbox_id is not None
@@ -81,7 +82,7 @@ async def test_a_blocked_bot_marks_the_person_unreachable_until_they_write_again
         assert candidate.unreachable
     assert await drain(app, bot, min_age=timedelta(0)) == 0  # given up, not retried forever
     server.unblock_user(503)
-    person = Person("telegram", "503", language="da", contact={"chat_id": 503})
+    person = Person("telegram", "503", language="da", address=tg_address(503))
     await app.intake.answer(person, Command("help"), update_id=4)
     async with app.uow() as uow:
         assert not (await uow.session.scalars(select(Candidate))).one().unreachable
@@ -90,8 +91,7 @@ async def test_a_blocked_bot_marks_the_person_unreachable_until_they_write_again
 async def test_an_edit_that_changes_nothing_is_not_an_error(world: tuple[App, TelegramApi, FakeTelegram]) -> None:
     app, bot, server = world
     sent = await bot.send_text(504, "Hvor gammel er du?")
-    planned = plan(504, 504, Outcome([], {}, []), edit={"message_id": sent, "text": "Hvor gammel er du?"})
-    planned["messages"] = [{"text": "næste", "markup": None}]
+    planned = plan(504, 504, Outcome([Screen("næste")], {}, []), edit={"ref": sent, "text": "Hvor gammel er du?"})
     async with app.uow() as uow:
         message_id = await uow.outbox.add(channel="telegram", payload=planned, now=app.clock.now())
     await deliver(app, bot, message_id)
@@ -109,10 +109,10 @@ async def test_consultant_summaries_survive_a_crash_and_urgent_ones_go_out_again
         async with app.uow() as uow:
             code = await app.intake.casework.invite(uow, role="consultant", programme_id="reconnect",
                                                     name="Mette", now=clock.now())
-            await app.intake.casework.join(uow, Who("telegram", "601", 601, "da"), code, clock.now())
+            await app.intake.casework.join(uow, tg(601), code, clock.now())
         await drain(app, bot, min_age=timedelta(0))
         # an urgent intake completes; the process "dies" after the commit, before any sending
-        person = Person("telegram", "602", language="da", contact={"chat_id": 602})
+        person = Person("telegram", "602", language="da", address=tg_address(602))
         reply = await app.intake.start(person, "reconnect")
         walker_plan = {"language": "da", "mdi.6": "3"}
         while not reply.finished:

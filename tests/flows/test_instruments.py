@@ -169,3 +169,55 @@ def test_bands_with_a_gap_are_rejected() -> None:
     data["bands"][1]["min"] = 6
     with pytest.raises(ValueError, match="gap"):
         instruments.Instrument.model_validate(data)
+
+
+# --- MANSA (issue 17): yes/no items unscored, the mean of the 12 ratings, no bands ----------------
+
+MANSA_OBJECTIVE = {"friend": 1, "met_friend": 0, "accused": 0, "victim": 1}
+
+
+def mansa_answers(ratings: list[int], objective: dict[str, int] | None = None) -> dict[str, int]:
+    return {**(objective or MANSA_OBJECTIVE), **{str(n): r for n, r in enumerate(ratings, start=1)}}
+
+
+@pytest.mark.parametrize(("ratings", "mean", "total"), [
+    ([1] * 12, 1.0, 12),  # all "couldn't be worse"
+    ([7] * 12, 7.0, 84),  # all "couldn't be better"
+    ([4, 5, 3, 6, 2, 7, 1, 4, 4, 5, 3, 6], 4.17, 50),  # 50 / 12 = 4.1666… → 4.17
+    ([2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3], 2.5, 30),
+    ([6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 5], 5.92, 71),  # 71 / 12 = 5.9166… → 5.92
+])
+def test_mansa_score_is_the_mean_of_the_twelve_ratings(ratings: list[int], mean: float, total: int) -> None:
+    mansa = instruments.load("mansa")
+    result = instruments.score(mansa, mansa_answers(ratings))
+    assert result.mean == mean and result.total == total and result.score == mean
+    assert result.band == "" and result.as_dict()["mean"] == mean
+    assert len(result.items) == 12  # the yes/no questions are answers, not part of the score
+    # the objective answers do not move the mean
+    assert instruments.score(mansa, mansa_answers(ratings, dict.fromkeys(MANSA_OBJECTIVE, 0))).mean == mean
+
+
+def test_mansa_yes_no_items_take_only_yes_or_no_and_ratings_only_1_to_7() -> None:
+    mansa = instruments.load("mansa")
+    with pytest.raises(ValueError, match="friend"):
+        instruments.score(mansa, mansa_answers([4] * 12, {**MANSA_OBJECTIVE, "friend": 2}))
+    with pytest.raises(ValueError, match="item 3"):
+        instruments.score(mansa, mansa_answers([4, 4, 0] + [4] * 9))
+    with pytest.raises(ValueError, match="not answered"):
+        instruments.score(mansa, {k: v for k, v in mansa_answers([4] * 12).items() if k != "victim"})
+    assert [o.score for o in mansa.options_of(mansa.item("friend"))] == [1, 0]
+    assert [o.score for o in mansa.options_of(mansa.item("1"))] == [1, 2, 3, 4, 5, 6, 7]
+
+
+def test_sum_instruments_keep_their_totals_and_no_mean() -> None:
+    result = instruments.score(instruments.load("gad7"), {str(i): 2 for i in range(1, 8)})
+    assert result.total == 14 and result.mean is None and "mean" not in result.as_dict() and result.score == 14.0
+
+
+def test_reliable_change_thresholds_name_their_source_or_say_none_is_published() -> None:
+    assert instruments.load("gad7").reliable_change == 4 and instruments.load("phq9").reliable_change == 6
+    for iid in ("mdi", "mansa"):
+        ins = instruments.load(iid)
+        assert ins.reliable_change is None and "none published" in ins.reliable_change_source
+    for iid in instruments.available():
+        assert instruments.load(iid).reliable_change_source.strip()

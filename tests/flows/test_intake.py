@@ -239,7 +239,7 @@ def test_jonkoping_uses_phq9_and_swedish_support_options() -> None:
         "aktivitetsersattning", "sjukersattning", "forsorjningsstod", "other"]
     walker.run({"q.age": "25", "q.support": "aktivitetsersattning"})
     (referral,) = walker.events("completed")
-    assert set(referral["instruments"]) == {"gad7", "phq9"}
+    assert set(referral["instruments"]) == {"gad7", "phq9", "mansa"}
     assert referral["triage"]["priority"] is True
 
 

@@ -143,7 +143,7 @@ def test_every_shipped_programme_is_covered_by_cases() -> None:
 def test_shipped_programme_files_are_valid() -> None:
     assert check(programme_files()) == []
     assert {p.id for p in REGISTRY.all()} == {"reconnect", "hjorring", "vejle", "sjaelland", "jonkoping"}
-    assert REGISTRY["jonkoping"].instruments == ("gad7", "phq9")
+    assert REGISTRY["jonkoping"].instruments == ("gad7", "phq9", "mansa")
     assert REGISTRY["hjorring"].substance and not REGISTRY["reconnect"].substance
     assert REGISTRY["hjorring"].caseload_cap == 15  # as written in Hjørring's description
     assert all(p.caseload_cap == 20 for p in REGISTRY.all() if p.id != "hjorring")

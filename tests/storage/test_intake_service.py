@@ -17,6 +17,7 @@ from flows.screens import InputKind
 from storage.models import AuditEvent, Base, Candidate, Intake, OutboxMessage, Referral
 from storage.repositories import UnitOfWork, subject_hash
 from tests.flows.walk import TYPICAL
+from tests.people import tg_address
 
 FLOW = IntakeFlow(Registry.load())
 PLAN: dict[str, Any] = {**TYPICAL, "q.name": "Zelda-unik", "q.dream": "Hemmelig drøm om fyrtårne"}
@@ -88,7 +89,7 @@ async def raw_dump(factory: async_sessionmaker[AsyncSession]) -> str:
 
 async def test_answers_names_and_ids_are_not_stored_in_plain_text(factory: async_sessionmaker[AsyncSession]) -> None:
     svc = service(factory)
-    person = Person("telegram", "987654321", language="da", contact={"chat_id": 987654321})
+    person = Person("telegram", "987654321", language="da", address=tg_address(987654321))
     await run_intake(svc, person)
     await svc.answer(person, Text("/mydata"), deliver=lambda o: {"texts": [s.text for s in o.screens]})
     raw = await raw_dump(factory)
@@ -100,7 +101,7 @@ async def test_triage_facts_are_not_in_the_clear_and_audit_rows_cannot_be_linked
     factory: async_sessionmaker[AsyncSession],
 ) -> None:
     svc = service(factory)
-    person = Person("telegram", "987654321", language="da", contact={"chat_id": 987654321})
+    person = Person("telegram", "987654321", language="da", address=tg_address(987654321))
     await run_intake(svc, person)
     raw = await raw_dump(factory)
     for fact in ("eligible", "reason.", "target_group"):  # the triage outcome and reason (health facts)

@@ -8,10 +8,12 @@ told, and urgent referrals outside the target group sent to someone who checks.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+import jsonschema
 import pytest
 import yaml
 from sqlalchemy import select, text
@@ -24,11 +26,14 @@ from bot.services.intake import IntakeService, Outcome, Person
 from flows.answers import Command, Tap, Text
 from flows.intake import IntakeFlow
 from flows.programmes import Programme, Registry
+from flows.referral import export_record
+from flows.schema import SCHEMA_PATH
 from flows.screens import InputKind
 from locales import Translator
 from storage.models import AuditEvent, OutboxMessage, Referral, RiskEvent
 from storage.repositories import UnitOfWork
 from tests.flows.walk import TYPICAL
+from tests.people import tg, tg_address
 
 DA = Translator("da")
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -87,12 +92,12 @@ async def until(svc: IntakeService, person: Person, outcome: Outcome, plan: dict
 
 
 def person(n: int) -> Person:
-    return Person("telegram", str(n), language="da", contact={"chat_id": n})
+    return Person("telegram", str(n), language="da", address=tg_address(n))
 
 
 async def join(factory: async_sessionmaker[AsyncSession], svc: IntakeService, chat_id: int, role: str,
                programme: str = "pilot") -> Who:
-    who = Who("telegram", str(chat_id), chat_id, "da")
+    who = tg(chat_id)
     async with UnitOfWork(factory) as uow:
         code = await svc.casework.invite(uow, role=role, programme_id=programme, name=f"{role}-{chat_id}",
                                          now=svc.clock.now())
@@ -104,7 +109,7 @@ async def sent_to(factory: async_sessionmaker[AsyncSession], chat_id: int) -> li
     """The screens queued for one chat, oldest first (as the channel would render them)."""
     async with UnitOfWork(factory) as uow:
         rows = (await uow.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all()
-        return [s for r in rows if r.payload.get("chat_id") == chat_id
+        return [s for r in rows if r.payload.get("to") == tg_address(chat_id).to_dict()
                 for s in [*r.payload.get("screens", []), *([r.payload["edit"]["screen"]] if r.payload.get("edit")
                                                            else [])]]
 
@@ -211,6 +216,11 @@ async def test_an_intake_abandoned_after_a_risk_answer_becomes_an_urgent_partial
     assert DA("staff.summary.item", instrument="MDI", item="6") in summary["text"]
     assert await sweep(timedelta(hours=30)) == []  # once
     assert "referral.partial" in [a.action for a in await actions(factory)]
+    # the stored partial referral, exported: it meets the schema and says it is partial
+    record = export_record(referral.id, "2026-03-05T14:30:00+00:00", referral.status, referral.payload)
+    jsonschema.validate(record, json.loads(SCHEMA_PATH.read_text(encoding="utf-8")),
+                        format_checker=jsonschema.FormatChecker())
+    assert record["partial"] is True and record["triage"]["urgent"] is True
 
     # the person comes back and finishes: still one referral, now complete
     clock.set(START + timedelta(hours=31))

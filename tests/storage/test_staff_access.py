@@ -22,16 +22,17 @@ from locales import Translator
 from storage.models import AuditEvent, InviteAttempt, OutboxMessage, Referral, Slot, Staff
 from storage.repositories import UnitOfWork
 from tests.flows.walk import TYPICAL
+from tests.people import tg, tg_address
 
 DA = Translator("da")
 FLOW = IntakeFlow(Registry.load())
 START = datetime(2026, 3, 5, 13, 30, tzinfo=UTC)  # a Thursday, 14:30 in Copenhagen
 TOMORROW = "20260306"
 
-A, B, C = Who("telegram", "11", 11, "da"), Who("telegram", "12", 12, "da"), Who("telegram", "13", 13, "da")
-P, Q, R = Who("telegram", "21", 21, "da"), Who("telegram", "22", 22, "da"), Who("telegram", "23", 23, "da")
-X, Y, Z, W = (Who("telegram", str(n), n, "da") for n in (31, 32, 33, 34))
-STRANGER = Who("telegram", "99", 99, "da")
+A, B, C = tg(11), tg(12), tg(13)
+P, Q, R = tg(21), tg(22), tg(23)
+X, Y, Z, W = (tg(n) for n in (31, 32, 33, 34))
+STRANGER = tg(99)
 
 OFFER_BUTTONS = ("claim", "pass", "export")
 CASE_BUTTONS = ("contact", "meeting", "jobsearch", "outcome", "outcome:flex", "close", "meetcancel", "export")
@@ -65,7 +66,7 @@ class Scene:
 
     async def intake(self, who: Who, age: str) -> int:
         svc = IntakeService(lambda: UnitOfWork(self.factory), FLOW, self.clock, self.casework)
-        person = Person("telegram", who.external_id, language="da", contact={"chat_id": who.chat_id})
+        person = Person("telegram", who.external_id, language="da", address=tg_address(who.chat_id))
         plan = {**TYPICAL, "q.name": f"Name{who.chat_id}", "q.age": age}
         outcome = await svc.start(person, "reconnect")
         while not outcome.finished:
@@ -202,7 +203,7 @@ async def test_every_forged_press_is_refused_audited_and_leaks_nothing(
         sent, audit = await s.since(outbox_mark, audit_mark)
         label = (why, who.chat_id, step, button)
         assert audit == ["denied"], label
-        assert len(sent) == 1 and sent[0]["chat_id"] == who.chat_id and sent[0]["documents"] == [], label
+        assert len(sent) == 1 and sent[0]["to"] == who.address.to_dict() and sent[0]["documents"] == [], label
         text = sent[0]["screens"][0]["text"]
         # B's Claim on its own offers of X and Z, taken by A: told who has it; everything else: the refusal
         taken = who == B and button == "claim" and step in (f"ref.{s.referral['x']}", f"ref.{s.referral['z']}")

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storage import crypto
 from storage.crypto import Cipher, WrongKeyError
 from storage.repositories import UnitOfWork
+from tests.people import tg_address
 
 Factory = async_sessionmaker[AsyncSession]
 
@@ -24,7 +25,7 @@ CHAT_ID = 918273645
 async def _store_everything(factory: Factory, now: datetime) -> tuple[int, int]:
     async with UnitOfWork(factory) as uow:
         candidate = await uow.candidates.get_or_create(
-            "telegram", str(CHAT_ID), language="da", now=now, contact={"chat_id": CHAT_ID}
+            "telegram", str(CHAT_ID), language="da", now=now, contact=tg_address(CHAT_ID).to_dict()
         )
         intake = await uow.intakes.start(
             candidate.id, programme_id="reconnect", language="da", state={"step": "start"}, now=now
@@ -74,7 +75,7 @@ async def test_raw_columns_hold_no_plaintext(factory: Factory, now: datetime) ->
         assert raw.startswith(b"gAAAAA")  # a Fernet token
         for plaintext in _plaintexts():
             assert plaintext not in raw
-    assert str(CHAT_ID).encode() not in raw_contact and b"chat_id" not in raw_contact
+    assert str(CHAT_ID).encode() not in raw_contact and b"telegram" not in raw_contact
     assert str(CHAT_ID) not in subject_hash
 
     async with UnitOfWork(factory) as uow:
@@ -129,8 +130,8 @@ def test_every_encrypted_column_of_the_models_is_rotated_and_checked() -> None:
     from storage.keys import encrypted_columns
 
     found = {f"{table.name}.{column.name}" for table, column in encrypted_columns()}
-    assert {"staff.contact", "update_inbox.payload", "offers.chat_id", "referrals.outcome", "referrals.reason",
-            "referrals.priority", "shown_messages.chat_id"} <= found
+    assert {"staff.contact", "update_inbox.payload", "offers.address", "referrals.outcome", "referrals.reason",
+            "referrals.priority", "shown_messages.address"} <= found
 
     later = MetaData()  # a model that gains an encrypted column, with a composite key
     Table("later", later, Column("a", Integer, primary_key=True), Column("b", Integer, primary_key=True),

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -123,7 +124,7 @@ async def test_0007_encrypts_triage_facts_and_offer_chats_and_decrypts_them_agai
 
     from storage.crypto import current
     from storage.db import make_session_factory
-    from storage.models import AuditEvent, Intake, Offer, Referral
+    from storage.models import AuditEvent, Intake, Referral
 
     await downgrade(backend_url, "base")
     await upgrade(backend_url, "0005")
@@ -148,7 +149,7 @@ async def test_0007_encrypts_triage_facts_and_offer_chats_and_decrypts_them_agai
                 "VALUES (1, :at, 'candidate:abcd1234', 'referral.created', 1, 'refer-gp')",
             ):
                 await connection.execute(text(statement), {"at": at, "token": token})
-        await upgrade(backend_url)
+        await upgrade(backend_url, "0008")
         await engine.dispose()  # PostgreSQL: statements prepared before the schema changed are stale
         async with engine.connect() as connection:
             raw = (await connection.execute(text("SELECT outcome, reason, priority FROM referrals"))).one()
@@ -159,7 +160,7 @@ async def test_0007_encrypts_triage_facts_and_offer_chats_and_decrypts_them_agai
             referral = (await session.scalars(select(Referral))).one()
             assert (referral.outcome, referral.reason, referral.priority, referral.urgent) == (
                 "refer-gp", "reason.severe_symptoms", True, True)
-            assert (await session.scalars(select(Offer))).one().chat_id == 424242
+            assert orjson.loads(current().decrypt(bytes(chat))) == 424242
             actor_ref = (await session.scalars(select(Intake))).one().actor_ref
             assert actor_ref and len(actor_ref) == 16 and "abcd1234" not in actor_ref
             audit = (await session.scalars(select(AuditEvent))).one()
@@ -175,5 +176,95 @@ async def test_0007_encrypts_triage_facts_and_offer_chats_and_decrypts_them_agai
     finally:
         async with engine.begin() as connection:  # leave no rows for the other tests' ciphers
             for table in ("offers", "audit_events", "referrals", "staff", "intakes", "candidates"):
+                await connection.execute(text(f"DELETE FROM {table}"))
+        await engine.dispose()
+
+
+async def test_0011_turns_chats_into_addresses_and_back(backend_url: str) -> None:
+    """Stored Telegram chat ids (offers, shown messages, contacts, unsent outbox payloads) become
+    channel-neutral addresses that the new code reads; the downgrade gives the old form back."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from flows.address import Address
+    from storage.crypto import current
+    from storage.db import make_session_factory
+    from storage.models import Candidate, Offer, OutboxMessage, ShownMessage, Staff
+
+    def seal(value: Any) -> bytes:
+        return current().encrypt(orjson.dumps(value))
+
+    def unseal(token: Any) -> Any:
+        return orjson.loads(current().decrypt(bytes(token)))
+
+    await downgrade(backend_url, "base")
+    await upgrade(backend_url, "0008")
+    at = datetime(2026, 3, 5, 12, 0, tzinfo=UTC)
+    old_payload = {"chat_id": 424242, "user_id": 424242, "screens": [], "documents": [], "offer_id": None,
+                   "edit": {"message_id": 7, "screen": {"text": "x"}}, "about": None,
+                   "withdraw": [{"message_id": 8, "kind": "text", "delete": True}], "notice": "n"}
+    values = {"at": at, "state": seal({"answers": {}}), "contact": seal({"chat_id": 555}),
+              "staff_contact": seal({"chat_id": 424242}), "chat": seal(424242), "payload": seal(old_payload),
+              "sent": seal({"chat_id": 1, "user_id": 1})}
+    engine = make_engine(backend_url)
+    try:
+        async with engine.begin() as connection:
+            for statement in (
+                "INSERT INTO candidates (id, subject_hash, channel, contact, language, unreachable, created_at) "
+                "VALUES (1, 'h1', 'telegram', :contact, 'sv', false, :at)",
+                "INSERT INTO intakes (id, candidate_id, programme_id, language, status, state, state_version, "
+                "started_at, updated_at) VALUES (1, 1, 'jonkoping', 'sv', 'completed', :state, 3, :at, :at)",
+                "INSERT INTO referrals (id, intake_id, programme_id, language, created_at, outcome, reason, urgent, "
+                "priority, status, payload) VALUES (1, 1, 'jonkoping', 'sv', :at, :state, :state, false, :state, "
+                "'new', :state)",
+                "INSERT INTO staff (id, subject_hash, contact, role, programme_id, name, language, active, created_at) "
+                "VALUES (1, 's1', :staff_contact, 'consultant', 'jonkoping', 'Mia', 'sv', true, :at)",
+                "INSERT INTO offers (id, referral_id, staff_id, chat_id, message_id, passed, created_at) "
+                "VALUES (1, 1, 1, :chat, 7, false, :at)",
+                "INSERT INTO shown_messages (id, subject_id, chat_id, message_id, kind, sent_at) "
+                "VALUES (1, 1, :chat, 8, 'text', :at)",
+                "INSERT INTO outbox (id, created_at, channel, payload, attempts, failure, topic) "
+                "VALUES (1, :at, 'telegram', :payload, 0, '', '')",
+                "INSERT INTO outbox (id, created_at, channel, payload, attempts, sent_at, failure, topic) "
+                "VALUES (2, :at, 'telegram', :sent, 1, :at, '', '')",
+            ):
+                await connection.execute(text(statement), values)
+        await upgrade(backend_url, "0011")
+        await engine.dispose()
+        chat = Address("telegram", "424242")
+        async with make_session_factory(engine)() as session:
+            offer = (await session.scalars(select(Offer))).one()
+            assert (Address.from_dict(offer.address), offer.message_ref) == (chat, 7)
+            shown = (await session.scalars(select(ShownMessage))).one()
+            assert (Address.from_dict(shown.address), shown.message_ref) == (chat, 8)
+            candidate = (await session.scalars(select(Candidate))).one()
+            assert Address.from_dict(candidate.contact) == Address("telegram", "555")
+            assert Address.from_dict((await session.scalars(select(Staff))).one().contact) == chat
+            unsent, sent = (await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all()
+            assert unsent.payload["to"] == chat.to_dict() and "chat_id" not in unsent.payload
+            assert unsent.payload["edit"]["ref"] == 7 and unsent.payload["withdraw"][0]["ref"] == 8
+            assert sent.payload == {"chat_id": 1, "user_id": 1}  # sent: never read again, left alone
+        async with engine.connect() as connection:
+            raw = (await connection.execute(text("SELECT address FROM offers"))).scalar_one()
+        assert bytes(raw).startswith(b"gAAAAA") and b"424242" not in bytes(raw)  # still encrypted
+
+        await downgrade(backend_url, "0008")
+        await engine.dispose()
+        async with engine.connect() as connection:
+            offer_row = (await connection.execute(text("SELECT chat_id, message_id FROM offers"))).one()
+            shown_row = (await connection.execute(text("SELECT chat_id, message_id FROM shown_messages"))).one()
+            contact = (await connection.execute(text("SELECT contact FROM candidates"))).scalar_one()
+            staff_contact = (await connection.execute(text("SELECT contact FROM staff"))).scalar_one()
+            payload = (await connection.execute(text("SELECT payload FROM outbox WHERE id = 1"))).scalar_one()
+        assert (unseal(offer_row[0]), offer_row[1]) == (424242, 7)
+        assert (unseal(shown_row[0]), shown_row[1]) == (424242, 8)
+        assert unseal(contact) == {"chat_id": 555} and unseal(staff_contact) == {"chat_id": 424242}
+        assert unseal(payload) == old_payload
+        await upgrade(backend_url)
+        await engine.dispose()
+    finally:
+        async with engine.begin() as connection:  # leave no rows for the other tests' ciphers
+            for table in ("outbox", "shown_messages", "offers", "referrals", "staff", "intakes", "candidates"):
                 await connection.execute(text(f"DELETE FROM {table}"))
         await engine.dispose()

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storage.db import make_engine, make_session_factory
 from storage.models import AuditEvent, Candidate, Intake, Referral
 from storage.repositories import CandidateRepository, ReferralRepository, StaleStateError, UnitOfWork
+from tests.people import tg_address
 
 Factory = async_sessionmaker[AsyncSession]
 
@@ -57,7 +58,7 @@ async def _finished_intake(factory: Factory, now: datetime, external_id: str = "
 async def test_get_or_create_is_idempotent(factory: Factory, now: datetime) -> None:
     async with UnitOfWork(factory) as uow:
         first = await uow.candidates.get_or_create(
-            "telegram", "123456789", language="da", now=now, contact={"chat_id": 123456789}
+            "telegram", "123456789", language="da", now=now, contact=tg_address(123456789).to_dict()
         )
         again = await uow.candidates.get_or_create("telegram", "123456789", language="sv", now=now)
         assert again is first
@@ -65,7 +66,7 @@ async def test_get_or_create_is_idempotent(factory: Factory, now: datetime) -> N
         found = await uow.candidates.find("telegram", "123456789")
         assert found is not None and found.id == first.id
         assert found.language == "da" and found.channel == "telegram"
-        assert found.contact == {"chat_id": 123456789}
+        assert found.contact == {"channel": "telegram", "id": "123456789"}
         assert found.unreachable is False
         assert len(found.subject_hash) == 64 and "123456789" not in found.subject_hash
         assert await uow.candidates.find("console", "123456789") is None
@@ -83,7 +84,8 @@ async def test_a_long_telegram_language_code_is_stored_as_a_supported_language(
         candidate = await uow.candidates.get_or_create("telegram", "55", language=code, now=now)
         invite = await uow.invites.create("c0de", role="consultant", programme_id="reconnect", name="Mette",
                                           now=now, expires_at=now + timedelta(days=7))
-        member = await uow.staff.join(invite, "telegram", "66", contact={"chat_id": 66}, language=code, now=now)
+        member = await uow.staff.join(invite, "telegram", "66", contact=tg_address(66).to_dict(), language=code,
+                                      now=now)
     async with UnitOfWork(factory) as uow:
         found = await uow.candidates.find("telegram", "55")
         assert found is not None and found.id == candidate.id and found.language == expected
@@ -97,11 +99,11 @@ async def test_get_or_create_updates_contact_and_reachability(factory: Factory, 
         candidate.unreachable = True
     async with UnitOfWork(factory) as uow:
         candidate = await uow.candidates.get_or_create(
-            "telegram", "7", language="da", now=now, contact={"chat_id": 7}
+            "telegram", "7", language="da", now=now, contact=tg_address(7).to_dict()
         )
     async with UnitOfWork(factory) as uow:
         found = await uow.candidates.find("telegram", "7")
-        assert found is not None and found.contact == {"chat_id": 7} and found.unreachable is False
+        assert found is not None and found.contact == {"channel": "telegram", "id": "7"} and found.unreachable is False
 
 
 async def test_get_or_create_concurrent_sessions_make_one_candidate(factory: Factory, now: datetime) -> None:
@@ -479,6 +481,37 @@ async def test_the_inbox_keeps_updates_until_handled(factory: Factory, now: date
     async with UnitOfWork(factory) as uow:
         assert await uow.updates.waiting(bot_id) == raw[2:]  # a waiting one is never forgotten
         assert await uow.updates.waiting(bot_id + 1) == raw[:1]
+
+
+async def test_the_inbox_takes_one_persons_waiting_updates_and_stores_no_user_id(factory: Factory,
+                                                                                  now: datetime) -> None:
+    bot_id = 7_000_000_002
+
+    def sent(update_id: int, user: int, kind: str = "message") -> dict[str, Any]:
+        return {"update_id": update_id, kind: {"from": {"id": user}, "text": "hej"}}
+
+    raw = [sent(1, 424_242), sent(2, 515_151), sent(3, 424_242, "callback_query"), sent(4, 424_242, "edited_message")]
+    async with UnitOfWork(factory) as uow:
+        await uow.updates.receive(bot_id, raw, now)
+    async with UnitOfWork(factory) as uow:
+        assert await uow.updates.waiting_of(bot_id, 424_242, 10) == [raw[0], raw[2], raw[3]]  # in order
+        assert await uow.updates.waiting_of(bot_id, 424_242, 2) == [raw[0], raw[2]]
+        assert await uow.updates.waiting_of(bot_id, 515_151, 10) == [raw[1]]
+        # folding closes them in the caller's transaction and says how many were still open
+        assert await uow.updates.finish(bot_id, [1, 3, 2], now) == 3
+        assert await uow.updates.finish(bot_id, [1, 3], now) == 0
+    async with UnitOfWork(factory) as uow:
+        assert await uow.updates.waiting_of(bot_id, 424_242, 10) == [raw[3]]
+        keys = dict((await uow.session.execute(text(
+            "SELECT update_id, sender_key FROM update_inbox WHERE bot_id = :b"), {"b": bot_id})).all())
+    assert keys[1] is None and keys[4] is not None and keys[4] not in (424_242, 515_151)  # cleared once handled
+    async with UnitOfWork(factory) as uow:  # a row from before the inbox knew senders gets one at the start
+        await uow.session.execute(text("UPDATE update_inbox SET sender_key = NULL WHERE bot_id = :b"), {"b": bot_id})
+    async with UnitOfWork(factory) as uow:
+        assert await uow.updates.waiting_of(bot_id, 424_242, 10) == []
+        await uow.updates.stamp_senders(bot_id)
+    async with UnitOfWork(factory) as uow:
+        assert await uow.updates.waiting_of(bot_id, 424_242, 10) == [raw[3]]
 
 
 async def test_unit_of_work_rolls_back_on_error(factory: Factory, now: datetime) -> None:

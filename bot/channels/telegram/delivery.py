@@ -21,6 +21,8 @@ from bot.app import App
 from bot.channels.telegram.api import BadRequest, Forbidden, Markup, NetworkError, TelegramApi
 from bot.channels.telegram.render import render
 from bot.services.intake import Outcome
+from bot.services.notify import payload
+from flows.address import Address
 from flows.screens import screen_from_dict
 from locales import Translator
 from storage.repositories import UnitOfWork
@@ -33,24 +35,26 @@ BLOCKED = "blocked"
 
 
 def plan(chat_id: int, user_id: int, outcome: Outcome, edit: dict[str, Any] | None = None) -> dict[str, Any]:
-    """What to send for an outcome, already rendered, as a JSON value for the outbox."""
-    messages = []
-    for screen in outcome.screens:
-        text, markup = render(screen)
-        messages.append({"text": text, "markup": markup})
+    """What to send for an outcome, as a JSON value for the outbox: the services' one form (screens as data,
+    keyed by the address, see `bot.services.notify`), with the sender's user id and a /mydata file."""
     document = None
     if outcome.personal_data is not None:  # /mydata: the readable copy, then the same as a file
         caption = Translator(outcome.state.get("lang", "en"))("mydata.caption")
         document = {"filename": "mydata.json", "caption": caption, "content": outcome.personal_data}
-    return {"chat_id": chat_id, "user_id": user_id, "edit": edit, "messages": messages, "document": document}
+    return {**payload(Address(CHANNEL, str(chat_id)), outcome.screens), "edit": edit, "user_id": user_id,
+            "document": document}
+
+
+def chat_of(planned: dict[str, Any]) -> int:
+    """The Telegram chat an outbox payload goes to: the id of its address (a Telegram address is a chat)."""
+    return int(planned["to"]["id"])
 
 
 def _messages(planned: dict[str, Any]) -> list[tuple[str, Markup | None]]:
-    """Rendered messages: pre-rendered ones (candidate replies) or screens kept as data (casework)."""
+    """The screens, kept as data in the outbox, rendered now (and replies rendered before revision 0011,
+    still waiting in an outbox when it ran)."""
     out = [(message["text"], message["markup"]) for message in planned.get("messages", [])]
-    for data in planned.get("screens", []):
-        out.append(render(screen_from_dict(data)))
-    return out
+    return out + [render(screen_from_dict(data)) for data in planned.get("screens", [])]
 
 
 async def _withdraw(api: TelegramApi, chat_id: int, withdraw: list[dict[str, Any]], notice: str) -> None:
@@ -59,16 +63,16 @@ async def _withdraw(api: TelegramApi, chat_id: int, withdraw: list[dict[str, Any
     for shown in withdraw:
         if shown.get("delete"):
             try:
-                await api.remove_message(chat_id, shown["message_id"])
+                await api.remove_message(chat_id, shown["ref"])
                 continue
             except BadRequest as exc:  # too old after all, or gone: edit instead
                 log.debug("message not deleted: %s", exc.message)
         try:
             if shown.get("kind") == "document":
-                await api.replace_document(chat_id, shown["message_id"], notice.encode(), "withdrawn.txt",
+                await api.replace_document(chat_id, shown["ref"], notice.encode(), "withdrawn.txt",
                                            html.escape(notice))
             else:
-                await api.edit_text(chat_id, shown["message_id"], html.escape(notice), None)
+                await api.edit_text(chat_id, shown["ref"], html.escape(notice), None)
         except BadRequest as exc:  # deleted by the staff member already, or not modified
             log.debug("message not edited: %s", exc.message)
 
@@ -77,7 +81,7 @@ async def send_plan(api: TelegramApi, planned: dict[str, Any]) -> tuple[str, int
     """Send it. Returns "" or a content-free reason it never can be sent (blocked), the id of the
     first message sent (a consultant's summary is edited later through it), and the id and kind
     ("text" or "document") of every message sent (to record which staff messages showed a person)."""
-    chat_id = planned["chat_id"]
+    chat_id = chat_of(planned)
     first: int | None = None
     sent_ids: list[tuple[int, str]] = []
     try:
@@ -87,7 +91,7 @@ async def send_plan(api: TelegramApi, planned: dict[str, Any]) -> tuple[str, int
         if edit:
             text, markup = (edit["text"], None) if "text" in edit else render(screen_from_dict(edit["screen"]))
             try:
-                await api.edit_text(chat_id, edit["message_id"], text, markup)
+                await api.edit_text(chat_id, edit["ref"], text, markup)
             except BadRequest as exc:  # "message is not modified", or too old to edit: not needed
                 log.debug("message not edited: %s", exc.message)
         for text, markup in _messages(planned):
@@ -139,14 +143,14 @@ async def deliver(app: App, api: TelegramApi, message_id: int, payload: dict[str
     async with app.uow() as uow:
         await uow.outbox.finish(message_id, at=app.clock.now(), failure=failure)
         if about and sent:  # a staff message that shows a person: erasing them withdraws it
-            too_late = not await uow.shown.record(about, planned["chat_id"], sent, app.clock.now())
+            too_late = not await uow.shown.record(about, planned["to"], sent, app.clock.now())
         if planned.get("offer_id") and first is not None:  # so "taken by" can replace this summary later
-            await uow.cases.record_message(planned["offer_id"], planned["chat_id"], first)
-        if failure == BLOCKED:  # stop writing to them until they write to us again
-            await uow.candidates.mark_unreachable(CHANNEL, str(planned["user_id"]))
+            await uow.cases.record_message(planned["offer_id"], planned["to"], first)
+        if failure == BLOCKED:  # stop writing to them until they write to us again (a private chat: the user)
+            await uow.candidates.mark_unreachable(CHANNEL, str(planned.get("user_id") or chat_of(planned)))
             log.warning("a person has blocked the bot; marked unreachable")
     if too_late:  # the person was erased while this was on its way: take it back at once
-        await _withdraw(api, planned["chat_id"], [{"message_id": m, "kind": k, "delete": True} for m, k in sent],
+        await _withdraw(api, chat_of(planned), [{"ref": m, "kind": k, "delete": True} for m, k in sent],
                         Translator("da")("staff.withdrawn.shown"))
 
 

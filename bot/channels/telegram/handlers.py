@@ -5,6 +5,9 @@ no-op there, in the same transaction as its effect); the replies are the flow's 
 A runtime turns its framework's update into an `Incoming` or a `Press` and calls `on_message`,
 `on_edited` or `on_press`; nothing here knows the framework. Logs carry no message text and no raw
 user ids, only `Person.log_id`.
+
+`folded` (from the poller, `bot.channels.telegram.polling`): this message answers for that many others the
+person sent at once; a short notice says so before the replies.
 """
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.app import App
-from bot.channels.telegram import staff
+from bot.channels.telegram import followup, staff
 from bot.channels.telegram.api import BadRequest, Forbidden, Markup, TelegramApi
 from bot.channels.telegram.current import current_question, mark_update
 from bot.channels.telegram.delivery import deliver, deliver_all, plan
 from bot.channels.telegram.render import answered_text, parse_callback, render
 from bot.services.intake import Outcome, Person
+from flows.address import Address
 from flows.answers import Command, Text, parse_text
 from flows.screens import Screen, screen_to_dict
 from locales import Translator, normalise
@@ -65,7 +69,7 @@ class Press:
 
 def person_of(user: Sender, chat_id: int) -> Person:
     return Person(channel="telegram", external_id=str(user.id), language=user.language_code,
-                  contact={"chat_id": chat_id})
+                  address=Address("telegram", str(chat_id)))
 
 
 class Blocked(Exception):
@@ -98,16 +102,17 @@ async def notice(api: TelegramApi, chat_id: int, lang: str, msgid: str, person: 
     return True
 
 
-async def on_message(app: App, api: TelegramApi, message: Incoming) -> None:
-    """Group chats first (the intake is private), then text, then anything else."""
+async def on_message(app: App, api: TelegramApi, message: Incoming, folded: int = 0) -> None:
+    """Group chats first (the intake is private), then text, then anything else. `folded`: see the module
+    docstring."""
     if message.user is None:
         return
     if not message.private:
         await group_message(app, api, message, message.user)
     elif message.text is not None:
-        await text_message(app, api, message, message.user, message.text)
+        await text_message(app, api, message, message.user, message.text, folded)
     else:
-        await not_text(app, api, message, message.user)
+        await not_text(app, api, message, message.user, folded)
 
 
 # --- group chats: the intake is private ---------------------------------------------------------
@@ -130,27 +135,47 @@ async def on_edited(app: App, api: TelegramApi, message: Incoming) -> None:
 
 # --- private chats ------------------------------------------------------------------------------
 
-async def text_message(app: App, api: TelegramApi, message: Incoming, user: Sender, text: str) -> None:
+async def text_message(app: App, api: TelegramApi, message: Incoming, user: Sender, text: str,
+                       folded: int = 0) -> None:
     parsed = parse_text(text)
     if isinstance(parsed, Command) and await staff_command(app, api, message, user, parsed):
+        return
+    if isinstance(parsed, Command) and parsed.name == "stop":  # no more follow-ups (bot/services/followup.py)
+        await followup.stop(app, api, user.id, user.language_code, message.chat_id, message.update_id)
         return
     person = person_of(user, message.chat_id)
     answer = parsed if isinstance(parsed, Command) and parsed.name == "start" else Text(text)
     chat_id, user_id = message.chat_id, user.id
     outcome = await app.intake.answer(person, answer, update_id=message.update_id, bot_id=api.id,
                                       deliver=lambda o: plan(chat_id, user_id, o))
+    if folded and not outcome.duplicate:  # once: a repeat of this update is a duplicate
+        await notice(api, chat_id, normalise(outcome.state.get("lang") or person.language), "telegram.flood_folded",
+                     person)
     if outcome.outbox_id is not None:
         await deliver(app, api, outcome.outbox_id, outcome.fresh.get(outcome.outbox_id))
     await deliver_all(app, api, outcome.others, outcome.fresh)
+    if isinstance(answer, Command) and app.settings.web_url and not outcome.duplicate and not outcome.finished:
+        await offer_form(api, chat_id, outcome.state.get("lang", "en"), app.settings.web_url, person)
 
 
-async def not_text(app: App, api: TelegramApi, message: Incoming, user: Sender) -> None:
+async def offer_form(api: TelegramApi, chat_id: int, lang: str, web_url: str, person: Person) -> None:
+    """After /start: "Fill in as a form", a Mini App button on the same intake (bot/channels/web)."""
+    t = Translator(lang)
+    button = {"text": t("web.telegram.button"), "web_app": {"url": f"{web_url.rstrip('/')}/tg?lang={lang}"}}
+    try:
+        await send_text(api, chat_id, html.escape(t("web.telegram.offer")), {"inline_keyboard": [[button]]})
+    except Blocked:
+        log.warning("person %s has blocked the bot; nothing more sent for this update", person.log_id)
+
+
+async def not_text(app: App, api: TelegramApi, message: Incoming, user: Sender, folded: int = 0) -> None:
     """Stickers, photos, voice, locations, contacts, documents: not an answer; ask again."""
     person = person_of(user, message.chat_id)
     current = await current_question(app, person, update_id=message.update_id, bot_id=api.id)
     if current.duplicate:
         return
-    if await notice(api, message.chat_id, current.lang, "telegram.text_only", person):
+    if await notice(api, message.chat_id, current.lang, "telegram.flood_folded" if folded else "telegram.text_only",
+                    person):
         await send_screens(api, message.chat_id, current.screens, person)
 
 
@@ -168,6 +193,9 @@ async def on_press(app: App, api: TelegramApi, press: Press) -> None:
     if answer.step.startswith("book."):  # a candidate's meeting time: checked on the server
         await staff.book(app, api, user.id, user.language_code, chat_id, press.update_id, answer.step, answer.button)
         return
+    if answer.step.startswith("fu."):  # a follow-up question: the person's own, checked on the server
+        await followup.press(app, api, user.id, user.language_code, chat_id, press.update_id, answer)
+        return
     if answer.step.startswith(staff.STAFF_STEPS):  # a consultant's or peer's button: checked on the server
         await staff.press(app, api, user.id, user.language_code, chat_id, press.message_id, press.update_id,
                           answer.step, answer.button)
@@ -179,12 +207,12 @@ async def on_press(app: App, api: TelegramApi, press: Press) -> None:
         screens = outcome.screens
         if not outcome.stale and len(screens) == 1 and screens[0].asks and screens[0].step == answer.step:
             # a multiple-choice toggle: the same question with its options updated, edited in place
-            edit_in_place = {"message_id": press.message_id, "screen": screen_to_dict(screens[0])}
+            edit_in_place = {"ref": press.message_id, "screen": screen_to_dict(screens[0])}
             return plan(chat_id, user.id, dataclasses.replace(outcome, screens=[]), edit_in_place)
         # an accepted answer: the question message shows what was chosen and loses its buttons
         edit = None
         if not outcome.stale and label is not None:
-            edit = {"message_id": press.message_id, "text": answered_text(old_html, label)}
+            edit = {"ref": press.message_id, "text": answered_text(old_html, label)}
         return plan(chat_id, user.id, outcome, edit)
 
     outcome = await app.intake.answer(person, answer, update_id=press.update_id, bot_id=api.id, deliver=replies)

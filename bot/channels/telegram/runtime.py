@@ -11,6 +11,15 @@ are handled"). Polling stores each update in the update inbox before its offset 
 Telegram itself keeps the update and delivers it again after a failure, so storing it first would
 only add a write. Either way the update's mark, committed with its effect, turns a repeat into a
 no-op.
+
+Except for one person over their share (`PER_PERSON_IN_HAND` of their updates in hand, issue 14):
+such an update is stored in the inbox and answered 200 at once, and the poller's backlog handling
+takes it in the person's turn, as in polling. Answering non-2xx instead would make Telegram send it
+again later, but Telegram backs off per bot, not per person, so one person's flood would delay
+everyone's updates; the inbox keeps it durably and leaves Telegram's connections to the others.
+Where a chat's updates come one at a time (as `tests/benchmarks/load.py` delivers them), a person
+never has more than one in hand: a flood then waits with Telegram and holds one connection, at the
+pace of its replies, and is not folded; the others' updates come on the other connections.
 """
 
 from __future__ import annotations
@@ -36,7 +45,8 @@ from bot.channels.telegram.api import COMMANDS, ApiError, TelegramApi
 from bot.channels.telegram.delivery import SentMarks, drain
 from bot.channels.telegram.polling import Poller
 from bot.settings import Settings
-from locales import Translator
+from locales import FALLBACK, LANGUAGES, Translator
+from storage.repositories import sender_of
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +59,23 @@ class Runtime(Protocol):
     """One Telegram framework behind the shared loop."""
 
     @property
+    def app(self) -> App: ...
+
+    @property
     def api(self) -> TelegramApi: ...
 
-    async def handle(self, raw: dict[str, Any]) -> BaseException | None:
+    async def handle(self, raw: dict[str, Any], folded: int = 0) -> BaseException | None:
         """Feed one update to the routing, one person's updates at a time (across workers with Redis);
-        the error if handling failed (logged by type only), None when done or unreadable."""
+        the error if handling failed (logged by type only), None when done or unreadable. `folded`: how
+        many other messages this one answers for (`bot.channels.telegram.polling`)."""
         ...
 
     async def set_commands(self, menus: dict[str, list[tuple[str, str]]]) -> None:
         """setMyCommands per language ("en" is the default menu)."""
+        ...
+
+    async def set_menu_button(self, text: str, url: str) -> None:
+        """setChatMenuButton: the default menu button opens `url` as a Mini App."""
         ...
 
     async def set_webhook(self, url: str, secret: str) -> None: ...
@@ -68,9 +86,9 @@ class Runtime(Protocol):
 
 
 def command_menus() -> dict[str, list[tuple[str, str]]]:
-    """The command menu in English (default), Danish and Swedish: (command, description)."""
+    """The command menu per language, the fallback (the default menu) first: (command, description)."""
     return {lang: [(name, Translator(lang)(f"telegram.cmd.{name}")) for name in COMMANDS]
-            for lang in ("en", "da", "sv")}
+            for lang in (FALLBACK, *(code for code in LANGUAGES if code != FALLBACK))}
 
 
 async def open_runtime(app: App, settings: Settings) -> Runtime:
@@ -84,16 +102,22 @@ async def open_runtime(app: App, settings: Settings) -> Runtime:
     return await open_aiogram(app, settings)
 
 
-async def set_commands(runtime: Runtime) -> None:
+async def set_commands(runtime: Runtime, settings: Settings) -> None:
+    """The command menu per language, and with WEB_URL the menu button that opens the form as a Mini App
+    (bot/channels/web)."""
     try:
         await runtime.set_commands(command_menus())
+        if settings.web_url:
+            await runtime.set_menu_button(Translator("en")("web.telegram.button"), f"{settings.web_url.rstrip('/')}/tg")
     except ApiError as exc:
         log.warning("could not set the command menu: %s", type(exc).__name__)
 
 
-def webhook_app(runtime: Runtime, secret: str, *,
-                spread: bool = False) -> Callable[[web.Request], Awaitable[web.Response]]:
+def webhook_app(runtime: Runtime, secret: str, *, spread: bool = False,
+                poller: Poller | None = None) -> Callable[[web.Request], Awaitable[web.Response]]:
     """The webhook's request handler.
+
+    `poller`: keeps each person's share (see the module docstring); without it, no cap per person.
 
     `spread`: close every `SPREAD_EVERY`th connection after its answer. Workers share the port through
     SO_REUSEPORT, where the kernel picks a worker per connection; Telegram (and a proxy in front) keeps
@@ -119,8 +143,22 @@ def webhook_app(runtime: Runtime, secret: str, *,
             return answer(web.Response(status=400))
         if not isinstance(raw, dict) or not isinstance(raw.get("update_id"), int):
             return answer(web.Response(status=400))
+        person = sender_of(raw)
+        if poller is not None and not poller.admits(person):
+            try:  # over the person's share: stored in the inbox for their turn, and confirmed
+                await poller.park(raw)
+            except Exception as exc:  # not stored: Telegram delivers it again
+                log.warning("storing an update failed (%s)", type(exc).__name__)
+                return answer(web.Response(status=500))
+            return answer(web.json_response({}))
         # handled completely before the 200: a failure is answered 500 and Telegram delivers it again
-        failed = await runtime.handle(raw)
+        if poller is not None:
+            poller.enter(person)
+        try:
+            failed = await runtime.handle(raw)
+        finally:
+            if poller is not None:
+                poller.leave(person)
         return answer(web.json_response({}) if failed is None else web.Response(status=500))
 
     return receive
@@ -138,13 +176,18 @@ async def register_webhook(runtime: Runtime, settings: Settings, secret: str) ->
 
 
 async def run_webhook(runtime: Runtime, settings: Settings, stopping: asyncio.Event, *, secret: str,
-                      register: bool = True) -> None:
+                      register: bool = True, poller: Poller | None = None) -> None:
     """The webhook server. Workers share the port (SO_REUSEPORT); only the first registers."""
     if settings.webhook_url is None:
         raise ValueError("WEBHOOK_URL is not set")
     web_app = web.Application()
-    handler = webhook_app(runtime, secret, spread=not register)  # not registering: one of several workers
+    # not registering: one of several workers
+    handler = webhook_app(runtime, secret, spread=not register, poller=poller)
     web_app.router.add_post(urlparse(settings.webhook_url).path or "/", handler)
+    if settings.web_url:  # the same server serves the form (bot/channels/web)
+        from bot.channels.web.server import WebChannel
+
+        WebChannel(runtime.app, settings).add_routes(web_app)
     runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=30)
     await runner.setup()
     await web.TCPSite(runner, settings.webhook_host, settings.webhook_port, reuse_port=True).start()
@@ -186,10 +229,12 @@ async def run(app: App, settings: Settings, *, worker: bool = False) -> int:
     sender = asyncio.create_task(drain_forever(app, api, stopping))
     try:
         if not worker:
-            await set_commands(runtime)
+            await set_commands(runtime, settings)
         if settings.webhook_url:
             await poller.handle_waiting()  # what a polling run left in the inbox
-            await run_webhook(runtime, settings, stopping, secret=webhook_secret(settings), register=not worker)
+            await run_webhook(runtime, settings, stopping, secret=webhook_secret(settings), register=not worker,
+                              poller=poller)
+            await poller.settle()  # backlogs stop at once; what is left waits in the inbox
         else:
             # one polling process owns the chat: whatever it committed but did not send before a
             # crash is sent now, before new updates
@@ -211,7 +256,7 @@ async def prepare_workers(app: App, settings: Settings, secret: str) -> None:
     """What `ipsbot run --workers N` does once, before the workers start."""
     runtime = await open_runtime(app, settings)
     try:
-        await set_commands(runtime)
+        await set_commands(runtime, settings)
         await register_webhook(runtime, settings, secret)
         await drain(app, runtime.api, min_age=timedelta(0))  # what a crashed deployment committed but did not send
     finally:
@@ -220,7 +265,8 @@ async def prepare_workers(app: App, settings: Settings, secret: str) -> None:
 
 async def drain_forever(app: App, api: TelegramApi, stopping: asyncio.Event) -> None:
     """Every few seconds, send outbox messages that their handler did not (it crashed, or Telegram failed),
-    after resending unclaimed urgent referrals and sweeping intakes abandoned after a risk answer."""
+    after resending unclaimed urgent referrals, sweeping intakes abandoned after a risk answer and asking the
+    follow-ups that are due."""
     while not stopping.is_set():
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stopping.wait(), timeout=DRAIN_EVERY)
@@ -231,6 +277,8 @@ async def drain_forever(app: App, api: TelegramApi, stopping: asyncio.Event) -> 
                 await app.intake.casework.resend_urgent(uow, app.clock.now())
                 # intakes left after a risk answer reach the programme's staff as urgent partial referrals
                 await app.intake.sweep_abandoned(uow, app.clock.now())
+                # follow-ups whose time has come are asked (once), unanswered ones lapse
+                await app.intake.casework.followups.schedule(uow, app.clock.now())
             await drain(app, api)
         except Exception as exc:  # the database may be away for a moment; try again later
             log.warning("outbox drain failed: %s", type(exc).__name__)

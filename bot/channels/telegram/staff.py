@@ -11,7 +11,9 @@ from collections.abc import Awaitable, Callable
 from bot.app import App
 from bot.channels.telegram.api import TelegramApi
 from bot.channels.telegram.delivery import deliver_all
-from bot.services.casework import Casework, Who
+from bot.services.casework import Casework
+from bot.services.notify import Who
+from flows.address import Address
 from locales import Translator, normalise
 from storage.repositories import UnitOfWork
 
@@ -20,7 +22,7 @@ Action = Callable[[UnitOfWork, Casework, Who], Awaitable[object]]
 
 
 def who(user_id: int, language_code: str | None, chat_id: int) -> Who:
-    return Who("telegram", str(user_id), chat_id, normalise(language_code))
+    return Who("telegram", str(user_id), Address("telegram", str(chat_id)), normalise(language_code))
 
 
 async def act(app: App, api: TelegramApi, update_id: int, person: Who, run: Action) -> None:
@@ -78,7 +80,7 @@ async def language(app: App, api: TelegramApi, user_id: int, lang: str | None, c
         member = await uow.staff.find(w.channel, w.external_id)
         if member is not None:
             member.language = "sv" if member.language == "da" else "da"
-            await cw.notify(uow, w.chat_id, Translator(member.language)("staff.language"), now)
+            await cw.notify(uow, w.address, Translator(member.language)("staff.language"), now)
 
     return await staff_only(app, api, user_id, lang, chat_id, update_id, switch)
 

@@ -3,17 +3,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from aiogram import Router
 from aiogram.enums import ChatType
 from aiogram.types import CallbackQuery, Message, Update, User
 
 from bot.app import App
+from bot.channels.telegram.api import TelegramApi
 from bot.channels.telegram.handlers import Incoming, Press, Sender, on_edited, on_message, on_press
-
-if TYPE_CHECKING:
-    from bot.channels.telegram.aiogram.runtime import AiogramBot as AiogramApi
 
 
 def sender(user: User | None) -> Sender | None:
@@ -25,15 +21,15 @@ def incoming(message: Message, update_id: int) -> Incoming:
                     user=sender(message.from_user), text=message.text)
 
 
-async def message(message: Message, bot: AiogramApi, app: App, event_update: Update) -> None:
-    await on_message(app, bot, incoming(message, event_update.update_id))
+async def message(message: Message, bot: TelegramApi, app: App, event_update: Update, folded: int = 0) -> None:
+    await on_message(app, bot, incoming(message, event_update.update_id), folded)
 
 
-async def edited_message(message: Message, bot: AiogramApi, app: App, event_update: Update) -> None:
+async def edited_message(message: Message, bot: TelegramApi, app: App, event_update: Update) -> None:
     await on_edited(app, bot, incoming(message, event_update.update_id))
 
 
-async def tap(query: CallbackQuery, bot: AiogramApi, app: App, event_update: Update) -> None:
+async def tap(query: CallbackQuery, bot: TelegramApi, app: App, event_update: Update) -> None:
     shown = query.message if isinstance(query.message, Message) else None  # None: no longer accessible
     press = Press(update_id=event_update.update_id, query_id=query.id,
                   user=Sender(query.from_user.id, query.from_user.language_code), data=query.data)

@@ -27,7 +27,15 @@ from aiogram.fsm.storage.base import BaseEventIsolation
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
-from aiogram.types import BotCommand, BotCommandScopeDefault, BufferedInputFile, InputMediaDocument, Update
+from aiogram.types import (
+    BotCommand,
+    BotCommandScopeDefault,
+    BufferedInputFile,
+    InputMediaDocument,
+    MenuButtonWebApp,
+    Update,
+    WebAppInfo,
+)
 from pydantic import ValidationError
 
 from bot.app import App
@@ -44,6 +52,7 @@ from bot.channels.telegram.aiogram.session import (
 from bot.channels.telegram.api import ALLOWED_UPDATES, ApiError, BadRequest, Forbidden, Markup, NetworkError
 from bot.channels.telegram.pacing import MAX_RETRIES, ChatPace
 from bot.settings import Settings
+from locales import FALLBACK
 
 log = logging.getLogger(__name__)
 
@@ -176,8 +185,10 @@ def create_dispatcher(app: App, isolation: BaseEventIsolation | None = None) -> 
     return dp
 
 
-async def handle_update(dp: Dispatcher, bot: Bot, raw: dict[str, Any]) -> BaseException | None:
-    """Feed one update; the error if handling failed (logged by type only: messages may hold answers)."""
+async def handle_update(dp: Dispatcher, bot: Bot, raw: dict[str, Any], folded: int = 0) -> BaseException | None:
+    """Feed one update; the error if handling failed (logged by type only: messages may hold answers).
+
+    `folded` goes to the router's handlers: how many other messages this one answers for."""
     update_id = raw.get("update_id")
     try:
         update = Update.model_validate(raw, context={"bot": bot})
@@ -185,7 +196,7 @@ async def handle_update(dp: Dispatcher, bot: Bot, raw: dict[str, Any]) -> BaseEx
         log.error("update %s could not be read; closed unhandled", update_id)
         return None
     try:
-        await dp.feed_update(bot, update)
+        await dp.feed_update(bot, update, **({"folded": folded} if folded else {}))
     except Exception as exc:  # one bad update must not stop the others
         log.error("update %s failed: %s", update_id, type(exc).__name__)
         log.debug("update %s failed", update_id, exc_info=True)
@@ -197,20 +208,27 @@ class AiogramRuntime:
     """`bot.channels.telegram.runtime.Runtime` on aiogram."""
 
     def __init__(self, app: App, settings: Settings) -> None:
+        self.app = app
         self.bot = create_bot(settings)
         self.api = self.bot
         self.isolation = create_isolation(settings)
         self.dp = create_dispatcher(app, self.isolation)
 
-    async def handle(self, raw: dict[str, Any]) -> BaseException | None:
-        return await handle_update(self.dp, self.bot, raw)
+    async def handle(self, raw: dict[str, Any], folded: int = 0) -> BaseException | None:
+        return await handle_update(self.dp, self.bot, raw, folded)
 
     async def set_commands(self, menus: dict[str, list[tuple[str, str]]]) -> None:
         try:
             for lang, menu in menus.items():
                 commands = [BotCommand(command=name, description=text) for name, text in menu]
                 await self.bot.set_my_commands(commands, scope=BotCommandScopeDefault(),
-                                               language_code=None if lang == "en" else lang)
+                                               language_code=None if lang == FALLBACK else lang)
+        except TelegramAPIError as exc:
+            raise _mapped(exc) from exc
+
+    async def set_menu_button(self, text: str, url: str) -> None:
+        try:
+            await self.bot.set_chat_menu_button(menu_button=MenuButtonWebApp(text=text, web_app=WebAppInfo(url=url)))
         except TelegramAPIError as exc:
             raise _mapped(exc) from exc
 

@@ -28,8 +28,10 @@ from telegram import (
     BotCommandScopeDefault,
     CallbackQuery,
     InputMediaDocument,
+    MenuButtonWebApp,
     Message,
     Update,
+    WebAppInfo,
 )
 from telegram.constants import ParseMode
 from telegram.error import BadRequest as PtbBadRequest
@@ -54,6 +56,7 @@ from bot.channels.telegram.api import (
 from bot.channels.telegram.handlers import Incoming, Press, Sender, on_edited, on_message, on_press
 from bot.channels.telegram.pacing import ChatPace, retry_after
 from bot.settings import Settings
+from locales import FALLBACK
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +188,8 @@ class Isolation:
 
 
 _failures: contextvars.ContextVar[list[BaseException]] = contextvars.ContextVar("ptb_failures")
+# how many other messages the update being handled answers for (`bot.channels.telegram.polling`)
+_folded: contextvars.ContextVar[int] = contextvars.ContextVar("ptb_folded", default=0)
 
 
 def _sender(user: Any) -> Sender | None:
@@ -247,7 +252,7 @@ class PtbRuntime:
 
     async def _message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if update.message is not None:
-            await self._guarded(on_message(self.app, self.api, _incoming(update, update.message)))
+            await self._guarded(on_message(self.app, self.api, _incoming(update, update.message), _folded.get()))
 
     async def _edited(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if update.edited_message is not None:
@@ -259,7 +264,7 @@ class PtbRuntime:
 
     # --- the Runtime -------------------------------------------------------------------------------
 
-    async def handle(self, raw: dict[str, Any]) -> BaseException | None:
+    async def handle(self, raw: dict[str, Any], folded: int = 0) -> BaseException | None:
         update_id = raw.get("update_id")
         try:
             update = Update.de_json(raw, self.application.bot)
@@ -268,6 +273,7 @@ class PtbRuntime:
             return None
         failures: list[BaseException] = []
         token = _failures.set(failures)
+        folded_token = _folded.set(folded)
         try:
             async with self.isolation.lock(update_user_id(raw)):
                 await self.application.process_update(update)  # the handlers run in this task (block=True)
@@ -275,6 +281,7 @@ class PtbRuntime:
             failures.append(exc)
         finally:
             _failures.reset(token)
+            _folded.reset(folded_token)
         if failures:
             error = failures[0]
             log.error("update %s failed: %s", update_id, type(error).__name__)
@@ -287,7 +294,14 @@ class PtbRuntime:
             for lang, menu in menus.items():
                 await self.application.bot.set_my_commands(
                     [BotCommand(name, text) for name, text in menu], scope=BotCommandScopeDefault(),
-                    language_code=None if lang == "en" else lang)
+                    language_code=None if lang == FALLBACK else lang)
+        except TelegramError as exc:
+            raise _mapped(exc) from exc
+
+    async def set_menu_button(self, text: str, url: str) -> None:
+        try:
+            await self.application.bot.set_chat_menu_button(
+                menu_button=MenuButtonWebApp(text, WebAppInfo(url)))
         except TelegramError as exc:
             raise _mapped(exc) from exc
 

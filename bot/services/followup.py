@@ -1,0 +1,220 @@
+"""Follow-up after the intake: asking a claimed case's person, at the programme's times, how things
+are with work or study, and the instruments the programme asks then.
+
+Transport-neutral like the casework: `schedule` (called by the channel's periodic loop) asks each
+follow-up whose trigger has come, once: the `followups` row (unique per referral and follow-up id),
+the question and the one reminder (an outbox message with a due time and the topic
+``followup:<id>``) are written in one transaction, so a restart never asks twice. A follow-up not
+answered within its window lapses ("no answer" in the report); answering, `/stop` and lapsing
+withdraw the reminder; erasing the person erases all of it (cascade). A risk answer is handled as at
+intake: stored at once as a risk event, crisis help shown first, and the case's consultant and the
+programme's coordinators told (its consultants when there is neither). The dialogue is
+`flows.followup`; presses are checked on the server (only the person's own, open follow-up).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from bot.services.notify import Notifier, staff_address
+from flows import followup as dialogue
+from flows import instruments
+from flows.address import Address
+from flows.consent import FOLLOWUPS_SINCE
+from flows.programmes import FollowUp as Spec
+from flows.programmes import Programme, Registry
+from flows.screens import Screen, Tone
+from locales import Translator, format_when
+from storage.models import Candidate, FollowUp, FollowUpStatus, Referral, Staff
+from storage.repositories import UnitOfWork
+
+if TYPE_CHECKING:
+    from bot.services.notify import Who
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WINDOW = timedelta(days=7)  # for a follow-up whose programme entry was removed since it was asked
+
+
+def topic(followup_id: int) -> str:
+    return f"followup:{followup_id}"
+
+
+class FollowUps:
+    def __init__(self, registry: Registry, notifier: Notifier) -> None:
+        self.registry = registry
+        self.notifier = notifier
+
+    def spec(self, row: FollowUp) -> tuple[Programme, Spec] | None:
+        programme = self.registry.get(row.programme_id)
+        found = next((f for f in programme.followups if f.id == row.key), None) if programme else None
+        return (programme, found) if programme is not None and found is not None else None
+
+    # --- the periodic loop -----------------------------------------------------------------
+
+    async def schedule(self, uow: UnitOfWork, now: datetime) -> list[int]:
+        """Ask every follow-up whose trigger has come (once each), and lapse those left unanswered."""
+        ids: list[int] = []
+        for programme in self.registry.all():
+            for spec in programme.followups:
+                trigger = spec.trigger
+                for referral, _intake, candidate in await uow.followups.due(
+                        programme.id, spec.id, after=trigger.after, days=trigger.days, window_days=spec.window_days,
+                        outcomes=trigger.outcomes, now=now, consent_since=FOLLOWUPS_SINCE):
+                    ids += await self._ask(uow, programme, spec, referral, candidate, now)
+        for row in await uow.followups.open_sent_before(now - timedelta(days=2)):
+            found = self.spec(row)
+            window = timedelta(days=found[1].window_days) if found else DEFAULT_WINDOW
+            if row.sent_at <= now - window:
+                row.status, row.closed_at = FollowUpStatus.LAPSED.value, now
+                await uow.outbox.withdraw(topic(row.id))
+                await uow.audit.record(actor="system", action="followup.lapsed", at=now, referral_id=row.referral_id,
+                                       detail=row.key)
+        return ids
+
+    async def _ask(self, uow: UnitOfWork, programme: Programme, spec: Spec, referral: Referral,
+                   candidate: Candidate, now: datetime) -> list[int]:
+        to = Address.from_dict(candidate.contact)
+        if to is None or to.channel == "console" or candidate.unreachable:
+            return []  # nowhere to ask (a console intake, a blocked bot): not asked, not counted
+        start = referral.created_at if spec.trigger.after == "referral" else referral.outcome_at
+        if start is None:
+            return []
+        row = await uow.followups.add(candidate_id=candidate.id, referral_id=referral.id, programme_id=programme.id,
+                                      key=spec.id, due_at=start + timedelta(days=spec.trigger.days), now=now,
+                                      state=dialogue.begin())
+        if row is None:  # asked already (another scheduler got there first)
+            return []
+        chat = to
+        lang = referral.language
+        first = dialogue.screen(row.state, spec, programme, lang, row.id, row.version)
+        again = dialogue.screen(row.state, spec, programme, lang, row.id, row.version, reminder=True)
+        ids = [await self.notifier.queue(uow, chat, [first], now, candidate_id=candidate.id),
+               await self.notifier.queue(uow, chat, [again], now, candidate_id=candidate.id,
+                                         due_at=now + timedelta(days=spec.reminder_days), topic=topic(row.id))]
+        await uow.audit.record(actor="system", action="followup.asked", at=now, referral_id=referral.id,
+                               detail=spec.id)
+        return ids
+
+    # --- the person's answers ----------------------------------------------------------------
+
+    async def press(self, uow: UnitOfWork, who: Who, step: str, version: int, button: str, now: datetime) -> None:
+        """A button on a follow-up question (``fu.<id>``): only the person's own follow-up."""
+        number = step.removeprefix("fu.")
+        row = await uow.followups.get(int(number)) if number.isdigit() else None
+        own = await uow.candidates.find(who.channel, who.external_id)
+        found = self.spec(row) if row is not None else None
+        referral = await uow.referrals.get(row.referral_id) if row is not None else None
+        if row is None or own is None or own.id != row.candidate_id or found is None or referral is None:
+            await self.notifier.refuse(uow, who, step, button, now)
+            return
+        programme, spec = found
+        lang = referral.language
+        chat = who.address
+        if button == "stop":
+            await self.stop(uow, who, now)
+            return
+        if row.status != FollowUpStatus.OPEN.value:
+            await self.notifier.queue(uow, chat, [Screen(Translator(lang)("followup.closed"))], now,
+                                      candidate_id=own.id)
+            return
+        current = dialogue.screen(row.state, spec, programme, lang, row.id, row.version)
+        if version != row.version:  # an older question (the reminder, a question answered already): ask again
+            await self.notifier.queue(uow, chat, [current], now, candidate_id=own.id)
+            return
+        age = referral.payload.get("candidate", {}).get("age")
+        reply = dialogue.answer(row.state, spec, programme, lang, button, age=age if isinstance(age, int) else None)
+        if not reply.accepted:
+            await self.notifier.queue(uow, chat, [*reply.screens] or [current], now, candidate_id=own.id)
+            return
+        row.state, row.version = reply.state, row.version + 1
+        for risk in reply.risks:  # stored now, apart from the state (H1); content-free audit
+            await uow.risks.record(candidate_id=own.id, intake_id=referral.intake_id, instrument=risk.instrument,
+                                   item=risk.item, score=risk.score, at=now)
+            await uow.audit.record(actor="candidate", action="risk.recorded", at=now, referral_id=referral.id,
+                                   detail="followup")
+        if reply.risks:
+            await self._alert(uow, referral, programme, own, now)
+        screens = list(reply.screens)
+        if reply.done:
+            row.status, row.answered_at = FollowUpStatus.ANSWERED.value, now
+            await uow.outbox.withdraw(topic(row.id))
+            await uow.audit.record(actor="candidate", action="followup.answered", at=now, referral_id=referral.id,
+                                   detail=row.key)
+        else:
+            screens.append(dialogue.screen(row.state, spec, programme, lang, row.id, row.version))
+        await self.notifier.queue(uow, chat, screens, now, candidate_id=own.id)
+
+    async def stop(self, uow: UnitOfWork, who: Who, now: datetime) -> bool:
+        """/stop (or the button): no more follow-ups for this person; their data stays. False if unknown."""
+        candidate = await uow.candidates.find(who.channel, who.external_id)
+        if candidate is None:
+            return False
+        if candidate.followups_stopped_at is None:
+            candidate.followups_stopped_at = now
+        for row in await uow.followups.open_of(candidate.id):
+            row.status, row.closed_at = FollowUpStatus.STOPPED.value, now
+            await uow.outbox.withdraw(topic(row.id))
+            await uow.audit.record(actor="candidate", action="followup.stopped", at=now, referral_id=row.referral_id,
+                                   detail=row.key)
+        await self.notifier.queue(uow, who.address, [Screen(Translator(candidate.language)("followup.stopped"))],
+                                  now, candidate_id=candidate.id)
+        return True
+
+    async def _alert(self, uow: UnitOfWork, referral: Referral, programme: Programme, candidate: Candidate,
+                     now: datetime) -> list[int]:
+        """A risk answer at follow-up reaches a person: the case's consultant and the coordinators."""
+        consultant = await uow.staff.get(referral.consultant_id) if referral.consultant_id else None
+        staff: list[Staff] = [consultant] if consultant is not None and consultant.active else []
+        staff += [s for s in await uow.staff.with_role(programme.id, "coordinator") if s not in staff]
+        if not staff:
+            staff = await uow.staff.consultants(programme.id)
+        if not staff:
+            log.error("programme %s has no consultant and no coordinator; a follow-up risk answer of case %s "
+                      "told nobody", programme.id, referral.id)
+        ids = []
+        for member in staff:
+            t = Translator(member.language)
+            text = t("staff.followup.risk", id=referral.id, programme=programme.name(t.lang))
+            ids.append(await self.notifier.queue(uow, staff_address(member.contact), [Screen(text, tone=Tone.CRISIS)],
+                                                 now, subject_id=candidate.id))
+            await uow.audit.record(actor=f"staff:{member.id}", action="followup.risk_sent", at=now,
+                                   referral_id=referral.id)
+        return ids
+
+    # --- the case card -----------------------------------------------------------------------
+
+    async def card(self, uow: UnitOfWork, referral: Referral, card: Screen, lang: str) -> Screen:
+        """The case card with each follow-up's answers and the change of each score since last time."""
+        rows = await uow.followups.of_referral(referral.id)
+        if not rows:
+            return card
+        t = Translator(lang)
+        programme = self.registry.get(referral.programme_id)
+        zone = programme.timezone if programme else "UTC"
+        previous: dict[str, float] = {iid: float(r.get("mean", r["total"]))
+                                      for iid, r in referral.payload.get("instruments", {}).items()}
+        lines = [t("staff.case.followups")]
+        for row in rows:
+            state = row.state
+            if row.status == FollowUpStatus.ANSWERED.value or state.get("status"):
+                status = t(f"followup.status.{state['status']}") if state.get("status") else ""
+            else:
+                status = t(f"staff.case.followup.{'waiting' if row.status == 'open' else row.status}")
+            lines.append(t("staff.case.followup", when=format_when(row.sent_at, lang, zone), status=status))
+            for iid, result in state.get("results", {}).items():
+                instrument = instruments.load(iid)
+                value = float(result.get("mean", result["total"]))
+                before = previous.get(iid)
+                change = "–" if before is None else f"{value - before:+g}"
+                reliable = ""
+                if before is not None and instrument.reliable_change is not None:
+                    key = "reliable" if abs(value - before) >= instrument.reliable_change else "not_reliable"
+                    reliable = t(f"staff.case.followup.{key}", threshold=f"{instrument.reliable_change:g}")
+                lines.append(t("staff.case.followup.score", instrument=t(instrument.name), score=f"{value:g}",
+                               change=change, reliable=reliable))
+                previous[iid] = value
+        return replace(card, text=card.text + "\n\n" + "\n".join(lines))

@@ -1,0 +1,89 @@
+"""Messages from the services to people: outbox rows holding screens as data, keyed by an address.
+
+The one form every service message takes (casework, meetings, erasure); the channel named in the
+address renders it when it sends. Written in the caller's unit of work, so a message is committed
+with its cause. `Casework` and `Meetings` both send through a `Notifier`, so neither needs the other
+for that.
+
+Payload (JSON, encrypted in the outbox):
+
+- ``to``: the recipient's `Address` as a dict ``{"channel", "id"}``;
+- ``screens``: screens as data (`flows.screens.screen_to_dict`), each sent as a new message;
+- ``edit``: ``{"ref", "screen"}``: a message sent before (its channel reference) shown anew, or None;
+- ``documents``: files ``{"filename", "content", "caption"}``;
+- ``offer_id``: the offer a sent summary belongs to (its reference is recorded, to edit it later);
+- ``about``: the candidate a message to staff shows (its sent references are recorded, so erasing
+  the candidate can withdraw it);
+- ``withdraw`` / ``notice``: messages sent before (``{"ref", "kind", "delete"}``) to delete, or
+  replace by the notice (erasure).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flows.address import Address
+from flows.screens import Screen, screen_to_dict
+from locales import Translator
+from storage.repositories import UnitOfWork
+
+
+@dataclass(frozen=True, slots=True)
+class Who:
+    """The person pressing, as the channel knows them: their identity and where to answer them."""
+
+    channel: str
+    external_id: str
+    address: Address
+    language: str | None = None
+
+
+def payload(to: Address, screens: list[Screen], *, edit: tuple[int, Screen] | None = None,
+            offer_id: int | None = None, documents: list[dict[str, str]] | None = None,
+            about: int | None = None) -> dict[str, Any]:
+    """An outbox payload in the one form channels read (see the module docstring)."""
+    return {
+        "to": to.to_dict(), "screens": [screen_to_dict(s) for s in screens],
+        "edit": {"ref": edit[0], "screen": screen_to_dict(edit[1])} if edit else None,
+        "offer_id": offer_id, "documents": documents or [], "about": about,
+    }
+
+
+def address_of(contact: dict[str, Any] | None) -> Address | None:
+    """Where a stored contact (a candidate's or a staff member's) is reached, if anywhere."""
+    return Address.from_dict(contact)
+
+
+class Notifier:
+    """Queues screens for an address in the caller's unit of work."""
+
+    async def queue(self, uow: UnitOfWork, to: Address, screens: list[Screen], now: datetime, *,
+                    edit: tuple[int, Screen] | None = None, offer_id: int | None = None,
+                    documents: list[dict[str, str]] | None = None, candidate_id: int | None = None,
+                    due_at: datetime | None = None, topic: str = "", subject_id: int | None = None) -> int:
+        """An outbox message with screens as data (rendered by the address's channel when it sends).
+
+        `candidate_id`: the candidate it is sent to; `subject_id`: the candidate a message to staff shows
+        (erased with them; the channel records the sent messages, so erasing them can withdraw them)."""
+        data = payload(to, screens, edit=edit, offer_id=offer_id, documents=documents,
+                       about=subject_id if candidate_id is None else None)
+        return await uow.outbox.add(channel=to.channel, payload=data, now=now, candidate_id=candidate_id,
+                                    due_at=due_at, topic=topic, subject_id=subject_id)
+
+    async def notify(self, uow: UnitOfWork, to: Address, text: str, now: datetime) -> int:
+        return await self.queue(uow, to, [Screen(text)], now)
+
+    async def refuse(self, uow: UnitOfWork, who: Who, step: str, button: str, now: datetime) -> int:
+        """A press that is not this person's to make: refused, and kept in the audit trail."""
+        staff = await uow.staff.find(who.channel, who.external_id)
+        await uow.audit.record(actor=f"staff:{staff.id}" if staff else f"{who.channel}:unknown", action="denied",
+                               at=now, detail=f"{step}|{button}"[:120])
+        t = Translator(staff.language if staff else who.language or "da")
+        return await self.queue(uow, who.address, [Screen(t("staff.denied"))], now)
+
+
+def staff_address(contact: dict[str, Any]) -> Address:
+    """Where a staff member is reached: always stored when they join (a missing one is a bug, and loud)."""
+    return Address(str(contact["channel"]), str(contact["id"]))

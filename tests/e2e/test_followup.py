@@ -1,0 +1,104 @@
+"""A follow-up through the real Telegram route, in one process against the fake Bot API, with a ManualClock.
+
+A person goes through the intake and is claimed; half a year later the channel's periodic loop
+(`drain_forever`) asks the follow-up; the person answers by tapping the buttons of the bot's messages
+(callback queries through each runtime's dispatcher to `bot/channels/telegram/handlers.py`), the consultant's
+case card shows the answers, and /stop afterwards means no more follow-ups. On both runtimes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.channels.telegram import runtime
+from bot.channels.telegram.delivery import drain
+from bot.clock import ManualClock
+from bot.services.intake import Person
+from flows.answers import Tap, Text
+from locales import Translator
+from tests.e2e.inprocess import runtime_in_process
+from tests.e2e.test_meetings import START
+from tests.flows.walk import TYPICAL
+from tests.people import tg, tg_address
+from tests.storage.test_followup import PILOT
+
+DA = Translator("da")
+USER, CONSULTANT = 4711, 4800
+
+
+async def test_a_follow_up_is_asked_by_the_periodic_loop_and_answered_by_tapping(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, framework: str,
+) -> None:
+    programmes = tmp_path / "programmes"
+    programmes.mkdir()
+    (programmes / "pilot.yaml").write_text(PILOT, encoding="utf-8")
+    clock = ManualClock(START)
+    async with runtime_in_process(tmp_path, clock, programmes_dir=programmes, framework=framework) as (
+            app, telegram, server):
+        bot = telegram.api
+        consultant = tg(CONSULTANT)
+        async with app.uow() as uow:
+            code = await app.intake.casework.invite(uow, role="consultant", programme_id="pilot", name="Kim",
+                                                    now=clock.now())
+            await app.intake.casework.join(uow, consultant, code, clock.now())
+        person = Person("telegram", str(USER), language="da", address=tg_address(USER))
+        reply = await app.intake.start(person, "pilot")
+        plan = {**TYPICAL, "language": "da", "q.name": "Alma", "phq9.9": "0"}
+        while not reply.finished:
+            screen = next(s for s in reversed(reply.screens) if s.asks)
+            value = str(plan.get(screen.step, "1"))
+            ids = [b.id for b in screen.buttons]
+            reply = await app.intake.answer(
+                person, Tap(screen.step, screen.version, value if value in ids else ids[0]) if ids else Text(value))
+        await drain(app, bot, min_age=timedelta(0))
+        summary = next(m for m in server.sent_messages(CONSULTANT) if m.buttons)
+        step = str(summary.buttons[0]["callback_data"]).split("|")[0]
+        async with app.uow() as uow:
+            await app.intake.casework.press(uow, consultant, step, "claim", summary.message_id, clock.now())
+        await drain(app, bot, min_age=timedelta(0))
+        before = len(server.sent_messages(USER))
+
+        # half a year later the periodic loop of the Telegram runtime asks the follow-up
+        clock.advance(days=182)
+        monkeypatch.setattr(runtime, "DRAIN_EVERY", 0.01)
+        stopping = asyncio.Event()
+        loop = asyncio.create_task(runtime.drain_forever(app, bot, stopping))
+        try:
+            for _ in range(500):
+                if len(server.sent_messages(USER)) > before:
+                    break
+                await asyncio.sleep(0.01)
+                # the loop leaves messages younger than 30 seconds to their handler: let time pass
+                clock.advance(seconds=1)
+        finally:
+            stopping.set()
+            await loop
+        (asked,) = server.sent_messages(USER)[before:]
+        assert asked.text == DA("followup.ask", programme="Pilotprojekt")
+
+        user = server.user(USER)
+
+        async def tap(label: str) -> None:
+            update = await user.tap_button(label)
+            assert await telegram.handle(update) is None
+
+        await tap(DA("followup.status.job"))
+        for _ in range(9):  # PHQ-9, one item per message
+            await tap(DA("phq9.option.0"))
+        assert server.sent_messages(USER)[-1].text == DA("followup.thanks")
+
+        async with app.uow() as uow:
+            await app.intake.casework.cases(uow, consultant, clock.now())
+        await drain(app, bot, min_age=timedelta(0))
+        card = server.sent_messages(CONSULTANT)[-1].text
+        assert DA("followup.status.job") in card and DA("staff.case.followups") in card
+
+        assert await telegram.handle(await user.send_command("/stop")) is None
+        assert server.sent_messages(USER)[-1].text == DA("followup.stopped")
+        async with app.uow() as uow:
+            candidate = await uow.candidates.find("telegram", str(USER))
+            assert candidate is not None and candidate.followups_stopped_at == clock.now()

@@ -1,0 +1,353 @@
+"""Follow-up after the intake (issue 17), on each backend, with a ManualClock.
+
+The real intake makes a referral, a consultant claims it, and `FollowUps.schedule` (what the Telegram
+channel's periodic loop calls) asks the programme's follow-ups: each trigger once, at its time; one
+reminder, then a lapse; /stop and erasure end pending ones; a second scheduler (a restart) asks
+nothing twice; a risk answer at follow-up is stored and reaches a person; the case card shows the change.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any, cast
+
+import yaml
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.app import App
+from bot.clock import ManualClock
+from bot.exports.report import collect, write_text
+from bot.services.erasure import erase
+from bot.services.intake import IntakeService
+from bot.services.notify import Who
+from flows.intake import IntakeFlow
+from flows.programmes import Programme, Registry
+from locales import Translator
+from storage.models import Candidate, FollowUp, OutboxMessage, Referral, RiskEvent
+from storage.repositories import UnitOfWork
+from tests.people import tg, tg_address
+from tests.storage.test_risk_routing import join, person, sent_to, until
+
+DA = Translator("da")
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+PILOT = """\
+id: pilot
+names: {da: "Pilotprojekt", sv: "Pilotprojekt", en: "Pilot"}
+country: DK
+region: hovedstaden
+timezone: Europe/Copenhagen
+languages: [da, en]
+instruments: [phq9]
+crisis:
+  - {label: crisis.dk.112, phone: "112"}
+contact: {da: "Kontakt jobcentret.", sv: "Kontakta jobbcentret.", en: "Contact the job centre."}
+outcome_counts: [ordinary_full, ordinary_part, education]
+triage:
+  - outcome: eligible
+    reason: reason.target_group
+followups:
+  - {id: 6m, trigger: {after: referral, days: 182}, instruments: [phq9]}
+  - {id: 2m-job, trigger: {after: outcome, days: 60, outcomes: [ordinary_full, education]}, instruments: [mansa]}
+"""
+MANSA_PILOT = PILOT.replace("id: pilot", "id: pilotm").replace("instruments: [phq9]", "instruments: [phq9, mansa]")
+REGISTRY = Registry({"pilot": Programme.model_validate(yaml.safe_load(PILOT)),
+                     "pilotm": Programme.model_validate(yaml.safe_load(MANSA_PILOT))})
+FLOW = IntakeFlow(REGISTRY)
+Factory = async_sessionmaker[AsyncSession]
+
+
+def service(factory: Factory, clock: ManualClock) -> IntakeService:
+    return IntakeService(lambda: UnitOfWork(factory), FLOW, clock)
+
+
+async def claimed_case(factory: Factory, svc: IntakeService, chat: int, consultant: Who,
+                       plan: dict[str, Any] | None = None, programme: str = "pilot") -> Referral:
+    """A person's intake to a referral, claimed by the consultant now."""
+    who = person(chat)
+    await until(svc, who, await svc.start(who, programme), plan or {"phq9.9": "0"})
+    async with UnitOfWork(factory) as uow:
+        referral = (await uow.session.scalars(select(Referral).order_by(Referral.id.desc()))).first()
+        assert referral is not None
+        await svc.casework.press(uow, consultant, f"ref.{referral.id}", "claim", 1, svc.clock.now())
+    await mark_all_sent(factory, svc.clock.now())  # the intake's own replies
+    return referral
+
+
+async def schedule(factory: Factory, svc: IntakeService) -> list[int]:
+    async with UnitOfWork(factory) as uow:
+        return await svc.casework.followups.schedule(uow, svc.clock.now())
+
+
+async def followups(factory: Factory) -> list[FollowUp]:
+    async with UnitOfWork(factory) as uow:
+        return list((await uow.session.scalars(select(FollowUp).order_by(FollowUp.id))).all())
+
+
+async def due_messages(factory: Factory, chat: int, now: datetime) -> list[dict[str, Any]]:
+    """The screens the sender would deliver to a chat by `now` (unsent, due), oldest first."""
+    async with UnitOfWork(factory) as uow:
+        rows = await uow.outbox.pending("telegram", created_before=now, limit=1000)
+        return [s for r in rows if r.payload.get("to") == tg_address(chat).to_dict() for s in r.payload["screens"]]
+
+
+async def press(factory: Factory, svc: IntakeService, chat: int, step: str, version: int, button: str) -> None:
+    async with UnitOfWork(factory) as uow:
+        await svc.casework.followups.press(uow, tg(chat), step, version, button,
+                                           svc.clock.now())
+
+
+async def mark_all_sent(factory: Factory, now: datetime) -> None:
+    async with UnitOfWork(factory) as uow:
+        for row in await uow.outbox.pending("telegram", created_before=now, limit=1000):
+            await uow.outbox.finish(row.id, at=now)
+
+
+async def test_each_trigger_fires_once_at_its_time_and_a_restart_asks_nothing_twice(factory: Factory) -> None:
+    clock = ManualClock(START)
+    svc = service(factory, clock)
+    consultant = await join(factory, svc, 900, "consultant")
+    referral = await claimed_case(factory, svc, 201, consultant)
+
+    clock.set(referral.created_at + timedelta(days=182) - timedelta(minutes=1))
+    assert await schedule(factory, svc) == [] and await followups(factory) == []  # not yet
+    clock.advance(minutes=1)
+    assert len(await schedule(factory, svc)) == 2  # the question now, and its reminder for later
+    (row,) = await followups(factory)
+    assert row.key == "6m" and row.status == "open" and row.due_at == referral.created_at + timedelta(days=182)
+    (asked,) = await due_messages(factory, 201, clock.now())
+    assert asked["step"] == f"fu.{row.id}" and asked["text"] == DA("followup.ask", programme="Pilotprojekt")
+
+    # a restarted process (a new service on the same database), and the next passes: nothing again
+    again = service(factory, clock)
+    assert await schedule(factory, again) == [] and await schedule(factory, svc) == []
+    clock.advance(hours=5)
+    assert await schedule(factory, again) == []
+    assert len(await followups(factory)) == 1
+    async with UnitOfWork(factory) as uow:
+        assert len((await uow.session.scalars(select(OutboxMessage).where(
+            OutboxMessage.topic == f"followup:{row.id}"))).all()) == 1  # one reminder
+
+    # the outcome trigger: 60 days after the consultant recorded a job; not for an outcome not named
+    async with UnitOfWork(factory) as uow:
+        case = await uow.referrals.get(referral.id)
+        assert case is not None
+        await svc.casework.press(uow, consultant, f"case.{referral.id}", "outcome:ordinary_full", 1, clock.now())
+        recorded = clock.now()
+    clock.set(recorded + timedelta(days=59, hours=23))
+    await schedule(factory, svc)
+    assert [r.key for r in await followups(factory)] == ["6m"]
+    clock.set(recorded + timedelta(days=60))
+    await schedule(factory, svc)
+    assert [r.key for r in await followups(factory)] == ["6m", "2m-job"]
+    clock.advance(days=1)
+    assert await schedule(factory, svc) == []
+
+
+async def test_a_reminder_after_three_days_then_it_lapses(factory: Factory) -> None:
+    clock = ManualClock(START)
+    svc = service(factory, clock)
+    consultant = await join(factory, svc, 900, "consultant")
+    referral = await claimed_case(factory, svc, 202, consultant)
+    clock.set(referral.created_at + timedelta(days=182, hours=1))
+    await schedule(factory, svc)
+    await mark_all_sent(factory, clock.now())
+    clock.advance(days=3, seconds=-1)
+    assert await due_messages(factory, 202, clock.now()) == []
+    clock.advance(seconds=1)
+    (reminder,) = await due_messages(factory, 202, clock.now())
+    assert reminder["text"] == DA("followup.reminder", programme="Pilotprojekt")
+    await mark_all_sent(factory, clock.now())
+    clock.advance(days=4, seconds=-1)
+    await schedule(factory, svc)
+    assert [r.status for r in await followups(factory)] == ["open"]
+    clock.advance(seconds=1)
+    await schedule(factory, svc)
+    (row,) = await followups(factory)
+    assert row.status == "lapsed" and row.closed_at == clock.now()
+    await press(factory, svc, 202, f"fu.{row.id}", 0, "s:job")  # too late: closed, and it stays lapsed
+    assert (await due_messages(factory, 202, clock.now()))[-1]["text"] == DA("followup.closed")
+    assert [r.status for r in await followups(factory)] == ["lapsed"]
+
+
+async def test_answered_by_tapping_with_instruments_and_the_change_on_the_case_card(factory: Factory) -> None:
+    clock = ManualClock(START)
+    svc = service(factory, clock)
+    consultant = await join(factory, svc, 900, "consultant")
+    referral = await claimed_case(factory, svc, 203, consultant, {"phq9.9": "0", **{f"phq9.{i}": "2"
+                                                                                   for i in range(1, 9)}})
+    assert referral.payload["instruments"]["phq9"]["total"] == 16
+    clock.set(referral.created_at + timedelta(days=182))
+    await schedule(factory, svc)
+    (row,) = await followups(factory)
+    await press(factory, svc, 203, f"fu.{row.id}", 0, "s:education")
+    for n in range(1, 10):
+        await press(factory, svc, 203, f"fu.{row.id}", n, "1" if n < 9 else "0")
+    (row,) = await followups(factory)
+    assert row.status == "answered" and row.state["status"] == "education"
+    assert row.state["results"]["phq9"]["total"] == 8
+    screens = await due_messages(factory, 203, clock.now())
+    assert screens[-1]["text"] == DA("followup.thanks")
+    async with UnitOfWork(factory) as uow:  # the reminder is withdrawn
+        assert (await uow.session.scalars(select(OutboxMessage).where(
+            OutboxMessage.topic == f"followup:{row.id}"))).all() == []
+    # an old button (the first question again) changes nothing
+    await press(factory, svc, 203, f"fu.{row.id}", 0, "s:none")
+    assert (await followups(factory))[0].state["status"] == "education"
+
+    async with UnitOfWork(factory) as uow:
+        await svc.casework.cases(uow, consultant, clock.now())
+    card = (await sent_to(factory, consultant.chat_id))[-1]["text"]
+    assert DA("followup.status.education") in card
+    reliable = DA("staff.case.followup.reliable", threshold="6")
+    assert DA("staff.case.followup.score", instrument="PHQ-9", score="8", change="-8", reliable=reliable) in card
+
+
+async def test_a_stranger_cannot_answer_someone_elses_follow_up(factory: Factory) -> None:
+    clock = ManualClock(START)
+    svc = service(factory, clock)
+    consultant = await join(factory, svc, 900, "consultant")
+    referral = await claimed_case(factory, svc, 204, consultant)
+    await claimed_case(factory, svc, 205, consultant)
+    clock.set(referral.created_at + timedelta(days=182))
+    await schedule(factory, svc)
+    first = (await followups(factory))[0]
+    await press(factory, svc, 205, f"fu.{first.id}", 0, "s:job")
+    assert (await followups(factory))[0].state["status"] is None
+    assert (await due_messages(factory, 205, clock.now()))[-1]["text"] == DA("staff.denied")
+
+
+async def test_stop_and_erasure_end_pending_follow_ups(factory: Factory) -> None:
+    clock = ManualClock(START)
+    svc = service(factory, clock)
+    consultant = await join(factory, svc, 900, "consultant")
+    stopping = await claimed_case(factory, svc, 206, consultant)
+    await claimed_case(factory, svc, 207, consultant)
+    clock.set(stopping.created_at + timedelta(days=182))
+    await schedule(factory, svc)
+    await mark_all_sent(factory, clock.now())
+    async with UnitOfWork(factory) as uow:
+        assert await svc.casework.followups.stop(uow, tg(206), clock.now())
+        candidate = await uow.candidates.find("telegram", "207")
+        assert candidate is not None
+        await erase(uow, svc.casework, candidate.id, clock.now())
+    rows = await followups(factory)
+    assert [(r.candidate_id, r.status) for r in rows] == [(rows[0].candidate_id, "stopped")]  # 207's are gone
+    assert [m["text"] for m in await due_messages(factory, 206, clock.now())] == [DA("followup.stopped")]
+    await mark_all_sent(factory, clock.now())
+    clock.advance(days=3)
+    assert await due_messages(factory, 206, clock.now()) == []  # no reminder after /stop
+    assert await due_messages(factory, 207, clock.now()) == []  # nor after erasure
+    # the data stays after /stop, and no later follow-up is asked
+    async with UnitOfWork(factory) as uow:
+        assert (await uow.session.scalars(select(Candidate).where(Candidate.id == rows[0].candidate_id))).one()
+        case = await uow.referrals.get(stopping.id)
+        assert case is not None
+        await svc.casework.press(uow, consultant, f"case.{stopping.id}", "outcome:education", 1, clock.now())
+    clock.advance(days=61)
+    await schedule(factory, svc)
+    assert len(await followups(factory)) == 1
+
+
+async def test_a_risk_answer_at_follow_up_is_stored_shows_help_and_reaches_a_person(factory: Factory) -> None:
+    clock = ManualClock(START)
+    svc = service(factory, clock)
+    consultant = await join(factory, svc, 900, "consultant")
+    coordinator = await join(factory, svc, 901, "coordinator")
+    referral = await claimed_case(factory, svc, 208, consultant)
+    clock.set(referral.created_at + timedelta(days=182))
+    await schedule(factory, svc)
+    (row,) = await followups(factory)
+    await press(factory, svc, 208, f"fu.{row.id}", 0, "s:looking")
+    for n in range(1, 9):
+        await press(factory, svc, 208, f"fu.{row.id}", n, "0")
+    await press(factory, svc, 208, f"fu.{row.id}", 9, "2")  # PHQ-9 item 9
+    async with UnitOfWork(factory) as uow:
+        (event,) = (await uow.session.scalars(select(RiskEvent))).all()
+        assert event.detail == {"instrument": "phq9", "item": "9", "score": 2} and event.at == clock.now()
+    screens = await due_messages(factory, 208, clock.now())
+    assert screens[-2]["tone"] == "crisis" and screens[-2]["text"].startswith(DA("crisis.text")[:20])
+    alert = DA("staff.followup.risk", id=referral.id, programme="Pilotprojekt")
+    for member in (consultant, coordinator):
+        (sent,) = [s for s in await due_messages(factory, member.chat_id, clock.now()) if s["text"] == alert]
+        assert sent["tone"] == "crisis"
+
+
+async def answer_all(factory: Factory, svc: IntakeService, chat: int, row: FollowUp, status: str,
+                     scores: list[str]) -> None:
+    await press(factory, svc, chat, f"fu.{row.id}", 0, f"s:{status}")
+    for n, score in enumerate(scores, start=1):
+        await press(factory, svc, chat, f"fu.{row.id}", n, score)
+
+
+async def test_the_reports_follow_up_numbers_equal_counts_made_from_the_database(factory: Factory) -> None:
+    clock = ManualClock(START)
+    svc = service(factory, clock)
+    consultant = await join(factory, svc, 900, "consultant", "pilotm")
+    chance = random.Random(17)
+    people = list(range(300, 312))
+    enrolment: dict[int, float] = {}
+    for chat in people:  # MANSA at enrolment: 12 ratings of 1..7
+        ratings = [chance.randint(1, 7) for _ in range(12)]
+        plan = {"phq9.9": "0", **{f"mansa.{n}": str(r) for n, r in enumerate(ratings, start=1)}}
+        referral = await claimed_case(factory, svc, chat, consultant, plan, programme="pilotm")
+        enrolment[chat] = referral.payload["instruments"]["mansa"]["mean"]
+        assert enrolment[chat] == round(sum(ratings) / 12, 2)
+    clock.advance(days=182)
+    await schedule(factory, svc)
+    by_chat = {chat: row for chat, row in zip(people, await followups(factory), strict=True)}
+    for chat, row in by_chat.items():  # answer, stop or say nothing (it lapses)
+        fate = chance.choice(["job", "education", "supported_job", "looking", "none", "stop", "silent"])
+        if fate == "stop":
+            await press(factory, svc, chat, f"fu.{row.id}", 0, "stop")
+        elif fate != "silent":
+            await answer_all(factory, svc, chat, row, fate, ["0"] * 9)
+    clock.advance(days=8)
+    await schedule(factory, svc)  # the silent ones lapse
+    async with UnitOfWork(factory) as uow:  # jobs and studies recorded for some; MANSA two months later
+        for referral in (await uow.session.scalars(select(Referral))).all():
+            if chance.random() < 0.7:
+                await svc.casework.press(uow, consultant, f"case.{referral.id}", "outcome:ordinary_full", 1,
+                                         clock.now())
+    clock.advance(days=60)
+    await schedule(factory, svc)
+    for row in [r for r in await followups(factory) if r.key == "2m-job"]:
+        chat = next(c for c, first in by_chat.items() if first.referral_id == row.referral_id)
+        await answer_all(factory, svc, chat, row, "job", ["1", "0", "0", "0"] + [str(chance.randint(1, 7))
+                                                                               for _ in range(12)])
+
+    # counts made directly from the rows
+    rows = await followups(factory)
+    async with UnitOfWork(factory) as uow:
+        payloads = {r.id: r.payload for r in (await uow.session.scalars(select(Referral))).all()}
+    expected: dict[str, dict[str, int]] = {}
+    for key in ("6m", "2m-job"):
+        mine = [r for r in rows if r.key == key]
+        answered = [r for r in mine if r.status == "answered"]
+        expected[key] = {"asked": len(mine), "answered": len(answered),
+                         "lapsed": sum(r.status == "lapsed" for r in mine),
+                         "stopped": sum(r.status == "stopped" for r in mine),
+                         "in_work": sum(r.state["status"] in ("job", "education") for r in answered)}
+    pairs = sorted((payloads[r.referral_id]["instruments"]["mansa"]["mean"], r.state["results"]["mansa"]["mean"])
+                   for r in rows if r.key == "2m-job" and r.status == "answered")
+
+    app = cast(App, SimpleNamespace(uow=lambda: UnitOfWork(factory), registry=REGISTRY))
+    tally = (await collect(app, "pilotm"))["pilotm"]
+    for key, counted in expected.items():
+        point = tally.followups[key]
+        assert (point.asked, point.answered, point.lapsed, point.stopped, point.in_work_or_education) == (
+            counted["asked"], counted["answered"], counted["lapsed"], counted["stopped"], counted["in_work"]), key
+    assert expected["6m"]["asked"] == 12 and expected["2m-job"]["asked"] >= 5
+    assert sorted(tally.followups["2m-job"].mansa_pairs) == pairs and len(pairs) >= 5
+    out = io.StringIO()
+    write_text({"pilotm": tally}, {"pilotm": 0.5}, out)
+    text = out.getvalue()
+    n = len(pairs)
+    assert (f"MANSA mean, enrolment -> follow-up 2m-job, paired: n {n}, {sum(a for a, _ in pairs) / n:.2f} -> "
+            f"{sum(b for _, b in pairs) / n:.2f}") in text
+    six = expected["6m"]
+    shown = "<5" if 0 < six["answered"] < 5 else str(six["answered"])
+    assert f"follow-up 6m (6m): asked 12, answered {shown}" in text
