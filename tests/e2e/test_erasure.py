@@ -103,9 +103,10 @@ class ErasureWorld(World):
         return await traces(self.app.sessions, crypto.current(), MARKERS)
 
 
-@pytest_asyncio.fixture(params=["sqlite", "postgres"])
+@pytest_asyncio.fixture(params=["sqlite", "postgres", "sqlite-ptb"])
 async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ErasureWorld]:
-    """The bot in this process on SQLite, and on PostgreSQL when `TEST_POSTGRES_URL` names a server."""
+    """The bot in this process on SQLite, and on PostgreSQL when `TEST_POSTGRES_URL` names a server; and
+    on SQLite through python-telegram-bot's client (withdrawn messages deleted, or edited, files replaced)."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
     server_url = os.environ.get("TEST_POSTGRES_URL")
     if request.param == "postgres":
@@ -122,14 +123,22 @@ async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
             settings = Settings(bot_token=TOKEN, telegram_api_url=server.url, database_url=url,
                                 encryption_key=Fernet.generate_key().decode(), per_chat_interval=0.0)
             async with open_app(settings, clock, migrate=True) as app:
-                bot = create_bot(settings)
+                if request.param == "sqlite-ptb":
+                    from bot.channels.telegram.ptb.runtime import open_ptb
+
+                    runtime = await open_ptb(app, settings)
+                    api: Any = runtime.api
+                    close: Any = runtime.close
+                else:
+                    api = create_bot(settings)
+                    close = api.session.close
                 try:
-                    w = ErasureWorld(app, bot, server, clock, settings)
+                    w = ErasureWorld(app, api, server, clock, settings)
                     await w.join(PEER, "peer")
                     await w.join(CONSULTANT, "consultant")
                     yield w
                 finally:
-                    await bot.session.close()
+                    await close()
     finally:
         if request.param == "postgres" and server_url:
             await _drop_database(server_url, name)

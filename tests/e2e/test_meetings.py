@@ -25,6 +25,7 @@ from flows.answers import Tap, Text
 from locales import Translator, format_when
 from storage.models import Slot
 from tests.e2e.inprocess import in_process
+from tests.e2e.telegram_bot import FRAMEWORKS
 from tests.fake_telegram import BotMessage, FakeTelegram
 from tests.flows.walk import REGISTRY, TYPICAL
 from tests.people import tg, tg_address
@@ -88,10 +89,11 @@ class World:
         await self.press(CONSULTANT, summary, "claim")
 
 
-@pytest_asyncio.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
+@pytest_asyncio.fixture(params=FRAMEWORKS)
+async def world(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[World]:
+    """Peers and candidates in this process, on each runtime's client (calendar files are documents)."""
     clock = ManualClock(START)
-    async with in_process(tmp_path, clock) as (app, bot, server):
+    async with in_process(tmp_path, clock, framework=request.param) as (app, bot, server):
         w = World(app, bot, server, clock)
         await w.join(PEER, "peer")
         await w.join(CONSULTANT, "consultant")
