@@ -125,6 +125,18 @@ def test_responses_carry_item_level_loinc_codes(jonkoping: dict[str, Any]) -> No
         assert {item.answer[0].valueCoding.code for item in items} == {"LA6570-1"}  # every answer 2
 
 
+def test_a_mean_scored_instrument_exports_its_mean(jonkoping: dict[str, Any]) -> None:
+    """MANSA's score is the mean of its 12 ratings: FHIR's score item and the CSV carry the mean."""
+    _gad7, _phq9, mansa = questionnaire_responses(3, CREATED, jonkoping)
+    result = jonkoping["instruments"]["mansa"]
+    assert result["mean"] is not None and result["mean"] != result["total"]
+    assert mansa.item[-1].answer[0].valueDecimal == pytest.approx(result["mean"])
+    assert mansa.item[-1].answer[0].valueInteger is None
+    assert questionnaire("mansa").item[-1].type == "decimal" and questionnaire("gad7").item[-1].type == "integer"
+    assert "mansa_mean" in COLUMNS and "gad7_mean" not in COLUMNS
+    assert COLUMNS.index("mansa_total") + 1 == COLUMNS.index("mansa_mean")
+
+
 def test_no_loinc_code_for_the_mdi() -> None:
     q = questionnaire("mdi")
     assert q.code is None and q.item[-1].code is None

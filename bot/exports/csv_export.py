@@ -72,11 +72,17 @@ from flows import instruments
 
 
 def instrument_columns() -> list[str]:
-    """Per catalogued instrument (the instrument files): its total, its band and each algorithm's level."""
+    """Per catalogued instrument (the instrument files): its total, its mean where the instrument is
+    scored by its mean (MANSA), its band and each algorithm's level."""
     out: list[str] = []
     for iid in instruments.available():
-        out += [f"{iid}_total", f"{iid}_band", *(f"{iid}_{name}" for name in instruments.load(iid).algorithms)]
+        out += [f"{iid}_{key}" for key in _keys(iid)]
     return out
+
+
+def _keys(iid: str) -> tuple[str, ...]:
+    instrument = instruments.load(iid)
+    return ("total", *(("mean",) if instrument.scoring == "mean" else ()), "band", *instrument.algorithms)
 
 
 def columns() -> list[str]:
@@ -146,7 +152,7 @@ def row(referral_id: int, created_at: str, status: str, payload: dict[str, Any])
         "phone": contact.get("phone"),
         "email": contact.get("email"),
         **{f"{iid}_{key}": (result or {}).get(key) for iid, result in scores.items() if iid in catalogued
-           for key in ("total", "band", *instruments.load(iid).algorithms)},
+           for key in _keys(iid)},
         "flags": " ".join(payload.get("flags") or []),
         "substance": payload.get("substance"),
         "substance_treatment": payload.get("substance_treatment"),

@@ -115,7 +115,7 @@ def questionnaire(instrument_id: str, lang: str = "en") -> Questionnaire:
     loinc = instrument.loinc
     items.append(QuestionnaireItem(
         linkId=TOTAL_LINK_ID,
-        type="integer",
+        type="decimal" if instrument.scoring == "mean" else "integer",  # MANSA's score is a mean
         readOnly=True,
         code=[Coding(system=LOINC, code=loinc.total)] if loinc else None,
     ))
@@ -150,9 +150,10 @@ def _response(referral_id: int, created_at: str, lang: str, instrument_id: str,
         for item in instrument.items
         if item.id in answers
     ]
-    items.append(QuestionnaireResponseItem(
-        linkId=TOTAL_LINK_ID, answer=[QuestionnaireResponseItemAnswer(valueInteger=result["total"])]
-    ))
+    # the instrument's score: the sum, or for a mean-scored instrument (MANSA) the mean
+    score = (QuestionnaireResponseItemAnswer(valueDecimal=result["mean"]) if result.get("mean") is not None
+             else QuestionnaireResponseItemAnswer(valueInteger=result["total"]))
+    items.append(QuestionnaireResponseItem(linkId=TOTAL_LINK_ID, answer=[score]))
     return QuestionnaireResponse(
         id=f"{referral_id}-{instrument_id}",
         language=t.lang,
