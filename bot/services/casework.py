@@ -168,8 +168,7 @@ class Casework:
         it was checked (``chk.<id>``, re-checked on the server at press time and audited).
         """
         programme = self.registry[referral.programme_id]
-        staff = (await uow.staff.with_role(programme.id, "coordinator")
-                 or await uow.staff.consultants(programme.id))
+        staff = await uow.staff.on_watch(programme.id)
         if not staff:
             log.error("programme %s has no coordinator and no consultant; urgent referral %s outside the target "
                       "group told nobody", programme.id, referral.id)

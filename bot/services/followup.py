@@ -170,8 +170,8 @@ class FollowUps:
         consultant = await uow.staff.get(referral.consultant_id) if referral.consultant_id else None
         staff: list[Staff] = [consultant] if consultant is not None and consultant.active else []
         staff += [s for s in await uow.staff.with_role(programme.id, "coordinator") if s not in staff]
-        if not staff:
-            staff = await uow.staff.consultants(programme.id)
+        if not staff:  # no holder and no coordinator: the programme's consultants
+            staff = await uow.staff.on_watch(programme.id)
         if not staff:
             log.error("programme %s has no consultant and no coordinator; a follow-up risk answer of case %s "
                       "told nobody", programme.id, referral.id)
