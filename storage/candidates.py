@@ -17,12 +17,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from flows.address import Address
 from locales import normalise
 from storage.crypto import keyed_hash
-from storage.inbox import UpdateRepository
+from storage.inbox import UpdateRepository, address_hash
 from storage.models import Candidate, FollowUp, Intake, IntakeStatus, OutboxMessage, Referral, RiskEvent, ShownMessage
 
-__all__ = ["CandidateRepository", "IntakeRepository", "StaleStateError", "add_unless_taken", "subject_hash"]
+__all__ = ["CandidateRepository", "IntakeRepository", "StaleStateError", "add_unless_taken", "known_address_hashes",
+           "subject_hash"]
 
 _FINAL_STATUSES = frozenset({IntakeStatus.COMPLETED, IntakeStatus.DECLINED, IntakeStatus.WITHDRAWN})
 
@@ -60,6 +62,15 @@ class StaleStateError(Exception):
 def subject_hash(channel: str, external_id: str) -> str:
     """The keyed hash that identifies a candidate: of "channel:external_id"."""
     return keyed_hash(f"{channel}:{external_id}")
+
+
+def known_address_hashes(candidate: Candidate) -> set[str]:
+    """The hashes of every address a candidate is known by: the identity they came with (its hash is
+    their `subject_hash`, made as `address_hash` makes it) and where they are reached (`contact`)."""
+    hashes = {candidate.subject_hash}
+    if (contact := Address.from_dict(candidate.contact)) is not None:
+        hashes.add(address_hash(contact))
+    return hashes
 
 
 class CandidateRepository:
@@ -160,7 +171,7 @@ class CandidateRepository:
             or_(OutboxMessage.candidate_id == candidate_id, OutboxMessage.subject_id == candidate_id)))
         await self.session.execute(delete(ShownMessage).where(ShownMessage.subject_id == candidate_id))
         if candidate is not None:
-            await UpdateRepository(self.session).drop_waiting_of(candidate.subject_hash)
+            await UpdateRepository(self.session).drop_waiting_of(known_address_hashes(candidate))
         await self.session.execute(delete(Candidate).where(Candidate.id == candidate_id))
 
 

@@ -257,26 +257,29 @@ class FollowUp(Base):
 
 
 class InboxUpdate(Base):
-    """A Telegram update a bot received: kept until handled, then remembered for exactly-once handling.
+    """An event a channel received (a Telegram update, say): kept until handled, then remembered for
+    exactly-once handling.
 
-    Polling writes each update here before confirming it to Telegram, so a crash loses nothing
-    (see `docs/design.md`, "Updates confirmed before they are handled"); `payload` (the raw update, encrypted:
-    it holds what the person typed) is cleared once handled. `processed_at` is set in the same
-    transaction as the update's effect, so a repeat of the update is recognised and changes nothing.
+    Keyed by the channel's `source` (one per bot or account, e.g. "telegram:<bot id>") and its own
+    `event_id`. Polling writes each event here before confirming it (see `docs/design.md`, "Updates
+    confirmed before they are handled"), so a crash loses nothing; `payload` (the raw event,
+    encrypted: it holds what the person typed) is cleared once handled. `processed_at` is set in the
+    same transaction as the event's effect, so a repeat is recognised and changes nothing.
     """
 
     __tablename__ = "update_inbox"
 
-    bot_id: Mapped[BigId] = mapped_column(primary_key=True, autoincrement=False)
-    update_id: Mapped[BigId] = mapped_column(primary_key=True, autoincrement=False)
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event_id: Mapped[BigId] = mapped_column(primary_key=True, autoincrement=False)
     received_at: Mapped[datetime]
     processed_at: Mapped[datetime | None]
     payload: Mapped[Any | None] = mapped_column(EncryptedJSON)
-    # who sent it, as a number from the keyed hash of their Telegram id (not the id itself), so one
-    # person's waiting updates can be taken on their own; cleared once handled
+    # who sent it: 60 bits of a keyed hash of the hash of their address (`storage.inbox.sender_key`),
+    # never the address, so one person's waiting events can be taken, or erased, on their own;
+    # cleared once handled
     sender_key: Mapped[int | None] = mapped_column(BigInteger)
 
-    __table_args__ = (Index("ix_update_inbox_sender", "bot_id", "sender_key", "processed_at"),)
+    __table_args__ = (Index("ix_update_inbox_sender", "source", "sender_key", "processed_at"),)
 
 
 class AuditEvent(Base):

@@ -23,7 +23,7 @@ from storage.audit import AuditRepository
 from storage.candidates import CandidateRepository, IntakeRepository, StaleStateError, subject_hash
 from storage.cases import CaseRepository, InviteRepository, SlotRepository, StaffRepository
 from storage.followups import FollowUpRepository
-from storage.inbox import UpdateRepository, sender_of
+from storage.inbox import Received, UpdateRepository
 from storage.outbox import OutboxRepository, ShownRepository
 from storage.referrals import ReferralRepository
 from storage.risks import RiskRepository
@@ -33,12 +33,12 @@ __all__ = [
     "CandidateRepository",
     "IntakeRepository",
     "OutboxRepository",
+    "Received",
     "ReferralRepository",
     "ShownRepository",
     "StaleStateError",
     "UnitOfWork",
     "UpdateRepository",
-    "sender_of",
     "subject_hash",
 ]
 

@@ -31,14 +31,6 @@ FORBIDDEN_IMPORTS: dict[str, tuple[str, ...]] = {
 TELEGRAM_WORDS = re.compile(r"telegram|aiogram|chat_id|message_id|bot_id", re.IGNORECASE)
 # Names in the core that still say Telegram, each with the reason it stays (file, word as written).
 ALLOWED_WORDS: dict[tuple[str, str], str] = {
-    # the update inbox is keyed by the bot that polled it and knows the Telegram update's shape; the
-    # per-person share of updates (migration 0009, branch "flood") reworks it: see docs/architecture.md
-    ("storage/models.py", "bot_id"): "inbox key",
-    ("storage/inbox.py", "bot_id"): "inbox key",
-    ("storage/inbox.py", "b_id"): "inbox key",
-    ("storage/inbox.py", "telegram:"): "inbox: the sender's identity, as the poller hashed it",
-    ("storage/inbox.py", "inbox:telegram:"): "inbox: the sender's keyed hash (one person's share of updates)",
-    ("bot/services/intake.py", "bot_id"): "the inbox key, passed through to the inbox",
     # the poster prints a QR code of the Telegram deep link beside the web link: a link, no channel code
     ("bot/exports/poster.py", "telegram"): "the poster's Telegram link",
     ("bot/exports/poster.py", "poster.scan_telegram"): "the caption of that link",

@@ -113,16 +113,19 @@ class IntakeService:
         """
         return await self.answer(person, Command("start", programme or ""), fresh=fresh)
 
-    async def answer(self, person: Person, answer: Answer, *, update_id: int | None = None,
-                     bot_id: int = 0, fresh: bool = False, deliver: Deliver | None = None) -> Outcome:
+    async def answer(self, person: Person, answer: Answer, *, event_id: int | None = None,
+                     source: str = "", fresh: bool = False, deliver: Deliver | None = None) -> Outcome:
         """One answer in one transaction.
+
+        `event_id`, if given, is the channel's id of the event that carried the answer, in its update
+        inbox `source`: marked handled in this transaction, so a repeat changes nothing.
 
         `deliver`, if given, turns the outcome into the adapter's rendered replies; they are written
         to the outbox in the same transaction, so a crash before sending loses nothing.
         """
         now = self.clock.now()
         async with self._uow() as uow:
-            if update_id is not None and not await uow.updates.mark(bot_id, update_id, now):
+            if event_id is not None and not await uow.updates.mark(source, event_id, now):
                 return Outcome([], {}, [], duplicate=True)  # seen before: acknowledged, not repeated
             candidate, intake = await uow.candidates.get_or_create_with_latest(
                 person.channel, person.external_id, language=person.language or "en", now=now,

@@ -33,6 +33,7 @@ from bot import cli
 from bot.app import App, open_app
 from bot.channels.telegram.aiogram.runtime import create_bot
 from bot.channels.telegram.delivery import plan
+from bot.channels.telegram.updates import inbox_source, received
 from bot.clock import ManualClock
 from bot.services.intake import Outcome, Person
 from bot.settings import Settings
@@ -165,8 +166,8 @@ async def booked_and_exported(world: ErasureWorld) -> int:
     await world.run(lambda uow, cw: cw.cases(uow, CONSULTANT, world.clock.now()))
     await world.say(Command("mydata"))
     async with world.app.uow() as uow:  # something the person sent that waits in the inbox
-        await uow.updates.receive(1, [{"update_id": 77, "message": {
-            "message_id": 9, "from": {"id": USER}, "chat": {"id": USER}, "text": "Zorrotrace igen"}}],
+        await uow.updates.receive(inbox_source(1), received([{"update_id": 77, "message": {
+            "message_id": 9, "from": {"id": USER}, "chat": {"id": USER}, "text": "Zorrotrace igen"}}]),
             world.clock.now())
     assert world.showing() and await world.traces()  # the markers are there to be found before
     assert world.reminders() == 0
@@ -185,7 +186,7 @@ async def assert_nothing_left(world: ErasureWorld, *, meeting_ahead: bool = True
     async with world.app.uow() as uow:
         assert await uow.session.scalar(select(func.count()).select_from(ShownMessage)) == 0
         assert await uow.session.scalar(select(func.count()).select_from(FollowUp)) == 0  # follow-ups end too
-        assert await uow.updates.waiting(1) == []
+        assert await uow.updates.waiting(inbox_source(1)) == []
         due = await uow.session.scalar(select(func.count()).select_from(OutboxMessage)
                                        .where(OutboxMessage.due_at.is_not(None)))
         assert due == 0  # the reminders are gone, to everyone
@@ -286,7 +287,7 @@ async def test_rotate_then_drop_the_old_key_and_read_every_encrypted_column(worl
     async with world.app.uow() as uow:  # and the application reads them: a staff look-up, the inbox, offers
         consultant = await uow.staff.find("telegram", str(CONSULTANT.chat_id))
         assert consultant is not None and consultant.contact == CONSULTANT.address.to_dict()
-        assert [u["update_id"] for u in await uow.updates.waiting(1)] == [77]
+        assert [u["update_id"] for u in await uow.updates.waiting(inbox_source(1))] == [77]
         assert all(o.address == CONSULTANT.address.to_dict() for o in await uow.cases.offers(1))
 
 

@@ -22,6 +22,7 @@ from bot.app import App, open_app
 from bot.channels.telegram.api import TelegramApi
 from bot.channels.telegram.polling import PER_PERSON_IN_HAND, Poller
 from bot.channels.telegram.runtime import Runtime, webhook_app
+from bot.channels.telegram.updates import inbox_source, sender_address
 from bot.settings import Settings
 from locales import Translator
 from storage.models import AuditEvent
@@ -100,8 +101,8 @@ async def test_a_flood_keeps_to_its_share_and_another_person_is_answered_before_
         # every message stored and closed: answered, or folded (and audited, with how many)
         assert sum(folds) >= flood - 2 * PER_PERSON_IN_HAND - 2 * len(folds)
         async with app.uow() as uow:
-            assert await uow.updates.waiting(bot.id) == []
-            assert await uow.updates.seen(bot.id, start["update_id"])
+            assert await uow.updates.waiting(inbox_source(bot.id)) == []
+            assert await uow.updates.seen(inbox_source(bot.id), start["update_id"])
         assert not server.pending_updates
 
 
@@ -132,7 +133,7 @@ async def test_the_latest_text_of_a_flood_is_the_answer(tmp_path: Path, framewor
         assert step_of(person.question()) == "q.municipality", replies  # 40 was taken as the age
         assert await folded_counts(app) == [20 - PER_PERSON_IN_HAND]
         async with app.uow() as uow:
-            assert await uow.updates.waiting(bot.id) == []
+            assert await uow.updates.waiting(inbox_source(bot.id)) == []
 
 
 async def test_a_tap_inside_a_flood_is_handled(tmp_path: Path, framework: str) -> None:
@@ -213,7 +214,8 @@ async def test_the_webhook_keeps_the_same_share_per_person(tmp_path: Path) -> No
                 assert rest == [200] * (20 - PER_PERSON_IN_HAND)  # stored, answered while the share waits
                 assert not any(p.done() for p in posts) and handled == []
                 async with app.uow() as uow:
-                    assert len(await uow.updates.waiting_of(bot.id, 8301, 100)) == 20 - PER_PERSON_IN_HAND
+                    waiting = await uow.updates.waiting_of(inbox_source(bot.id), sender_address(8301), 100)
+                    assert len(waiting) == 20 - PER_PERSON_IN_HAND
                 assert await post(await other.send_text("hej")) == 200
                 assert handled == ["hej"]  # the other person is not behind the flood
                 release.set()
@@ -225,7 +227,7 @@ async def test_the_webhook_keeps_the_same_share_per_person(tmp_path: Path) -> No
         assert sorted(handled[1:PER_PERSON_IN_HAND + 1]) == sorted(f"spam {n}" for n in range(PER_PERSON_IN_HAND))
         assert handled[PER_PERSON_IN_HAND + 1:] == [f"spam {n}" for n in range(PER_PERSON_IN_HAND, 20)]
         async with app.uow() as uow:
-            assert await uow.updates.waiting(bot.id) == []
+            assert await uow.updates.waiting(inbox_source(bot.id)) == []
 
 
 @pytest.mark.parametrize("kill_at", ["the first reply", "the notice"])
@@ -255,9 +257,10 @@ async def test_kill_9_in_the_middle_of_a_flood_loses_nothing_and_answers_nothing
         settings = Settings(bot_token=TOKEN, database_url=env["DATABASE_URL"], encryption_key=env["ENCRYPTION_KEY"])
         async with open_app(settings) as app:
             async with app.uow() as uow:
-                assert await uow.updates.waiting(server.bot_id) == []  # nothing lost: each handled or folded
+                source = inbox_source(server.bot_id)
+                assert await uow.updates.waiting(source) == []  # nothing lost: each handled or folded
                 for update in updates:
-                    assert await uow.updates.seen(server.bot_id, update["update_id"])
+                    assert await uow.updates.seen(source, update["update_id"])
                 assert await uow.outbox.pending("telegram", created_before=app.clock.now()) == []
             folds = await folded_counts(app)
         # answered once: the age (the latest text) taken, the next question asked once, a notice per fold

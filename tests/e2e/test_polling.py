@@ -11,6 +11,7 @@ from aiogram.types import Message
 
 from bot.channels.telegram.aiogram.runtime import handle_update
 from bot.channels.telegram.polling import Poller
+from bot.channels.telegram.updates import inbox_source
 from tests.e2e.inprocess import in_process
 
 
@@ -43,7 +44,7 @@ async def test_no_more_updates_in_hand_than_the_cap_and_the_rest_wait_with_teleg
             await asyncio.sleep(0.3)  # several busy poll intervals: nothing more is taken
         assert len(running) == 5 and len(server.pending_updates) == 12  # the 5 are stored, not yet confirmed
         async with app.uow() as uow:
-            assert len(await uow.updates.waiting(bot.id)) == 5
+            assert len(await uow.updates.waiting(inbox_source(bot.id))) == 5
         release.set()
         async with asyncio.timeout(10):
             while len(handled) < 12:
@@ -55,4 +56,4 @@ async def test_no_more_updates_in_hand_than_the_cap_and_the_rest_wait_with_teleg
         assert sorted(handled) == sorted(f"hej {n}" for n in range(12))
         assert all(int(c.params.get("limit", 100)) <= 5 for c in server.calls_to("getUpdates"))
         async with app.uow() as uow:
-            assert await uow.updates.waiting(bot.id) == []  # every one closed (no handler of ours marks)
+            assert await uow.updates.waiting(inbox_source(bot.id)) == []  # every one closed (no handler of ours marks)

@@ -21,6 +21,7 @@ import pytest
 import pytest_asyncio
 
 from bot.app import open_app
+from bot.channels.telegram.updates import inbox_source, received
 from bot.settings import Settings
 from locales import Translator
 from tests.e2e.console_process import process_env
@@ -414,7 +415,7 @@ async def test_an_update_left_in_the_inbox_is_handled_after_the_restart(tmp_path
     """A crash after the bot stored and confirmed an update, before handling it: Telegram never sends
     it again, and the bot handles it from its inbox when it starts, polling or (after a switch to a
     webhook) before it serves the webhook."""
-    bot_id = int(TOKEN.split(":")[0])
+    source = inbox_source(int(TOKEN.split(":")[0]))
     async with FakeTelegram(token=TOKEN) as server:
         env = bot_env(server, tmp_path, framework)
         process = await BotProcess(server, env, tmp_path).start()
@@ -430,7 +431,7 @@ async def test_an_update_left_in_the_inbox_is_handled_after_the_restart(tmp_path
                         if is_tap else person.user.send_text(value))
         settings = Settings(bot_token=TOKEN, database_url=env["DATABASE_URL"], encryption_key=env["ENCRYPTION_KEY"])
         async with open_app(settings) as app, app.uow() as uow:
-            assert await uow.updates.receive(bot_id, [update], app.clock.now())
+            assert await uow.updates.receive(source, received([update]), app.clock.now())
         confirm = {"offset": str(update["update_id"] + 1), "timeout": "0"}  # as the crashed bot had done
         async with aiohttp.ClientSession() as http, http.post(f"{server.url}/bot{TOKEN}/getUpdates",
                                                               data=confirm) as confirmed:
@@ -449,8 +450,8 @@ async def test_an_update_left_in_the_inbox_is_handled_after_the_restart(tmp_path
         assert "updates left in the inbox from before: 1" in process.log.read_text()
         assert await process.stop() == 0
         async with open_app(settings) as app, app.uow() as uow:
-            assert await uow.updates.waiting(bot_id) == []
-            assert await uow.updates.seen(bot_id, update["update_id"])
+            assert await uow.updates.waiting(source) == []
+            assert await uow.updates.seen(source, update["update_id"])
 
 
 async def test_bad_token_is_one_line_and_exit_2(tmp_path: Path) -> None:

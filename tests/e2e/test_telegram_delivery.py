@@ -42,7 +42,7 @@ async def world(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator
 async def start_without_sending(app: App, user_id: int, update_id: int) -> int:
     """What a handler does up to its commit: the answer and its replies are stored, nothing is sent."""
     person = Person("telegram", str(user_id), language="da", address=tg_address(user_id))
-    outcome = await app.intake.answer(person, Command("start", "reconnect"), update_id=update_id,
+    outcome = await app.intake.answer(person, Command("start", "reconnect"), event_id=update_id,
                                       deliver=lambda o: plan(user_id, user_id, o))
     assert outcome.outbox_id is not None
     return outcome.outbox_id
@@ -83,7 +83,7 @@ async def test_a_blocked_bot_marks_the_person_unreachable_until_they_write_again
     assert await drain(app, bot, min_age=timedelta(0)) == 0  # given up, not retried forever
     server.unblock_user(503)
     person = Person("telegram", "503", language="da", address=tg_address(503))
-    await app.intake.answer(person, Command("help"), update_id=4)
+    await app.intake.answer(person, Command("help"), event_id=4)
     async with app.uow() as uow:
         assert not (await uow.session.scalars(select(Candidate))).one().unreachable
 

@@ -32,8 +32,8 @@ async def answer_once(svc: IntakeService, person: Person, state_screen: Any, upd
     value = PLAN.get(screen.step, "1")
     if screen.kind is InputKind.CHOICE:
         button = str(value) if str(value) in {b.id for b in screen.buttons} else screen.buttons[0].id
-        return await svc.answer(person, Tap(screen.step, screen.version, button), update_id=update_id)
-    return await svc.answer(person, Text(str(value)), update_id=update_id)
+        return await svc.answer(person, Tap(screen.step, screen.version, button), event_id=update_id)
+    return await svc.answer(person, Text(str(value)), event_id=update_id)
 
 
 def asking(outcome: Any) -> Any:
@@ -123,8 +123,8 @@ async def test_duplicate_update_is_ignored(factory: async_sessionmaker[AsyncSess
     person = Person("telegram", "42", language="da")
     first = await svc.start(person, "reconnect")
     tap = Tap(asking(first).step, asking(first).version, "da")
-    one = await svc.answer(person, tap, update_id=1001)
-    two = await svc.answer(person, tap, update_id=1001)
+    one = await svc.answer(person, tap, event_id=1001)
+    two = await svc.answer(person, tap, event_id=1001)
     assert one.screens and not one.duplicate
     assert two.duplicate and two.screens == []
 

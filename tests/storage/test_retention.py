@@ -12,7 +12,7 @@ from bot.clock import ManualClock
 from bot.services.intake import IntakeService, Person
 from flows.answers import Text
 from storage.models import AuditEvent, Candidate, Intake, Referral
-from storage.repositories import UnitOfWork
+from storage.repositories import Received, UnitOfWork
 from storage.retention import purge
 from tests.storage.test_intake_service import FLOW, run_intake
 
@@ -62,9 +62,9 @@ async def test_purge_erases_what_is_past_its_time_and_keeps_the_rest(
     now = START + 761 * DAY
     retention = {"reconnect": timedelta(days=730), "vejle": timedelta(days=730)}
     async with UnitOfWork(factory) as uow:  # Telegram updates: handled 8 and 2 days ago, one still waiting
-        await uow.updates.mark(1, 10, now - 8 * DAY)
-        await uow.updates.mark(1, 11, now - 2 * DAY)
-        await uow.updates.receive(1, [{"update_id": 9}], now - 30 * DAY)
+        await uow.updates.mark("telegram:1", 10, now - 8 * DAY)
+        await uow.updates.mark("telegram:1", 11, now - 2 * DAY)
+        await uow.updates.receive("telegram:1", [Received(9, None, {"update_id": 9})], now - 30 * DAY)
     async with UnitOfWork(factory) as uow:
         counts = await purge(uow, now=now, retention=retention, default_retention=timedelta(days=730))
     assert counts == {"intakes": 3, "referrals": 1, "candidates": 3, "updates": 1, "outbox": 0}
@@ -76,7 +76,8 @@ async def test_purge_erases_what_is_past_its_time_and_keeps_the_rest(
         assert await uow.session.scalar(select(func.count()).select_from(Candidate)) == 3
         audit = (await uow.session.scalars(select(AuditEvent).where(AuditEvent.action == "purge"))).one()
         assert audit.detail == "intakes=3 referrals=1 candidates=3 updates=1 outbox=0"
-        assert await uow.updates.seen(1, 11) and await uow.updates.waiting(1) == [{"update_id": 9}]
+        assert await uow.updates.seen("telegram:1", 11)
+        assert await uow.updates.waiting("telegram:1") == [{"update_id": 9}]
     async with UnitOfWork(factory) as uow:  # twice is harmless
         assert await purge(uow, now=now, retention=retention, default_retention=timedelta(days=730)) == {
             "intakes": 0, "referrals": 0, "candidates": 0, "updates": 0, "outbox": 0}

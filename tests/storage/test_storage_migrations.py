@@ -95,8 +95,9 @@ async def test_downgrading_past_the_inbox_waits_for_its_updates(backend_url: str
         async with engine.begin() as connection:
             await connection.execute(text("DELETE FROM update_inbox"))
             await connection.execute(text(
-                "INSERT INTO update_inbox (bot_id, update_id, received_at, processed_at, payload) "
-                "VALUES (1, 10, CURRENT_TIMESTAMP, NULL, NULL), (1, 9, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, NULL)"))
+                "INSERT INTO update_inbox (source, event_id, received_at, processed_at, payload) "
+                "VALUES ('telegram:1', 10, CURRENT_TIMESTAMP, NULL, NULL), "
+                "('telegram:1', 9, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, NULL)"))
         with pytest.raises(RuntimeError, match="still waiting in the inbox"):
             await downgrade(backend_url, "0004")
         assert await current_revision(backend_url) == HEAD_REVISION  # nothing was changed
@@ -267,4 +268,80 @@ async def test_0011_turns_chats_into_addresses_and_back(backend_url: str) -> Non
         async with engine.begin() as connection:  # leave no rows for the other tests' ciphers
             for table in ("outbox", "shown_messages", "offers", "referrals", "staff", "intakes", "candidates"):
                 await connection.execute(text(f"DELETE FROM {table}"))
+        await engine.dispose()
+
+
+async def test_0012_keys_the_inbox_by_source_and_back(backend_url: str) -> None:
+    """The inbox keyed by a bot's id becomes one keyed by a neutral source; waiting rows' sender notes
+    are made again from the hash of the sender's address (read once from the encrypted payload), so
+    the new code takes one person's updates and erases them; the downgrade gives the old shape back."""
+    from datetime import UTC, datetime
+
+    from storage.crypto import current, keyed_hash
+    from storage.db import make_session_factory
+    from storage.inbox import address_hash
+    from storage.repositories import UnitOfWork
+    from tests.people import tg_address
+
+    def seal(value: Any) -> bytes:
+        return current().encrypt(orjson.dumps(value))
+
+    def old_key(user: int) -> int:
+        return int(keyed_hash(f"inbox:telegram:{user}")[:15], 16)
+
+    bot, source = 7_000_000_001, "telegram:7000000001"
+    typed = {"update_id": 10, "message": {"from": {"id": 555}, "chat": {"id": 555}, "text": "hemligt"}}
+    tapped = {"update_id": 11, "callback_query": {"from": {"id": 666}, "data": "x"}}
+    nobodys = {"update_id": 12, "my_chat_member": {"chat": {"id": -5}}}
+    at = datetime(2026, 3, 5, 12, 0, tzinfo=UTC)
+    await downgrade(backend_url, "base")
+    await upgrade(backend_url, "0011")
+    engine = make_engine(backend_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text(
+                "INSERT INTO update_inbox (bot_id, update_id, received_at, processed_at, payload, sender_key) "
+                "VALUES (:bot, 10, :at, NULL, :typed, :k555), (:bot, 11, :at, NULL, :tapped, NULL), "
+                "(:bot, 12, :at, NULL, :nobodys, NULL), (:bot, 9, :at, :at, NULL, NULL), "
+                "(42, 10, :at, :at, NULL, NULL)"),
+                {"bot": bot, "at": at, "typed": seal(typed), "tapped": seal(tapped), "nobodys": seal(nobodys),
+                 "k555": old_key(555)})
+        await upgrade(backend_url, "0012")
+        await engine.dispose()
+        factory = make_session_factory(engine)
+        async with UnitOfWork(factory) as uow:
+            assert await uow.updates.waiting(source) == [typed, tapped, nobodys]
+            assert await uow.updates.waiting_of(source, tg_address(555), 10) == [typed]
+            assert await uow.updates.waiting_of(source, tg_address(666), 10) == [tapped]
+            assert await uow.updates.seen(source, 9) and await uow.updates.seen("telegram:42", 10)
+            assert not await uow.updates.mark(source, 9, at)  # handled before: still once
+            assert await uow.updates.drop_waiting_of({address_hash(tg_address(666))}) == 1
+        async with engine.connect() as connection:
+            columns = await connection.run_sync(lambda sync: inspect(sync).get_pk_constraint("update_inbox"))
+        assert columns["constrained_columns"] == ["source", "event_id"]
+
+        async with engine.begin() as connection:  # a source the old inbox has no place for: refused
+            await connection.execute(text("INSERT INTO update_inbox (source, event_id, received_at, processed_at) "
+                                          "VALUES ('web:1', 1, :at, :at)"), {"at": at})
+        with pytest.raises(RuntimeError, match="web:1"):
+            await downgrade(backend_url, "0011")
+        assert await current_revision(backend_url) == "0012"
+        async with engine.begin() as connection:
+            await connection.execute(text("DELETE FROM update_inbox WHERE source = 'web:1'"))
+
+        await downgrade(backend_url, "0011")
+        await engine.dispose()
+        async with engine.connect() as connection:
+            rows = (await connection.execute(text(
+                "SELECT bot_id, update_id, processed_at IS NULL, sender_key FROM update_inbox "
+                "ORDER BY bot_id, update_id"))).all()
+            columns = await connection.run_sync(lambda sync: inspect(sync).get_pk_constraint("update_inbox"))
+        assert [tuple(row) for row in rows] == [(42, 10, False, None), (bot, 9, False, None),
+                                                (bot, 10, True, old_key(555)), (bot, 12, True, None)]
+        assert columns["constrained_columns"] == ["bot_id", "update_id"]
+        await upgrade(backend_url)
+        await engine.dispose()
+    finally:
+        async with engine.begin() as connection:  # leave no rows for the other tests' ciphers
+            await connection.execute(text("DELETE FROM update_inbox"))
         await engine.dispose()

@@ -13,9 +13,11 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from flows.address import Address
 from storage.db import make_engine, make_session_factory
+from storage.inbox import address_hash
 from storage.models import AuditEvent, Candidate, Intake, Referral
-from storage.repositories import CandidateRepository, ReferralRepository, StaleStateError, UnitOfWork
+from storage.repositories import CandidateRepository, Received, ReferralRepository, StaleStateError, UnitOfWork
 from tests.people import tg_address
 
 Factory = async_sessionmaker[AsyncSession]
@@ -175,15 +177,17 @@ async def test_delete_removes_every_row_about_the_person(factory: Factory, now: 
         await uow.outbox.finish(about, at=now)  # sent already: goes too
         assert await uow.shown.record(person, 4242, [(10, "text"), (11, "document")], now)
         assert await uow.shown.record(other.id, 4242, [(12, "text")], now)
-        await uow.updates.receive(1, [{"update_id": 1, "message": {"from": {"id": 555}, "text": "secret"}},
-                                      {"update_id": 2, "callback_query": {"from": {"id": 555}, "data": "x"}},
-                                      {"update_id": 3, "message": {"from": {"id": 666}, "text": "other"}}], now)
+        await uow.updates.receive("telegram:1", [
+            Received(1, tg_address(555), {"update_id": 1, "message": {"from": {"id": 555}, "text": "secret"}}),
+            Received(2, tg_address(555), {"update_id": 2, "callback_query": {"from": {"id": 555}, "data": "x"}}),
+            Received(3, tg_address(666), {"update_id": 3, "message": {"from": {"id": 666}, "text": "other"}}),
+        ], now)
     async with UnitOfWork(factory) as uow:
         await uow.candidates.delete(person)
     async with UnitOfWork(factory) as uow:
         assert (await uow.session.scalars(select(OutboxMessage.id))).all() == [keep]
         assert [s.subject_id for s in (await uow.session.scalars(select(ShownMessage))).all()] == [other.id]
-        assert [u["update_id"] for u in await uow.updates.waiting(1)] == [3]
+        assert [u["update_id"] for u in await uow.updates.waiting("telegram:1")] == [3]
         assert not await uow.shown.record(person, 4242, [(13, "text")], now)  # too late to record: erased
 
 
@@ -442,76 +446,118 @@ async def test_audit_events_for_a_referral(factory: Factory, now: datetime) -> N
 
 
 async def test_processed_updates(factory: Factory, now: datetime) -> None:
-    bot_id, update_id = 7_000_000_001, 9_000_000_123  # beyond 32 bits
+    source, event_id = "telegram:7000000001", 9_000_000_123  # beyond 32 bits
     async with UnitOfWork(factory) as uow:
-        assert await uow.updates.seen(bot_id, update_id) is False
-        assert await uow.updates.mark(bot_id, update_id, now) is True
-        assert await uow.updates.mark(bot_id, update_id, now) is False
-        assert await uow.updates.seen(bot_id, update_id) is True
-        assert await uow.updates.seen(bot_id + 1, update_id) is False
+        assert await uow.updates.seen(source, event_id) is False
+        assert await uow.updates.mark(source, event_id, now) is True
+        assert await uow.updates.mark(source, event_id, now) is False
+        assert await uow.updates.seen(source, event_id) is True
+        assert await uow.updates.seen("telegram:7000000002", event_id) is False
     async with UnitOfWork(factory) as uow:
-        assert await uow.updates.mark(bot_id, update_id, now) is False
-        assert await uow.updates.mark(bot_id + 1, update_id, now) is True
+        assert await uow.updates.mark(source, event_id, now) is False
+        assert await uow.updates.mark("telegram:7000000002", event_id, now) is True
+
+
+def _received(raw: list[dict[str, Any]]) -> list[Received]:
+    return [Received(u["update_id"], None, u) for u in raw]
 
 
 async def test_the_inbox_keeps_updates_until_handled(factory: Factory, now: datetime) -> None:
-    bot_id = 7_000_000_001
+    source, other_source = "telegram:7000000001", "telegram:7000000002"
     raw = [{"update_id": 9_000_000_000 + n, "message": {"text": f"svar {n} <b>"}} for n in (1, 2, 3)]
     async with UnitOfWork(factory) as uow:
-        assert await uow.updates.receive(bot_id, raw[:2], now) == {9_000_000_001, 9_000_000_002}
+        assert await uow.updates.receive(source, _received(raw[:2]), now) == {9_000_000_001, 9_000_000_002}
     async with UnitOfWork(factory) as uow:  # a repeat of one, and a new one: only the new one is new
-        assert await uow.updates.receive(bot_id, raw[1:], now) == {9_000_000_003}
-        assert await uow.updates.receive(bot_id + 1, raw[:1], now) == {9_000_000_001}  # another bot's
+        assert await uow.updates.receive(source, _received(raw[1:]), now) == {9_000_000_003}
+        assert await uow.updates.receive(other_source, _received(raw[:1]), now) == {9_000_000_001}  # another's
     async with UnitOfWork(factory) as uow:
-        assert await uow.updates.waiting(bot_id) == raw
-        assert await uow.updates.seen(bot_id, 9_000_000_001) is False  # received is not handled
-        assert await uow.updates.mark(bot_id, 9_000_000_001, now) is True  # a handler's own mark
-        await uow.updates.finish(bot_id, [9_000_000_001, 9_000_000_002], now)  # closes only the other one
+        assert await uow.updates.waiting(source) == raw
+        assert await uow.updates.seen(source, 9_000_000_001) is False  # received is not handled
+        assert await uow.updates.mark(source, 9_000_000_001, now) is True  # a handler's own mark
+        await uow.updates.finish(source, [9_000_000_001, 9_000_000_002], now)  # closes only the other one
     async with UnitOfWork(factory) as uow:
-        assert await uow.updates.waiting(bot_id) == raw[2:]
-        assert await uow.updates.mark(bot_id, 9_000_000_002, now) is False  # finished counts as handled
-        assert await uow.updates.receive(bot_id, raw[:1], now) == set()  # handled: never handled again
+        assert await uow.updates.waiting(source) == raw[2:]
+        assert await uow.updates.mark(source, 9_000_000_002, now) is False  # finished counts as handled
+        assert await uow.updates.receive(source, _received(raw[:1]), now) == set()  # handled: never again
         payloads = (await uow.session.execute(text(
-            "SELECT update_id, payload FROM update_inbox WHERE bot_id = :b ORDER BY update_id"), {"b": bot_id})).all()
+            "SELECT event_id, payload FROM update_inbox WHERE source = :s ORDER BY event_id"), {"s": source})).all()
     assert [p is None for _, p in payloads] == [True, True, False]  # handled rows keep no payload
     assert b"svar" not in payloads[2][1]  # and the waiting one is encrypted
 
     async with UnitOfWork(factory) as uow:
         assert await uow.updates.forget(now + timedelta(seconds=1)) == 2  # the handled rows
     async with UnitOfWork(factory) as uow:
-        assert await uow.updates.waiting(bot_id) == raw[2:]  # a waiting one is never forgotten
-        assert await uow.updates.waiting(bot_id + 1) == raw[:1]
+        assert await uow.updates.waiting(source) == raw[2:]  # a waiting one is never forgotten
+        assert await uow.updates.waiting(other_source) == raw[:1]
 
 
 async def test_the_inbox_takes_one_persons_waiting_updates_and_stores_no_user_id(factory: Factory,
                                                                                   now: datetime) -> None:
-    bot_id = 7_000_000_002
+    source = "telegram:7000000002"
+    alice, bob = tg_address(424_242), tg_address(515_151)
 
     def sent(update_id: int, user: int, kind: str = "message") -> dict[str, Any]:
         return {"update_id": update_id, kind: {"from": {"id": user}, "text": "hej"}}
 
+    def sender(payload: Any) -> Address:  # the channel's reading of a payload: storage never parses one
+        return tg_address(payload[next(k for k in payload if k != "update_id")]["from"]["id"])
+
     raw = [sent(1, 424_242), sent(2, 515_151), sent(3, 424_242, "callback_query"), sent(4, 424_242, "edited_message")]
     async with UnitOfWork(factory) as uow:
-        await uow.updates.receive(bot_id, raw, now)
+        await uow.updates.receive(source, [Received(u["update_id"], sender(u), u) for u in raw], now)
     async with UnitOfWork(factory) as uow:
-        assert await uow.updates.waiting_of(bot_id, 424_242, 10) == [raw[0], raw[2], raw[3]]  # in order
-        assert await uow.updates.waiting_of(bot_id, 424_242, 2) == [raw[0], raw[2]]
-        assert await uow.updates.waiting_of(bot_id, 515_151, 10) == [raw[1]]
+        assert await uow.updates.waiting_of(source, alice, 10) == [raw[0], raw[2], raw[3]]  # in order
+        assert await uow.updates.waiting_of(source, alice, 2) == [raw[0], raw[2]]
+        assert await uow.updates.waiting_of(source, alice, 10, after=1) == [raw[2], raw[3]]
+        assert await uow.updates.waiting_of(source, bob, 10) == [raw[1]]
+        assert await uow.updates.waiting_of("telegram:1", alice, 10) == []  # another source's
         # folding closes them in the caller's transaction and says how many were still open
-        assert await uow.updates.finish(bot_id, [1, 3, 2], now) == 3
-        assert await uow.updates.finish(bot_id, [1, 3], now) == 0
+        assert await uow.updates.finish(source, [1, 3, 2], now) == 3
+        assert await uow.updates.finish(source, [1, 3], now) == 0
     async with UnitOfWork(factory) as uow:
-        assert await uow.updates.waiting_of(bot_id, 424_242, 10) == [raw[3]]
+        assert await uow.updates.waiting_of(source, alice, 10) == [raw[3]]
         keys = dict((await uow.session.execute(text(
-            "SELECT update_id, sender_key FROM update_inbox WHERE bot_id = :b"), {"b": bot_id})).all())
-    assert keys[1] is None and keys[4] is not None and keys[4] not in (424_242, 515_151)  # cleared once handled
+            "SELECT event_id, sender_key FROM update_inbox WHERE source = :s"), {"s": source})).all())
+    # cleared once handled; never the id, nor a prefix of the person's look-up hash (a copy of the
+    # database cannot link the row to the candidate)
+    assert keys[1] is None and keys[4] is not None and keys[4] not in (424_242, 515_151)
+    assert keys[4] != int(address_hash(alice)[:15], 16)
     async with UnitOfWork(factory) as uow:  # a row from before the inbox knew senders gets one at the start
-        await uow.session.execute(text("UPDATE update_inbox SET sender_key = NULL WHERE bot_id = :b"), {"b": bot_id})
+        await uow.session.execute(text("UPDATE update_inbox SET sender_key = NULL WHERE source = :s"), {"s": source})
     async with UnitOfWork(factory) as uow:
-        assert await uow.updates.waiting_of(bot_id, 424_242, 10) == []
-        await uow.updates.stamp_senders(bot_id)
+        assert await uow.updates.waiting_of(source, alice, 10) == []
+        await uow.updates.stamp_senders(source, sender)
     async with UnitOfWork(factory) as uow:
-        assert await uow.updates.waiting_of(bot_id, 424_242, 10) == [raw[3]]
+        assert await uow.updates.waiting_of(source, alice, 10) == [raw[3]]
+
+
+async def test_erasure_drops_the_waiting_updates_sent_from_any_of_the_persons_addresses(
+        factory: Factory, now: datetime) -> None:
+    """Found by the hashes of the addresses the person is known by (their identity, and a contact
+    that differs from it), on every source, without reading a payload; nobody else's go."""
+    async with UnitOfWork(factory) as uow:
+        person = await uow.candidates.get_or_create("telegram", "111", language="da", now=now,
+                                                    contact=tg_address(222).to_dict())
+        other = await uow.candidates.get_or_create("telegram", "333", language="da", now=now,
+                                                   contact=tg_address(333).to_dict())
+        assert person.subject_hash == address_hash(tg_address(111))  # the identity's hash is the look-up hash
+        for source in ("telegram:1", "telegram:2"):
+            await uow.updates.receive(source, [
+                Received(1, tg_address(111), "by identity"), Received(2, tg_address(222), "by contact"),
+                Received(3, tg_address(333), "someone else"), Received(4, None, "nobody's"),
+                Received(5, Address("web", "111"), "another channel's 111"),
+            ], now)
+        await uow.updates.mark("telegram:1", 6, now)  # handled: the person's or not, it has no sender
+        person_id, other_id = person.id, other.id
+    async with UnitOfWork(factory) as uow:
+        await uow.candidates.delete(person_id)
+    async with UnitOfWork(factory) as uow:
+        for source in ("telegram:1", "telegram:2"):
+            assert await uow.updates.waiting(source) == ["someone else", "nobody's", "another channel's 111"]
+        assert await uow.updates.seen("telegram:1", 6)
+        await uow.candidates.delete(other_id)
+    async with UnitOfWork(factory) as uow:
+        assert await uow.updates.waiting("telegram:1") == ["nobody's", "another channel's 111"]
 
 
 async def test_unit_of_work_rolls_back_on_error(factory: Factory, now: datetime) -> None:
@@ -529,7 +575,7 @@ async def test_datetimes_come_back_aware_in_utc(factory: Factory) -> None:
     local = datetime(2026, 7, 1, 9, 15, tzinfo=ZoneInfo("Europe/Stockholm"))
     async with UnitOfWork(factory) as uow:
         candidate = await uow.candidates.get_or_create("console", "tz", language="sv", now=local)
-        await uow.updates.mark(1, 1, local)
+        await uow.updates.mark("telegram:1", 1, local)
     async with UnitOfWork(factory) as uow:
         loaded = await uow.candidates.find("console", "tz")
         assert loaded is not None and loaded.id == candidate.id

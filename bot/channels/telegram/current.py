@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bot.app import App
+from bot.channels.telegram.updates import inbox_source
 from bot.services.intake import Person
 from flows.screens import Screen
 from locales import normalise
@@ -26,13 +27,13 @@ class Current:
 async def mark_update(app: App, update_id: int, bot_id: int) -> bool:
     """Record the update as processed; False when it was processed before."""
     async with app.uow() as uow:
-        return await uow.updates.mark(bot_id, update_id, app.clock.now())
+        return await uow.updates.mark(inbox_source(bot_id), update_id, app.clock.now())
 
 
 async def current_question(app: App, person: Person, *, update_id: int, bot_id: int) -> Current:
     """Mark the update and return the question the person is at (nothing if no intake is under way)."""
     async with app.uow() as uow:
-        if not await uow.updates.mark(bot_id, update_id, app.clock.now()):
+        if not await uow.updates.mark(inbox_source(bot_id), update_id, app.clock.now()):
             return Current(duplicate=True, lang=normalise(person.language))
         candidate = await uow.candidates.find(person.channel, person.external_id)
         intake = await uow.intakes.latest(candidate.id) if candidate is not None else None

@@ -26,6 +26,7 @@ from bot.channels.telegram.api import BadRequest, Forbidden, Markup, TelegramApi
 from bot.channels.telegram.current import current_question, mark_update
 from bot.channels.telegram.delivery import deliver, deliver_all, plan
 from bot.channels.telegram.render import answered_text, parse_callback, render
+from bot.channels.telegram.updates import inbox_source
 from bot.services.intake import Outcome, Person
 from flows.address import Address
 from flows.answers import Command, Text, parse_text
@@ -146,7 +147,8 @@ async def text_message(app: App, api: TelegramApi, message: Incoming, user: Send
     person = person_of(user, message.chat_id)
     answer = parsed if isinstance(parsed, Command) and parsed.name == "start" else Text(text)
     chat_id, user_id = message.chat_id, user.id
-    outcome = await app.intake.answer(person, answer, update_id=message.update_id, bot_id=api.id,
+    outcome = await app.intake.answer(person, answer, event_id=message.update_id,
+                                      source=inbox_source(api.id),
                                       deliver=lambda o: plan(chat_id, user_id, o))
     if folded and not outcome.duplicate:  # once: a repeat of this update is a duplicate
         await notice(api, chat_id, normalise(outcome.state.get("lang") or person.language), "telegram.flood_folded",
@@ -215,7 +217,8 @@ async def on_press(app: App, api: TelegramApi, press: Press) -> None:
             edit = {"ref": press.message_id, "text": answered_text(old_html, label)}
         return plan(chat_id, user.id, outcome, edit)
 
-    outcome = await app.intake.answer(person, answer, update_id=press.update_id, bot_id=api.id, deliver=replies)
+    outcome = await app.intake.answer(person, answer, event_id=press.update_id,
+                                      source=inbox_source(api.id), deliver=replies)
     if outcome.outbox_id is not None:
         await deliver(app, api, outcome.outbox_id, outcome.fresh.get(outcome.outbox_id))
     await deliver_all(app, api, outcome.others, outcome.fresh)

@@ -37,8 +37,9 @@ from typing import Any, TypeVar
 from bot.app import App
 from bot.channels.telegram.api import ALLOWED_UPDATES, ApiError, TelegramApi
 from bot.channels.telegram.delivery import BatchedMarks
+from bot.channels.telegram.updates import address_of, inbox_source, received, sender_address, sender_of
 from bot.services.intake import Person
-from storage.repositories import UnitOfWork, sender_of
+from storage.repositories import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -91,12 +92,12 @@ class FinishedUpdates(BatchedMarks):
     again after the restart, where the handler's own mark makes it a no-op.
     """
 
-    def __init__(self, app: App, bot_id: int, delay: float = 0.05) -> None:
+    def __init__(self, app: App, source: str, delay: float = 0.05) -> None:
         super().__init__(app, delay)
-        self.bot_id = bot_id
+        self.source = source
 
     async def write(self, uow: UnitOfWork, batch: dict[int, datetime]) -> None:
-        await uow.updates.finish(self.bot_id, sorted(batch), max(batch.values()))
+        await uow.updates.finish(self.source, sorted(batch), max(batch.values()))
 
 
 class Backlog:
@@ -175,7 +176,8 @@ class Poller:
         self.max_in_hand = max_in_hand
         self.offset: int | None = None
         self.stopping = asyncio.Event()
-        self.finished = FinishedUpdates(app, api.id)
+        self.source = inbox_source(api.id)  # this bot's updates in the inbox
+        self.finished = FinishedUpdates(app, self.source)
         self.max_per_person = max_per_person
         self.fold_after = fold_after
         self._in_hand: dict[int, asyncio.Task[None]] = {}  # received, not yet handled
@@ -255,8 +257,8 @@ class Poller:
         while not self.stopping.is_set():
             try:
                 async with self.app.uow() as uow:
-                    await uow.updates.stamp_senders(self.api.id)  # rows stored before the inbox knew them
-                    waiting = await uow.updates.waiting(self.api.id)
+                    await uow.updates.stamp_senders(self.source, address_of)  # rows stored before the inbox knew them
+                    waiting = await uow.updates.waiting(self.source)
                 break
             except Exception as exc:
                 failures += 1
@@ -275,7 +277,7 @@ class Poller:
         new: set[int] = set()
         if fresh:
             async with self.app.uow() as uow:
-                new = await uow.updates.receive(self.api.id, fresh, self.app.clock.now())
+                new = await uow.updates.receive(self.source, received(fresh), self.app.clock.now())
         if updates:  # stored: the next poll confirms them
             self.offset = max(self.offset or 0, *(raw["update_id"] + 1 for raw in updates))
         for raw in fresh:
@@ -306,7 +308,7 @@ class Poller:
     async def park(self, raw: dict[str, Any]) -> None:
         """Store an update over its person's share in the inbox, for their turn (the webhook's way)."""
         async with self.app.uow() as uow:
-            await uow.updates.receive(self.api.id, [raw], self.app.clock.now())
+            await uow.updates.receive(self.source, received([raw]), self.app.clock.now())
         self._park(sender_of(raw))
 
     def _park(self, person: int | None) -> None:
@@ -383,7 +385,7 @@ class Poller:
         return backlog
 
     async def _backlog_page(self, uow: UnitOfWork, *, person: int, after: int) -> list[dict[str, Any]]:
-        return await uow.updates.waiting_of(self.api.id, person, BACKLOG_PAGE, after)
+        return await uow.updates.waiting_of(self.source, sender_address(person), BACKLOG_PAGE, after)
 
     async def _answer_backlog(self, person: int, backlog: Backlog) -> None:
         folded = backlog.folded()
@@ -404,7 +406,7 @@ class Poller:
     async def _fold(self, uow: UnitOfWork, person: int, update_ids: list[int]) -> int:
         """Close the folded messages and audit how many, in one transaction; how many were still open."""
         now = self.app.clock.now()
-        count = await uow.updates.finish(self.api.id, update_ids, now)
+        count = await uow.updates.finish(self.source, update_ids, now)
         if count:
             await uow.audit.record(actor=f"candidate:{Person('telegram', str(person)).log_id}",
                                    action="telegram.flood_folded", at=now,

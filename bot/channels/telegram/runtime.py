@@ -44,9 +44,9 @@ from bot.app import App
 from bot.channels.telegram.api import COMMANDS, ApiError, TelegramApi
 from bot.channels.telegram.delivery import SentMarks, drain
 from bot.channels.telegram.polling import Poller
+from bot.channels.telegram.updates import sender_of
 from bot.settings import Settings
 from locales import FALLBACK, LANGUAGES, Translator
-from storage.repositories import sender_of
 
 log = logging.getLogger(__name__)
 

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from bot.app import App
 from bot.channels.telegram.api import TelegramApi
 from bot.channels.telegram.delivery import deliver_all
+from bot.channels.telegram.updates import inbox_source
 from bot.services.casework import Casework
 from bot.services.notify import Who
 from flows.address import Address
@@ -27,7 +28,7 @@ def who(user_id: int, language_code: str | None, chat_id: int) -> Who:
 
 async def act(app: App, api: TelegramApi, update_id: int, person: Who, run: Action) -> None:
     async with app.uow() as uow:
-        if not await uow.updates.mark(api.id, update_id, app.clock.now()):
+        if not await uow.updates.mark(inbox_source(api.id), update_id, app.clock.now()):
             return  # handled before
         await run(uow, app.intake.casework, person)
         fresh = dict(uow.outbox.fresh)  # reminders (due later) are left to the sweep
