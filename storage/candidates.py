@@ -60,7 +60,8 @@ class StaleStateError(Exception):
 
 
 def subject_hash(channel: str, external_id: str) -> str:
-    """The keyed hash that identifies a candidate: of "channel:external_id"."""
+    """The keyed hash that identifies a candidate: of "channel:external_id" (the `address_hash` of
+    their identity as an address, which the update inbox's erasure relies on)."""
     return keyed_hash(f"{channel}:{external_id}")
 
 
