@@ -271,10 +271,13 @@ class Casework:
 
     async def press(self, uow: UnitOfWork, who: Who, step: str, button: str, ref: int,
                     now: datetime) -> list[int]:
-        """A button on a summary (``ref.<id>``) or a case card (``case.<id>``)."""
+        """A button on a summary (``ref.<id>``), a case card (``case.<id>``), an urgent referral outside the
+        target group (``chk.<id>``) or a follow-up's risk alert (``alert.<id>``)."""
         kind, _, number = step.partition(".")
         if kind == "chk":  # urgent, outside the target group: coordinators may press it too
             return await self._on_check(uow, who, int(number) if number.isdigit() else None, button, ref, now)
+        if kind == "alert":  # a follow-up's risk alert: "Seen, I will make contact"
+            return await self.followups.seen(uow, who, number, button, ref, now)
         staff = await uow.staff.find(who.channel, who.external_id)
         referral = await uow.referrals.get(int(number)) if number.isdigit() else None
         offer = await uow.cases.offer_for(referral.id, staff.id) if staff and referral else None
