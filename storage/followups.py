@@ -3,6 +3,8 @@
 The scheduler's queries find the claimed referrals whose trigger time has come (days after the
 referral, or after a recorded case outcome) and that have no follow-up of that id yet; a unique
 constraint on (referral, follow-up id) makes asking twice impossible, also for two schedulers at once.
+Those whose whole window passed unasked are found too, to be recorded as missed. A follow-up's risk
+alert keeps its times on the row, and each staff member's copy in `alert_copies`.
 """
 
 from __future__ import annotations

@@ -250,7 +250,7 @@ class FollowUp(Base):
     programme_id: Mapped[str] = mapped_column(String(32), index=True)
     key: Mapped[str] = mapped_column(String(24))  # the programme's follow-up id, e.g. "6m"
     due_at: Mapped[datetime]  # when the trigger fired
-    sent_at: Mapped[datetime]  # when it was asked
+    sent_at: Mapped[datetime]  # when it was asked (a missed one: when it was recorded as missed)
     status: Mapped[str] = mapped_column(String(16), index=True)  # FollowUpStatus
     version: Mapped[int] = mapped_column(Integer, default=0)  # +1 per accepted answer: older buttons are stale
     state: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON())
