@@ -36,16 +36,20 @@ class FollowUpRepository:
                                    start > now - timedelta(days=days + window_days))
 
     async def missed(self, programme_id: str, key: str, *, after: str, days: int, window_days: int,
-                     outcomes: Sequence[str], now: datetime, consent_since: str
+                     outcomes: Sequence[str], now: datetime, consent_since: str, limit: int
                      ) -> list[tuple[Referral, Intake, Candidate]]:
         """Those whose whole window passed unasked (the trigger time is at or before ``now - window``):
-        the bot was not running then. Too late to ask; to record as missed."""
+        the bot was not running then. Too late to ask; to record as missed, at most `limit` at a time. Only
+        people who could have been asked (an address, not the console, not blocked), so that the rest,
+        never recorded, are not read again at every pass."""
         start = Referral.created_at if after == "referral" else Referral.outcome_at
         return await self._unasked(programme_id, key, after, outcomes, consent_since,
-                                   start <= now - timedelta(days=days + window_days))
+                                   start <= now - timedelta(days=days + window_days), Candidate.contact.is_not(None),
+                                   Candidate.channel != "console", Candidate.unreachable.is_(False), limit=limit)
 
     async def _unasked(self, programme_id: str, key: str, after: str, outcomes: Sequence[str], consent_since: str,
-                       *window: ColumnElement[bool]) -> list[tuple[Referral, Intake, Candidate]]:
+                       *window: ColumnElement[bool], limit: int | None = None
+                       ) -> list[tuple[Referral, Intake, Candidate]]:
         asked = exists().where(FollowUp.referral_id == Referral.id, FollowUp.key == key)
         query = (
             select(Referral, Intake, Candidate)
@@ -57,6 +61,8 @@ class FollowUpRepository:
         )
         if after == "outcome":
             query = query.where(Referral.case_outcome.in_(list(outcomes)))
+        if limit is not None:
+            query = query.limit(limit)
         return [(r, i, c) for r, i, c in (await self.session.execute(query)).all()]
 
     async def add(self, *, candidate_id: int, referral_id: int, programme_id: str, key: str, due_at: datetime,

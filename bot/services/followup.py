@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+MISSED_PER_PASS = 100  # a backlog of missed follow-ups is recorded over several passes: short transactions
 DEFAULT_WINDOW = timedelta(days=7)  # for a follow-up whose programme entry was removed since it was asked
 
 
@@ -71,7 +72,7 @@ class FollowUps:
                     ids += await self._ask(uow, programme, spec, referral, candidate, now)
                 for referral, _intake, candidate in await uow.followups.missed(
                         programme.id, spec.id, after=trigger.after, days=trigger.days, window_days=spec.window_days,
-                        outcomes=trigger.outcomes, now=now, consent_since=FOLLOWUPS_SINCE):
+                        outcomes=trigger.outcomes, now=now, consent_since=FOLLOWUPS_SINCE, limit=MISSED_PER_PASS):
                     await self._miss(uow, programme, spec, referral, candidate, now)
         for row in await uow.followups.open_sent_before(now - timedelta(days=2)):
             found = self.spec(row)
