@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, cast
 
+import pytest
 import yaml
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.app import App
 from bot.clock import ManualClock
 from bot.exports.report import collect, write_text
+from bot.services import followup as followup_service
 from bot.services.erasure import erase
 from bot.services.intake import IntakeService
 from bot.services.notify import Who
@@ -529,3 +531,22 @@ async def test_a_follow_up_whose_window_passed_unasked_is_recorded_as_missed_and
         await svc.casework.cases(uow, consultant, clock.now())
     cards = [s["text"] for s in await due_messages(factory, 900, clock.now()) if f"#{late.id}" in s["text"]]
     assert DA("staff.case.followup.missed") in cards[-1]
+
+
+async def test_a_backlog_of_missed_follow_ups_is_recorded_a_few_at_a_time_and_the_unaskable_never(
+        factory: Factory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(followup_service, "MISSED_PER_PASS", 2)
+    clock = ManualClock(START)
+    svc = service(factory, clock)
+    consultant = await join(factory, svc, 900, "consultant")
+    blocked = await claimed_case(factory, svc, 212, consultant)  # first in line, and never askable
+    async with UnitOfWork(factory) as uow:
+        await uow.candidates.mark_unreachable("telegram", "212")
+    cases = [await claimed_case(factory, svc, chat, consultant) for chat in (213, 214, 215)]
+    clock.set(cases[-1].created_at + timedelta(days=400))
+    await schedule(factory, svc)
+    assert len(await followups(factory)) == 2  # two this pass
+    await schedule(factory, svc)
+    rows = await followups(factory)
+    assert sorted(r.referral_id for r in rows) == [c.id for c in cases] and {r.status for r in rows} == {"missed"}
+    assert blocked.id not in [r.referral_id for r in rows]
