@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bot.services.notify import Notifier, staff_address
+from bot.services.policy import may_mark_alert_seen
 from flows import followup as dialogue
 from flows import instruments
 from flows.address import Address
@@ -228,19 +229,14 @@ class FollowUps:
 
     async def seen(self, uow: UnitOfWork, who: Who, number: str, button: str, ref: int,
                    now: datetime) -> list[int]:
-        """"Seen, I will make contact" on a follow-up's risk alert (``alert.<id>``), checked now: an active
-        staff member of the case's programme who is its coordinator, the consultant holding the case, or a
-        consultant the alert was sent to (when there was neither). Anything else is refused and audited."""
+        """"Seen, I will make contact" on a follow-up's risk alert (``alert.<id>``), checked now by
+        `policy.may_mark_alert_seen`; anything else is refused and audited."""
         staff = await uow.staff.find(who.channel, who.external_id)
         row = await uow.followups.get(int(number)) if number.isdigit() else None
         referral = await uow.referrals.get(row.referral_id) if row is not None else None
         copies = await uow.followups.copies(row.id) if row is not None else []
-        allowed = (staff is not None and row is not None and referral is not None and button == "seen"
-                   and row.alerted_at is not None and staff.programme_id == row.programme_id
-                   and (staff.role == "coordinator"
-                        or (staff.role == "consultant" and (referral.consultant_id == staff.id
-                                                            or any(c.staff_id == staff.id for c in copies)))))
-        if staff is None or row is None or referral is None or not allowed:
+        if (staff is None or row is None or referral is None
+                or not may_mark_alert_seen(staff, row, referral, copies, button)):
             await uow.audit.record(actor=f"staff:{staff.id}" if staff else f"{who.channel}:unknown", action="denied",
                                    at=now, referral_id=referral.id if referral else None,
                                    detail=f"alert.{number}|{button}"[:120])
