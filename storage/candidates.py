@@ -21,7 +21,17 @@ from flows.address import Address
 from locales import normalise
 from storage.crypto import keyed_hash
 from storage.inbox import UpdateRepository, address_hash
-from storage.models import Candidate, FollowUp, Intake, IntakeStatus, OutboxMessage, Referral, RiskEvent, ShownMessage
+from storage.models import (
+    AlertCopy,
+    Candidate,
+    FollowUp,
+    Intake,
+    IntakeStatus,
+    OutboxMessage,
+    Referral,
+    RiskEvent,
+    ShownMessage,
+)
 
 __all__ = ["CandidateRepository", "IntakeRepository", "StaleStateError", "add_unless_taken", "known_address_hashes",
            "subject_hash"]
@@ -161,6 +171,8 @@ class CandidateRepository:
         candidate = await self.session.get(Candidate, candidate_id)
         intake_ids = select(Intake.id).where(Intake.candidate_id == candidate_id).scalar_subquery()
         # The foreign keys cascade too; deleting explicitly also drops the objects from the session.
+        await self.session.execute(delete(AlertCopy).where(AlertCopy.followup_id.in_(
+            select(FollowUp.id).where(FollowUp.candidate_id == candidate_id).scalar_subquery())))
         await self.session.execute(delete(FollowUp).where(FollowUp.candidate_id == candidate_id))
         await self.session.execute(
             delete(Referral).where(Referral.intake_id.in_(intake_ids)),

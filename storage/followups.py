@@ -3,6 +3,8 @@
 The scheduler's queries find the claimed referrals whose trigger time has come (days after the
 referral, or after a recorded case outcome) and that have no follow-up of that id yet; a unique
 constraint on (referral, follow-up id) makes asking twice impossible, also for two schedulers at once.
+Those whose whole window passed unasked are found too, to be recorded as missed. A follow-up's risk
+alert keeps its times on the row, and each staff member's copy in `alert_copies`.
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.candidates import add_unless_taken
-from storage.models import Candidate, FollowUp, FollowUpStatus, Intake, Referral
+from storage.models import AlertCopy, Candidate, FollowUp, FollowUpStatus, Intake, Referral
 
 
 class FollowUpRepository:
@@ -28,30 +30,56 @@ class FollowUpRepository:
         """Claimed referrals of the programme whose follow-up `key` is due (its trigger time is in
         ``(now - window, now]``), not yet asked, of a person who has not stopped follow-ups and whose
         consent named them (`consent_since`: the first consent version that did)."""
-        asked = exists().where(FollowUp.referral_id == Referral.id, FollowUp.key == key)
         start = Referral.created_at if after == "referral" else Referral.outcome_at
+        return await self._unasked(programme_id, key, after, outcomes, consent_since,
+                                   start <= now - timedelta(days=days),
+                                   start > now - timedelta(days=days + window_days))
+
+    async def missed(self, programme_id: str, key: str, *, after: str, days: int, window_days: int,
+                     outcomes: Sequence[str], now: datetime, consent_since: str, limit: int
+                     ) -> list[tuple[Referral, Intake, Candidate]]:
+        """Those whose whole window passed unasked (the trigger time is at or before ``now - window``):
+        the bot was not running then. Too late to ask; to record as missed, at most `limit` at a time. Only
+        people who could have been asked (an address, not the console, not blocked), so that the rest,
+        never recorded, are not read again at every pass."""
+        start = Referral.created_at if after == "referral" else Referral.outcome_at
+        return await self._unasked(programme_id, key, after, outcomes, consent_since,
+                                   start <= now - timedelta(days=days + window_days), Candidate.contact.is_not(None),
+                                   Candidate.channel != "console", Candidate.unreachable.is_(False), limit=limit)
+
+    async def _unasked(self, programme_id: str, key: str, after: str, outcomes: Sequence[str], consent_since: str,
+                       *window: ColumnElement[bool], limit: int | None = None
+                       ) -> list[tuple[Referral, Intake, Candidate]]:
+        asked = exists().where(FollowUp.referral_id == Referral.id, FollowUp.key == key)
         query = (
             select(Referral, Intake, Candidate)
             .join(Intake, Intake.id == Referral.intake_id)
             .join(Candidate, Candidate.id == Intake.candidate_id)
-            .where(Referral.programme_id == programme_id, Referral.claimed_at.is_not(None),
-                   start <= now - timedelta(days=days), start > now - timedelta(days=days + window_days),
+            .where(Referral.programme_id == programme_id, Referral.claimed_at.is_not(None), *window,
                    Candidate.followups_stopped_at.is_(None), Intake.consent_version >= consent_since, ~asked)
             .order_by(Referral.id)
         )
         if after == "outcome":
             query = query.where(Referral.case_outcome.in_(list(outcomes)))
+        if limit is not None:
+            query = query.limit(limit)
         return [(r, i, c) for r, i, c in (await self.session.execute(query)).all()]
 
     async def add(self, *, candidate_id: int, referral_id: int, programme_id: str, key: str, due_at: datetime,
-                  now: datetime, state: dict[str, Any]) -> FollowUp | None:
-        """The follow-up, asked now; None if it was asked already (the unique constraint)."""
+                  now: datetime, state: dict[str, Any], status: str = FollowUpStatus.OPEN.value) -> FollowUp | None:
+        """The follow-up, asked now (or recorded as missed now); None if there is one already (the
+        unique constraint)."""
+        closed = now if status != FollowUpStatus.OPEN.value else None
         row = FollowUp(candidate_id=candidate_id, referral_id=referral_id, programme_id=programme_id, key=key,
-                       due_at=due_at, sent_at=now, status=FollowUpStatus.OPEN.value, version=0, state=state)
+                       due_at=due_at, sent_at=now, status=status, version=0, state=state, closed_at=closed)
         return row if await add_unless_taken(self.session, row) else None
 
     async def get(self, followup_id: int) -> FollowUp | None:
         return await self.session.get(FollowUp, followup_id)
+
+    async def refresh(self, row: FollowUp) -> None:
+        """Read the row again (after a conditional update by SQL, e.g. an alert marked seen)."""
+        await self.session.refresh(row)
 
     async def open_sent_before(self, before: datetime) -> list[FollowUp]:
         """Open follow-ups asked before this time (to lapse)."""
@@ -75,3 +103,36 @@ class FollowUpRepository:
         if programme_id is not None:
             query = query.where(FollowUp.programme_id == programme_id)
         return list((await self.session.scalars(query)).all())
+
+    # --- risk alerts: who was told, who saw it ---------------------------------------------------
+
+    async def add_copy(self, followup_id: int, staff_id: int, now: datetime) -> AlertCopy:
+        """A staff member's copy of the follow-up's risk alert (its message recorded when sent)."""
+        copy = AlertCopy(followup_id=followup_id, staff_id=staff_id, created_at=now)
+        self.session.add(copy)
+        await self.session.flush()
+        return copy
+
+    async def record_copy(self, copy_id: int, address: dict[str, str], ref: int) -> None:
+        """Where the copy was sent (an address, as a dict) and the channel's reference to it."""
+        await self.session.execute(update(AlertCopy).where(AlertCopy.id == copy_id)
+                                   .values(address=address, message_ref=ref))
+
+    async def copies(self, followup_id: int) -> list[AlertCopy]:
+        return list((await self.session.scalars(
+            select(AlertCopy).where(AlertCopy.followup_id == followup_id).order_by(AlertCopy.id))).all())
+
+    async def mark_seen(self, followup_id: int, staff_id: int, now: datetime) -> bool:
+        """True for the one press that marks the alert seen; False if someone saw it already."""
+        result = await self.session.execute(
+            update(FollowUp).where(FollowUp.id == followup_id, FollowUp.alerted_at.is_not(None),
+                                   FollowUp.alert_seen_at.is_(None))
+            .values(alert_seen_at=now, alert_seen_by=staff_id).returning(FollowUp.id))
+        return result.first() is not None
+
+    async def unseen_alerts(self, alerted_before: datetime) -> list[FollowUp]:
+        """Risk alerts nobody marked seen, sent before this time and not sent again yet."""
+        return list((await self.session.scalars(
+            select(FollowUp).where(FollowUp.alerted_at.is_not(None), FollowUp.alerted_at < alerted_before,
+                                   FollowUp.alert_seen_at.is_(None), FollowUp.alert_resent_at.is_(None))
+            .order_by(FollowUp.id))).all())

@@ -37,6 +37,7 @@ from storage.crypto import EncryptedJSON, EncryptedText
 
 __all__ = [
     "NAMING_CONVENTION",
+    "AlertCopy",
     "AuditEvent",
     "Base",
     "BigId",
@@ -229,6 +230,7 @@ class FollowUpStatus(StrEnum):
     ANSWERED = "answered"
     LAPSED = "lapsed"  # no answer within the window, reminder included: "no answer" in the report
     STOPPED = "stopped"  # the person stopped follow-ups while this one was open
+    MISSED = "missed"  # its window passed unasked (the bot was not running): never asked, counted in the report
 
 
 class FollowUp(Base):
@@ -248,12 +250,34 @@ class FollowUp(Base):
     programme_id: Mapped[str] = mapped_column(String(32), index=True)
     key: Mapped[str] = mapped_column(String(24))  # the programme's follow-up id, e.g. "6m"
     due_at: Mapped[datetime]  # when the trigger fired
-    sent_at: Mapped[datetime]  # when it was asked
+    sent_at: Mapped[datetime]  # when it was asked (a missed one: when it was recorded as missed)
     status: Mapped[str] = mapped_column(String(16), index=True)  # FollowUpStatus
     version: Mapped[int] = mapped_column(Integer, default=0)  # +1 per accepted answer: older buttons are stale
     state: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON())
     answered_at: Mapped[datetime | None]
-    closed_at: Mapped[datetime | None]  # lapsed or stopped
+    closed_at: Mapped[datetime | None]  # lapsed, stopped or missed
+    # a risk answer's alert to staff: sent, seen ("I will make contact": who, when), sent again unseen
+    alerted_at: Mapped[datetime | None]
+    alert_seen_at: Mapped[datetime | None]
+    alert_seen_by: Mapped[int | None] = mapped_column(Integer)  # a staff id; no content
+    alert_resent_at: Mapped[datetime | None]
+
+
+class AlertCopy(Base):
+    """One staff member's copy of a follow-up's risk alert, so that it can say who took it later.
+
+    Like an offer: where it was sent (encrypted) and the channel's reference to the message, recorded
+    when it is sent; erased with the follow-up (cascade), so with the person.
+    """
+
+    __tablename__ = "alert_copies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    followup_id: Mapped[int] = mapped_column(ForeignKey("followups.id", ondelete="CASCADE"), index=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    address: Mapped[dict[str, Any] | None] = mapped_column(EncryptedJSON())
+    message_ref: Mapped[BigId | None]
+    created_at: Mapped[datetime]
 
 
 class InboxUpdate(Base):

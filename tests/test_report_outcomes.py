@@ -68,12 +68,12 @@ def test_follow_up_groups_under_five_show_less_than_five() -> None:
     from bot.exports.report import FollowUpTally
 
     t = tally("vejle")
-    t.followups["6m"] = FollowUpTally("½ year", asked=9, answered=4, lapsed=5, in_work_or_education=2,
+    t.followups["6m"] = FollowUpTally("½ year", asked=9, answered=4, lapsed=5, missed=2, in_work_or_education=2,
                                       mansa_pairs=[(3.0, 4.0)] * 3)
     out = io.StringIO()
     write_text({"vejle": t}, {"vejle": 0.5}, out)
     text = out.getvalue()
-    assert ("follow-up 6m (½ year): asked 9, answered <5 (44%), no answer 5, stopped 0; "
+    assert ("follow-up 6m (½ year): asked 9, answered <5 (44%), no answer 5, stopped 0, missed (never asked) <5; "
             "in job or education <5 of <5 = <5 (goal 50%)") in text
     assert "paired: n <5, <5\n" in text
     assert "follow-up 12m (1 year): asked 0, answered 0 (–)" in text  # the programme's other points, none yet

@@ -6,7 +6,8 @@ to reach (``outcome_goal``).
 
 Streams over the referrals once (constant memory whatever their number) and aggregates per
 programme and per ISO week. Follow-ups (issue 17): per follow-up point, how many were asked and
-answered (the answer rate; "no answer" is a lapsed one), the share of answers in work or education by
+answered (the answer rate; "no answer" is a lapsed one), how many were missed (never asked: the bot
+was not running during their window), the share of answers in work or education by
 the programme's own `outcome_counts`, and the MANSA mean at enrolment and at each follow-up that asks
 it, paired per person. Any count from 1 to 4, and a share or mean of fewer than 5, shows "<5".
 
@@ -44,6 +45,7 @@ class FollowUpTally:
     answered: int = 0
     lapsed: int = 0  # "no answer"
     stopped: int = 0
+    missed: int = 0  # its window passed unasked (the bot was not running): not in `asked`
     in_work_or_education: int = 0  # of the answered, by the programme's outcome_counts
     mansa_pairs: list[tuple[float, float]] = field(default_factory=list)  # (enrolment, this follow-up)
 
@@ -127,13 +129,17 @@ async def collect(app: App, programme: str | None = None) -> dict[str, Tally]:
 
 
 async def collect_followups(uow: UnitOfWork, registry: Registry, tallies: dict[str, Tally]) -> None:
-    """Each programme's follow-ups: asked, answered, no answer, stopped, in work or education, MANSA pairs."""
+    """Each programme's follow-ups: asked, answered, no answer, stopped, missed, in work or education, MANSA
+    pairs."""
     for programme_id, tally in tallies.items():
         programme = registry.get(programme_id)
         if programme is None:
             continue
         for row in await uow.followups.of_programme(programme_id):
             point = tally.followups.setdefault(row.key, FollowUpTally(row.key))
+            if row.status == FollowUpStatus.MISSED.value:
+                point.missed += 1
+                continue
             point.asked += 1
             point.lapsed += row.status == FollowUpStatus.LAPSED.value
             point.stopped += row.status == FollowUpStatus.STOPPED.value
@@ -160,7 +166,8 @@ def followup_lines(t: Tally, goal: float) -> str:
     for key, point in t.followups.items():
         out += (f"  follow-up {key} ({point.label}): asked {small(point.asked)}, answered {small(point.answered)} "
                 f"({share(point.answered, point.asked)}), no answer {small(point.lapsed)}, "
-                f"stopped {small(point.stopped)}; in job or education {small(point.in_work_or_education)} of "
+                f"stopped {small(point.stopped)}, missed (never asked) {small(point.missed)}; "
+                f"in job or education {small(point.in_work_or_education)} of "
                 f"{small(point.answered)} = {share(point.in_work_or_education, point.answered)} (goal {goal:.0%})\n")
         if point.mansa_pairs:
             n = len(point.mansa_pairs)

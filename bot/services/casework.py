@@ -26,6 +26,7 @@ from flows.programmes import Programme, Registry
 from flows.referral import export_record
 from flows.screens import Button, InputKind, Screen, Tone
 from flows.summary import case_screen, offer_screen, outcome_screen, summary_text
+from flows.triage import goes_to_consultant
 from locales import Translator
 from storage.crypto import keyed_hash
 from storage.models import Referral, ReferralStatus, Staff
@@ -185,6 +186,56 @@ class Casework:
                                    referral_id=referral.id)
         return ids
 
+    async def completed_later(self, uow: UnitOfWork, referral: Referral, consent_at: datetime | None,
+                              now: datetime) -> list[int]:
+        """An urgent partial referral whose person came back and finished: never updated silently.
+
+        The consultant holding it gets the whole summary (and, outside the target group now, the outcome:
+        they keep the case). Nobody holding it: eligible, the open offers show the whole summary (edited in
+        place, or sent again if not sent yet); outside the target group, the offers are withdrawn and it is
+        routed as `urgent_outside` (redirected, a coordinator checks the person got help).
+        """
+        programme = self.registry[referral.programme_id]
+        subject = await self.subject_of(uow, referral)
+        eligible = goes_to_consultant(referral.outcome)
+        holder = await uow.staff.get(referral.consultant_id) if referral.consultant_id else None
+        if holder is not None and holder.active:
+            t = Translator(holder.language)
+            head = t("staff.partial.completed", id=referral.id)
+            if not eligible:
+                head += "\n" + t("staff.partial.outside_kept", reason=t(referral.reason))
+            text = head + "\n\n" + summary_text(referral.id, referral.payload, programme, holder.language, consent_at)
+            await uow.audit.record(actor=f"staff:{holder.id}", action="referral.update_sent", at=now,
+                                   referral_id=referral.id)
+            return [await self.queue(uow, staff_address(holder.contact), [Screen(text, tone=Tone.CRISIS)], now,
+                                     subject_id=subject)]
+        ids = []
+        for offer in await uow.cases.offers(referral.id):
+            member = await uow.staff.get(offer.staff_id)
+            sent_to = Address.from_dict(offer.address)
+            if member is None or not member.active or offer.passed:
+                continue
+            t = Translator(member.language)
+            if eligible:
+                screen = offer_screen(referral.id, referral.payload, programme, member.language, consent_at,
+                                      note=t("staff.partial.completed", id=referral.id))
+                if offer.message_ref is not None and sent_to is not None:  # the summary shown anew, in place
+                    ids.append(await self.queue(uow, sent_to, [], now, edit=(int(offer.message_ref), screen),
+                                                subject_id=subject))
+                else:  # not sent yet: the whole one goes too (its reference replaces the first)
+                    ids.append(await self.queue(uow, staff_address(member.contact), [screen], now,
+                                                offer_id=offer.id, subject_id=subject))
+                await uow.audit.record(actor=f"staff:{member.id}", action="referral.update_sent", at=now,
+                                       referral_id=referral.id)
+            elif offer.message_ref is not None and sent_to is not None:  # withdrawn: no Claim left to press
+                gone = Screen(t("staff.partial.redirected", id=referral.id))
+                ids.append(await self.queue(uow, sent_to, [], now, edit=(int(offer.message_ref), gone)))
+        if eligible:
+            return ids
+        referral.status, referral.waiting_since = ReferralStatus.REDIRECTED.value, None
+        await uow.audit.record(actor="system", action="referral.redirected", at=now, referral_id=referral.id)
+        return ids + await self.urgent_outside(uow, referral, consent_at, now)
+
     async def _on_check(self, uow: UnitOfWork, who: Who, referral_id: int | None, button: str, ref: int,
                         now: datetime) -> list[int]:
         """"Checked that the person got help", on an urgent referral outside the target group."""
@@ -271,10 +322,13 @@ class Casework:
 
     async def press(self, uow: UnitOfWork, who: Who, step: str, button: str, ref: int,
                     now: datetime) -> list[int]:
-        """A button on a summary (``ref.<id>``) or a case card (``case.<id>``)."""
+        """A button on a summary (``ref.<id>``), a case card (``case.<id>``), an urgent referral outside the
+        target group (``chk.<id>``) or a follow-up's risk alert (``alert.<id>``)."""
         kind, _, number = step.partition(".")
         if kind == "chk":  # urgent, outside the target group: coordinators may press it too
             return await self._on_check(uow, who, int(number) if number.isdigit() else None, button, ref, now)
+        if kind == "alert":  # a follow-up's risk alert: "Seen, I will make contact"
+            return await self.followups.seen(uow, who, number, button, ref, now)
         staff = await uow.staff.find(who.channel, who.external_id)
         referral = await uow.referrals.get(int(number)) if number.isdigit() else None
         offer = await uow.cases.offer_for(referral.id, staff.id) if staff and referral else None

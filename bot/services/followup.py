@@ -6,10 +6,14 @@ follow-up whose trigger has come, once: the `followups` row (unique per referral
 the question and the one reminder (an outbox message with a due time and the topic
 ``followup:<id>``) are written in one transaction, so a restart never asks twice. A follow-up not
 answered within its window lapses ("no answer" in the report); answering, `/stop` and lapsing
-withdraw the reminder; erasing the person erases all of it (cascade). A risk answer is handled as at
-intake: stored at once as a risk event, crisis help shown first, and the case's consultant and the
-programme's coordinators told (its consultants when there is neither). The dialogue is
-`flows.followup`; presses are checked on the server (only the person's own, open follow-up).
+withdraw the reminder; erasing the person erases all of it (cascade). One whose whole window passed
+unasked (the bot was not running) is recorded as missed, never asked late, and counted in the report.
+A risk answer is handled as at intake: stored at once as a risk event, crisis help shown first, and
+the case's consultant and the programme's coordinators told (its consultants when there is neither),
+with a button "Seen, I will make contact" (``alert.<follow-up id>``, checked on the server at press
+time); unseen within the programme's `urgent_window_hours` it goes out once more (`resend_alerts`).
+The dialogue is `flows.followup`; presses are checked on the server (only the person's own, open
+follow-up).
 """
 
 from __future__ import annotations
@@ -20,13 +24,14 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bot.services.notify import Notifier, staff_address
+from bot.services.policy import may_mark_alert_seen
 from flows import followup as dialogue
 from flows import instruments
 from flows.address import Address
 from flows.consent import FOLLOWUPS_SINCE
 from flows.programmes import FollowUp as Spec
 from flows.programmes import Programme, Registry
-from flows.screens import Screen, Tone
+from flows.screens import Button, InputKind, Screen, Tone
 from locales import Translator, format_when
 from storage.models import Candidate, FollowUp, FollowUpStatus, Referral, Staff
 from storage.repositories import UnitOfWork
@@ -36,6 +41,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+MISSED_PER_PASS = 100  # a backlog of missed follow-ups is recorded over several passes: short transactions
 DEFAULT_WINDOW = timedelta(days=7)  # for a follow-up whose programme entry was removed since it was asked
 
 
@@ -65,6 +71,10 @@ class FollowUps:
                         programme.id, spec.id, after=trigger.after, days=trigger.days, window_days=spec.window_days,
                         outcomes=trigger.outcomes, now=now, consent_since=FOLLOWUPS_SINCE):
                     ids += await self._ask(uow, programme, spec, referral, candidate, now)
+                for referral, _intake, candidate in await uow.followups.missed(
+                        programme.id, spec.id, after=trigger.after, days=trigger.days, window_days=spec.window_days,
+                        outcomes=trigger.outcomes, now=now, consent_since=FOLLOWUPS_SINCE, limit=MISSED_PER_PASS):
+                    await self._miss(uow, programme, spec, referral, candidate, now)
         for row in await uow.followups.open_sent_before(now - timedelta(days=2)):
             found = self.spec(row)
             window = timedelta(days=found[1].window_days) if found else DEFAULT_WINDOW
@@ -75,13 +85,33 @@ class FollowUps:
                                        detail=row.key)
         return ids
 
-    async def _ask(self, uow: UnitOfWork, programme: Programme, spec: Spec, referral: Referral,
-                   candidate: Candidate, now: datetime) -> list[int]:
+    @staticmethod
+    def _start(spec: Spec, referral: Referral, candidate: Candidate) -> datetime | None:
+        """When the follow-up's days count from; None when the person cannot be asked at all (a console
+        intake, a blocked bot: never asked, nor counted)."""
         to = Address.from_dict(candidate.contact)
         if to is None or to.channel == "console" or candidate.unreachable:
-            return []  # nowhere to ask (a console intake, a blocked bot): not asked, not counted
-        start = referral.created_at if spec.trigger.after == "referral" else referral.outcome_at
+            return None
+        return referral.created_at if spec.trigger.after == "referral" else referral.outcome_at
+
+    async def _miss(self, uow: UnitOfWork, programme: Programme, spec: Spec, referral: Referral,
+                    candidate: Candidate, now: datetime) -> None:
+        """A follow-up whose window passed unasked: recorded as missed (for the report), never asked late."""
+        start = self._start(spec, referral, candidate)
         if start is None:
+            return
+        row = await uow.followups.add(candidate_id=candidate.id, referral_id=referral.id, programme_id=programme.id,
+                                      key=spec.id, due_at=start + timedelta(days=spec.trigger.days), now=now,
+                                      state=dialogue.begin(), status=FollowUpStatus.MISSED.value)
+        if row is not None:
+            await uow.audit.record(actor="system", action="followup.missed", at=now, referral_id=referral.id,
+                                   detail=spec.id)
+
+    async def _ask(self, uow: UnitOfWork, programme: Programme, spec: Spec, referral: Referral,
+                   candidate: Candidate, now: datetime) -> list[int]:
+        start = self._start(spec, referral, candidate)
+        to = Address.from_dict(candidate.contact)
+        if start is None or to is None:
             return []
         row = await uow.followups.add(candidate_id=candidate.id, referral_id=referral.id, programme_id=programme.id,
                                       key=spec.id, due_at=start + timedelta(days=spec.trigger.days), now=now,
@@ -137,7 +167,7 @@ class FollowUps:
             await uow.audit.record(actor="candidate", action="risk.recorded", at=now, referral_id=referral.id,
                                    detail="followup")
         if reply.risks:
-            await self._alert(uow, referral, programme, own, now)
+            await self._alert(uow, row, referral, programme, own, now)
         screens = list(reply.screens)
         if reply.done:
             row.status, row.answered_at = FollowUpStatus.ANSWERED.value, now
@@ -164,9 +194,11 @@ class FollowUps:
                                   now, candidate_id=candidate.id)
         return True
 
-    async def _alert(self, uow: UnitOfWork, referral: Referral, programme: Programme, candidate: Candidate,
-                     now: datetime) -> list[int]:
-        """A risk answer at follow-up reaches a person: the case's consultant and the coordinators."""
+    async def _alert(self, uow: UnitOfWork, row: FollowUp, referral: Referral, programme: Programme,
+                     candidate: Candidate, now: datetime) -> list[int]:
+        """A risk answer at follow-up reaches a person: the case's consultant and the coordinators.
+
+        Each copy carries "Seen, I will make contact"; a new risk answer after a press needs a press again."""
         consultant = await uow.staff.get(referral.consultant_id) if referral.consultant_id else None
         staff: list[Staff] = [consultant] if consultant is not None and consultant.active else []
         staff += [s for s in await uow.staff.with_role(programme.id, "coordinator") if s not in staff]
@@ -175,14 +207,87 @@ class FollowUps:
         if not staff:
             log.error("programme %s has no consultant and no coordinator; a follow-up risk answer of case %s "
                       "told nobody", programme.id, referral.id)
+        if row.alerted_at is None or row.alert_seen_at is not None:  # unseen still: the window runs from the first
+            row.alerted_at, row.alert_seen_at, row.alert_seen_by, row.alert_resent_at = now, None, None, None
+        return await self._send_alert(uow, row, referral, programme, staff, candidate.id, now, "followup.risk_sent")
+
+    async def _send_alert(self, uow: UnitOfWork, row: FollowUp, referral: Referral, programme: Programme,
+                          staff: list[Staff], subject: int, now: datetime, action: str, note: str = "") -> list[int]:
         ids = []
         for member in staff:
             t = Translator(member.language)
             text = t("staff.followup.risk", id=referral.id, programme=programme.name(t.lang))
-            ids.append(await self.notifier.queue(uow, staff_address(member.contact), [Screen(text, tone=Tone.CRISIS)],
-                                                 now, subject_id=candidate.id))
-            await uow.audit.record(actor=f"staff:{member.id}", action="followup.risk_sent", at=now,
-                                   referral_id=referral.id)
+            if note:
+                text = t(note, hours=programme.urgent_window_hours) + "\n\n" + text
+            seen = (Button("seen", t("staff.followup.risk.seen")),)
+            screen = Screen(text, f"alert.{row.id}", 0, InputKind.CHOICE, seen, tone=Tone.CRISIS)
+            copy = await uow.followups.add_copy(row.id, member.id, now)
+            ids.append(await self.notifier.queue(uow, staff_address(member.contact), [screen], now,
+                                                 subject_id=subject, alert_copy=copy.id))
+            await uow.audit.record(actor=f"staff:{member.id}", action=action, at=now, referral_id=referral.id)
+        return ids
+
+    async def seen(self, uow: UnitOfWork, who: Who, number: str, button: str, ref: int,
+                   now: datetime) -> list[int]:
+        """"Seen, I will make contact" on a follow-up's risk alert (``alert.<id>``), checked now by
+        `policy.may_mark_alert_seen`; anything else is refused and audited."""
+        staff = await uow.staff.find(who.channel, who.external_id)
+        row = await uow.followups.get(int(number)) if number.isdigit() else None
+        referral = await uow.referrals.get(row.referral_id) if row is not None else None
+        copies = await uow.followups.copies(row.id) if row is not None else []
+        if (staff is None or row is None or referral is None
+                or not may_mark_alert_seen(staff, row, referral, copies, button)):
+            await uow.audit.record(actor=f"staff:{staff.id}" if staff else f"{who.channel}:unknown", action="denied",
+                                   at=now, referral_id=referral.id if referral else None,
+                                   detail=f"alert.{number}|{button}"[:120])
+            t = Translator(staff.language if staff else who.language or "da")
+            return [await self.notifier.queue(uow, who.address, [Screen(t("staff.denied"))], now)]
+        t = Translator(staff.language)
+        if not await uow.followups.mark_seen(row.id, staff.id, now):  # someone else was first: say who
+            await uow.followups.refresh(row)
+            first = await uow.staff.get(row.alert_seen_by) if row.alert_seen_by else None
+            text = t("staff.followup.risk.taken", id=referral.id, name=first.name if first else "?")
+            return [await self.notifier.queue(uow, who.address, [Screen(text)], now)]
+        await uow.audit.record(actor=f"staff:{staff.id}", action="followup.risk_seen", at=now,
+                               referral_id=referral.id)
+        edits: dict[tuple[Address, int], str] = {(who.address, ref): staff.language}  # the presser's copy first
+        for copy in copies:  # everyone else's copies say who took it, as claims do
+            sent_to = Address.from_dict(copy.address)
+            if sent_to is not None and copy.message_ref is not None:
+                other = await uow.staff.get(copy.staff_id)
+                edits.setdefault((sent_to, int(copy.message_ref)), other.language if other else staff.language)
+        ids = []
+        for (to, message), lang in edits.items():
+            taken = Screen(Translator(lang)("staff.followup.risk.taken", id=referral.id, name=staff.name))
+            ids.append(await self.notifier.queue(uow, to, [], now, edit=(message, taken)))
+        return ids
+
+    async def resend_alerts(self, uow: UnitOfWork, now: datetime) -> list[int]:
+        """Risk alerts nobody marked seen within the programme's urgent window go out once more: to the
+        consultant holding the case, the coordinators and whoever is on watch; audited."""
+        programmes = self.registry.all()
+        if not programmes:
+            return []
+        shortest = min(p.urgent_window_hours for p in programmes)
+        ids: list[int] = []
+        for row in await uow.followups.unseen_alerts(now - timedelta(hours=shortest)):
+            programme = self.registry.get(row.programme_id)
+            referral = await uow.referrals.get(row.referral_id)
+            if (programme is None or referral is None or row.alerted_at is None
+                    or row.alerted_at > now - timedelta(hours=programme.urgent_window_hours)):
+                continue
+            holder = await uow.staff.get(referral.consultant_id) if referral.consultant_id else None
+            staff: list[Staff] = [holder] if holder is not None and holder.active else []
+            for member in [*await uow.staff.with_role(programme.id, "coordinator"),
+                           *await uow.staff.on_watch(programme.id)]:
+                if member not in staff:
+                    staff.append(member)
+            if not staff:
+                log.error("programme %s has no consultant and no coordinator; an unseen follow-up risk alert of "
+                          "case %s told nobody", programme.id, referral.id)
+            row.alert_resent_at = now
+            ids += await self._send_alert(uow, row, referral, programme, staff, row.candidate_id, now,
+                                          "followup.risk_resent", note="staff.followup.risk.resent")
         return ids
 
     # --- the case card -----------------------------------------------------------------------

@@ -215,6 +215,9 @@ class IntakeService:
                 referral.outcome, referral.reason = triage["outcome"], triage["reason"]
                 await uow.audit.record(actor=f"candidate:{intake.actor_ref or 'unknown'}", action="referral.completed",
                                        at=now, referral_id=referral.id)  # content-free, like referral.created
+                # never silently: whoever holds or was offered it sees the whole; outside the target group
+                # and nobody holding it, a coordinator checks that the person got help
+                await self.casework.completed_later(uow, referral, intake.consent_at, now)
         elif event.kind == "language":
             candidate.language = event.data["lang"]
         elif event.kind == "restart":

@@ -14,6 +14,8 @@ Payload (JSON, encrypted in the outbox):
 - ``offer_id``: the offer a sent summary belongs to (its reference is recorded, to edit it later);
 - ``about``: the candidate a message to staff shows (its sent references are recorded, so erasing
   the candidate can withdraw it);
+- ``alert_copy``: the copy of a follow-up's risk alert a sent message is (its reference is recorded, so
+  that a press of "Seen" can show the others who took it);
 - ``withdraw`` / ``notice``: messages sent before (``{"ref", "kind", "delete"}``) to delete, or
   replace by the notice (erasure).
 """
@@ -42,13 +44,16 @@ class Who:
 
 def payload(to: Address, screens: list[Screen], *, edit: tuple[int, Screen] | None = None,
             offer_id: int | None = None, documents: list[dict[str, str]] | None = None,
-            about: int | None = None) -> dict[str, Any]:
+            about: int | None = None, alert_copy: int | None = None) -> dict[str, Any]:
     """An outbox payload in the one form channels read (see the module docstring)."""
-    return {
+    data = {
         "to": to.to_dict(), "screens": [screen_to_dict(s) for s in screens],
         "edit": {"ref": edit[0], "screen": screen_to_dict(edit[1])} if edit else None,
         "offer_id": offer_id, "documents": documents or [], "about": about,
     }
+    if alert_copy is not None:
+        data["alert_copy"] = alert_copy
+    return data
 
 
 def address_of(contact: dict[str, Any] | None) -> Address | None:
@@ -62,13 +67,15 @@ class Notifier:
     async def queue(self, uow: UnitOfWork, to: Address, screens: list[Screen], now: datetime, *,
                     edit: tuple[int, Screen] | None = None, offer_id: int | None = None,
                     documents: list[dict[str, str]] | None = None, candidate_id: int | None = None,
-                    due_at: datetime | None = None, topic: str = "", subject_id: int | None = None) -> int:
+                    due_at: datetime | None = None, topic: str = "", subject_id: int | None = None,
+                    alert_copy: int | None = None) -> int:
         """An outbox message with screens as data (rendered by the address's channel when it sends).
 
         `candidate_id`: the candidate it is sent to; `subject_id`: the candidate a message to staff shows
-        (erased with them; the channel records the sent messages, so erasing them can withdraw them)."""
+        (erased with them; the channel records the sent messages, so erasing them can withdraw them);
+        `alert_copy`: the risk alert copy it is (the channel records where it went)."""
         data = payload(to, screens, edit=edit, offer_id=offer_id, documents=documents,
-                       about=subject_id if candidate_id is None else None)
+                       about=subject_id if candidate_id is None else None, alert_copy=alert_copy)
         return await uow.outbox.add(channel=to.channel, payload=data, now=now, candidate_id=candidate_id,
                                     due_at=due_at, topic=topic, subject_id=subject_id)
 

@@ -4,8 +4,9 @@ Every staff press is checked here on the server at press time, never trusted fro
 `may_act` for a referral offer (``ref.<id>``) and a case card, its outcome question and the meeting
 cancel on a consultant's notice (``case.<id>``); `may_use_slot` for a peer's slot calendar;
 `may_book` for a candidate's choice of a first-meeting time; `slot_fits` for the times a peer may
-publish. Callers refuse and audit whatever these deny. Nothing here touches a session, so the whole
-matrix is tested without a channel.
+publish; `may_mark_alert_seen` for "Seen, I will make contact" on a follow-up's risk alert
+(``alert.<id>``). Callers refuse and audit whatever these deny. Nothing here touches a session, so the
+whole matrix is tested without a channel.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from flows.ips import CASE_OUTCOMES
 from flows.summary import CASE_ACTIONS
-from storage.models import Offer, Referral, ReferralStatus, Slot, Staff
+from storage.models import AlertCopy, FollowUp, Offer, Referral, ReferralStatus, Slot, Staff
 
 OFFER_BUTTONS = frozenset({"claim", "pass", "export"})
 CASE_BUTTONS = frozenset({*CASE_ACTIONS, "export", "meetcancel", *(f"outcome:{o}" for o in CASE_OUTCOMES)})
@@ -48,6 +49,24 @@ def may_act(staff: Staff | None, referral: Referral | None, offer: Offer | None,
     if kind == "case":
         return holds and button in CASE_BUTTONS
     return False
+
+
+def may_mark_alert_seen(staff: Staff | None, row: FollowUp | None, referral: Referral | None,
+                        copies: list[AlertCopy], button: str) -> bool:
+    """May this person press "Seen, I will make contact" on a follow-up's risk alert?
+
+    Only an active staff member of the follow-up's programme, on an alert that was sent, who is a
+    coordinator, the consultant holding the case, or a consultant the alert was sent to (it goes to the
+    consultants when the programme has no coordinator and nobody holds the case).
+    """
+    if staff is None or row is None or referral is None or not staff.active or button != "seen":
+        return False
+    if row.alerted_at is None or staff.programme_id != row.programme_id or row.referral_id != referral.id:
+        return False
+    if staff.role == "coordinator":
+        return True
+    return staff.role == "consultant" and (referral.consultant_id == staff.id
+                                           or any(c.staff_id == staff.id for c in copies))
 
 
 def may_use_slot(staff: Staff | None, slot: Slot | None = None) -> bool:

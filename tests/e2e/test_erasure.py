@@ -41,7 +41,7 @@ from flows.answers import Answer, Command, Tap, Text
 from locales import Translator
 from storage import crypto, keys
 from storage.crypto import Cipher
-from storage.models import FollowUp, OutboxMessage, ShownMessage
+from storage.models import AlertCopy, FollowUp, OutboxMessage, ShownMessage
 from tests.e2e.telegram_bot import TOKEN
 from tests.e2e.test_meetings import CONSULTANT, PEER, START, World, publish_weekly
 from tests.fake_telegram import FakeTelegram
@@ -157,9 +157,15 @@ async def booked_and_exported(world: ErasureWorld) -> int:
         referral = await uow.referrals.get(referral_id)
         person = await uow.candidates.find("telegram", str(USER))
         assert referral is not None and person is not None
-        await uow.followups.add(candidate_id=person.id, referral_id=referral_id, programme_id="reconnect", key="story",
-                                due_at=world.clock.now(), now=world.clock.now(),
-                                state={"at": "done", "status": "job", "answers": {}, "results": {}})
+        row = await uow.followups.add(candidate_id=person.id, referral_id=referral_id, programme_id="reconnect",
+                                      key="story", due_at=world.clock.now(), now=world.clock.now(),
+                                      state={"at": "done", "status": "job", "answers": {}, "results": {}})
+        # and its risk alert's copy to the consultant, as the channel records it when sent
+        consultant = await uow.staff.find(CONSULTANT.channel, CONSULTANT.external_id)
+        assert row is not None and consultant is not None
+        row.alerted_at = world.clock.now()
+        copy = await uow.followups.add_copy(row.id, consultant.id, world.clock.now())
+        await uow.followups.record_copy(copy.id, CONSULTANT.address.to_dict(), 999)
     offer = world.last_with_buttons(USER)
     await world.press(tg(USER), offer, world.button(offer, ""))  # the first time
     await world.press(CONSULTANT, summary, "export")
@@ -186,6 +192,7 @@ async def assert_nothing_left(world: ErasureWorld, *, meeting_ahead: bool = True
     async with world.app.uow() as uow:
         assert await uow.session.scalar(select(func.count()).select_from(ShownMessage)) == 0
         assert await uow.session.scalar(select(func.count()).select_from(FollowUp)) == 0  # follow-ups end too
+        assert await uow.session.scalar(select(func.count()).select_from(AlertCopy)) == 0  # and their alerts
         assert await uow.updates.waiting(inbox_source(1)) == []
         due = await uow.session.scalar(select(func.count()).select_from(OutboxMessage)
                                        .where(OutboxMessage.due_at.is_not(None)))

@@ -102,3 +102,60 @@ async def test_a_follow_up_is_asked_by_the_periodic_loop_and_answered_by_tapping
         async with app.uow() as uow:
             candidate = await uow.candidates.find("telegram", str(USER))
             assert candidate is not None and candidate.followups_stopped_at == clock.now()
+
+
+async def test_a_follow_up_risk_alert_is_marked_seen_by_tapping_and_every_copy_says_who(
+    tmp_path: Path, framework: str,
+) -> None:
+    """The alert's copies are recorded when Telegram accepts them; the coordinator's tap edits both."""
+    programmes = tmp_path / "programmes"
+    programmes.mkdir()
+    (programmes / "pilot.yaml").write_text(PILOT, encoding="utf-8")
+    clock = ManualClock(START)
+    async with runtime_in_process(tmp_path, clock, programmes_dir=programmes, framework=framework) as (
+            app, telegram, server):
+        bot = telegram.api
+        staff = {CONSULTANT: tg(CONSULTANT), CONSULTANT + 1: tg(CONSULTANT + 1)}
+        async with app.uow() as uow:
+            for (chat, who), role in zip(staff.items(), ("consultant", "coordinator"), strict=True):
+                code = await app.intake.casework.invite(uow, role=role, programme_id="pilot", name=f"{role}-{chat}",
+                                                        now=clock.now())
+                await app.intake.casework.join(uow, who, code, clock.now())
+        person = Person("telegram", str(USER), language="da", address=tg_address(USER))
+        reply = await app.intake.start(person, "pilot")
+        plan = {**TYPICAL, "language": "da", "q.name": "Alma", "phq9.9": "0"}
+        while not reply.finished:
+            screen = next(s for s in reversed(reply.screens) if s.asks)
+            value = str(plan.get(screen.step, "1"))
+            ids = [b.id for b in screen.buttons]
+            reply = await app.intake.answer(
+                person, Tap(screen.step, screen.version, value if value in ids else ids[0]) if ids else Text(value))
+        await drain(app, bot, min_age=timedelta(0))
+        summary = next(m for m in server.sent_messages(CONSULTANT) if m.buttons)
+        step = str(summary.buttons[0]["callback_data"]).split("|")[0]
+        async with app.uow() as uow:
+            await app.intake.casework.press(uow, staff[CONSULTANT], step, "claim", summary.message_id, clock.now())
+        clock.advance(days=182)
+        async with app.uow() as uow:
+            await app.intake.casework.followups.schedule(uow, clock.now())
+        await drain(app, bot, min_age=timedelta(0))
+
+        user = server.user(USER)
+        for label in (DA("followup.status.looking"), *[DA("phq9.option.0")] * 8, DA("phq9.option.2")):
+            assert await telegram.handle(await user.tap_button(label)) is None
+        await drain(app, bot, min_age=timedelta(0))
+        alert = DA("staff.followup.risk", id=1, programme="Pilotprojekt")
+        for chat in staff:
+            assert [m.text for m in server.sent_messages(chat)].count(alert) == 1
+
+        coordinator = server.user(CONSULTANT + 1)
+        assert await telegram.handle(await coordinator.tap_button(DA("staff.followup.risk.seen"))) is None
+        await drain(app, bot, min_age=timedelta(0))
+        taken = DA("staff.followup.risk.taken", id=1, name=f"coordinator-{CONSULTANT + 1}")
+        for chat in staff:  # both copies now say who took it, and carry no button
+            texts = [m.text for m in server.sent_messages(chat)]
+            assert alert not in texts and taken in texts
+            assert all(not m.buttons for m in server.sent_messages(chat) if m.text == taken)
+        async with app.uow() as uow:
+            row = await uow.followups.get(1)
+            assert row is not None and row.alert_seen_at == clock.now()

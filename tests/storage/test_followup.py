@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, cast
 
+import pytest
 import yaml
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -21,13 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.app import App
 from bot.clock import ManualClock
 from bot.exports.report import collect, write_text
+from bot.services import followup as followup_service
 from bot.services.erasure import erase
 from bot.services.intake import IntakeService
 from bot.services.notify import Who
 from flows.intake import IntakeFlow
 from flows.programmes import Programme, Registry
 from locales import Translator
-from storage.models import Candidate, FollowUp, OutboxMessage, Referral, RiskEvent
+from storage.models import AlertCopy, AuditEvent, Candidate, FollowUp, OutboxMessage, Referral, RiskEvent
 from storage.repositories import UnitOfWork
 from tests.people import tg, tg_address
 from tests.storage.test_risk_routing import join, person, sent_to, until
@@ -351,3 +353,200 @@ async def test_the_reports_follow_up_numbers_equal_counts_made_from_the_database
     six = expected["6m"]
     shown = "<5" if 0 < six["answered"] < 5 else str(six["answered"])
     assert f"follow-up 6m (6m): asked 12, answered {shown}" in text
+
+
+# --- a follow-up's risk alert is seen by a person (issue: "an urgent case never waits unseen") -------
+
+async def risk_answer(factory: Factory, svc: IntakeService, chat: int, referral: Referral) -> FollowUp:
+    """The 6-month follow-up asked now and answered with PHQ-9 item 9 at 2."""
+    svc.clock.set(referral.created_at + timedelta(days=182))  # type: ignore[attr-defined]
+    await schedule(factory, svc)
+    (row,) = [r for r in await followups(factory) if r.referral_id == referral.id]
+    await answer_all(factory, svc, chat, row, "looking", ["0"] * 8 + ["2"])
+    (row,) = [r for r in await followups(factory) if r.referral_id == referral.id]
+    return row
+
+
+async def delivered(factory: Factory, refs: dict[int, int]) -> None:
+    """What the channel does when it sends an alert copy: record where it went and its message reference."""
+    async with UnitOfWork(factory) as uow:
+        for row in await uow.outbox.pending("telegram", created_before=datetime.max.replace(tzinfo=UTC), limit=1000):
+            copy = row.payload.get("alert_copy")
+            if copy is not None:
+                chat = int(row.payload["to"]["id"])
+                refs[chat] = refs.get(chat, 1000 * chat) + 1
+                await uow.followups.record_copy(copy, row.payload["to"], refs[chat])
+            await uow.outbox.finish(row.id, at=row.created_at)
+
+
+async def audit_trail(factory: Factory, referral_id: int) -> list[tuple[str, str]]:
+    async with UnitOfWork(factory) as uow:
+        rows = (await uow.session.scalars(select(AuditEvent).where(AuditEvent.referral_id == referral_id)
+                                          .order_by(AuditEvent.id))).all()
+        return [(a.action, a.actor) for a in rows]
+
+
+async def queued(factory: Factory, chat: int) -> list[dict[str, Any]]:
+    """Every outbox row to a chat, oldest first (sent or not), as payloads."""
+    async with UnitOfWork(factory) as uow:
+        rows = (await uow.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all()
+        return [r.payload for r in rows if r.payload.get("to") == tg_address(chat).to_dict()]
+
+
+async def test_a_follow_up_risk_alert_is_seen_by_a_person_or_sent_again_once(factory: Factory) -> None:
+    clock = ManualClock(START)
+    svc = service(factory, clock)
+    consultant = await join(factory, svc, 900, "consultant")
+    coordinator = await join(factory, svc, 901, "coordinator")
+    colleague = await join(factory, svc, 902, "consultant")  # not holding the case, not on watch
+    stranger = await join(factory, svc, 903, "coordinator", "pilotm")  # another programme's coordinator
+    referral = await claimed_case(factory, svc, 208, consultant)
+    row = await risk_answer(factory, svc, 208, referral)
+    alerted = clock.now()
+    assert row.alerted_at == alerted and row.alert_seen_at is None
+
+    alert = DA("staff.followup.risk", id=referral.id, programme="Pilotprojekt")
+    for member in (consultant, coordinator):
+        (sent,) = [s for s in await due_messages(factory, member.chat_id, clock.now()) if s["text"] == alert]
+        assert sent["step"] == f"alert.{row.id}" and sent["tone"] == "crisis"
+        assert [b[0] for b in sent["buttons"]] == ["seen"] and sent["buttons"][0][1] == DA("staff.followup.risk.seen")
+    assert not [s for s in await due_messages(factory, colleague.chat_id, clock.now()) if s.get("step")]
+    refs: dict[int, int] = {}
+    await delivered(factory, refs)
+
+    # forged presses: a consultant who neither holds the case nor got the alert, another programme's
+    # coordinator, the person themselves, a made-up button and a made-up follow-up: refused and audited
+    async with UnitOfWork(factory) as uow:
+        for who, step, button in ((colleague, f"alert.{row.id}", "seen"), (stranger, f"alert.{row.id}", "seen"),
+                                  (tg(208), f"alert.{row.id}", "seen"), (coordinator, f"alert.{row.id}", "forged"),
+                                  (coordinator, "alert.9999", "seen"), (coordinator, "alert.x", "seen")):
+            await svc.casework.press(uow, who, step, button, 5, clock.now())
+    assert [a for a, _ in await audit_trail(factory, referral.id)].count("denied") == 4  # and 2 with no referral
+    assert (await followups(factory))[0].alert_seen_at is None
+    for who in (colleague, stranger):
+        assert (await due_messages(factory, who.chat_id, clock.now()))[-1]["text"] == DA("staff.denied")
+
+    # nobody pressed within the programme's urgent window (24 hours): sent once more, to the holder and
+    # the coordinators (on watch), audited; not earlier, and not twice
+    async def resend(at: datetime) -> list[int]:
+        clock.set(at)
+        async with UnitOfWork(factory) as uow:
+            return await svc.casework.followups.resend_alerts(uow, clock.now())
+
+    assert await resend(alerted + timedelta(hours=23, minutes=59)) == []
+    assert len(await resend(alerted + timedelta(hours=24, seconds=1))) == 2
+    assert await resend(alerted + timedelta(hours=30)) == []
+    again = DA("staff.followup.risk.resent", hours=24) + "\n\n" + alert
+    for member in (consultant, coordinator):
+        (sent,) = [s for s in await due_messages(factory, member.chat_id, clock.now()) if s["text"] == again]
+        assert sent["step"] == f"alert.{row.id}"
+    assert [a for a, _ in await audit_trail(factory, referral.id)].count("followup.risk_resent") == 2
+    await delivered(factory, refs)
+
+    # the coordinator presses on the resent copy: seen, audited; every copy says who took it
+    async with UnitOfWork(factory) as uow:
+        await svc.casework.press(uow, coordinator, f"alert.{row.id}", "seen", refs[901], clock.now())
+    (row,) = await followups(factory)
+    async with UnitOfWork(factory) as uow:
+        staff = await uow.staff.find("telegram", "901")
+        assert staff is not None and row.alert_seen_by == staff.id and row.alert_seen_at == clock.now()
+    assert ("followup.risk_seen", f"staff:{row.alert_seen_by}") in await audit_trail(factory, referral.id)
+    taken = DA("staff.followup.risk.taken", id=referral.id, name="coordinator-901")
+    for chat in (900, 901):
+        edits = {p["edit"]["ref"] for p in await queued(factory, chat)
+                 if p.get("edit") and p["edit"]["screen"]["text"] == taken}
+        assert edits == {1000 * chat + 1, 1000 * chat + 2}  # the first alert and the resent one
+    # the consultant presses too, late: told who has it; nothing changes
+    async with UnitOfWork(factory) as uow:
+        await svc.casework.press(uow, consultant, f"alert.{row.id}", "seen", refs[900], clock.now())
+    assert (await due_messages(factory, 900, clock.now()))[-1]["text"] == taken
+    assert [a for a, _ in await audit_trail(factory, referral.id)].count("followup.risk_seen") == 1
+    assert (await followups(factory))[0].alert_seen_by == row.alert_seen_by
+    assert await resend(alerted + timedelta(days=3)) == []
+
+    # erasing the person erases the alert and its copies
+    async with UnitOfWork(factory) as uow:
+        candidate = await uow.candidates.find("telegram", "208")
+        assert candidate is not None
+        await erase(uow, svc.casework, candidate.id, clock.now())
+    async with UnitOfWork(factory) as uow:
+        assert (await uow.session.scalars(select(AlertCopy))).all() == []
+        assert (await uow.session.scalars(select(FollowUp))).all() == []
+
+
+async def test_an_unseen_alert_without_a_coordinator_goes_to_the_consultants_who_may_press_it(
+        factory: Factory) -> None:
+    clock = ManualClock(START)
+    svc = service(factory, clock)
+    consultant = await join(factory, svc, 900, "consultant")
+    colleague = await join(factory, svc, 902, "consultant")
+    referral = await claimed_case(factory, svc, 209, consultant)
+    row = await risk_answer(factory, svc, 209, referral)
+    alert = DA("staff.followup.risk", id=referral.id, programme="Pilotprojekt")
+    assert not [s for s in await due_messages(factory, colleague.chat_id, clock.now()) if s["text"] == alert]
+    async with UnitOfWork(factory) as uow:  # the holder is away: the case goes back to the waiting list
+        await svc.casework.remove_staff(uow, (await uow.staff.find("telegram", "900")).id,  # type: ignore[union-attr]
+                                        clock.now())
+    clock.advance(hours=25)
+    async with UnitOfWork(factory) as uow:
+        assert len(await svc.casework.followups.resend_alerts(uow, clock.now())) == 1
+    (sent,) = [s for s in await due_messages(factory, colleague.chat_id, clock.now()) if s.get("step")
+               == f"alert.{row.id}"]
+    assert sent["text"].startswith(DA("staff.followup.risk.resent", hours=24))
+    async with UnitOfWork(factory) as uow:
+        await svc.casework.press(uow, colleague, f"alert.{row.id}", "seen", 7, clock.now())
+    assert (await followups(factory))[0].alert_seen_at == clock.now()
+    assert (await queued(factory, 902))[-1]["edit"]["ref"] == 7
+
+
+# --- a follow-up whose window passed unasked is counted, not skipped --------------------------------
+
+async def test_a_follow_up_whose_window_passed_unasked_is_recorded_as_missed_and_never_asked(
+        factory: Factory) -> None:
+    clock = ManualClock(START)
+    svc = service(factory, clock)
+    consultant = await join(factory, svc, 900, "consultant")
+    late = await claimed_case(factory, svc, 210, consultant)
+    clock.advance(minutes=1)
+    in_time = await claimed_case(factory, svc, 211, consultant)
+    await mark_all_sent(factory, clock.now())
+    # the bot was down from before the trigger until the end of the first case's 7-day window
+    clock.set(late.created_at + timedelta(days=182 + 7))
+    await schedule(factory, svc)
+    missed, asked = sorted(await followups(factory), key=lambda r: r.referral_id)
+    assert (missed.referral_id, missed.status, missed.closed_at) == (late.id, "missed", clock.now())
+    assert missed.due_at == late.created_at + timedelta(days=182)
+    assert (asked.referral_id, asked.status) == (in_time.id, "open")  # one minute left of its window
+    assert await due_messages(factory, 210, clock.now()) == []  # never asked months late
+    assert ("followup.missed", "system") in await audit_trail(factory, late.id)
+    assert await schedule(factory, svc) == [] and len(await followups(factory)) == 2  # recorded once
+
+    app = cast(App, SimpleNamespace(uow=lambda: UnitOfWork(factory), registry=REGISTRY))
+    point = (await collect(app, "pilot"))["pilot"].followups["6m"]
+    assert (point.asked, point.missed, point.answered, point.lapsed) == (1, 1, 0, 0)
+    out = io.StringIO()
+    write_text({"pilot": (await collect(app, "pilot"))["pilot"]}, {"pilot": 0.5}, out)
+    assert "missed (never asked) <5" in out.getvalue() and "asked <5" in out.getvalue()
+    async with UnitOfWork(factory) as uow:  # the case card says so
+        await svc.casework.cases(uow, consultant, clock.now())
+    cards = [s["text"] for s in await due_messages(factory, 900, clock.now()) if f"#{late.id}" in s["text"]]
+    assert DA("staff.case.followup.missed") in cards[-1]
+
+
+async def test_a_backlog_of_missed_follow_ups_is_recorded_a_few_at_a_time_and_the_unaskable_never(
+        factory: Factory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(followup_service, "MISSED_PER_PASS", 2)
+    clock = ManualClock(START)
+    svc = service(factory, clock)
+    consultant = await join(factory, svc, 900, "consultant")
+    blocked = await claimed_case(factory, svc, 212, consultant)  # first in line, and never askable
+    async with UnitOfWork(factory) as uow:
+        await uow.candidates.mark_unreachable("telegram", "212")
+    cases = [await claimed_case(factory, svc, chat, consultant) for chat in (213, 214, 215)]
+    clock.set(cases[-1].created_at + timedelta(days=400))
+    await schedule(factory, svc)
+    assert len(await followups(factory)) == 2  # two this pass
+    await schedule(factory, svc)
+    rows = await followups(factory)
+    assert sorted(r.referral_id for r in rows) == [c.id for c in cases] and {r.status for r in rows} == {"missed"}
+    assert blocked.id not in [r.referral_id for r in rows]

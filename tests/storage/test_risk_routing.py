@@ -368,6 +368,118 @@ async def test_without_a_coordinator_urgent_outside_the_target_group_goes_to_the
     assert "referral.checked" in [a.action for a in await actions(factory) if a.referral_id == referral.id]
 
 
+# --- 3. a partial urgent referral completed later is never updated silently --------------------------
+
+async def payloads(factory: async_sessionmaker[AsyncSession], chat_id: int) -> list[dict[str, Any]]:
+    """Every outbox payload to one chat, oldest first."""
+    async with UnitOfWork(factory) as uow:
+        rows = (await uow.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all()
+        return [r.payload for r in rows if r.payload.get("to") == tg_address(chat_id).to_dict()]
+
+
+async def partial_referral(factory: async_sessionmaker[AsyncSession], svc: IntakeService, clock: ManualClock,
+                           chat: int, plan: dict[str, Any]) -> Referral:
+    """A person answers PHQ-9 item 9 with a risk, leaves, and the sweep makes an urgent partial referral."""
+    who = person(chat)
+    await until(svc, who, await svc.start(who, "pilot"), plan, stop="q.goal")
+    clock.advance(hours=13)  # the pilot's risk_abandon_hours: 12
+    async with UnitOfWork(factory) as uow:
+        await svc.sweep_abandoned(uow, clock.now())
+    referral = (await referrals(factory))[-1]
+    assert referral.payload["partial"] is True and referral.urgent and referral.status == "new"
+    return referral
+
+
+async def finish(svc: IntakeService, chat: int, plan: dict[str, Any]) -> None:
+    who = person(chat)
+    await until(svc, who, await svc.start(who, "pilot"), plan)
+
+
+async def record_offer_message(factory: async_sessionmaker[AsyncSession], referral: Referral, staff: Who,
+                               ref: int) -> None:
+    """What the channel does when it sends an offer: record where it went."""
+    async with UnitOfWork(factory) as uow:
+        member = await uow.staff.find(staff.channel, staff.external_id)
+        offer = await uow.cases.offer_for(referral.id, member.id)  # type: ignore[union-attr]
+        assert offer is not None
+        await uow.cases.record_message(offer.id, staff.address.to_dict(), ref)
+
+
+async def test_a_partial_referral_completed_later_reaches_whoever_holds_it_or_was_offered_it(
+    factory: async_sessionmaker[AsyncSession],
+) -> None:
+    clock = ManualClock(START)
+    svc = service(factory, clock)
+    first = await join(factory, svc, 951, "consultant")
+    second = await join(factory, svc, 952, "consultant")
+    offered = await partial_referral(factory, svc, clock, 251, URGENT)
+    await record_offer_message(factory, offered, first, 41)  # sent to the first; the second's still waits
+    await finish(svc, 251, URGENT)
+    (offered,) = await referrals(factory)
+    assert "partial" not in offered.payload and offered.status == "new" and offered.urgent
+    note = DA("staff.partial.completed", id=offered.id)
+    (edit,) = [p["edit"] for p in await payloads(factory, 951) if p.get("edit")]
+    assert edit["ref"] == 41 and edit["screen"]["step"] == f"ref.{offered.id}"
+    assert edit["screen"]["text"].startswith(note) and DA("staff.summary.partial")[:15] not in edit["screen"]["text"]
+    (resent,) = [p for p in await payloads(factory, second.chat_id)
+                 if p["screens"] and p["screens"][0]["text"].startswith(note)]
+    assert resent["offer_id"] is not None and [b[0] for b in resent["screens"][0]["buttons"]] == [
+        "claim", "pass", "export"]
+    assert [a.action for a in await actions(factory) if a.referral_id == offered.id].count("referral.update_sent") == 2
+
+    # a partial referral a consultant holds: they get the whole summary when the person finishes
+    held = await partial_referral(factory, svc, clock, 252, {**URGENT, "q.name": "Holm"})
+    async with UnitOfWork(factory) as uow:
+        await svc.casework.press(uow, first, f"ref.{held.id}", "claim", 3, clock.now())
+    before = len(await payloads(factory, 951))
+    await finish(svc, 252, {**URGENT, "q.name": "Holm"})
+    (update,) = (await payloads(factory, 951))[before:]
+    (screen,) = update["screens"]
+    assert screen["text"].startswith(note.replace(f"#{offered.id}", f"#{held.id}")) and "Holm" in screen["text"]
+    assert DA("staff.partial.outside_kept", reason="")[:20] not in screen["text"]
+    assert update["about"] is not None  # erased with the person
+    assert "referral.update_sent" in [a.action for a in await actions(factory) if a.referral_id == held.id]
+    assert not [p for p in (await payloads(factory, second.chat_id)) if f"#{held.id}" in str(p) and p.get("edit")]
+
+
+async def test_a_partial_referral_completed_outside_the_target_group_goes_to_a_coordinator_unless_held(
+    factory: async_sessionmaker[AsyncSession],
+) -> None:
+    clock = ManualClock(START)
+    svc = service(factory, clock)
+    consultant = await join(factory, svc, 961, "consultant")
+    coordinator = await join(factory, svc, 962, "coordinator")
+    older = {**URGENT, "q.age": "70"}  # the pilot refers people over 60 to their GP
+    offered = await partial_referral(factory, svc, clock, 261, older)
+    await record_offer_message(factory, offered, consultant, 61)
+    await finish(svc, 261, older)
+    (offered,) = await referrals(factory)
+    assert (offered.status, offered.outcome, offered.consultant_id) == ("redirected", "refer-gp", None)
+    (edit,) = [p["edit"] for p in await payloads(factory, 961) if p.get("edit")]
+    assert edit == {"ref": 61, "screen": {**edit["screen"], "text": DA("staff.partial.redirected", id=offered.id)}}
+    assert not edit["screen"].get("buttons")
+    (card,) = [s for s in await sent_to(factory, coordinator.chat_id) if s.get("step") == f"chk.{offered.id}"]
+    assert card["text"].startswith(DA("staff.outside.title"))
+    async with UnitOfWork(factory) as uow:  # the withdrawn offer's Claim no longer works; the check does
+        await svc.casework.press(uow, consultant, f"ref.{offered.id}", "claim", 61, clock.now())
+        await svc.casework.press(uow, coordinator, f"chk.{offered.id}", "checked", 7, clock.now())
+    trail = [a.action for a in await actions(factory) if a.referral_id == offered.id]
+    assert "referral.redirected" in trail and "denied" in trail and "referral.checked" in trail
+    assert (await referrals(factory))[0].consultant_id is None
+
+    # held by a consultant: they keep it, and are told the outcome; no coordinator card
+    held = await partial_referral(factory, svc, clock, 262, older)
+    async with UnitOfWork(factory) as uow:
+        await svc.casework.press(uow, consultant, f"ref.{held.id}", "claim", 3, clock.now())
+    await finish(svc, 262, older)
+    held = (await referrals(factory))[-1]
+    assert (held.status, held.outcome) == ("claimed", "refer-gp") and held.consultant_id is not None
+    told = [s["text"] for s in await sent_to(factory, consultant.chat_id)
+            if s["text"].startswith(DA("staff.partial.completed", id=held.id))]
+    assert len(told) == 1 and DA("staff.partial.outside_kept", reason=DA("reason.severe_symptoms")) in told[0]
+    assert not [s for s in await sent_to(factory, coordinator.chat_id) if s.get("step") == f"chk.{held.id}"]
+
+
 class _Out:
     def __init__(self) -> None:
         self.text = ""

@@ -165,6 +165,7 @@ def forged(s: Scene) -> list[tuple[str, Who, str, str]]:
             ("slot.time", f"{TOMORROW}1000"), ("slot.length", f"{TOMORROW}1000-45"),
             ("slot.place", f"{TOMORROW}1000-45-cafe"), ("slot.repeat", f"{TOMORROW}1000-45-cafe-1")]
     book = [(f"book.{x}", str(s.slot["near"])), (f"book.{x}", "more-1"), (f"book.{x}", "cancel")]
+    alert = [("alert.1", "seen"), ("alert.x", "seen")]  # a follow-up's risk alert: none was sent here
     cases: list[tuple[str, Who, str, str]] = []
     # a colleague: X's case is A's (B's old Claim and Export too), B passed Y, Z is closed, W was offered to no one
     cases += [("colleague", B, st, b) for st, b in offer + case if not (st == f"ref.{y}" and b == "pass")]
@@ -172,12 +173,13 @@ def forged(s: Scene) -> list[tuple[str, Who, str, str]]:
               if st.endswith((f".{z}", f".{w}"))]
     cases += [("holder, not a case yet", A, f"case.{y}", b) for b in CASE_BUTTONS]
     cases += [("holder, claimed already", A, f"ref.{x}", b) for b in ("claim", "pass")]
-    cases += [("peer", P, st, b) for st, b in offer + case + book]
-    cases += [("candidate", X, st, b) for st, b in offer + case + slot]
-    cases += [("other programme", C, st, b) for st, b in offer + case + slot + book]
+    cases += [("peer", P, st, b) for st, b in offer + case + book + alert]
+    cases += [("candidate", X, st, b) for st, b in offer + case + slot + alert]
+    cases += [("other programme", C, st, b) for st, b in offer + case + slot + book + alert]
     cases += [("other programme's peer", Q, "slot.list", f"remove-{s.slot['near']}")]
     cases += [("consultant on the peers' calendar", A, st, b) for st, b in slot]
-    cases += [("stranger", STRANGER, st, b) for st, b in offer + case + slot + book]
+    cases += [("stranger", STRANGER, st, b) for st, b in offer + case + slot + book + alert]
+    cases += [("colleague, no alert", B, st, b) for st, b in alert]
     cases += [("another candidate", Y, st, b) for st, b in book]
     cases += [("own referral not claimed", Y, f"book.{y}", str(s.slot["near"]))]
     cases += [("slot of another programme", X, f"book.{x}", str(s.slot["other"])),

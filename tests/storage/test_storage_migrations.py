@@ -345,3 +345,53 @@ async def test_0012_keys_the_inbox_by_source_and_back(backend_url: str) -> None:
         async with engine.begin() as connection:  # leave no rows for the other tests' ciphers
             await connection.execute(text("DELETE FROM update_inbox"))
         await engine.dispose()
+
+
+async def test_0013_adds_risk_alerts_to_follow_ups_and_takes_them_away_again(backend_url: str) -> None:
+    """A follow-up asked before 0013 keeps its row (no alert yet); an alert copy goes with the downgrade."""
+    from datetime import UTC, datetime
+
+    from storage.crypto import current
+
+    await downgrade(backend_url, "base")
+    await upgrade(backend_url, "0012")
+    at = datetime(2026, 3, 5, 12, 0, tzinfo=UTC)
+    sealed = current().encrypt(orjson.dumps({"at": "status"}))
+    engine = make_engine(backend_url)
+    try:
+        async with engine.begin() as connection:
+            for statement in (
+                "INSERT INTO candidates (id, subject_hash, channel, language, unreachable, created_at) "
+                "VALUES (1, 'h1', 'telegram', 'da', false, :at)",
+                "INSERT INTO intakes (id, candidate_id, programme_id, language, status, state, state_version, "
+                "started_at, updated_at) VALUES (1, 1, 'vejle', 'da', 'completed', :state, 3, :at, :at)",
+                "INSERT INTO referrals (id, intake_id, programme_id, language, created_at, outcome, reason, urgent, "
+                "priority, status, payload) VALUES (1, 1, 'vejle', 'da', :at, :state, :state, true, :state, "
+                "'claimed', :state)",
+                "INSERT INTO staff (id, subject_hash, contact, role, programme_id, name, language, active, created_at) "
+                "VALUES (1, 's1', :state, 'coordinator', 'vejle', 'Mia', 'da', true, :at)",
+                "INSERT INTO followups (id, candidate_id, referral_id, programme_id, key, due_at, sent_at, status, "
+                "version, state) VALUES (1, 1, 1, 'vejle', '6m', :at, :at, 'open', 2, :state)",
+            ):
+                await connection.execute(text(statement), {"at": at, "state": sealed})
+        await upgrade(backend_url, "0013")
+        await engine.dispose()
+        async with engine.begin() as connection:
+            row = (await connection.execute(text(
+                "SELECT key, version, alerted_at, alert_seen_at, alert_seen_by, alert_resent_at FROM followups"))).one()
+            assert tuple(row) == ("6m", 2, None, None, None, None)
+            await connection.execute(text("UPDATE followups SET alerted_at = :at, alert_seen_by = 1"), {"at": at})
+            await connection.execute(text("INSERT INTO alert_copies (id, followup_id, staff_id, message_ref, "
+                                          "created_at) VALUES (1, 1, 1, 77, :at)"), {"at": at})
+        await downgrade(backend_url, "0012")
+        await engine.dispose()
+        async with engine.connect() as connection:
+            assert (await connection.execute(text("SELECT key, version FROM followups"))).one() == ("6m", 2)
+        assert "alert_copies" not in await _table_names(backend_url)
+    finally:
+        await upgrade(backend_url)
+        await engine.dispose()
+        async with engine.begin() as connection:  # leave no rows for the other tests' ciphers
+            for table in ("alert_copies", "followups", "referrals", "staff", "intakes", "candidates"):
+                await connection.execute(text(f"DELETE FROM {table}"))
+        await engine.dispose()

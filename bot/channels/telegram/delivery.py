@@ -136,7 +136,8 @@ async def deliver(app: App, api: TelegramApi, message_id: int, payload: dict[str
         log.warning("outbox message %s not sent (%s); attempt %s", message_id, type(exc).__name__, attempts)
         return
     about = planned.get("about")
-    if not failure and not planned.get("offer_id") and not about and app.sent_marks is not None:
+    if (not failure and not planned.get("offer_id") and not planned.get("alert_copy") and not about
+            and app.sent_marks is not None):
         app.sent_marks.add(message_id, app.clock.now())
         return
     too_late = False
@@ -146,6 +147,8 @@ async def deliver(app: App, api: TelegramApi, message_id: int, payload: dict[str
             too_late = not await uow.shown.record(about, planned["to"], sent, app.clock.now())
         if planned.get("offer_id") and first is not None:  # so "taken by" can replace this summary later
             await uow.cases.record_message(planned["offer_id"], planned["to"], first)
+        if planned.get("alert_copy") and first is not None:  # so "seen by" can replace this alert later
+            await uow.followups.record_copy(planned["alert_copy"], planned["to"], first)
         if failure == BLOCKED:  # stop writing to them until they write to us again (a private chat: the user)
             await uow.candidates.mark_unreachable(CHANNEL, str(planned.get("user_id") or chat_of(planned)))
             log.warning("a person has blocked the bot; marked unreachable")

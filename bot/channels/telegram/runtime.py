@@ -265,8 +265,8 @@ async def prepare_workers(app: App, settings: Settings, secret: str) -> None:
 
 async def drain_forever(app: App, api: TelegramApi, stopping: asyncio.Event) -> None:
     """Every few seconds, send outbox messages that their handler did not (it crashed, or Telegram failed),
-    after resending unclaimed urgent referrals, sweeping intakes abandoned after a risk answer and asking the
-    follow-ups that are due."""
+    after resending unclaimed urgent referrals, sweeping intakes abandoned after a risk answer, asking the
+    follow-ups that are due and resending follow-up risk alerts nobody marked seen."""
     while not stopping.is_set():
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stopping.wait(), timeout=DRAIN_EVERY)
@@ -277,8 +277,10 @@ async def drain_forever(app: App, api: TelegramApi, stopping: asyncio.Event) -> 
                 await app.intake.casework.resend_urgent(uow, app.clock.now())
                 # intakes left after a risk answer reach the programme's staff as urgent partial referrals
                 await app.intake.sweep_abandoned(uow, app.clock.now())
-                # follow-ups whose time has come are asked (once), unanswered ones lapse
+                # follow-ups whose time has come are asked (once), unanswered ones lapse, missed ones are counted
                 await app.intake.casework.followups.schedule(uow, app.clock.now())
+                # follow-up risk alerts nobody marked seen in time go out once more
+                await app.intake.casework.followups.resend_alerts(uow, app.clock.now())
             await drain(app, api)
         except Exception as exc:  # the database may be away for a moment; try again later
             log.warning("outbox drain failed: %s", type(exc).__name__)

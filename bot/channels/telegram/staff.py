@@ -18,7 +18,7 @@ from flows.address import Address
 from locales import Translator, normalise
 from storage.repositories import UnitOfWork
 
-STAFF_STEPS = ("ref.", "case.", "slot.", "chk.")
+STAFF_STEPS = ("ref.", "case.", "slot.", "chk.", "alert.")
 Action = Callable[[UnitOfWork, Casework, Who], Awaitable[object]]
 
 
