@@ -56,6 +56,10 @@ FULL_POLL = 100  # ... unless the last poll came back full (Telegram's most): th
 # ... and after an empty short poll, the next waits for an update in hand to finish, or this long.
 BUSY_WAIT = 0.1
 OUTAGE_RETRY_MAX = 5.0  # seconds between tries while the database or Redis is away
+# seconds a person's Redis lock lives: a lock whose release was lost to a Redis outage (or whose
+# worker died) holds that person up to this long afterwards; an update is handled in well under a
+# second, and exactly-once does not rest on the lock (the inbox mark commits with the effect)
+REDIS_LOCK_TTL = 15
 HANDLE_TRIES = 4  # attempts at one update before it is given up (0.5 + 1 + 2 s apart)
 # Updates in hand at most: more wait with Telegram, unconfirmed. After an outage Telegram may hold a
 # day's backlog, and taking it all at once would only fill memory. Updates waiting for their turn

@@ -51,6 +51,7 @@ from bot.channels.telegram.aiogram.session import (
 )
 from bot.channels.telegram.api import ALLOWED_UPDATES, ApiError, BadRequest, Forbidden, Markup, NetworkError
 from bot.channels.telegram.pacing import MAX_RETRIES, ChatPace
+from bot.channels.telegram.polling import REDIS_LOCK_TTL
 from bot.settings import Settings
 from locales import FALLBACK
 
@@ -175,7 +176,8 @@ def create_isolation(settings: Settings) -> BaseEventIsolation:
     from aiogram.fsm.storage.redis import RedisStorage
 
     keys = DefaultKeyBuilder(prefix=settings.redis_prefix, with_bot_id=True, with_destiny=True)
-    return RedisStorage.from_url(settings.redis_url, key_builder=keys).create_isolation()
+    return RedisStorage.from_url(settings.redis_url, key_builder=keys).create_isolation(
+        lock_kwargs={"timeout": REDIS_LOCK_TTL})
 
 
 def create_dispatcher(app: App, isolation: BaseEventIsolation | None = None) -> Dispatcher:

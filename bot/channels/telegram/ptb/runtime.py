@@ -55,6 +55,7 @@ from bot.channels.telegram.api import (
 )
 from bot.channels.telegram.handlers import Incoming, Press, Sender, on_edited, on_message, on_press
 from bot.channels.telegram.pacing import ChatPace, retry_after
+from bot.channels.telegram.polling import REDIS_LOCK_TTL
 from bot.settings import Settings
 from locales import FALLBACK
 
@@ -66,7 +67,6 @@ T = TypeVar("T")
 warnings.filterwarnings("ignore", message=r"Please use 'Bot\.(sendMessage|editMessageText|answerCallbackQuery)'")
 POOL_SIZE = 256  # connections to the Bot API: sends for many people at once
 CALL_TIMEOUT = 30.0  # seconds for one call (a document upload included)
-LOCK_TTL = 60  # seconds a person's Redis lock outlives a worker that died holding it
 
 
 def _mapped(exc: TelegramError) -> ApiError:
@@ -175,7 +175,7 @@ class Isolation:
                 if self._redis is None or key is None:
                     yield
                 else:
-                    async with self._redis.lock(f"{self.prefix}:{key}:lock", timeout=LOCK_TTL):
+                    async with self._redis.lock(f"{self.prefix}:{key}:lock", timeout=REDIS_LOCK_TTL):
                         yield
         finally:
             users[0] -= 1
