@@ -14,14 +14,18 @@ from pathlib import Path
 
 import pytest
 
+from bot.app import App
 from bot.channels.telegram import runtime
+from bot.channels.telegram.api import TelegramApi
 from bot.channels.telegram.delivery import drain
 from bot.clock import ManualClock
 from bot.services.intake import Person
+from bot.services.notify import Who
 from flows.answers import Tap, Text
 from locales import Translator
 from tests.e2e.inprocess import runtime_in_process
 from tests.e2e.test_meetings import START
+from tests.fake_telegram import FakeTelegram
 from tests.flows.walk import TYPICAL
 from tests.people import tg, tg_address
 from tests.storage.test_followup import PILOT
@@ -30,14 +34,37 @@ DA = Translator("da")
 USER, CONSULTANT = 4711, 4800
 
 
-async def test_a_follow_up_is_asked_by_the_periodic_loop_and_answered_by_tapping(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, framework: str,
-) -> None:
+def pilot_programmes(tmp_path: Path) -> Path:
     programmes = tmp_path / "programmes"
     programmes.mkdir()
     (programmes / "pilot.yaml").write_text(PILOT, encoding="utf-8")
+    return programmes
+
+
+async def intake_claimed_by(app: App, bot: TelegramApi, server: FakeTelegram, consultant: Who,
+                            clock: ManualClock) -> None:
+    """USER goes through the whole intake, and `consultant` claims the referral from its summary."""
+    person = Person("telegram", str(USER), language="da", address=tg_address(USER))
+    reply = await app.intake.start(person, "pilot")
+    plan = {**TYPICAL, "language": "da", "q.name": "Alma", "phq9.9": "0"}
+    while not reply.finished:
+        screen = next(s for s in reversed(reply.screens) if s.asks)
+        value = str(plan.get(screen.step, "1"))
+        ids = [b.id for b in screen.buttons]
+        reply = await app.intake.answer(
+            person, Tap(screen.step, screen.version, value if value in ids else ids[0]) if ids else Text(value))
+    await drain(app, bot, min_age=timedelta(0))
+    summary = next(m for m in server.sent_messages(int(consultant.external_id)) if m.buttons)
+    step = str(summary.buttons[0]["callback_data"]).split("|")[0]
+    async with app.uow() as uow:
+        await app.intake.casework.press(uow, consultant, step, "claim", summary.message_id, clock.now())
+
+
+async def test_a_follow_up_is_asked_by_the_periodic_loop_and_answered_by_tapping(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, framework: str,
+) -> None:
     clock = ManualClock(START)
-    async with runtime_in_process(tmp_path, clock, programmes_dir=programmes, framework=framework) as (
+    async with runtime_in_process(tmp_path, clock, programmes_dir=pilot_programmes(tmp_path), framework=framework) as (
             app, telegram, server):
         bot = telegram.api
         consultant = tg(CONSULTANT)
@@ -45,20 +72,7 @@ async def test_a_follow_up_is_asked_by_the_periodic_loop_and_answered_by_tapping
             code = await app.intake.casework.invite(uow, role="consultant", programme_id="pilot", name="Kim",
                                                     now=clock.now())
             await app.intake.casework.join(uow, consultant, code, clock.now())
-        person = Person("telegram", str(USER), language="da", address=tg_address(USER))
-        reply = await app.intake.start(person, "pilot")
-        plan = {**TYPICAL, "language": "da", "q.name": "Alma", "phq9.9": "0"}
-        while not reply.finished:
-            screen = next(s for s in reversed(reply.screens) if s.asks)
-            value = str(plan.get(screen.step, "1"))
-            ids = [b.id for b in screen.buttons]
-            reply = await app.intake.answer(
-                person, Tap(screen.step, screen.version, value if value in ids else ids[0]) if ids else Text(value))
-        await drain(app, bot, min_age=timedelta(0))
-        summary = next(m for m in server.sent_messages(CONSULTANT) if m.buttons)
-        step = str(summary.buttons[0]["callback_data"]).split("|")[0]
-        async with app.uow() as uow:
-            await app.intake.casework.press(uow, consultant, step, "claim", summary.message_id, clock.now())
+        await intake_claimed_by(app, bot, server, consultant, clock)
         await drain(app, bot, min_age=timedelta(0))
         before = len(server.sent_messages(USER))
 
@@ -108,11 +122,8 @@ async def test_a_follow_up_risk_alert_is_marked_seen_by_tapping_and_every_copy_s
     tmp_path: Path, framework: str,
 ) -> None:
     """The alert's copies are recorded when Telegram accepts them; the coordinator's tap edits both."""
-    programmes = tmp_path / "programmes"
-    programmes.mkdir()
-    (programmes / "pilot.yaml").write_text(PILOT, encoding="utf-8")
     clock = ManualClock(START)
-    async with runtime_in_process(tmp_path, clock, programmes_dir=programmes, framework=framework) as (
+    async with runtime_in_process(tmp_path, clock, programmes_dir=pilot_programmes(tmp_path), framework=framework) as (
             app, telegram, server):
         bot = telegram.api
         staff = {CONSULTANT: tg(CONSULTANT), CONSULTANT + 1: tg(CONSULTANT + 1)}
@@ -121,20 +132,7 @@ async def test_a_follow_up_risk_alert_is_marked_seen_by_tapping_and_every_copy_s
                 code = await app.intake.casework.invite(uow, role=role, programme_id="pilot", name=f"{role}-{chat}",
                                                         now=clock.now())
                 await app.intake.casework.join(uow, who, code, clock.now())
-        person = Person("telegram", str(USER), language="da", address=tg_address(USER))
-        reply = await app.intake.start(person, "pilot")
-        plan = {**TYPICAL, "language": "da", "q.name": "Alma", "phq9.9": "0"}
-        while not reply.finished:
-            screen = next(s for s in reversed(reply.screens) if s.asks)
-            value = str(plan.get(screen.step, "1"))
-            ids = [b.id for b in screen.buttons]
-            reply = await app.intake.answer(
-                person, Tap(screen.step, screen.version, value if value in ids else ids[0]) if ids else Text(value))
-        await drain(app, bot, min_age=timedelta(0))
-        summary = next(m for m in server.sent_messages(CONSULTANT) if m.buttons)
-        step = str(summary.buttons[0]["callback_data"]).split("|")[0]
-        async with app.uow() as uow:
-            await app.intake.casework.press(uow, staff[CONSULTANT], step, "claim", summary.message_id, clock.now())
+        await intake_claimed_by(app, bot, server, staff[CONSULTANT], clock)
         clock.advance(days=182)
         async with app.uow() as uow:
             await app.intake.casework.followups.schedule(uow, clock.now())
