@@ -39,7 +39,7 @@ from telegram.error import Forbidden as PtbForbidden
 from telegram.error import NetworkError as PtbNetworkError
 from telegram.error import RetryAfter, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, ExtBot, MessageHandler, filters
-from telegram.request import HTTPXRequest, RequestData
+from telegram.request import RequestData
 from telegram.request._requestparameter import RequestParameter
 
 from bot.app import App
@@ -55,6 +55,7 @@ from bot.channels.telegram.api import (
 )
 from bot.channels.telegram.handlers import Incoming, Press, Sender, on_edited, on_message, on_press
 from bot.channels.telegram.pacing import ChatPace, retry_after
+from bot.channels.telegram.ptb.request import AiohttpRequest
 from bot.settings import Settings
 from locales import FALLBACK
 
@@ -89,7 +90,7 @@ def _wait_of(exc: BaseException) -> float | None:
 class PtbApi:
     """`bot.channels.telegram.api.TelegramApi` on `telegram.Bot`: paced per chat, 429 waited out."""
 
-    def __init__(self, bot: ExtBot[None], updates: HTTPXRequest, interval: float) -> None:
+    def __init__(self, bot: ExtBot[None], updates: AiohttpRequest, interval: float) -> None:
         self.bot = bot
         self.updates = updates  # getUpdates on a client of its own, so a long poll never holds a send
         self.pace = ChatPace(interval)
@@ -220,14 +221,14 @@ class PtbRuntime:
         if settings.bot_token is None:
             raise ValueError("BOT_TOKEN is not set")
         self.app = app
-        self.updates_request = HTTPXRequest(connection_pool_size=2, read_timeout=CALL_TIMEOUT)
+        self.updates_request = AiohttpRequest(2, read_timeout=CALL_TIMEOUT)
         self.application = (
             Application.builder()
             .token(settings.bot_token.get_secret_value())
             .base_url(f"{settings.telegram_api_url}/bot")  # python-telegram-bot appends the token itself
             .base_file_url(f"{settings.telegram_api_url}/file/bot")
-            .request(HTTPXRequest(connection_pool_size=POOL_SIZE, read_timeout=CALL_TIMEOUT,
-                                  write_timeout=CALL_TIMEOUT, pool_timeout=CALL_TIMEOUT))
+            .request(AiohttpRequest(POOL_SIZE, read_timeout=CALL_TIMEOUT, write_timeout=CALL_TIMEOUT,
+                                    pool_timeout=CALL_TIMEOUT))
             .updater(None)  # updates come from the shared inbox loop, confirmed only once stored
             .job_queue(None)
             .build()
