@@ -1,8 +1,10 @@
 """The python-telegram-bot runtime: the same guarantees as aiogram's, on python-telegram-bot's client.
 
-Used of python-telegram-bot: `telegram.Bot` (its `HTTPXRequest` client, its errors) for every call,
-`Update.de_json` to read an update, and `Application.process_update` with a `MessageHandler` per kind
-and a `CallbackQueryHandler` to dispatch to the shared routing (`bot.channels.telegram.handlers`).
+Used of python-telegram-bot: `telegram.Bot` for every call (its parameters, its errors: `RetryAfter`,
+`Forbidden`, ...), on a `BaseRequest` of ours on aiohttp (`bot.channels.telegram.ptb.request`: its own
+`HTTPXRequest` cost most of the bot's CPU under load), `Update.de_json` to read an update, and
+`Application.process_update` with a `MessageHandler` per kind and a `CallbackQueryHandler` to dispatch
+to the shared routing (`bot.channels.telegram.handlers`).
 
 Not used, on purpose: its `Updater` (it confirms updates to Telegram before they are handled, so a
 crash would lose them; the shared loop in `bot.channels.telegram.polling` stores each update in the
