@@ -231,6 +231,7 @@ class PtbRuntime:
             .base_file_url(f"{settings.telegram_api_url}/file/bot")
             .request(AiohttpRequest(POOL_SIZE, read_timeout=CALL_TIMEOUT, write_timeout=CALL_TIMEOUT,
                                     pool_timeout=CALL_TIMEOUT))
+            .get_updates_request(self.updates_request)  # else it builds an httpx client for getUpdates
             .updater(None)  # updates come from the shared inbox loop, confirmed only once stored
             .job_queue(None)
             .build()
@@ -242,8 +243,7 @@ class PtbRuntime:
         self.application.add_handler(CallbackQueryHandler(self._tap))
 
     async def start(self) -> None:
-        await self.updates_request.initialize()
-        await self.application.initialize()  # getMe
+        await self.application.initialize()  # both requests, and getMe
 
     # --- python-telegram-bot's callbacks: the shared routing; a failure is kept for `handle` -------
 
@@ -316,9 +316,7 @@ class PtbRuntime:
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
-            await self.application.shutdown()
-        with contextlib.suppress(Exception):
-            await self.updates_request.shutdown()
+            await self.application.shutdown()  # both requests
         await self.isolation.close()
 
 
