@@ -86,6 +86,7 @@ async def test_the_aiohttp_backend_sends_json_and_uploads_files_as_forms(server:
     assert [(f.filename, f.content) for f in document.files.values()] == [("export.csv", b"a,b\n1,2\n")]
 
 
+@pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarning")  # python-telegram-bot's own, reading it
 async def test_the_aiohttp_backend_keeps_python_telegram_bots_errors(server: FakeTelegram) -> None:
     """The status and Telegram's answer are still mapped by python-telegram-bot (`RetryAfter` with its
     wait, `Forbidden`, `BadRequest`), so pacing and the shared code see what they saw with httpx."""
