@@ -57,7 +57,6 @@ class AiohttpRequest(BaseRequest):
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=self._pool_size),
-                json_serialize=lambda value: orjson.dumps(value).decode(),
                 headers={"User-Agent": self.USER_AGENT})
 
     async def shutdown(self) -> None:
