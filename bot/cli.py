@@ -393,7 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
     if logging.getLogger().level > logging.DEBUG:  # aiogram's line per handled update: only when debugging
         logging.getLogger("aiogram.event").setLevel(logging.WARNING)
-        logging.getLogger("httpx").setLevel(logging.WARNING)  # python-telegram-bot's client: a line per call
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # python-telegram-bot's default client, if used
     try:
         if args.command == "web" or (args.command == "chat" and args.web):
             with asyncio.Runner(loop_factory=event_loop_factory()) as runner:  # uvloop, as `run`

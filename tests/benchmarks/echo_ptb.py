@@ -20,7 +20,7 @@ import os
 import signal
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
+from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
 from bot.cli import event_loop_factory
 
@@ -41,12 +41,24 @@ async def tapped(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await context.bot.send_message(query.message.chat.id, query.data or "?", reply_markup=AGAIN)
 
 
-async def main() -> None:
+def builder() -> ApplicationBuilder:
+    """python-telegram-bot's defaults (`HTTPXRequest`), or with `ECHO_PTB_REQUEST=aiohttp` the request
+    backend of our runtime (`bot.channels.telegram.ptb.request`): what the echo bot costs on that."""
     url = os.environ["TELEGRAM_API_URL"].rstrip("/")
-    application = (Application.builder().token(os.environ["BOT_TOKEN"]).base_url(f"{url}/bot")
-                   .concurrent_updates(True).connection_pool_size(256)
-                   .read_timeout(30).write_timeout(30).pool_timeout(30).connect_timeout(30)
-                   .get_updates_read_timeout(60).build())
+    built = (Application.builder().token(os.environ["BOT_TOKEN"]).base_url(f"{url}/bot")
+             .concurrent_updates(True))
+    if os.environ.get("ECHO_PTB_REQUEST") == "aiohttp":
+        from bot.channels.telegram.ptb.request import AiohttpRequest
+
+        return (built.request(AiohttpRequest(256, read_timeout=30, write_timeout=30, connect_timeout=30,
+                                             pool_timeout=30))
+                .get_updates_request(AiohttpRequest(1, read_timeout=60, connect_timeout=30)))
+    return (built.connection_pool_size(256).read_timeout(30).write_timeout(30).pool_timeout(30)
+            .connect_timeout(30).get_updates_read_timeout(60))
+
+
+async def main() -> None:
+    application = builder().build()
     application.add_handler(MessageHandler(filters.ALL, echo))
     application.add_handler(CallbackQueryHandler(tapped))
     stopping = asyncio.Event()

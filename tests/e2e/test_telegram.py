@@ -73,11 +73,13 @@ async def test_commands_menu_is_set_in_three_languages(server: FakeTelegram, bot
 
 async def test_the_runtime_asked_for_is_the_one_that_answers(server: FakeTelegram, bot: BotProcess,
                                                             framework: str) -> None:
-    """BOT_FRAMEWORK really switches the client: aiogram's session sends JSON bodies, python-telegram-bot's
-    forms (runs after the commands test: the menu is set by the same client)."""
+    """BOT_FRAMEWORK really switches the client: each framework names itself in the User-Agent of its
+    calls (runs after the commands test: the menu is set by the same client). Both send JSON bodies:
+    aiogram's session as ours (`JsonSession`), python-telegram-bot's `Bot` through our aiohttp backend."""
     calls = server.calls_to("setMyCommands")
-    expected = "application/json" if framework == "aiogram" else "application/x-www-form-urlencoded"
-    assert calls and {c.content_type for c in calls} == {expected}
+    expected = "aiogram/" if framework == "aiogram" else "python-telegram-bot v"
+    assert calls and all(expected in c.user_agent for c in calls), {c.user_agent for c in calls}
+    assert {c.content_type for c in calls} == {"application/json"}
     assert f"polling for updates ({framework})" in bot.log.read_text()
 
 

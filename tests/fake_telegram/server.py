@@ -440,6 +440,7 @@ class Call:
     status: int | None = None
     response: JsonDict | None = None
     content_type: str = ""  # of the request body ("" without one)
+    user_agent: str = ""  # the client's User-Agent header
 
     @property
     def ok(self) -> bool:
@@ -1431,7 +1432,8 @@ class FakeTelegram:
             self.calls.append(call)
             return self._finish(call, ApiError(400, f"Bad Request: {exc}").payload(), 400)
         call = Call(method=method, params=params, time=time.monotonic(), files=files, token=token,
-                    content_type=request.content_type if request.body_exists else "")
+                    content_type=request.content_type if request.body_exists else "",
+                    user_agent=request.headers.get("User-Agent", ""))
         self.calls.append(call)
         self._changed.fire()
         if token != self.token:

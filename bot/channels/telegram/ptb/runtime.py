@@ -1,8 +1,10 @@
 """The python-telegram-bot runtime: the same guarantees as aiogram's, on python-telegram-bot's client.
 
-Used of python-telegram-bot: `telegram.Bot` (its `HTTPXRequest` client, its errors) for every call,
-`Update.de_json` to read an update, and `Application.process_update` with a `MessageHandler` per kind
-and a `CallbackQueryHandler` to dispatch to the shared routing (`bot.channels.telegram.handlers`).
+Used of python-telegram-bot: `telegram.Bot` for every call (its parameters, its errors: `RetryAfter`,
+`Forbidden`, ...), on a `BaseRequest` of ours on aiohttp (`bot.channels.telegram.ptb.request`: its own
+`HTTPXRequest` cost most of the bot's CPU under load), `Update.de_json` to read an update, and
+`Application.process_update` with a `MessageHandler` per kind and a `CallbackQueryHandler` to dispatch
+to the shared routing (`bot.channels.telegram.handlers`).
 
 Not used, on purpose: its `Updater` (it confirms updates to Telegram before they are handled, so a
 crash would lose them; the shared loop in `bot.channels.telegram.polling` stores each update in the
@@ -39,7 +41,7 @@ from telegram.error import Forbidden as PtbForbidden
 from telegram.error import NetworkError as PtbNetworkError
 from telegram.error import RetryAfter, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, ExtBot, MessageHandler, filters
-from telegram.request import HTTPXRequest, RequestData
+from telegram.request import RequestData
 from telegram.request._requestparameter import RequestParameter
 
 from bot.app import App
@@ -56,6 +58,7 @@ from bot.channels.telegram.api import (
 from bot.channels.telegram.handlers import Incoming, Press, Sender, on_edited, on_message, on_press
 from bot.channels.telegram.pacing import ChatPace, retry_after
 from bot.channels.telegram.polling import REDIS_LOCK_TTL
+from bot.channels.telegram.ptb.request import AiohttpRequest
 from bot.settings import Settings
 from locales import FALLBACK
 
@@ -89,7 +92,7 @@ def _wait_of(exc: BaseException) -> float | None:
 class PtbApi:
     """`bot.channels.telegram.api.TelegramApi` on `telegram.Bot`: paced per chat, 429 waited out."""
 
-    def __init__(self, bot: ExtBot[None], updates: HTTPXRequest, interval: float) -> None:
+    def __init__(self, bot: ExtBot[None], updates: AiohttpRequest, interval: float) -> None:
         self.bot = bot
         self.updates = updates  # getUpdates on a client of its own, so a long poll never holds a send
         self.pace = ChatPace(interval)
@@ -220,14 +223,15 @@ class PtbRuntime:
         if settings.bot_token is None:
             raise ValueError("BOT_TOKEN is not set")
         self.app = app
-        self.updates_request = HTTPXRequest(connection_pool_size=2, read_timeout=CALL_TIMEOUT)
+        self.updates_request = AiohttpRequest(2, read_timeout=CALL_TIMEOUT)
         self.application = (
             Application.builder()
             .token(settings.bot_token.get_secret_value())
             .base_url(f"{settings.telegram_api_url}/bot")  # python-telegram-bot appends the token itself
             .base_file_url(f"{settings.telegram_api_url}/file/bot")
-            .request(HTTPXRequest(connection_pool_size=POOL_SIZE, read_timeout=CALL_TIMEOUT,
-                                  write_timeout=CALL_TIMEOUT, pool_timeout=CALL_TIMEOUT))
+            .request(AiohttpRequest(POOL_SIZE, read_timeout=CALL_TIMEOUT, write_timeout=CALL_TIMEOUT,
+                                    pool_timeout=CALL_TIMEOUT))
+            .get_updates_request(self.updates_request)  # else it builds an httpx client for getUpdates
             .updater(None)  # updates come from the shared inbox loop, confirmed only once stored
             .job_queue(None)
             .build()
@@ -239,8 +243,7 @@ class PtbRuntime:
         self.application.add_handler(CallbackQueryHandler(self._tap))
 
     async def start(self) -> None:
-        await self.updates_request.initialize()
-        await self.application.initialize()  # getMe
+        await self.application.initialize()  # both requests, and getMe
 
     # --- python-telegram-bot's callbacks: the shared routing; a failure is kept for `handle` -------
 
@@ -313,9 +316,7 @@ class PtbRuntime:
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
-            await self.application.shutdown()
-        with contextlib.suppress(Exception):
-            await self.updates_request.shutdown()
+            await self.application.shutdown()  # both requests
         await self.isolation.close()
 
 
