@@ -25,7 +25,8 @@ the poller's `hold`) is parked the same way: its reply would have waited for the
 meanwhile the rest of the flood comes in at the speed of an inbox write and piles up, so the backlog
 folds it (the latest text answered, the rest closed with the notice) instead of answering each one
 a second apart. The backlog runs in the process that parked the update, started at once; what a
-crash leaves parked is handled when the webhook starts again (`Poller.handle_waiting`).
+crash leaves parked is handled when the webhook starts again (`Poller.handle_waiting`). With
+several workers each keeps its own hold and backlogs (see `docs/design.md`).
 """
 
 from __future__ import annotations
