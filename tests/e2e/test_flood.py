@@ -1,5 +1,6 @@
 """One person cannot stall the bot for everyone (issue 14): a flood of messages from one person, with
-the real handlers against the fake Bot API, polling in this process and the webhook's handler.
+the real handlers against the fake Bot API, polling in this process and the webhook's handler (fed by
+the fake server one update at a time, as Telegram posts one chat's updates).
 
 Not timed: the tests count what is in hand, what was sent to whom and in which order, and what the
 inbox and the audit trail hold. On both runtimes (the share and the fold are the shared inbox loop's).
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,9 +22,10 @@ from sqlalchemy import select
 
 from bot.app import App, open_app
 from bot.channels.telegram.api import TelegramApi
-from bot.channels.telegram.polling import PER_PERSON_IN_HAND, Poller
+from bot.channels.telegram.polling import FOLD_AFTER, PER_PERSON_IN_HAND, Poller
 from bot.channels.telegram.runtime import Runtime, webhook_app
 from bot.channels.telegram.updates import inbox_source, sender_address
+from bot.clock import ManualClock
 from bot.settings import Settings
 from locales import Translator
 from storage.models import AuditEvent
@@ -43,6 +46,26 @@ async def polling(app: App, runtime: Runtime, **options: Any) -> AsyncIterator[P
     finally:
         poller.stop()
         await task
+
+
+@contextlib.asynccontextmanager
+async def webhook(app: App, runtime: Runtime, *, hold: float) -> AsyncIterator[Poller]:
+    """The webhook's handler on a local port, registered with the fake server, which then posts the
+    queued updates to it one at a time, each after the previous was answered (as Telegram does in one chat)."""
+    poller = Poller(app, runtime.api, runtime.handle, hold=hold)
+    web_app = web.Application()
+    web_app.router.add_post("/hook", webhook_app(runtime, "s3cret", poller=poller))
+    runner = web.AppRunner(web_app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    await runtime.set_webhook(f"http://127.0.0.1:{runner.addresses[0][1]}/hook", "s3cret")
+    try:
+        yield poller
+    finally:
+        await runtime.delete_webhook()
+        poller.stop()
+        await poller.settle()
+        await runner.cleanup()
 
 
 async def folded_counts(app: App) -> list[int]:
@@ -158,6 +181,94 @@ async def test_a_tap_inside_a_flood_is_handled(tmp_path: Path, framework: str) -
         assert await folded_counts(app) == [25 - PER_PERSON_IN_HAND - 1]
 
 
+async def test_a_flood_posted_one_update_at_a_time_to_the_webhook_is_folded(tmp_path: Path, framework: str) -> None:
+    """Telegram posts one chat's updates one at a time, so a flood never has more than one in hand: an
+    update that comes within the pacing of the person's last reply is parked, and the backlog folds the
+    flood. The clock stands still, so every update after the first comes "at once"."""
+    flood = 200
+    async with runtime_in_process(tmp_path, ManualClock(), per_chat_interval=0.1,
+                                  framework=framework) as (app, runtime, server):
+        bot = runtime.api
+        person = Candidate(server, server.user(8501, "Flo", "da"))
+        other = server.user(8502, "Ole", "da")
+        async with polling(app, runtime):
+            await person.say("/start reconnect")
+            await walk(person, "q.age")
+        mark = person.mark
+        updates = [await person.user.send_text(f"hov {n}") for n in range(flood // 2)]
+        start = await other.send_command("/start reconnect")  # another person, in the middle of it
+        updates += [await person.user.send_text(f"hov {n}") for n in range(flood // 2, flood)]
+        updates.append(await person.user.send_text("40"))
+        async with webhook(app, runtime, hold=0.1) as poller:
+            await server.settle(60)  # all posted and answered 200
+            async with asyncio.timeout(60):  # and the parked ones handled
+                await poller.settle()
+
+        replies = [m.text for m in person.sent_since(mark)]
+        folds = await folded_counts(app)
+        # answered as one, a fold at a time, not 2 x 201 times a tenth of a second apart
+        assert replies.count(FLOODED) == len(folds) >= 1, replies
+        assert len(replies) <= 2 + 2 * FOLD_AFTER + 3 * len(folds) and len(replies) < flood // 5, replies
+        assert sum(folds) >= flood // 2
+        assert step_of(person.question()) == "q.municipality", replies  # the latest text, 40, is the age
+        # the other person was answered as usual, in the middle of the flood
+        order = [(e.chat_id, e.message.text) for e in server.history() if e.kind == "send"]
+        first_other = next(i for i, (chat, _) in enumerate(order) if chat == other.chat_id)
+        last_flood = max(i for i, (chat, _) in enumerate(order) if chat == person.user.chat_id)
+        assert first_other < last_flood
+        assert FLOODED not in sends(server, other.chat_id) and other.messages[-1].buttons
+        async with app.uow() as uow:  # every update stored before its 200, and closed: answered or folded
+            source = inbox_source(bot.id)
+            assert await uow.updates.waiting(source) == []
+            for update in [*updates, start]:
+                assert await uow.updates.seen(source, update["update_id"])
+        assert {d.status for d in server.webhook_responses} == {200}
+
+
+async def test_a_tap_inside_a_flood_posted_to_the_webhook_is_handled(tmp_path: Path, framework: str) -> None:
+    async with runtime_in_process(tmp_path, ManualClock(), per_chat_interval=0.1,
+                                  framework=framework) as (app, runtime, server):
+        person = Candidate(server, server.user(8601, "Flo", "da"))
+        async with polling(app, runtime):
+            await person.say("/start reconnect")
+            await walk(person, "consent")
+        consent = person.question()
+        mark = person.mark
+        for n in range(100):
+            await person.user.send_text(f"hov {n}")
+        await person.user.tap_button(lambda b: str(b.get("callback_data", "")).endswith("|yes"),
+                                     message_id=consent.message_id)
+        for _ in range(20):
+            await person.user.send_sticker()
+        async with webhook(app, runtime, hold=0.1) as poller:
+            await server.settle(60)
+            async with asyncio.timeout(60):
+                await poller.settle()
+        replies = [m.text for m in person.sent_since(mark)]
+        folds = await folded_counts(app)
+        assert replies.count(FLOODED) == len(folds) >= 1, replies
+        assert step_of(person.question()) == "q.name", replies  # the consent was given
+        assert len(replies) <= 2 + 2 * FOLD_AFTER + 3 * len(folds), replies
+
+
+async def test_an_answer_after_the_pacing_is_handled_before_the_webhook_answers(tmp_path: Path) -> None:
+    """The hold parks only what comes within the pacing of the person's last reply: a person who reads
+    and answers is handled in the request, as before (nothing parked, nothing in the inbox)."""
+    clock = ManualClock()
+    async with runtime_in_process(tmp_path, clock, per_chat_interval=0.1) as (app, runtime, server):
+        person = Candidate(server, server.user(8701, "Ole", "da"))
+        async with webhook(app, runtime, hold=0.1) as poller:
+            for text in ("/start reconnect", "hov"):
+                clock.advance(seconds=0.1)
+                mark = person.mark
+                await (person.user.send_command(text) if text.startswith("/") else person.user.send_text(text))
+                await server.settle(20)
+                # answered 200 only after it was handled: its replies are there, and nothing was parked
+                assert person.sent_since(mark) and not poller._parked and not poller._backlogs
+            async with app.uow() as uow:
+                assert await uow.updates.waiting(inbox_source(runtime.api.id)) == []
+
+
 class SlowRuntime:
     """A runtime whose handling of person 8301's messages waits for `release` (the webhook's share is the
     shared webhook handler's, whichever framework handles the update)."""
@@ -230,26 +341,45 @@ async def test_the_webhook_keeps_the_same_share_per_person(tmp_path: Path) -> No
             assert await uow.updates.waiting(inbox_source(bot.id)) == []
 
 
+@pytest.mark.parametrize("mode", ["polling", "webhook"])
 @pytest.mark.parametrize("kill_at", ["the first reply", "the notice"])
 async def test_kill_9_in_the_middle_of_a_flood_loses_nothing_and_answers_nothing_twice(
-        tmp_path: Path, kill_at: str, framework: str) -> None:
+        tmp_path: Path, kill_at: str, mode: str, framework: str) -> None:
     """`ipsbot run` as a process, killed with SIGKILL while it works through a flood (at its first
-    reply to it, or when it has folded it), then started again."""
+    reply to it, or when it has folded it), then started again; polling, or the webhook (which the fake
+    server posts to one update at a time, and posts again what was not answered 200 before the kill)."""
     flood = 200
     async with FakeTelegram(token=TOKEN) as server:
         env = bot_env(server, tmp_path, framework, PER_CHAT_INTERVAL="0.1")  # paced, so the kill lands mid-flood
-        process = await BotProcess(server, env, tmp_path).start(fork=True)
+        process = BotProcess(server, env, tmp_path)
         person = Candidate(server, server.user(8401, "Flo", "da"))
-        await person.say("/start reconnect")
-        await walk(person, "q.age")
+        ready = "getUpdates"
+        if mode == "webhook":  # the walk by polling (its steps wait for the replies); the flood by the webhook
+            await process.start()
+            await person.say("/start reconnect")
+            await walk(person, "q.age")
+            assert await process.stop() == 0
+            with socket.socket() as free:
+                free.bind(("127.0.0.1", 0))
+                port = free.getsockname()[1]
+            env.update(WEBHOOK_URL=f"http://127.0.0.1:{port}/hook", WEBHOOK_SECRET="s3cret",
+                       WEBHOOK_HOST="127.0.0.1", WEBHOOK_PORT=str(port))
+            ready = "setWebhook"
+            await process.start(ready, fork=True)
+        else:
+            await process.start(fork=True)
+            await person.say("/start reconnect")
+            await walk(person, "q.age")
         mark = person.mark
         updates = [await person.user.send_text(f"hov {n}") for n in range(flood)]
         updates.append(await person.user.send_text("40"))
         await person.user.wait_for_reply(
             None if kill_at == "the first reply" else (lambda m: m.text == FLOODED), timeout=30)
         await process.kill()
-        await process.start(fork=True)
+        await process.start(ready, fork=True)
         await server.settle(60)
+        # a webhook's parked updates are still being handled when the last is answered 200: until the age is taken
+        await person.user.wait_for_reply(lambda m: bool(m.buttons) and step_of(m) == "q.municipality", timeout=60)
         assert await process.stop() == 0
 
         assert not server.pending_updates  # all confirmed to Telegram: nothing will come again
@@ -268,7 +398,9 @@ async def test_kill_9_in_the_middle_of_a_flood_loses_nothing_and_answers_nothing
         assert replies.count(FLOODED) == len(folds) >= 1, replies
         asked_next = [m for m in person.sent_since(mark) if m.buttons and step_of(m) == "q.municipality"]
         assert len(asked_next) == 1, replies
-        assert len(replies) <= 2 * PER_PERSON_IN_HAND * 2 + 3 * len(folds), replies
+        # the webhook's first round of a backlog may be up to FOLD_AFTER messages, each answered
+        first_round = 2 + 2 * FOLD_AFTER if mode == "webhook" else 0
+        assert len(replies) <= 2 * PER_PERSON_IN_HAND * 2 + 3 * len(folds) + first_round, replies
 
 
 def test_a_long_backlog_keeps_the_presses_and_the_latest_private_text_only() -> None:

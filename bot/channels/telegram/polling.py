@@ -21,7 +21,9 @@ in order. A backlog of more than `FOLD_AFTER` messages is answered as one: the l
 the latest message) is handled as usual with a short notice first; the other messages are closed in
 one transaction with an audit event; button presses are handled as usual, in order. Others'
 updates keep being fetched and answered meanwhile. The webhook uses the same counts (`admits`,
-`park`): an update over a person's share is stored in the inbox and answered 200 at once.
+`park`): an update over a person's share is stored in the inbox and answered 200 at once, and so is
+one that comes while the person's last reply is still within the per-chat pacing (`hold`), which is
+how a flood shows when Telegram posts one chat's updates one at a time.
 """
 
 from __future__ import annotations
@@ -172,7 +174,7 @@ class Poller:
 
     def __init__(self, app: App, api: TelegramApi, handle: Handle, *, poll_timeout: int = POLL_TIMEOUT,
                  max_in_hand: int = MAX_IN_HAND, max_per_person: int = PER_PERSON_IN_HAND,
-                 fold_after: int = FOLD_AFTER) -> None:
+                 fold_after: int = FOLD_AFTER, hold: float = 0.0) -> None:
         self.app = app
         self.api = api
         self.handle = handle
@@ -189,6 +191,10 @@ class Poller:
         self._count: dict[int, int] = {}  # per person: updates in hand, a backlog being handled, webhook calls
         self._parked: dict[int, bool] = {}  # people with updates waiting in the inbox: more came since read?
         self._backlogs: dict[int, asyncio.Task[None]] = {}  # per parked person: their backlog being handled
+        # the webhook's: a person's update that comes less than `hold` seconds after their last one was
+        # answered is parked too (see `admits`); when each person's last update was answered, by the app's clock
+        self.hold = hold
+        self._answered: dict[int, datetime] = {}
 
     def stop(self) -> None:
         self.stopping.set()
@@ -291,8 +297,18 @@ class Poller:
     # --- one person's share ---------------------------------------------------------------------
 
     def admits(self, person: int | None) -> bool:
-        """Whether an update of this person may be handled now (else it waits in the inbox)."""
-        return person is None or (person not in self._parked and self._count.get(person, 0) < self.max_per_person)
+        """Whether an update of this person may be handled now (else it waits in the inbox).
+
+        With a `hold` (the webhook's, the per-chat pacing interval), also not while the person's last
+        answer is younger than that: Telegram posts one chat's updates one at a time, so a flood never
+        has more than one in hand and only its pace shows it. Its reply would wait for the pacing anyway;
+        parked, the flood piles up in the inbox while the backlog's replies are paced, and is folded."""
+        if person is None:
+            return True
+        if person in self._parked or self._count.get(person, 0) >= self.max_per_person:
+            return False
+        answered = self._answered.get(person)
+        return answered is None or (self.app.clock.now() - answered).total_seconds() >= self.hold
 
     def enter(self, person: int | None) -> None:
         if person is not None:
@@ -306,8 +322,16 @@ class Poller:
             self._count[person] = left
             return
         self._count.pop(person, None)
+        if self.hold > 0:
+            self._note_answered(person)
         if person in self._parked:
             self._start_backlog(person)
+
+    def _note_answered(self, person: int) -> None:
+        now = self.app.clock.now()
+        self._answered[person] = now
+        if len(self._answered) > 10_000:  # forget people whose hold is over
+            self._answered = {p: at for p, at in self._answered.items() if (now - at).total_seconds() < self.hold}
 
     async def park(self, raw: dict[str, Any]) -> None:
         """Store an update over its person's share in the inbox, for their turn (the webhook's way)."""

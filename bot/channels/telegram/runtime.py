@@ -17,9 +17,16 @@ such an update is stored in the inbox and answered 200 at once, and the poller's
 takes it in the person's turn, as in polling. Answering non-2xx instead would make Telegram send it
 again later, but Telegram backs off per bot, not per person, so one person's flood would delay
 everyone's updates; the inbox keeps it durably and leaves Telegram's connections to the others.
-Where a chat's updates come one at a time (as `tests/benchmarks/load.py` delivers them), a person
-never has more than one in hand: a flood then waits with Telegram and holds one connection, at the
-pace of its replies, and is not folded; the others' updates come on the other connections.
+
+Telegram posts one chat's updates one at a time, the next after the previous was answered, so a
+flood never has more than one update in hand; it shows in its pace instead. An update that comes
+while the person's last answer is younger than the per-chat pacing interval (`PER_CHAT_INTERVAL`,
+the poller's `hold`) is parked the same way: its reply would have waited for the pacing anyway, and
+meanwhile the rest of the flood comes in at the speed of an inbox write and piles up, so the backlog
+folds it (the latest text answered, the rest closed with the notice) instead of answering each one
+a second apart. The backlog runs in the process that parked the update, started at once; what a
+crash leaves parked is handled when the webhook starts again (`Poller.handle_waiting`). With
+several workers each keeps its own hold and backlogs (see `docs/design.md`).
 """
 
 from __future__ import annotations
@@ -117,7 +124,8 @@ def webhook_app(runtime: Runtime, secret: str, *, spread: bool = False,
                 poller: Poller | None = None) -> Callable[[web.Request], Awaitable[web.Response]]:
     """The webhook's request handler.
 
-    `poller`: keeps each person's share (see the module docstring); without it, no cap per person.
+    `poller`: keeps each person's share and, with its `hold`, folds a flood that comes one update at a
+    time (see the module docstring); without it, no cap per person.
 
     `spread`: close every `SPREAD_EVERY`th connection after its answer. Workers share the port through
     SO_REUSEPORT, where the kernel picks a worker per connection; Telegram (and a proxy in front) keeps
@@ -214,7 +222,8 @@ async def run(app: App, settings: Settings, *, worker: bool = False) -> int:
     gc.collect()
     gc.freeze()
     stopping = asyncio.Event()
-    poller = Poller(app, api, runtime.handle)
+    # a webhook parks a person's update that comes within their reply's pacing (see the module docstring)
+    poller = Poller(app, api, runtime.handle, hold=settings.per_chat_interval if settings.webhook_url else 0.0)
     loop = asyncio.get_running_loop()
 
     def stop() -> None:
@@ -231,7 +240,9 @@ async def run(app: App, settings: Settings, *, worker: bool = False) -> int:
         if not worker:
             await set_commands(runtime, settings)
         if settings.webhook_url:
-            await poller.handle_waiting()  # what a polling run left in the inbox
+            if not worker:  # the only process, as in polling (workers: the supervisor did it)
+                await drain(app, api, min_age=timedelta(0))
+            await poller.handle_waiting()  # what a polling run or a crash left in the inbox
             await run_webhook(runtime, settings, stopping, secret=webhook_secret(settings), register=not worker,
                               poller=poller)
             await poller.settle()  # backlogs stop at once; what is left waits in the inbox
