@@ -23,15 +23,21 @@ from tests.e2e.telegram_bot import TOKEN
 from tests.fake_telegram import FakeTelegram
 
 
+def _settings(server: FakeTelegram, tmp_path: Path, per_chat_interval: float, framework: str,
+              programmes_dir: Path | None) -> Settings:
+    """A bot on the fake Bot API, with a fresh SQLite database and key in `tmp_path`."""
+    return Settings(bot_token=TOKEN, telegram_api_url=server.url,
+                    database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+                    encryption_key=Fernet.generate_key().decode(), per_chat_interval=per_chat_interval,
+                    bot_framework=framework, programmes_dir=programmes_dir)
+
+
 @asynccontextmanager
 async def in_process(tmp_path: Path, clock: Clock | None = None, *, per_chat_interval: float = 0.0,
                      framework: str = "aiogram", programmes_dir: Path | None = None
                      ) -> AsyncIterator[tuple[App, Any, FakeTelegram]]:
     async with FakeTelegram(token=TOKEN) as server:
-        settings = Settings(bot_token=TOKEN, telegram_api_url=server.url,
-                            database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
-                            encryption_key=Fernet.generate_key().decode(), per_chat_interval=per_chat_interval,
-                            bot_framework=framework, programmes_dir=programmes_dir)
+        settings = _settings(server, tmp_path, per_chat_interval, framework, programmes_dir)
         async with open_app(settings, clock) as app:
             if framework == "ptb":
                 from bot.channels.telegram.ptb.runtime import open_ptb
@@ -54,10 +60,7 @@ async def runtime_in_process(tmp_path: Path, clock: Clock | None = None, *, per_
                              framework: str = "aiogram", programmes_dir: Path | None = None
                              ) -> AsyncIterator[tuple[App, Runtime, FakeTelegram]]:
     async with FakeTelegram(token=TOKEN) as server:
-        settings = Settings(bot_token=TOKEN, telegram_api_url=server.url,
-                            database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
-                            encryption_key=Fernet.generate_key().decode(), per_chat_interval=per_chat_interval,
-                            bot_framework=framework, programmes_dir=programmes_dir)
+        settings = _settings(server, tmp_path, per_chat_interval, framework, programmes_dir)
         async with open_app(settings, clock) as app:
             runtime = await open_runtime(app, settings)
             try:

@@ -17,27 +17,16 @@ from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 from locales import Translator
 from tests.e2e.telegram_bot import TOKEN, BotProcess, Candidate, bot_env
 from tests.fake_telegram import BotMessage, FakeTelegram
+from tests.programmes import pilot_yaml
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 DA = Translator("da")
-PILOT = """\
-id: pilot
-names: {da: "Pilotprojekt", sv: "Pilotprojekt", en: "Pilot"}
-country: DK
-region: hovedstaden
-timezone: Europe/Copenhagen
-languages: [da, en]
+PILOT = pilot_yaml("""\
 age: {min: 15, max: 99}
 instruments: [gad7]
 caseload_cap: 2
-crisis:
-  - {label: crisis.dk.112, phone: "112"}
-contact: {da: "Kontakt jobcentret.", sv: "Kontakta jobbcentret.", en: "Contact the job centre."}
-triage:
-  - outcome: eligible
-    reason: reason.target_group
-"""
+""")
 
 
 class World:

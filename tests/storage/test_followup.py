@@ -32,29 +32,18 @@ from locales import Translator
 from storage.models import AlertCopy, AuditEvent, Candidate, FollowUp, OutboxMessage, Referral, RiskEvent
 from storage.repositories import UnitOfWork
 from tests.people import tg, tg_address
+from tests.programmes import pilot_yaml
 from tests.storage.test_risk_routing import join, person, sent_to, until
 
 DA = Translator("da")
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-PILOT = """\
-id: pilot
-names: {da: "Pilotprojekt", sv: "Pilotprojekt", en: "Pilot"}
-country: DK
-region: hovedstaden
-timezone: Europe/Copenhagen
-languages: [da, en]
+PILOT = pilot_yaml("""\
 instruments: [phq9]
-crisis:
-  - {label: crisis.dk.112, phone: "112"}
-contact: {da: "Kontakt jobcentret.", sv: "Kontakta jobbcentret.", en: "Contact the job centre."}
 outcome_counts: [ordinary_full, ordinary_part, education]
-triage:
-  - outcome: eligible
-    reason: reason.target_group
 followups:
   - {id: 6m, trigger: {after: referral, days: 182}, instruments: [phq9]}
   - {id: 2m-job, trigger: {after: outcome, days: 60, outcomes: [ordinary_full, education]}, instruments: [mansa]}
-"""
+""")
 MANSA_PILOT = PILOT.replace("id: pilot", "id: pilotm").replace("instruments: [phq9]", "instruments: [phq9, mansa]")
 REGISTRY = Registry({"pilot": Programme.model_validate(yaml.safe_load(PILOT)),
                      "pilotm": Programme.model_validate(yaml.safe_load(MANSA_PILOT))})

@@ -34,31 +34,23 @@ from storage.models import AuditEvent, OutboxMessage, Referral, RiskEvent
 from storage.repositories import UnitOfWork
 from tests.flows.walk import TYPICAL
 from tests.people import tg, tg_address
+from tests.programmes import pilot_yaml
 
 DA = Translator("da")
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-PILOT = """\
-id: pilot
-names: {da: "Pilotprojekt", sv: "Pilotprojekt", en: "Pilot"}
-country: DK
-region: hovedstaden
-timezone: Europe/Copenhagen
-languages: [da, en]
+PILOT = pilot_yaml("""\
 age: {min: 15, max: 99}
 instruments: [phq9]
 caseload_cap: 1
 risk_abandon_hours: 12
 urgent_window_hours: 6
-crisis:
-  - {label: crisis.dk.112, phone: "112"}
-contact: {da: "Kontakt jobcentret.", sv: "Kontakta jobbcentret.", en: "Contact the job centre."}
-triage:
+""", triage="""\
   - when: {fact: age, gt: 60}
     outcome: refer-gp
     reason: reason.severe_symptoms
   - outcome: eligible
     reason: reason.target_group
-"""
+""")
 REGISTRY = Registry({"pilot": Programme.model_validate(yaml.safe_load(PILOT)), **{
     p.id: p for p in Registry.load().all()}})
 FLOW = IntakeFlow(REGISTRY)
