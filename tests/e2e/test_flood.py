@@ -28,7 +28,7 @@ from bot.channels.telegram.updates import inbox_source, sender_address
 from bot.clock import ManualClock
 from bot.settings import Settings
 from locales import Translator
-from storage.models import AuditEvent
+from storage.models import AuditEvent, Intake
 from tests.e2e.inprocess import in_process, runtime_in_process
 from tests.e2e.telegram_bot import TOKEN, BotProcess, Candidate, bot_env, step_of
 from tests.fake_telegram import FakeTelegram
@@ -72,6 +72,9 @@ async def folded_counts(app: App) -> list[int]:
     async with app.uow() as uow:
         events = (await uow.session.scalars(
             select(AuditEvent).where(AuditEvent.action == "telegram.flood_folded").order_by(AuditEvent.id))).all()
+        refs = set((await uow.session.scalars(select(Intake.actor_ref))).all())
+    # no lasting hash of the person: their intake's random reference (erased with it), as intakes audit
+    assert {e.actor for e in events} <= {"candidate", *(f"candidate:{ref}" for ref in refs)}, [e.actor for e in events]
     return [int(e.detail.split()[0]) for e in events]
 
 

@@ -435,9 +435,11 @@ class Poller:
         """Close the folded messages and audit how many, in one transaction; how many were still open."""
         now = self.app.clock.now()
         count = await uow.updates.finish(self.source, update_ids, now)
-        if count:
-            await uow.audit.record(actor=f"candidate:{Person('telegram', str(person)).log_id}",
-                                   action="telegram.flood_folded", at=now,
+        if count:  # the actor as intakes audit them: the intake's random reference, erased with it
+            candidate = await uow.candidates.find(sender_address(person).channel, str(person))
+            intake = await uow.intakes.latest(candidate.id) if candidate is not None else None
+            actor = f"candidate:{intake.actor_ref}" if intake is not None and intake.actor_ref else "candidate"
+            await uow.audit.record(actor=actor, action="telegram.flood_folded", at=now,
                                    detail=f"{count} messages answered with the latest")
         return count
 
