@@ -15,7 +15,6 @@ from flows.ips import CASE_OUTCOMES, CASE_STEP_CLOCKS
 from flows.programmes import Programme
 from flows.screens import Button, InputKind, Screen, Tone
 from flows.steps import Step, StepKind
-from flows.triage import goes_to_consultant
 from locales import Translator, format_when
 
 CASE_ACTIONS = (*CASE_STEP_CLOCKS, "outcome", "close")
@@ -108,8 +107,7 @@ def summary_text(referral_id: int, payload: dict[str, Any], programme: Programme
     lines.append("")
     lines += [_line(t, qid, value) for qid, value in payload["motivation"].items()]
     lines.append("")
-    outcome = t(f"staff.outcome.{triage['outcome']}") if goes_to_consultant(triage["outcome"]) else triage["outcome"]
-    lines.append(t("staff.summary.triage", outcome=outcome, reason=t(triage["reason"])))
+    lines.append(t("staff.summary.triage", outcome=t(f"staff.outcome.{triage['outcome']}"), reason=t(triage["reason"])))
     consent = payload.get("consent", {})
     if consent_at is not None:
         lines.append(t("staff.summary.consent", when=format_when(consent_at, t.lang, programme.timezone),

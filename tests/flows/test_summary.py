@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flows.summary import summary_text
+from flows.triage import Outcome
 from locales import Translator
 from tests.flows.walk import REGISTRY, Walker
 
@@ -30,3 +31,17 @@ def test_without_stored_times_the_summary_still_names_the_item_from_the_flow() -
     text = summary_text(3, payload, REGISTRY["reconnect"], "da", None)
     assert DA("staff.summary.item", instrument="MDI", item="6") in text and DA("mdi.item.6") in text
     assert DA("staff.summary.partial", answered=0, last="–")[:10] not in text  # a finished intake is not partial
+
+
+def test_every_triage_outcome_is_named_in_the_readers_language() -> None:
+    """A referral outside the target group reaches staff too (urgent, or completed after a partial
+    one): its outcome is a catalogue text, never the raw id ("refer-gp")."""
+    walker = Walker("reconnect", "da")
+    walker.run({}, default_score=1)
+    (payload,) = walker.events("completed")
+    for outcome in Outcome:
+        for lang in ("da", "sv", "en"):
+            t = Translator(lang)
+            shown = {**payload, "triage": {**payload["triage"], "outcome": outcome.value}}
+            text = summary_text(3, shown, REGISTRY["reconnect"], lang, None)
+            assert t(f"staff.outcome.{outcome.value}") in text and outcome.value not in text, (lang, outcome)
