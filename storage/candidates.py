@@ -27,6 +27,7 @@ from storage.models import (
     FollowUp,
     Intake,
     IntakeStatus,
+    InviteAttempt,
     OutboxMessage,
     Referral,
     RiskEvent,
@@ -164,8 +165,9 @@ class CandidateRepository:
     async def delete(self, candidate_id: int) -> None:
         """Erase a candidate and every row that holds their content (audit events stay, content-free).
 
-        Intakes, referrals (with their offers), messages to them or about them (sent or not, to anyone),
-        the record of staff messages that showed them, and updates of theirs still waiting in the inbox.
+        Intakes, referrals (with their offers), risk events, follow-ups (with their alert copies),
+        messages to them or about them (sent or not, to anyone), the record of staff messages that
+        showed them, updates of theirs still waiting in the inbox, and their wrong-invite-code counter.
         Withdrawing what staff were shown is `bot.services.erasure.erase`'s part, before this.
         """
         candidate = await self.session.get(Candidate, candidate_id)
@@ -184,7 +186,10 @@ class CandidateRepository:
             or_(OutboxMessage.candidate_id == candidate_id, OutboxMessage.subject_id == candidate_id)))
         await self.session.execute(delete(ShownMessage).where(ShownMessage.subject_id == candidate_id))
         if candidate is not None:
-            await UpdateRepository(self.session).drop_waiting_of(known_address_hashes(candidate))
+            hashes = known_address_hashes(candidate)
+            await UpdateRepository(self.session).drop_waiting_of(hashes)
+            # the count of wrong invite codes they typed, kept under their identity's hash
+            await self.session.execute(delete(InviteAttempt).where(InviteAttempt.subject_hash.in_(hashes)))
         await self.session.execute(delete(Candidate).where(Candidate.id == candidate_id))
 
 

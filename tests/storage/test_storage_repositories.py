@@ -164,7 +164,8 @@ async def test_delete_cascades_but_keeps_audit(factory: Factory, now: datetime) 
 async def test_delete_removes_every_row_about_the_person(factory: Factory, now: datetime) -> None:
     """Messages to them and about them (sent or not), the record of what staff were shown, their
     waiting updates: gone; other people's stay."""
-    from storage.models import OutboxMessage, ShownMessage
+    from storage.candidates import subject_hash
+    from storage.models import InviteAttempt, OutboxMessage, ShownMessage
 
     intake = await _finished_intake(factory, now, external_id="555")
     async with UnitOfWork(factory) as uow:
@@ -182,9 +183,13 @@ async def test_delete_removes_every_row_about_the_person(factory: Factory, now: 
             Received(2, tg_address(555), {"update_id": 2, "callback_query": {"from": {"id": 555}, "data": "x"}}),
             Received(3, tg_address(666), {"update_id": 3, "message": {"from": {"id": 666}, "text": "other"}}),
         ], now)
+        for who in ("555", "666"):  # wrong invite codes typed (the counter is keyed by their identity's hash)
+            await uow.invites.count_wrong_code(subject_hash("telegram", who), now)
     async with UnitOfWork(factory) as uow:
         await uow.candidates.delete(person)
     async with UnitOfWork(factory) as uow:
+        counters = (await uow.session.scalars(select(InviteAttempt.subject_hash))).all()
+        assert counters == [subject_hash("telegram", "666")]
         assert (await uow.session.scalars(select(OutboxMessage.id))).all() == [keep]
         assert [s.subject_id for s in (await uow.session.scalars(select(ShownMessage))).all()] == [other.id]
         assert [u["update_id"] for u in await uow.updates.waiting("telegram:1")] == [3]
