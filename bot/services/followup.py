@@ -199,17 +199,26 @@ class FollowUps:
         """A risk answer at follow-up reaches a person: the case's consultant and the coordinators.
 
         Each copy carries "Seen, I will make contact"; a new risk answer after a press needs a press again."""
-        consultant = await uow.staff.get(referral.consultant_id) if referral.consultant_id else None
-        staff: list[Staff] = [consultant] if consultant is not None and consultant.active else []
-        staff += [s for s in await uow.staff.with_role(programme.id, "coordinator") if s not in staff]
-        if not staff:  # no holder and no coordinator: the programme's consultants
-            staff = await uow.staff.on_watch(programme.id)
+        staff = await self._recipients(uow, referral, programme, everyone_on_watch=False)
         if not staff:
             log.error("programme %s has no consultant and no coordinator; a follow-up risk answer of case %s "
                       "told nobody", programme.id, referral.id)
         if row.alerted_at is None or row.alert_seen_at is not None:  # unseen still: the window runs from the first
             row.alerted_at, row.alert_seen_at, row.alert_seen_by, row.alert_resent_at = now, None, None, None
         return await self._send_alert(uow, row, referral, programme, staff, candidate.id, now, "followup.risk_sent")
+
+    @staticmethod
+    async def _recipients(uow: UnitOfWork, referral: Referral, programme: Programme, *,
+                          everyone_on_watch: bool) -> list[Staff]:
+        """Who gets a risk alert: the consultant holding the case and the coordinators; the programme's
+        consultants when there are neither. Sent again (`everyone_on_watch`), the consultants too when
+        the programme has no coordinator."""
+        holder = await uow.staff.get(referral.consultant_id) if referral.consultant_id else None
+        staff: list[Staff] = [holder] if holder is not None and holder.active else []
+        watch = await uow.staff.on_watch(programme.id)  # the coordinators, or the consultants when none
+        if everyone_on_watch or not staff or any(member.role == "coordinator" for member in watch):
+            staff += [member for member in watch if member not in staff]
+        return staff
 
     async def _send_alert(self, uow: UnitOfWork, row: FollowUp, referral: Referral, programme: Programme,
                           staff: list[Staff], subject: int, now: datetime, action: str, note: str = "") -> list[int]:
@@ -272,16 +281,13 @@ class FollowUps:
         ids: list[int] = []
         for row in await uow.followups.unseen_alerts(now - timedelta(hours=shortest)):
             programme = self.registry.get(row.programme_id)
-            referral = await uow.referrals.get(row.referral_id)
-            if (programme is None or referral is None or row.alerted_at is None
+            if (programme is None or row.alerted_at is None
                     or row.alerted_at > now - timedelta(hours=programme.urgent_window_hours)):
+                continue  # its own programme's window has not passed yet
+            referral = await uow.referrals.get(row.referral_id)
+            if referral is None:
                 continue
-            holder = await uow.staff.get(referral.consultant_id) if referral.consultant_id else None
-            staff: list[Staff] = [holder] if holder is not None and holder.active else []
-            for member in [*await uow.staff.with_role(programme.id, "coordinator"),
-                           *await uow.staff.on_watch(programme.id)]:
-                if member not in staff:
-                    staff.append(member)
+            staff = await self._recipients(uow, referral, programme, everyone_on_watch=True)
             if not staff:
                 log.error("programme %s has no consultant and no coordinator; an unseen follow-up risk alert of "
                           "case %s told nobody", programme.id, referral.id)
