@@ -72,9 +72,6 @@ class Casework:
         candidate = await uow.referrals.person_of(referral.id)
         return candidate.id if candidate else None
 
-    async def refuse(self, uow: UnitOfWork, who: Who, step: str, button: str, now: datetime) -> int:
-        return await self.notifier.refuse(uow, who, step, button, now)
-
     async def notify(self, uow: UnitOfWork, to: Address, text: str, now: datetime) -> int:
         return await self.notifier.notify(uow, to, text, now)
 
@@ -244,11 +241,8 @@ class Casework:
         if (staff is None or referral is None or button != "checked"
                 or staff.role not in ("coordinator", "consultant") or referral.programme_id != staff.programme_id
                 or not referral.urgent or referral.status != ReferralStatus.REDIRECTED.value):
-            await uow.audit.record(actor=f"staff:{staff.id}" if staff else f"{who.channel}:unknown", action="denied",
-                                   at=now, referral_id=referral.id if referral else None,
-                                   detail=f"chk.{referral_id}|{button}"[:120])
-            t = Translator(staff.language if staff else who.language or "da")
-            return [await self.queue(uow, who.address, [Screen(t("staff.denied"))], now)]
+            return [await self.notifier.refuse(uow, who, f"chk.{referral_id}", button, now,
+                                               referral_id=referral.id if referral else None)]
         await uow.audit.record(actor=f"staff:{staff.id}", action="referral.checked", at=now, referral_id=referral.id)
         done = Screen(Translator(staff.language)("staff.outside.done", id=referral.id, name=staff.name))
         return [await self.queue(uow, staff_address(staff.contact), [], now, edit=(ref, done))]

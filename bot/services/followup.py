@@ -246,11 +246,8 @@ class FollowUps:
         copies = await uow.followups.copies(row.id) if row is not None else []
         if (staff is None or row is None or referral is None
                 or not may_mark_alert_seen(staff, row, referral, copies, button)):
-            await uow.audit.record(actor=f"staff:{staff.id}" if staff else f"{who.channel}:unknown", action="denied",
-                                   at=now, referral_id=referral.id if referral else None,
-                                   detail=f"alert.{number}|{button}"[:120])
-            t = Translator(staff.language if staff else who.language or "da")
-            return [await self.notifier.queue(uow, who.address, [Screen(t("staff.denied"))], now)]
+            return [await self.notifier.refuse(uow, who, f"alert.{number}", button, now,
+                                               referral_id=referral.id if referral else None)]
         t = Translator(staff.language)
         if not await uow.followups.mark_seen(row.id, staff.id, now):  # someone else was first: say who
             await uow.followups.refresh(row)

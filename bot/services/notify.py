@@ -56,11 +56,6 @@ def payload(to: Address, screens: list[Screen], *, edit: tuple[int, Screen] | No
     return data
 
 
-def address_of(contact: dict[str, Any] | None) -> Address | None:
-    """Where a stored contact (a candidate's or a staff member's) is reached, if anywhere."""
-    return Address.from_dict(contact)
-
-
 class Notifier:
     """Queues screens for an address in the caller's unit of work."""
 
@@ -82,11 +77,12 @@ class Notifier:
     async def notify(self, uow: UnitOfWork, to: Address, text: str, now: datetime) -> int:
         return await self.queue(uow, to, [Screen(text)], now)
 
-    async def refuse(self, uow: UnitOfWork, who: Who, step: str, button: str, now: datetime) -> int:
+    async def refuse(self, uow: UnitOfWork, who: Who, step: str, button: str, now: datetime, *,
+                     referral_id: int | None = None) -> int:
         """A press that is not this person's to make: refused, and kept in the audit trail."""
         staff = await uow.staff.find(who.channel, who.external_id)
         await uow.audit.record(actor=f"staff:{staff.id}" if staff else f"{who.channel}:unknown", action="denied",
-                               at=now, detail=f"{step}|{button}"[:120])
+                               at=now, referral_id=referral_id, detail=f"{step}|{button}"[:120])
         t = Translator(staff.language if staff else who.language or "da")
         return await self.queue(uow, who.address, [Screen(t("staff.denied"))], now)
 
