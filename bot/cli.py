@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot import redact
 from bot.output import private_text_file, terminal_safe
-from bot.settings import Settings
+from bot.settings import FRAMEWORKS, Settings
 from locales import LANGUAGES
 from storage.crypto import WrongKeyError
 
@@ -63,14 +63,14 @@ def parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="the Telegram bot (long polling, or a webhook when WEBHOOK_URL is set)")
     run.add_argument("--workers", type=int, default=1, help="webhook worker processes (needs WEBHOOK_URL, REDIS_URL)")
     run.add_argument("--as-worker", action="store_true", help=argparse.SUPPRESS)  # started by --workers
-    run.add_argument("--framework", choices=["aiogram", "ptb"],
+    run.add_argument("--framework", choices=FRAMEWORKS,
                      help="the Telegram runtime (default: BOT_FRAMEWORK, else aiogram)")
     run.add_argument("--web", action="store_true", help="also serve the web form on WEB_HOST:WEB_PORT (polling mode)")
     web_cmd = sub.add_parser("web", help="the intake as a web form on WEB_HOST:WEB_PORT (prints the address)")
     web_cmd.add_argument("--programme", help="print this programme's start address")
     poster = sub.add_parser("poster", help="a printable page with QR codes for the web form and the Telegram bot")
     poster.add_argument("--programme", required=True)
-    poster.add_argument("--lang", choices=["da", "sv", "en"], required=True)
+    poster.add_argument("--lang", choices=LANGUAGES, required=True)
     poster.add_argument("--out", required=True, help="FILE.pdf or FILE.png")
     report = sub.add_parser("report", help="IPS clocks, outcomes against the goal, a burn-up chart")
     report.add_argument("--programme", help="only this programme")

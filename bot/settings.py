@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Framework = Literal["aiogram", "ptb"]  # the Telegram runtimes
+FRAMEWORKS: tuple[str, ...] = get_args(Framework)
 
 TOKEN_RE = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,}$")
 
@@ -16,7 +19,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     bot_token: SecretStr | None = None
-    bot_framework: Literal["aiogram", "ptb"] = "aiogram"  # the Telegram runtime: aiogram or python-telegram-bot
+    bot_framework: Framework = "aiogram"  # the Telegram runtime: aiogram or python-telegram-bot
     telegram_api_url: str = "https://api.telegram.org"
     database_url: str = "sqlite+aiosqlite:///ipsbot.db"
     database_pool_size: int = Field(default=10, ge=1)  # PostgreSQL connections per process

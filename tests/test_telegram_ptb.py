@@ -14,9 +14,10 @@ from telegram.error import Forbidden as PtbForbidden
 from telegram.error import NetworkError as PtbNetworkError
 from telegram.error import RetryAfter, TelegramError, TimedOut
 
-from bot.channels.telegram.api import ApiError, BadRequest, Forbidden, NetworkError, update_user_id
+from bot.channels.telegram.api import ApiError, BadRequest, Forbidden, NetworkError
 from bot.channels.telegram.ptb.request import AiohttpRequest
 from bot.channels.telegram.ptb.runtime import Isolation, _mapped, _wait_of
+from bot.channels.telegram.updates import sender_of
 from bot.settings import Settings
 from tests.fake_telegram import FakeTelegram
 
@@ -56,9 +57,9 @@ def test_python_telegram_bot_errors_become_the_shared_ones() -> None:
 
 
 def test_the_person_of_an_update_is_its_sender() -> None:
-    assert update_user_id({"update_id": 1, "message": {"from": {"id": 42}, "chat": {"id": -5}}}) == 42
-    assert update_user_id({"update_id": 2, "callback_query": {"id": "q", "from": {"id": 43}}}) == 43
-    assert update_user_id({"update_id": 3, "channel_post": {"chat": {"id": -7}}}) is None
+    assert sender_of({"update_id": 1, "message": {"from": {"id": 42}, "chat": {"id": -5}}}) == 42
+    assert sender_of({"update_id": 2, "callback_query": {"id": "q", "from": {"id": 43}}}) == 43
+    assert sender_of({"update_id": 3, "channel_post": {"chat": {"id": -7}}}) is None
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.telegram_bot import FRAMEWORKS
+from bot.settings import FRAMEWORKS
 
 
 @pytest.fixture(scope="module", params=FRAMEWORKS)

@@ -26,8 +26,6 @@ NAV = ("back", "skip")
 TOKEN = "123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"  # shaped like a real token
 
 
-FRAMEWORKS = ("aiogram", "ptb")  # the Telegram runtimes; the end-to-end tests run on each
-
 
 def bot_env(server: FakeTelegram, tmp: Path, framework: str = "aiogram", **extra: str) -> dict[str, str]:
     return process_env(tmp, BOT_TOKEN=server.token, TELEGRAM_API_URL=server.url, PYTHONPATH=str(ROOT),

@@ -21,11 +21,11 @@ from bot.clock import ManualClock
 from bot.services.casework import Who
 from bot.services.intake import Person
 from bot.services.meetings import ics
+from bot.settings import FRAMEWORKS
 from flows.answers import Tap, Text
 from locales import Translator, format_when
 from storage.models import Slot
 from tests.e2e.inprocess import in_process
-from tests.e2e.telegram_bot import FRAMEWORKS
 from tests.fake_telegram import BotMessage, FakeTelegram
 from tests.flows.walk import REGISTRY, TYPICAL
 from tests.people import tg, tg_address

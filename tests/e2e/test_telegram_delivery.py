@@ -17,13 +17,13 @@ from bot.channels.telegram.api import TelegramApi
 from bot.channels.telegram.delivery import BLOCKED, SentMarks, deliver, drain, plan
 from bot.clock import ManualClock
 from bot.services.intake import Outcome, Person
+from bot.settings import FRAMEWORKS
 from flows.answers import Command, Tap, Text
 from flows.screens import Screen
 from locales import Translator
 from storage.models import Candidate, OutboxMessage
 from storage.repositories import OutboxRepository
 from tests.e2e.inprocess import in_process
-from tests.e2e.telegram_bot import FRAMEWORKS
 from tests.fake_telegram import FakeTelegram
 from tests.flows.walk import TYPICAL
 from tests.people import tg, tg_address

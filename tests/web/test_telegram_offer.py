@@ -10,7 +10,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.e2e.telegram_bot import FRAMEWORKS, TOKEN, BotProcess, Candidate, bot_env
+from bot.settings import FRAMEWORKS
+from tests.e2e.telegram_bot import TOKEN, BotProcess, Candidate, bot_env
 from tests.fake_telegram import FakeTelegram
 
 

@@ -70,11 +70,3 @@ class TelegramApi(Protocol):
         ...
 
 
-def update_user_id(raw: dict[str, Any]) -> int | None:
-    """Who sent an update (Telegram's JSON): one person's updates are handled one at a time."""
-    for kind in ALLOWED_UPDATES:
-        event = raw.get(kind)
-        if isinstance(event, dict):
-            sender = event.get("from")
-            return int(sender["id"]) if isinstance(sender, dict) and "id" in sender else None
-    return None

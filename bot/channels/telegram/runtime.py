@@ -57,7 +57,6 @@ from locales import FALLBACK, LANGUAGES, Translator
 
 log = logging.getLogger(__name__)
 
-FRAMEWORKS = ("aiogram", "ptb")
 DRAIN_EVERY = 15  # seconds between outbox sweeps
 SPREAD_EVERY = 8  # a webhook worker closes every 8th connection, so the kernel deals them out anew
 

@@ -7,7 +7,6 @@ helpers are not used: the shared loop in `bot.channels.telegram.runtime` receive
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any, cast
 
@@ -50,7 +49,7 @@ from bot.channels.telegram.aiogram.session import (
     call,
 )
 from bot.channels.telegram.api import ALLOWED_UPDATES, ApiError, BadRequest, Forbidden, Markup, NetworkError
-from bot.channels.telegram.pacing import MAX_RETRIES, ChatPace
+from bot.channels.telegram.pacing import ChatPace, retry_after
 from bot.channels.telegram.polling import REDIS_LOCK_TTL
 from bot.settings import Settings
 from locales import FALLBACK
@@ -63,13 +62,11 @@ class RetryAfter(BaseRequestMiddleware):
 
     async def __call__(self, make_request: NextRequestMiddlewareType[TelegramType], bot: Bot,
                        method: TelegramMethod[TelegramType]) -> Response[TelegramType]:
-        for _ in range(MAX_RETRIES - 1):
-            try:
-                return await make_request(bot, method)
-            except TelegramRetryAfter as exc:
-                log.warning("Telegram asks to wait %s s before %s", exc.retry_after, type(method).__name__)
-                await asyncio.sleep(exc.retry_after)
-        return await make_request(bot, method)
+        return await retry_after(lambda: make_request(bot, method), _wait_of, type(method).__name__)
+
+
+def _wait_of(error: BaseException) -> float | None:
+    return float(error.retry_after) if isinstance(error, TelegramRetryAfter) else None
 
 
 class PerChatPace(BaseRequestMiddleware):

@@ -53,12 +53,12 @@ from bot.channels.telegram.api import (
     Forbidden,
     Markup,
     NetworkError,
-    update_user_id,
 )
 from bot.channels.telegram.handlers import Incoming, Press, Sender, on_edited, on_message, on_press
 from bot.channels.telegram.pacing import ChatPace, retry_after
 from bot.channels.telegram.polling import REDIS_LOCK_TTL
 from bot.channels.telegram.ptb.request import AiohttpRequest
+from bot.channels.telegram.updates import sender_of
 from bot.settings import Settings
 from locales import FALLBACK
 
@@ -278,7 +278,7 @@ class PtbRuntime:
         token = _failures.set(failures)
         folded_token = _folded.set(folded)
         try:
-            async with self.isolation.lock(update_user_id(raw)):
+            async with self.isolation.lock(sender_of(raw)):
                 await self.application.process_update(update)  # the handlers run in this task (block=True)
         except Exception as exc:  # the isolation lock (Redis away)
             failures.append(exc)
