@@ -123,15 +123,22 @@ class UpdateRepository:
                  .order_by(InboxUpdate.event_id))
         return [payload for payload in (await self.session.scalars(query)) if payload is not None]
 
-    async def stamp_senders(self, source: str, sender_of: Callable[[Any], Address | None]) -> None:
+    async def stamp_senders(self, source: str, sender_of: Callable[[Any], Address | None]) -> list[Any]:
         """Note again the sender of each waiting event, as the channel reads it from the payload: for
         rows stored before the inbox knew senders (migration 0009), and after the hash key changed.
-        Once, when the channel starts."""
-        query = select(InboxUpdate).where(InboxUpdate.source == source, InboxUpdate.processed_at.is_(None))
+        Once, when the channel starts; returns the waiting raw events, oldest first (as `waiting`:
+        the payloads are read and decrypted once)."""
+        query = (select(InboxUpdate)
+                 .where(InboxUpdate.source == source, InboxUpdate.processed_at.is_(None))
+                 .order_by(InboxUpdate.event_id))
+        waiting = []
         for row in (await self.session.scalars(query)):
             key = _key_of(sender_of(row.payload)) if row.payload is not None else None
             if row.sender_key != key:
                 row.sender_key = key
+            if row.payload is not None:
+                waiting.append(row.payload)
+        return waiting
 
     async def waiting_of(self, source: str, sender: Address, limit: int, after: int = -1) -> list[Any]:
         """One sender's raw events received and not yet handled, oldest first, at most `limit`, with

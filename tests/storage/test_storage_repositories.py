@@ -531,7 +531,7 @@ async def test_the_inbox_takes_one_persons_waiting_updates_and_stores_no_user_id
         await uow.session.execute(text("UPDATE update_inbox SET sender_key = NULL WHERE source = :s"), {"s": source})
     async with UnitOfWork(factory) as uow:
         assert await uow.updates.waiting_of(source, alice, 10) == []
-        await uow.updates.stamp_senders(source, sender)
+        assert await uow.updates.stamp_senders(source, sender) == await uow.updates.waiting(source)
     async with UnitOfWork(factory) as uow:
         assert await uow.updates.waiting_of(source, alice, 10) == [raw[3]]
 

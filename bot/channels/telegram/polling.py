@@ -263,18 +263,11 @@ class Poller:
 
     async def _resume(self) -> None:
         """Hand on what a crash left in the inbox (received, not handled), before anything new."""
-        failures = 0
-        while not self.stopping.is_set():
-            try:
-                async with self.app.uow() as uow:
-                    await uow.updates.stamp_senders(self.source, address_of)  # rows stored before the inbox knew them
-                    waiting = await uow.updates.waiting(self.source)
-                break
-            except Exception as exc:
-                failures += 1
-                log.warning("reading the update inbox failed (%s); trying again", type(exc).__name__)
-                await self._pause(min(0.5 * 2 ** (failures - 1), OUTAGE_RETRY_MAX))
-        else:
+        async def read(uow: UnitOfWork) -> list[Any]:  # senders noted again: rows stored before the inbox knew them
+            return await uow.updates.stamp_senders(self.source, address_of)
+
+        waiting = await self._with_db("reading the update inbox", read)
+        if waiting is None:  # stopping
             return
         if waiting:
             log.info("updates left in the inbox from before: %s; handling them first", len(waiting))
