@@ -22,12 +22,12 @@ from flows.questions import Kind, Question
 from flows.referral import build_facts, build_partial_referral, build_referral
 from flows.screens import InputKind, Screen
 from flows.state import State, Status
-from flows.steps import INFO_STEPS, ButtonId, Overlay, Step, StepKind, answer_key
+from flows.steps import ButtonId, Overlay, Step, StepKind, answer_key
 from flows.triage import decide
 from flows.validation import Invalid, clean_text, match_button, typed_answer
 from locales import LANGUAGES, normalise
 
-__all__ = ["INFO_STEPS", "Event", "EventKind", "IntakeFlow", "Reply", "clean_text"]
+__all__ = ["Event", "IntakeFlow", "Reply"]
 
 # Overlays and commands allowed while the person is asked to consent again to a changed text.
 _BEFORE_RECONSENT_COMMANDS = ("mydata", "delete", "help", "language")

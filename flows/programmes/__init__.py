@@ -21,10 +21,8 @@ from flows.triage import COMBINATORS, COMPARISONS, REASON_PATTERN, Outcome, Rule
 from locales import LANGUAGES
 
 SHIPPED_DIR = Path(__file__).resolve().parent
-LANGS = LANGUAGES  # the catalogue languages: a programme offers some of them
-DEFAULT_OUTCOME_COUNTS = (
-    "ordinary_full", "ordinary_part", "ordinary_under_25", "flex", "education", "education_under_25", "subsidised",
-)
+# by default every case outcome but "none" counts towards a programme's goal
+DEFAULT_OUTCOME_COUNTS = tuple(outcome for outcome in CASE_OUTCOMES if outcome != "none")
 
 
 class _Strict(BaseModel):
@@ -150,15 +148,15 @@ class Programme(_Strict):
     @field_validator("languages")
     @classmethod
     def _languages(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        bad = [v for v in value if v not in LANGS]
+        bad = [v for v in value if v not in LANGUAGES]
         if bad or not value:
-            raise ValueError(f"languages must be among {LANGS}, got {list(value)}")
+            raise ValueError(f"languages must be among {LANGUAGES}, got {list(value)}")
         return value
 
     @field_validator("names", "contact")
     @classmethod
     def _per_language(cls, value: dict[str, str]) -> dict[str, str]:
-        missing = [lang for lang in LANGS if not value.get(lang, "").strip()]
+        missing = [lang for lang in LANGUAGES if not value.get(lang, "").strip()]
         if missing:
             raise ValueError(f"a text is needed for every language; missing: {missing}")
         return value
