@@ -65,7 +65,7 @@ from __future__ import annotations
 import csv
 import io
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from flows import instruments
@@ -126,14 +126,15 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def row(referral_id: int, created_at: str, status: str, payload: dict[str, Any]) -> dict[str, str]:
-    """One referral as ``{column: cell}`` (every column of ``columns()``, neutralised)."""
+def row(referral_id: int, created_at: str, status: str, payload: dict[str, Any],
+        header: Sequence[str] | None = None) -> dict[str, str]:
+    """One referral as ``{column: cell}`` (every column of `header`, default ``columns()``, neutralised)."""
     candidate = payload.get("candidate") or {}
     contact = candidate.get("contact") or {}
     triage = payload.get("triage") or {}
     motivation = payload.get("motivation") or {}
     scores = payload.get("instruments") or {}
-    header = columns()
+    header = columns() if header is None else header
     catalogued = instruments.available()
     values: dict[str, Any] = {
         "id": referral_id,
@@ -177,5 +178,5 @@ def csv_lines(referrals: Iterable[tuple[int, str, str, dict[str, Any]]]) -> Iter
     header = columns()
     yield _line(header)
     for referral_id, created_at, status, payload in referrals:
-        cells = row(referral_id, created_at, status, payload)
+        cells = row(referral_id, created_at, status, payload, header)  # the header made once
         yield _line(cells[column] for column in header)
