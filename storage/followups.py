@@ -39,13 +39,10 @@ class FollowUpRepository:
                      outcomes: Sequence[str], now: datetime, consent_since: str, limit: int
                      ) -> list[tuple[Referral, Intake, Candidate]]:
         """Those whose whole window passed unasked (the trigger time is at or before ``now - window``):
-        the bot was not running then. Too late to ask; to record as missed, at most `limit` at a time. Only
-        people who could have been asked (an address, not the console, not blocked), so that the rest,
-        never recorded, are not read again at every pass."""
+        the bot was not running then. Too late to ask; to record as missed, at most `limit` at a time."""
         start = Referral.created_at if after == "referral" else Referral.outcome_at
         return await self._unasked(programme_id, key, after, outcomes, consent_since,
-                                   start <= now - timedelta(days=days + window_days), Candidate.contact.is_not(None),
-                                   Candidate.channel != "console", Candidate.unreachable.is_(False), limit=limit)
+                                   start <= now - timedelta(days=days + window_days), limit=limit)
 
     async def _unasked(self, programme_id: str, key: str, after: str, outcomes: Sequence[str], consent_since: str,
                        *window: ColumnElement[bool], limit: int | None = None
@@ -56,7 +53,10 @@ class FollowUpRepository:
             .join(Intake, Intake.id == Referral.intake_id)
             .join(Candidate, Candidate.id == Intake.candidate_id)
             .where(Referral.programme_id == programme_id, Referral.claimed_at.is_not(None), *window,
-                   Candidate.followups_stopped_at.is_(None), Intake.consent_version >= consent_since, ~asked)
+                   Candidate.followups_stopped_at.is_(None), Intake.consent_version >= consent_since, ~asked,
+                   # only people who can be asked (an address, not the console, not blocked): the rest are
+                   # never asked nor recorded, so they must not be read again at every pass
+                   Candidate.contact.is_not(None), Candidate.channel != "console", Candidate.unreachable.is_(False))
             .order_by(Referral.id)
         )
         if after == "outcome":
