@@ -213,6 +213,29 @@ async def test_a_risk_answer_after_an_item_left_out_still_shows_crisis_help(site
     assert [(r.detail["instrument"], r.detail["item"]) for r in await _risks(site)] == [("mdi", "6")]
 
 
+async def test_mansa_yes_no_items_offer_yes_and_no_and_no_is_taken(site: Site) -> None:
+    from sqlalchemy import select
+
+    from storage.models import Intake
+
+    user = WebUser(site.client)
+    await user.get("/p/jonkoping")
+    swedish = {**PLAN, "language": "sv", "q.municipality": "Jönköping"}
+    page = await walk_to(user, "mansa", swedish)
+    assert [v for v, _ in page.answer.radios["mansa.friend"]] == ["1", "0"]  # its own answers, not the 1-7 scale
+    assert [v for v, _ in page.answer.radios["mansa.1"]] == [str(n) for n in range(1, 8)]
+    friend = page.html[page.html.find('id="f-mansa.friend"'):]
+    friend = friend[:friend.find("</fieldset>")]
+    assert "> Nej</label>" in friend and "Kunde inte vara sämre" not in friend
+    answers = {name: "0" if name in ("mansa.friend", "mansa.met_friend", "mansa.accused", "mansa.victim")
+               else "4" for name in page.answer.radios}
+    page = await user.fill(answers)
+    assert not page.errors() and not page.step.startswith("mansa.")  # "No" is taken: the person gets on
+    async with site.app.sessions() as session:
+        (intake,) = (await session.scalars(select(Intake))).all()
+    assert intake.state["answers"]["mansa.friend"] == 0 and intake.state["answers"]["mansa.12"] == 4
+
+
 async def test_rate_limits_per_session_and_per_address(tmp_path: Path) -> None:
     from aiohttp.test_utils import TestClient, TestServer
 

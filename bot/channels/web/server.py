@@ -84,6 +84,18 @@ def instrument_of(step: str) -> instruments.Instrument | None:
     return instruments.load(iid)
 
 
+def chosen_on(instrument: instruments.Instrument, form: MultiDictProxy[Any]) -> dict[str, str]:
+    """The page's radio answers (item step -> score), each one of its own item's answers (MANSA's
+    yes/no items have 1 and 0, its ratings 1-7); anything else is left out."""
+    given = {}
+    for item in instrument.items:
+        key = f"{instrument.id}.{item.id}"
+        value = str(form.get(key, ""))
+        if value in {str(o.score) for o in instrument.options_of(item)}:
+            given[key] = value
+    return given
+
+
 class WebChannel:
     def __init__(self, app: App, settings: Settings) -> None:
         self.app = app
@@ -330,8 +342,7 @@ class WebChannel:
                              back: bool) -> web.Response:
         """A questionnaire page: its items fed to the service one by one, in order, in this request."""
         keys = [f"{instrument.id}.{item.id}" for item in instrument.items]
-        allowed = {str(o.score) for o in instrument.options}
-        given = {k: str(form[k]) for k in keys if str(form.get(k, "")) in allowed}
+        given = chosen_on(instrument, form)
         question = asking(current.screens)
         if question is None or question.step not in keys:
             return self.page(request, session, current)
