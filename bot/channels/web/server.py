@@ -54,10 +54,7 @@ def csp(telegram: bool) -> str:
 
 @web.middleware
 async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        response = await handler(request)
-    except web.HTTPRequestEntityTooLarge:
-        response = web.Response(status=413, text="413: the form is too large", content_type="text/plain")
+    response = await handler(request)
     response.headers["Content-Security-Policy"] = csp(request.get(TELEGRAM_PAGE, False))
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"
@@ -488,7 +485,10 @@ class WebChannel:
                                                               telegram=True)))
 
     async def telegram_auth(self, request: web.Request) -> web.Response:
-        form = await request.post()
+        try:
+            form = await request.post()
+        except web.HTTPRequestEntityTooLarge:
+            return self._problem(request, "web.too_large", 413)
         if not self.per_address.allow(self._address(request)):
             return self._problem(request, "web.rate_limited", 429)
         token = self.settings.bot_token.get_secret_value() if self.settings.bot_token else ""
