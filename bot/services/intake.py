@@ -7,7 +7,7 @@ logic or touches the database directly.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,6 +15,7 @@ from typing import Any
 from bot.clock import Clock
 from bot.services.casework import Casework
 from bot.services.erasure import erase
+from flows import instruments
 from flows.address import Address
 from flows.answers import Answer, Command
 from flows.intake import Event, IntakeFlow, Reply
@@ -22,7 +23,7 @@ from flows.screens import Screen
 from flows.triage import goes_to_consultant
 from locales import Translator
 from storage.crypto import current as current_cipher
-from storage.repositories import UnitOfWork
+from storage.repositories import StaleStateError, UnitOfWork
 from storage.risks import as_listed
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,20 @@ async def personal_data(uow: UnitOfWork, candidate: Any) -> dict[str, Any]:
         "intakes": intakes,
         "risk_answers": as_listed(await uow.risks.of_candidate(candidate.id)),
     }
+
+
+def _risk_answer(step: str, value: str) -> tuple[str, str, int] | None:
+    """(instrument, item, score) if `value` is one of the item's own answers and a risk answer."""
+    iid, _, item_id = step.partition(".")
+    if not item_id or iid not in instruments.available() or not value.lstrip("-").isdigit():
+        return None
+    instrument = instruments.load(iid)
+    if item_id not in {i.id for i in instrument.items}:
+        return None
+    score = int(value)
+    if score not in {o.score for o in instrument.options_of(instrument.item(item_id))}:
+        return None
+    return (iid, item_id, score) if instruments.risk_flags(instrument, item_id, score) else None
 
 
 class IntakeService:
@@ -182,11 +197,8 @@ class IntakeService:
             reply.state = self.flow.with_risks(
                 reply.state, [f"{e.detail['instrument']}.{e.detail['item']}" for e in earlier])
         elif event.kind == "risk":  # stored now, apart from the state: /restart or leaving cannot lose it
-            await uow.risks.record(candidate_id=candidate.id, intake_id=intake.id,
-                                   instrument=event.data["instrument"], item=event.data["item"],
-                                   score=event.data["score"], at=now)
-            await uow.audit.record(actor=f"candidate:{intake.actor_ref or 'unknown'}", action="risk.recorded",
-                                   at=now)  # no content
+            await self._record_risk(uow, candidate.id, intake, event.data["instrument"], event.data["item"],
+                                    int(event.data["score"]), now)
         elif event.kind == "declined":
             await uow.intakes.finish(intake, status="declined", now=now)
         elif event.kind == "completed":
@@ -232,6 +244,65 @@ class IntakeService:
             await uow.audit.record(actor="candidate:erased", action="candidate.erased", at=now)
             return None
         return intake
+
+    async def note_risks(self, person: Person, answers: Mapping[str, str]) -> list[str]:
+        """Store the risk answers among `answers` (item step -> score, e.g. "mdi.6" -> "3") at once.
+
+        For a channel that gets several answers at a time (a questionnaire page): the flow stores a
+        risk answer only when it takes the item, in order, so one given with an earlier item left out,
+        with "back" pressed, or on an old page would be lost if the person then left (H1, H24). Only
+        the answers that are risk answers of a known item are taken, each stored as the flow's risk
+        event is (encrypted, audited without content); the intake's state carries the flag, as after
+        `with_risks`. Nothing happens without an active, consented intake, nor for an instrument its
+        programme does not ask. Returns the steps stored (now or before) in this intake.
+        """
+        risky: list[tuple[str, str, int]] = []
+        for step, value in answers.items():
+            found = _risk_answer(step, value)
+            if found is not None:
+                risky.append(found)
+        if not risky:
+            return []
+        for attempt in range(3):  # a concurrent answer saved the state first: read it again (the rows once)
+            try:
+                return await self._note(person, risky)
+            except StaleStateError:
+                if attempt == 2:
+                    raise
+        return []
+
+    async def _note(self, person: Person, risky: list[tuple[str, str, int]]) -> list[str]:
+        now = self.clock.now()
+        async with self._uow() as uow:
+            candidate = await uow.candidates.find(person.channel, person.external_id)
+            intake = await uow.intakes.latest(candidate.id) if candidate is not None else None
+            if candidate is None or intake is None or intake.status != "active" or intake.consent_at is None \
+                    or not intake.state:
+                return []
+            programme = self.flow.registry.get(intake.programme_id)
+            risky = [r for r in risky if programme is not None and r[0] in programme.instruments]  # what it asks
+            for instrument, item, score in risky:
+                await self._record_risk(uow, candidate.id, intake, instrument, item, score, now)
+            steps = [f"{instrument}.{item}" for instrument, item, _ in risky]
+            if not steps:
+                return []
+            state = self.flow.with_risks(dict(intake.state), steps)
+            await uow.intakes.save_state(intake, state, programme_id=intake.programme_id, language=intake.language,
+                                         now=now)
+            return steps
+
+    @staticmethod
+    async def _record_risk(uow: UnitOfWork, candidate_id: int, intake: Any, instrument: str, item: str, score: int,
+                           now: datetime) -> None:
+        """One risk answer as its own row, audited without content; the same answer in the same intake
+        once (a page noted it before the flow took it, or it was given again after "back")."""
+        detail = {"instrument": instrument, "item": item, "score": score}
+        if any(e.intake_id == intake.id and e.detail == detail for e in await uow.risks.of_candidate(candidate_id)):
+            return
+        await uow.risks.record(candidate_id=candidate_id, intake_id=intake.id, instrument=instrument, item=item,
+                               score=score, at=now)
+        await uow.audit.record(actor=f"candidate:{intake.actor_ref or 'unknown'}", action="risk.recorded",
+                               at=now)  # no content
 
     async def sweep_abandoned(self, uow: UnitOfWork, now: datetime) -> list[int]:
         """Intakes left unfinished after a risk answer become urgent partial referrals.

@@ -221,6 +221,46 @@ async def test_an_intake_abandoned_after_a_risk_answer_becomes_an_urgent_partial
     assert "partial" not in referral.payload and referral.urgent and referral.payload["instruments"]["mdi"]
 
 
+async def test_risk_answers_noted_from_a_page_are_stored_once_and_an_abandoned_intake_becomes_urgent(
+    factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """A web page's risk answer, noted before the flow takes the items in order (`note_risks`)."""
+    clock = ManualClock(START)
+    svc, who = service(factory, clock), person(106)
+    outcome = await svc.start(who, "reconnect")
+    assert await svc.note_risks(who, {"mdi.6": "3"}) == []  # before consent nothing about health is stored
+    await until(svc, who, outcome, {}, stop="mdi.1")
+    page = {"mdi.1": "2", "mdi.6": "3", "mdi.7": "9", "phq9.9": "2", "mdi.x": "1", "gad7.1": "3"}
+    assert await svc.note_risks(who, page) == ["mdi.6"]  # not PHQ-9 (RECONNECT asks none), not a bad score
+    assert await svc.note_risks(who, {"mdi.6": "3"}) == ["mdi.6"]  # sent again: still one row
+    async with UnitOfWork(factory) as uow:
+        (event,) = (await uow.session.scalars(select(RiskEvent))).all()
+        assert event.detail == {"instrument": "mdi", "item": "6", "score": 3} and event.at == START
+        intake = await uow.intakes.latest(event.candidate_id)
+        assert intake is not None and event.intake_id == intake.id
+        assert "risk" in intake.state["flags"] and intake.state["risk_items"] == ["mdi.6"]
+        assert intake.state["step"] == "mdi.1" and "mdi.6" not in intake.state["answers"]  # the flow's place kept
+    assert [a.action for a in await actions(factory)].count("risk.recorded") == 1
+
+    # the person leaves: the urgent partial referral follows, naming the item
+    clock.advance(hours=25)
+    async with UnitOfWork(factory) as uow:
+        await svc.sweep_abandoned(uow, clock.now())  # no consultant here: nothing to send, the referral waits
+    (referral,) = await referrals(factory)
+    assert referral.urgent and referral.payload["partial"] is True
+    assert referral.payload["risks"] == [{"instrument": "mdi", "item": "6", "score": 3, "at": START.isoformat()}]
+
+    # another person's page: noted, then the flow takes the same answer in order: one row, help shown again
+    other = person(107)
+    await until(svc, other, await svc.start(other, "reconnect"), {}, stop="mdi.1")
+    assert await svc.note_risks(other, {"mdi.6": "2"}) == ["mdi.6"]
+    outcome = await until(svc, other, await svc.start(other, "reconnect"), {"mdi.6": "2"}, stop="mdi.7")
+    assert outcome.screens[0].text.startswith(DA("crisis.text")[:20])
+    async with UnitOfWork(factory) as uow:
+        rows = (await uow.session.scalars(select(RiskEvent).where(RiskEvent.intake_id != referral.intake_id))).all()
+    assert [r.detail for r in rows] == [{"instrument": "mdi", "item": "6", "score": 2}]
+
+
 async def test_an_abandoned_intake_without_a_risk_answer_is_left_alone(
     factory: async_sessionmaker[AsyncSession],
 ) -> None:

@@ -53,6 +53,18 @@ async def test_forged_or_stale_init_data_is_refused(site: Site) -> None:
         assert await uow.candidates.find("telegram", str(USER_ID)) is None
 
 
+async def test_init_data_too_large_gets_the_catalogues_page_not_an_error(site: Site) -> None:
+    from locales import Translator
+
+    response = await site.client.post("/tg/auth", data={"init_data": "x" * 70_000, "p": "reconnect"})
+    body = await response.text()
+    assert response.status == 413 and response.content_type == "text/html"
+    assert Translator("en")("web.too_large") in body and "default-src 'none'" in response.headers[
+        "Content-Security-Policy"]
+    async with site.app.uow() as uow:
+        assert await uow.candidates.find("telegram", str(USER_ID)) is None
+
+
 async def test_a_chat_intake_continues_in_the_form_and_back_in_the_chat(site: Site) -> None:
     service = site.app.intake
     outcome = await service.start(chat_person(), "reconnect")

@@ -200,7 +200,7 @@ async def _count(site: Site, table: str) -> int:
         return int((await session.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())
 
 
-async def test_a_risk_answer_after_an_item_left_out_still_shows_crisis_help(site: Site) -> None:
+async def test_a_risk_answer_after_an_item_left_out_shows_crisis_help_and_is_stored(site: Site) -> None:
     user = WebUser(site.client)
     await user.get("/p/reconnect")
     page = await walk_to(user, "mdi")
@@ -208,9 +208,68 @@ async def test_a_risk_answer_after_an_item_left_out_still_shows_crisis_help(site
     page = await user.fill({**chosen, "mdi.6": "4"})
     assert page.crisis() and page.errors() and "2" in page.errors()[0]
     assert page.html.find('class="crisis" role="alert"') < page.html.find('class="error"')
-    assert await _risks(site) == []  # stored once the items before it are answered, in order
+    # stored now, though the flow takes the items in order: if the person leaves here, it is not lost (H1)
+    assert [r.detail for r in await _risks(site)] == [{"instrument": "mdi", "item": "6", "score": 4}]
+    assert await _flags(site) == ["risk"]
     page = await user.fill({**chosen, "mdi.6": "4", "mdi.2": "1"})
-    assert [(r.detail["instrument"], r.detail["item"]) for r in await _risks(site)] == [("mdi", "6")]
+    assert not page.errors() and not page.step.startswith("mdi.")
+    assert [r.detail for r in await _risks(site)] == [{"instrument": "mdi", "item": "6", "score": 4}]  # once
+
+
+async def _flags(site: Site) -> list[str]:
+    from sqlalchemy import select
+
+    from storage.models import Intake
+
+    async with site.app.sessions() as session:
+        (intake,) = (await session.scalars(select(Intake))).all()
+        return list(intake.state.get("flags", []))
+
+
+async def test_a_risk_answer_chosen_when_back_is_pressed_is_stored_and_its_help_shown(site: Site) -> None:
+    user = WebUser(site.client)
+    await user.get("/p/reconnect")
+    page = await walk_to(user, "mdi")
+    chosen = {name: "0" for name in page.answer.radios}
+    page = await user.post("/answer", {**chosen, "mdi.6": "2", "b": "back"}, page.answer)
+    assert page.step.startswith("gad7.")  # back it went, to the questionnaire before
+    assert page.crisis() and page.html.find('class="crisis" role="alert"') < page.html.find('action="/answer"')
+    assert [r.detail for r in await _risks(site)] == [{"instrument": "mdi", "item": "6", "score": 2}]
+    assert await _flags(site) == ["risk"]
+
+
+async def test_a_risk_answer_on_an_old_questionnaire_page_is_stored_and_its_help_shown(site: Site) -> None:
+    user = WebUser(site.client)
+    await user.get("/p/reconnect")
+    old = await walk_to(user, "mdi")
+    page = await user.fill({name: "0" for name in old.answer.radios})  # the page sent in another tab
+    assert not page.step.startswith("mdi.") and await _risks(site) == []
+    page = await user.post("/answer", {**{name: "0" for name in old.answer.radios}, "mdi.6": "5"}, old.answer)
+    assert page.errors() and page.crisis()  # an old page: refused, yet the help is shown and the answer kept
+    assert [r.detail for r in await _risks(site)] == [{"instrument": "mdi", "item": "6", "score": 5}]
+
+
+async def test_mansa_yes_no_items_offer_yes_and_no_and_no_is_taken(site: Site) -> None:
+    from sqlalchemy import select
+
+    from storage.models import Intake
+
+    user = WebUser(site.client)
+    await user.get("/p/jonkoping")
+    swedish = {**PLAN, "language": "sv", "q.municipality": "Jönköping"}
+    page = await walk_to(user, "mansa", swedish)
+    assert [v for v, _ in page.answer.radios["mansa.friend"]] == ["1", "0"]  # its own answers, not the 1-7 scale
+    assert [v for v, _ in page.answer.radios["mansa.1"]] == [str(n) for n in range(1, 8)]
+    friend = page.html[page.html.find('id="f-mansa.friend"'):]
+    friend = friend[:friend.find("</fieldset>")]
+    assert "> Nej</label>" in friend and "Kunde inte vara sämre" not in friend
+    answers = {name: "0" if name in ("mansa.friend", "mansa.met_friend", "mansa.accused", "mansa.victim")
+               else "4" for name in page.answer.radios}
+    page = await user.fill(answers)
+    assert not page.errors() and not page.step.startswith("mansa.")  # "No" is taken: the person gets on
+    async with site.app.sessions() as session:
+        (intake,) = (await session.scalars(select(Intake))).all()
+    assert intake.state["answers"]["mansa.friend"] == 0 and intake.state["answers"]["mansa.12"] == 4
 
 
 async def test_rate_limits_per_session_and_per_address(tmp_path: Path) -> None:

@@ -80,7 +80,7 @@ def questionnaire(step: str, lang: str, answers: Mapping[str, Any], chosen: Mapp
         key = f"{iid}.{item.id}"
         stored = answers.get(key)
         options = [(str(o.score), t(o.label), bool(instruments.risk_flags(instrument, item.id, o.score)))
-                   for o in instrument.options]
+                   for o in instrument.options_of(item)]  # MANSA's yes/no items have their own
         pick = chosen.get(key, None if stored is None else str(stored))
         items.append(Item(key, number, t(item.text), options, pick))
     return Questionnaire(t(instrument.intro), items, crisis)

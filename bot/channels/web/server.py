@@ -3,7 +3,9 @@
 Every answer goes to `IntakeService.answer`, one transaction each, exactly as the chat's do; this
 module only turns form fields into `Tap`/`Text`/`Command` and outcomes into pages. A questionnaire
 page feeds its items to the service one by one, in order, in one request (the flow scores, flags
-risk and triages; nothing of that is repeated here).
+risk and triages; nothing of that is repeated here). Its risk answers go to the service first of all
+(`IntakeService.note_risks`): the flow reaches an item only after the ones before it, so a risk answer
+after an item left out, with "back", or on an old page would otherwise not be stored (H1).
 
 Safety: a CSRF token in every form, a strict Content-Security-Policy (Telegram's script only on the
 Mini App page; framing only by Telegram), size limits on the request and on every field, rate limits
@@ -52,10 +54,7 @@ def csp(telegram: bool) -> str:
 
 @web.middleware
 async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        response = await handler(request)
-    except web.HTTPRequestEntityTooLarge:
-        response = web.Response(status=413, text="413: the form is too large", content_type="text/plain")
+    response = await handler(request)
     response.headers["Content-Security-Policy"] = csp(request.get(TELEGRAM_PAGE, False))
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"
@@ -82,6 +81,22 @@ def instrument_of(step: str) -> instruments.Instrument | None:
     if "@" in step or not item or iid not in instruments.available():
         return None
     return instruments.load(iid)
+
+
+def chosen_on(instrument: instruments.Instrument, form: MultiDictProxy[Any]) -> dict[str, str]:
+    """The page's radio answers (item step -> score), each one of its own item's answers (MANSA's
+    yes/no items have 1 and 0, its ratings 1-7); anything else is left out."""
+    given = {}
+    for item in instrument.items:
+        key = f"{instrument.id}.{item.id}"
+        value = str(form.get(key, ""))
+        if value in {str(o.score) for o in instrument.options_of(item)}:
+            given[key] = value
+    return given
+
+
+def any_risk(instrument: instruments.Instrument, given: dict[str, str]) -> bool:
+    return any(instruments.risk_flags(instrument, k.partition(".")[2], int(v)) for k, v in given.items())
 
 
 class WebChannel:
@@ -173,7 +188,9 @@ class WebChannel:
 
     # --- pages -------------------------------------------------------------------------------
 
-    def page(self, request: web.Request, session: tokens.Session, current: Current) -> web.Response:
+    def page(self, request: web.Request, session: tokens.Session, current: Current, *,
+             crisis: bool = False) -> web.Response:
+        """The page of `current`; with `crisis`, the programme's crisis help first if the flow did not add it."""
         state = current.state
         lang = normalise(state.get("lang", "en"))
         t = Translator(lang)
@@ -184,12 +201,15 @@ class WebChannel:
             return self._respond(request, body, forget=True)
         question = asking(current.screens) or (current.screens[-1] if current.screens else None)
         notices = [*current.notices, *(s for s in current.screens if s is not question)]
-        notices.sort(key=lambda s: s.tone is not Tone.CRISIS)  # crisis help first, before anything else
         flow_state = State.from_dict(state)
+        if crisis and not any(s.tone is Tone.CRISIS for s in notices):
+            notices.append(self.app.flow.screens.crisis(flow_state))
+        notices.sort(key=lambda s: s.tone is not Tone.CRISIS)  # crisis help first, before anything else
         questionnaire = None
         if question is not None and instrument_of(question.step) is not None:
-            crisis = self.app.flow.screens.crisis(flow_state)  # the flow's own crisis screen, for the script
-            questionnaire = pages.questionnaire(question.step, lang, state.get("answers", {}), current.chosen, crisis)
+            help_now = self.app.flow.screens.crisis(flow_state)  # the flow's own crisis screen, for the script
+            questionnaire = pages.questionnaire(question.step, lang, state.get("answers", {}), current.chosen,
+                                                help_now)
         progress = None
         if question is not None and programme is not None and state.get("status") == "active":
             sequence = self.app.flow.screens.sequence(flow_state)
@@ -291,28 +311,35 @@ class WebChannel:
             return checked
         session, form = checked
         person = self.person(session)
+        step = str(form.get("step", ""))
+        instrument = instrument_of(step)
+        given = chosen_on(instrument, form) if instrument is not None else {}
+        risky = instrument is not None and any_risk(instrument, given)
+        if risky:
+            # before anything else: the flow takes a page's items in order and would store a risk answer
+            # only when it reaches it; left out before it, "back" or an old page must not lose it (H1, H24)
+            await self.app.intake.note_risks(person, given)
         current = await self._current(person)
         if current is None:
             return self._problem(request, "web.expired", 410)
-        step = str(form.get("step", ""))
         version = str(form.get("version", ""))
         button = str(form.get("b", "")) or None
         question = asking(current.screens)
         if not version.isdigit():
-            return self.page(request, session, current)
-        instrument = instrument_of(step)
+            return self.page(request, session, current, crisis=risky)
         if instrument is not None and button not in ("skip",) and question is not None and question.step == step \
                 and str(question.version) == version:
-            return await self._questionnaire(request, session, person, current, instrument, form, back=button == "back")
+            return await self._questionnaire(request, session, person, current, instrument, given,
+                                             back=button == "back", risky=risky)
         if button is not None:  # a choice, a shortcut, back or skip: the flow refuses an old page's press
             outcome = await self._feed(person, Tap(step, int(version), button))
-            return self.page(request, session, self._shown(outcome))
+            return self.page(request, session, self._shown(outcome), crisis=risky)
         text = str(form.get("text", ""))
         if question is None or question.step != step or str(question.version) != version:
             # a typed answer is not tied to its question by the flow: an old page must not answer a newer one
             stale = Screen(Translator(current.state.get("lang", "en"))("stale.tap"), tone=Tone.ERROR)
             current.notices.append(stale)
-            return self.page(request, session, current)
+            return self.page(request, session, current, crisis=risky)
         if len(text) > MAX_FIELD:
             t = Translator(current.state.get("lang", "en"))
             current.notices.append(Screen(t("web.too_long", max=MAX_FIELD), tone=Tone.ERROR))
@@ -326,15 +353,15 @@ class WebChannel:
         return self.page(request, session, shown)
 
     async def _questionnaire(self, request: web.Request, session: tokens.Session, person: Person, current: Current,
-                             instrument: instruments.Instrument, form: MultiDictProxy[Any], *,
-                             back: bool) -> web.Response:
-        """A questionnaire page: its items fed to the service one by one, in order, in this request."""
+                             instrument: instruments.Instrument, given: dict[str, str], *,
+                             back: bool, risky: bool) -> web.Response:
+        """A questionnaire page: its items fed to the service one by one, in order, in this request.
+
+        `given` are the page's valid answers; `risky` says one is a risk answer (stored already)."""
         keys = [f"{instrument.id}.{item.id}" for item in instrument.items]
-        allowed = {str(o.score) for o in instrument.options}
-        given = {k: str(form[k]) for k in keys if str(form.get(k, "")) in allowed}
         question = asking(current.screens)
         if question is None or question.step not in keys:
-            return self.page(request, session, current)
+            return self.page(request, session, current, crisis=risky)
         at = keys.index(question.step)
         stored = current.state.get("answers", {})
         if back:
@@ -350,7 +377,7 @@ class WebChannel:
             if question is None:
                 break
         if back and outcome is not None:
-            return self.page(request, session, self._shown(outcome))
+            return self.page(request, session, self._shown(outcome), crisis=risky)
         for key in keys[keys.index(question.step) if question is not None and question.step in keys else len(keys):]:
             if key not in given or question is None or question.step != key:
                 break
@@ -361,19 +388,15 @@ class WebChannel:
         shown.screens = [s for s in shown.screens if s.tone is not Tone.CRISIS]
         shown.notices = crisis
         missing = [n for n, k in enumerate(keys) if k not in given]
-        if missing and not crisis and any(instruments.risk_flags(instrument, k.partition(".")[2], int(v))
-                                          for k, v in given.items()):
-            # a risk answer after the item left out: not stored until the items before it are (the flow
-            # takes them in order), but its help is shown now, as the chat shows it on the answer
-            crisis.append(self.app.flow.screens.crisis(State.from_dict(shown.state)))
-            shown.notices = crisis
         if missing:
             t = Translator(shown.state.get("lang", "en"))
             first = missing[0]
             text = t("web.missing_item", number=first + 1, text=t(instrument.items[first].text))
             shown.notices.append(Screen(text, tone=Tone.ERROR))
             shown.chosen = given
-        return self.page(request, session, shown)
+        # a risk answer after an item left out is not taken by the flow yet (it takes them in order), but
+        # it was stored on arrival and its help is shown now, as the chat shows it on the answer
+        return self.page(request, session, shown, crisis=risky)
 
     async def language(self, request: web.Request) -> web.Response:
         checked = await self._checked(request)
@@ -462,7 +485,10 @@ class WebChannel:
                                                               telegram=True)))
 
     async def telegram_auth(self, request: web.Request) -> web.Response:
-        form = await request.post()
+        try:
+            form = await request.post()
+        except web.HTTPRequestEntityTooLarge:
+            return self._problem(request, "web.too_large", 413)
         if not self.per_address.allow(self._address(request)):
             return self._problem(request, "web.rate_limited", 429)
         token = self.settings.bot_token.get_secret_value() if self.settings.bot_token else ""
