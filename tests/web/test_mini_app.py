@@ -89,3 +89,12 @@ async def test_a_chat_intake_continues_in_the_form_and_back_in_the_chat(site: Si
         assert intake is not None and "municipality" not in intake.state["answers"]
     page = await user.type("Vejle")
     assert page.step == "q.situation"
+
+
+async def test_a_language_the_form_does_not_know_keeps_a_mini_app_session_on_its_page(site: Site) -> None:
+    """Inside Telegram the session travels in the form (no cookie): an unknown language answers with
+    the same page, not "expired"."""
+    user = await open_mini_app(site, init_data(TOKEN, USER_ID, site.clock.now()))
+    await walk_to(user, "q.age")
+    page = await user.post("/lang", {"lang": "xx"})
+    assert page.status == 200 and page.step == "q.age"

@@ -405,11 +405,14 @@ class WebChannel:
         session, form = checked
         lang = str(form.get("lang", ""))
         person = self.person(session)
-        if lang not in LANGUAGES or await self._current(person) is None:
-            return await self.form(request)
+        current = await self._current(person)
+        if current is None:
+            return self._problem(request, "web.expired", 410)
+        if lang not in LANGUAGES:  # the same page again (a Mini App's session is in the form, not a cookie)
+            return self.page(request, session, current)
         overlay = asking((await self._feed(person, Command("language"))).screens)
         if overlay is None:
-            return await self.form(request)
+            return self.page(request, session, await self._current(person) or current)
         outcome = await self._feed(person, Tap(overlay.step, overlay.version, lang))
         return self.page(request, session, self._shown(outcome))
 
