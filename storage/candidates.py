@@ -19,7 +19,6 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from flows.address import Address
 from locales import normalise
-from storage.crypto import keyed_hash
 from storage.inbox import UpdateRepository, address_hash
 from storage.models import (
     AlertCopy,
@@ -73,7 +72,7 @@ class StaleStateError(Exception):
 def subject_hash(channel: str, external_id: str) -> str:
     """The keyed hash that identifies a candidate: of "channel:external_id" (the `address_hash` of
     their identity as an address, which the update inbox's erasure relies on)."""
-    return keyed_hash(f"{channel}:{external_id}")
+    return address_hash(Address(channel, external_id))
 
 
 def known_address_hashes(candidate: Candidate) -> set[str]:

@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import normalise
-from storage.crypto import keyed_hash
+from storage.candidates import subject_hash
 from storage.models import Invite, InviteAttempt, Offer, Referral, ReferralStatus, Slot, Staff
 
 
@@ -32,7 +32,7 @@ class StaffRepository:
     async def find(self, channel: str, external_id: str) -> Staff | None:
         """The active staff member with this channel identity, if any."""
         result = await self.session.execute(
-            select(Staff).where(Staff.subject_hash == keyed_hash(f"{channel}:{external_id}"), Staff.active)
+            select(Staff).where(Staff.subject_hash == subject_hash(channel, external_id), Staff.active)
         )
         return result.scalar_one_or_none()
 
@@ -42,7 +42,7 @@ class StaffRepository:
     async def join(self, invite: Invite, channel: str, external_id: str, *, contact: dict[str, Any],
                    language: str, now: datetime) -> Staff:
         """Register (or re-activate) the person behind an invite; the invite is used up."""
-        hashed = keyed_hash(f"{channel}:{external_id}")
+        hashed = subject_hash(channel, external_id)
         staff = (await self.session.execute(select(Staff).where(Staff.subject_hash == hashed))).scalar_one_or_none()
         if staff is None:
             staff = Staff(subject_hash=hashed, created_at=now)
