@@ -18,6 +18,7 @@ when it sends.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,6 +32,8 @@ from storage.models import Referral
 from storage.repositories import UnitOfWork
 
 DELETABLE_FOR = timedelta(hours=47)  # Telegram allows 48 h; an hour's margin for the outbox to send it
+
+log = logging.getLogger(__name__)
 
 
 async def erase(uow: UnitOfWork, casework: Casework, candidate_id: int, now: datetime, *,
@@ -74,9 +77,11 @@ async def _withdraw_shown(uow: UnitOfWork, candidate_id: int, now: datetime) -> 
     per_address: dict[Address, list[dict[str, Any]]] = {}
     for record in shown:
         to = Address.from_dict(record.address)
-        if to is not None:
-            per_address.setdefault(to, []).append({
-                "ref": record.message_ref, "kind": record.kind, "delete": now - record.sent_at < DELETABLE_FOR})
+        if to is None:  # stored without a usable address (a bug): nothing can reach it, so say so loudly
+            log.error("a staff message that showed a person being erased has no address; it cannot be withdrawn")
+            continue
+        per_address.setdefault(to, []).append({
+            "ref": record.message_ref, "kind": record.kind, "delete": now - record.sent_at < DELETABLE_FOR})
     ids = []
     for to, messages in per_address.items():
         notice = Translator(languages.get(to, "da"))("staff.withdrawn.shown")
