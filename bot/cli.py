@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from bot import redact
 from bot.output import private_text_file, terminal_safe
 from bot.settings import FRAMEWORKS, Settings
+from flows import instruments
 from locales import LANGUAGES
 from storage.crypto import WrongKeyError
 
@@ -381,6 +382,8 @@ def _programmes(settings: Settings, action: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     settings = Settings()
+    if settings.instruments_dir is not None:  # every command reads the same instruments (.env included)
+        instruments.use_directory(settings.instruments_dir)
     logging.basicConfig(
         level=logging.WARNING if args.command == "chat" else settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

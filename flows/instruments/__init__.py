@@ -11,7 +11,6 @@ threshold of the total, with its source, or none (`reliable_change_source` then 
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -315,13 +314,13 @@ def use_directory(extra_dir: Path | None) -> None:
 
 
 def directories() -> tuple[Path, ...]:
-    """Where instrument files are read: the shipped ones, then the folder named by INSTRUMENTS_DIR.
+    """Where instrument files are read: the shipped ones, then the folder of the setting INSTRUMENTS_DIR
+    (given by `use_directory`: the app and the command line do, from the settings).
 
     A new instrument is one YAML file there (plus its catalogue entries); programmes name it by its
     file name, and the flow, scoring, triage facts, summary, CSV columns, JSON schema and FHIR
     Questionnaire all follow from the file."""
-    extra = _extra_dir or (Path(os.environ["INSTRUMENTS_DIR"]) if os.environ.get("INSTRUMENTS_DIR") else None)
-    return (INSTRUMENT_DIR, extra) if extra else (INSTRUMENT_DIR,)
+    return (INSTRUMENT_DIR, _extra_dir) if _extra_dir else (INSTRUMENT_DIR,)
 
 
 @cache

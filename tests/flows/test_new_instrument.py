@@ -98,13 +98,11 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Regist
         return _Extra(MESSAGES.get(lang, MESSAGES["en"]), original(lang))
 
     monkeypatch.setattr(locales, "translations", with_entries)
-    monkeypatch.setenv("INSTRUMENTS_DIR", str(tmp_path / "instruments"))
-    instruments.reload()
+    instruments.use_directory(tmp_path / "instruments")  # as the app does with the setting INSTRUMENTS_DIR
     try:
         yield Registry.load(tmp_path / "programmes")
     finally:
-        monkeypatch.delenv("INSTRUMENTS_DIR")
-        instruments.reload()
+        instruments.use_directory(None)
 
 
 def walk(registry: Registry, plan: dict[str, Any]) -> tuple[Walker, dict[str, Any]]:
