@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock, SystemClock
+from bot.services.clocks import ClockRunner, Send
 from bot.services.intake import IntakeService
 from bot.settings import Settings
 from flows import instruments
@@ -46,9 +47,44 @@ class App:
     clock: Clock
     # set while a channel runs that marks sent outbox messages in batches (`bot.channels.telegram.delivery`)
     sent_marks: SentMarker | None = None
+    # set while the process runs its clocks (`bot.services.clocks`): messages to others go out at once
+    clocks: ClockRunner | None = None
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessions)
+
+    def wake(self, messages: Mapping[int, dict[str, Any]]) -> None:
+        """Messages to other people were just committed (`Outcome.others`): send them now, not on the next
+        round of the clocks. Without clocks in this process they wait in the outbox for one that has them."""
+        if self.clocks is not None and messages:
+            self.clocks.wake(messages)
+
+    def run_clocks(self, send: Send | None) -> ClockRunner:
+        """The clocks of this process (one per process), delivering through `send`."""
+        self.clocks = ClockRunner(self.uow, self.intake, self.clock, send)
+        return self.clocks
+
+
+async def unreachable_programmes(app: App) -> dict[str, str]:
+    """Programmes whose urgent case would not reach a consultant first: id -> who it reaches first
+    ("coordinators", "operators" or "nobody")."""
+    found = {}
+    async with app.uow() as uow:
+        for programme in app.registry.all():
+            reach = await app.intake.casework.escalations.reachable(uow, programme.id)
+            if reach != "consultants":
+                found[programme.id] = reach
+    return found
+
+
+async def say_who_is_reached(app: App) -> None:
+    """At start, loudly: every programme where an urgent case could reach nobody today (or no consultant)."""
+    for programme_id, reach in (await unreachable_programmes(app)).items():
+        if reach == "nobody":
+            log.error("programme %s: an urgent case would reach NOBODY (no consultant, coordinator or operator); "
+                      "invite staff with `ipsbot invite`; it waits for the first who joins", programme_id)
+        else:
+            log.warning("programme %s has no consultant: an urgent case goes to its %s first", programme_id, reach)
 
 
 def is_sqlite(url: str) -> bool:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import io
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,9 @@ from locales import LANGUAGES
 from storage.crypto import WrongKeyError
 
 if TYPE_CHECKING:
+    from bot.app import App
     from bot.clock import Clock
+    from bot.services.clocks import Send
 
 
 def _date(value: str) -> datetime:
@@ -77,9 +80,10 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--programme", help="only this programme")
     report.add_argument("--chart", metavar="DIR", help="write burn-up-<programme>.svg into this folder")
 
-    invite = sub.add_parser("invite", help="a one-time invite for a consultant or peer (valid 7 days)")
-    invite.add_argument("--role", choices=["consultant", "peer", "coordinator"], required=True)
-    invite.add_argument("--programme", required=True)
+    invite = sub.add_parser("invite", help="a one-time invite for staff (valid 7 days)")
+    invite.add_argument("--role", choices=["consultant", "peer", "coordinator", "operator"], required=True,
+                        help="operator: the installation's last rung for urgent cases of every programme")
+    invite.add_argument("--programme", help="the programme (not for an operator)")
     invite.add_argument("--name", default="", help="the person's name, shown to colleagues and candidates")
 
     staff = sub.add_parser("staff", help="consultants and peers")
@@ -240,7 +244,7 @@ async def _staff(settings: Settings, args: argparse.Namespace) -> int:
     async with open_app(settings) as app, app.uow() as uow:
         now = app.clock.now()
         if args.command == "invite":
-            if args.programme not in app.registry:
+            if args.role != "operator" and args.programme not in app.registry:
                 print(terminal_safe(f"Unknown programme {args.programme!r}"), file=sys.stderr)
                 return 2
             code = await app.intake.casework.invite(uow, role=args.role, programme_id=args.programme,
@@ -256,6 +260,13 @@ async def _staff(settings: Settings, args: argparse.Namespace) -> int:
                 open_cases = await uow.cases.open_count(member.id)
                 print(terminal_safe(f"{member.id:4}  {member.role:10} {member.programme_id:10} {member.language}  "
                                     f"{open_cases:2} open  {state:18} {member.name}"))
+            for programme in app.registry.all():  # where an urgent case would reach nobody, or no consultant
+                reach = await app.intake.casework.escalations.reachable(uow, programme.id)
+                if reach == "nobody":
+                    print(f"WARNING: programme {programme.id}: an urgent case would reach nobody (no consultant, "
+                          f"coordinator or operator)")
+                elif reach != "consultants":
+                    print(f"note: programme {programme.id} has no consultant: urgent cases go to its {reach} first")
         else:
             removed = await app.intake.casework.remove_staff(uow, args.id, now)
             if removed is None:
@@ -301,7 +312,7 @@ async def _web(settings: Settings, args: argparse.Namespace) -> int:
     """`ipsbot web`: the form alone (the Telegram channel, if any, runs elsewhere and sends the outbox)."""
     import signal
 
-    from bot.app import open_app
+    from bot.app import open_app, say_who_is_reached
     from bot.channels.web.server import serve
 
     async with open_app(settings) as app:
@@ -312,16 +323,44 @@ async def _web(settings: Settings, args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stopping.set)
-        started = asyncio.Event()
-        task = asyncio.create_task(serve(app, settings, stopping, started))
-        await asyncio.wait([task, asyncio.create_task(started.wait())], return_when=asyncio.FIRST_COMPLETED)
-        if task.done():  # it could not listen (the port is taken): its error, not an address
-            await task
-        base = f"http://{settings.web_host}:{settings.web_port}"
-        for programme in [app.registry[args.programme]] if args.programme else app.registry.all():
-            print(f"{programme.id}: {base}/p/{programme.id}", flush=True)
-        await task
+        await say_who_is_reached(app)
+        async with staff_delivery(app, settings) as send:  # the clocks run here too, whatever else runs
+            clocks = asyncio.create_task(app.run_clocks(send).run(stopping))
+            started = asyncio.Event()
+            task = asyncio.create_task(serve(app, settings, stopping, started))
+            await asyncio.wait([task, asyncio.create_task(started.wait())], return_when=asyncio.FIRST_COMPLETED)
+            if task.done():  # it could not listen (the port is taken): its error, not an address
+                stopping.set()
+                await clocks
+                await task
+            base = f"http://{settings.web_host}:{settings.web_port}"
+            for programme in [app.registry[args.programme]] if args.programme else app.registry.all():
+                print(f"{programme.id}: {base}/p/{programme.id}", flush=True)
+            try:
+                await task
+            finally:
+                stopping.set()
+                await clocks
     return 0
+
+
+@contextlib.asynccontextmanager
+async def staff_delivery(app: App, settings: Settings) -> AsyncIterator[Send | None]:
+    """How `ipsbot web` reaches staff: through Telegram when BOT_TOKEN is set (no polling: the bot's
+    messages only); without it, staff messages wait in the outbox for `ipsbot run`, said loudly."""
+    if settings.bot_token is None or not settings.bot_token.get_secret_value():
+        logging.getLogger(__name__).warning("BOT_TOKEN is not set: messages to staff wait in the outbox until "
+                                            "`ipsbot run` sends them")
+        yield None
+        return
+    from bot.channels.telegram.delivery import sender_of_outbox
+    from bot.channels.telegram.runtime import open_runtime
+
+    runtime = await open_runtime(app, settings)
+    try:
+        yield sender_of_outbox(app, runtime.api)
+    finally:
+        await runtime.close()
 
 
 def _poster(settings: Settings, args: argparse.Namespace) -> int:

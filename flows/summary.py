@@ -117,11 +117,13 @@ def summary_text(referral_id: int, payload: dict[str, Any], programme: Programme
 
 def offer_screen(referral_id: int, payload: dict[str, Any], programme: Programme, lang: str,
                  consent_at: datetime | None, note: str = "") -> Screen:
-    """The summary a consultant with room receives, with Claim, Pass and Export."""
+    """The summary a consultant with room receives, with Claim, Pass and Export; urgent, also "Seen — I will
+    make contact" (the consultant's copy of the case's escalation)."""
     t = Translator(lang)
     text = summary_text(referral_id, payload, programme, lang, consent_at)
-    buttons = tuple(Button(b, t(f"staff.{b}")) for b in ("claim", "pass", "export"))
     urgent = payload["triage"].get("urgent")
+    buttons = tuple(Button(b, t(f"staff.{b}") if b != "seen" else t("staff.escalation.seen"))
+                    for b in (("claim", "seen", "pass", "export") if urgent else ("claim", "pass", "export")))
     return Screen((note + "\n\n" if note else "") + text, f"ref.{referral_id}", 0, InputKind.CHOICE, buttons,
                   tone=Tone.CRISIS if urgent else Tone.NORMAL)
 

@@ -21,8 +21,9 @@ from flows.address import Address
 from locales import normalise
 from storage.inbox import UpdateRepository, address_hash
 from storage.models import (
-    AlertCopy,
     Candidate,
+    Escalation,
+    EscalationCopy,
     FollowUp,
     Intake,
     IntakeStatus,
@@ -164,7 +165,7 @@ class CandidateRepository:
     async def delete(self, candidate_id: int) -> None:
         """Erase a candidate and every row that holds their content (audit events stay, content-free).
 
-        Intakes, referrals (with their offers), risk events, follow-ups (with their alert copies),
+        Intakes, referrals (with their offers), risk events, follow-ups, escalations (with their copies),
         messages to them or about them (sent or not, to anyone), the record of staff messages that
         showed them, updates of theirs still waiting in the inbox, and their wrong-invite-code counter.
         Withdrawing what staff were shown is `bot.services.erasure.erase`'s part, before this.
@@ -172,8 +173,9 @@ class CandidateRepository:
         candidate = await self.session.get(Candidate, candidate_id)
         intake_ids = select(Intake.id).where(Intake.candidate_id == candidate_id).scalar_subquery()
         # The foreign keys cascade too; deleting explicitly also drops the objects from the session.
-        await self.session.execute(delete(AlertCopy).where(AlertCopy.followup_id.in_(
-            select(FollowUp.id).where(FollowUp.candidate_id == candidate_id).scalar_subquery())))
+        await self.session.execute(delete(EscalationCopy).where(EscalationCopy.escalation_id.in_(
+            select(Escalation.id).where(Escalation.candidate_id == candidate_id).scalar_subquery())))
+        await self.session.execute(delete(Escalation).where(Escalation.candidate_id == candidate_id))
         await self.session.execute(delete(FollowUp).where(FollowUp.candidate_id == candidate_id))
         await self.session.execute(
             delete(Referral).where(Referral.intake_id.in_(intake_ids)),

@@ -3,8 +3,8 @@
 The scheduler's queries find the claimed referrals whose trigger time has come (days after the
 referral, or after a recorded case outcome) and that have no follow-up of that id yet; a unique
 constraint on (referral, follow-up id) makes asking twice impossible, also for two schedulers at once.
-Those whose whole window passed unasked are found too, to be recorded as missed. A follow-up's risk
-alert keeps its times on the row, and each staff member's copy in `alert_copies`.
+Those whose whole window passed unasked are found too, to be recorded as missed. A risk answer at a
+follow-up opens an escalation (`storage.escalations`).
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, select, update
+from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.candidates import add_unless_taken
-from storage.models import AlertCopy, Candidate, FollowUp, FollowUpStatus, Intake, Referral
+from storage.models import Candidate, FollowUp, FollowUpStatus, Intake, Referral
 
 
 class FollowUpRepository:
@@ -78,7 +78,7 @@ class FollowUpRepository:
         return await self.session.get(FollowUp, followup_id)
 
     async def refresh(self, row: FollowUp) -> None:
-        """Read the row again (after a conditional update by SQL, e.g. an alert marked seen)."""
+        """Read the row again (after a conditional update by SQL)."""
         await self.session.refresh(row)
 
     async def open_sent_before(self, before: datetime) -> list[FollowUp]:
@@ -103,36 +103,3 @@ class FollowUpRepository:
         if programme_id is not None:
             query = query.where(FollowUp.programme_id == programme_id)
         return list((await self.session.scalars(query)).all())
-
-    # --- risk alerts: who was told, who saw it ---------------------------------------------------
-
-    async def add_copy(self, followup_id: int, staff_id: int, now: datetime) -> AlertCopy:
-        """A staff member's copy of the follow-up's risk alert (its message recorded when sent)."""
-        copy = AlertCopy(followup_id=followup_id, staff_id=staff_id, created_at=now)
-        self.session.add(copy)
-        await self.session.flush()
-        return copy
-
-    async def record_copy(self, copy_id: int, address: dict[str, str], ref: int) -> None:
-        """Where the copy was sent (an address, as a dict) and the channel's reference to it."""
-        await self.session.execute(update(AlertCopy).where(AlertCopy.id == copy_id)
-                                   .values(address=address, message_ref=ref))
-
-    async def copies(self, followup_id: int) -> list[AlertCopy]:
-        return list((await self.session.scalars(
-            select(AlertCopy).where(AlertCopy.followup_id == followup_id).order_by(AlertCopy.id))).all())
-
-    async def mark_seen(self, followup_id: int, staff_id: int, now: datetime) -> bool:
-        """True for the one press that marks the alert seen; False if someone saw it already."""
-        result = await self.session.execute(
-            update(FollowUp).where(FollowUp.id == followup_id, FollowUp.alerted_at.is_not(None),
-                                   FollowUp.alert_seen_at.is_(None))
-            .values(alert_seen_at=now, alert_seen_by=staff_id).returning(FollowUp.id))
-        return result.first() is not None
-
-    async def unseen_alerts(self, alerted_before: datetime) -> list[FollowUp]:
-        """Risk alerts nobody marked seen, sent before this time and not sent again yet."""
-        return list((await self.session.scalars(
-            select(FollowUp).where(FollowUp.alerted_at.is_not(None), FollowUp.alerted_at < alerted_before,
-                                   FollowUp.alert_seen_at.is_(None), FollowUp.alert_resent_at.is_(None))
-            .order_by(FollowUp.id))).all())

@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     DateTime,
@@ -37,11 +38,13 @@ from storage.crypto import EncryptedJSON, EncryptedText
 
 __all__ = [
     "NAMING_CONVENTION",
-    "AlertCopy",
     "AuditEvent",
     "Base",
     "BigId",
     "Candidate",
+    "Escalation",
+    "EscalationCause",
+    "EscalationCopy",
     "FollowUp",
     "FollowUpStatus",
     "InboxUpdate",
@@ -256,25 +259,57 @@ class FollowUp(Base):
     state: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON())
     answered_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]  # lapsed, stopped or missed
-    # a risk answer's alert to staff: sent, seen ("I will make contact": who, when), sent again unseen
-    alerted_at: Mapped[datetime | None]
-    alert_seen_at: Mapped[datetime | None]
-    alert_seen_by: Mapped[int | None] = mapped_column(Integer)  # a staff id; no content
-    alert_resent_at: Mapped[datetime | None]
 
 
-class AlertCopy(Base):
-    """One staff member's copy of a follow-up's risk alert, so that it can say who took it later.
+class Escalation(Base):
+    """An urgent case climbing the ladder until a named person has seen it (`flows.escalation`).
 
-    Like an offer: where it was sent (encrypted) and the channel's reference to the message, recorded
-    when it is sent; erased with the follow-up (cascade), so with the person.
+    Opened by a risk answer (in an intake, `PENDING` until the intake had its time to finish; at a
+    follow-up) or by an urgent referral; one open escalation per person and cause at a time. Who was
+    told (`told`, staff ids), the rung told last, when the next step is due, and who saw it when:
+    no content. Erased with the person (cascade), which is how an escalation ends without a press.
     """
 
-    __tablename__ = "alert_copies"
+    __tablename__ = "escalations"
+    __table_args__ = (Index("ix_escalations_status_next_at", "status", "next_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    followup_id: Mapped[int] = mapped_column(ForeignKey("followups.id", ondelete="CASCADE"), index=True)
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"), index=True)
+    programme_id: Mapped[str] = mapped_column(String(32), index=True)
+    cause: Mapped[str] = mapped_column(String(16))  # EscalationCause
+    referral_id: Mapped[int | None] = mapped_column(ForeignKey("referrals.id", ondelete="CASCADE"), index=True)
+    followup_id: Mapped[int | None] = mapped_column(ForeignKey("followups.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # flows.escalation.Status
+    rung: Mapped[int] = mapped_column(Integer, default=-1)
+    next_at: Mapped[datetime | None]
+    told: Mapped[list[int]] = mapped_column(JSON, default=list)
+    opened_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]  # first told to someone
+    seen_at: Mapped[datetime | None]
+    seen_by: Mapped[int | None] = mapped_column(Integer)  # a staff id
+
+
+class EscalationCause(StrEnum):
+    """Values of `Escalation.cause`."""
+
+    INTAKE = "intake"  # a risk answer in an intake, or an urgent referral
+    FOLLOWUP = "followup"  # a risk answer at a follow-up
+    HOLDER_LEFT = "holder_left"  # an urgent case whose consultant was removed
+
+
+class EscalationCopy(Base):
+    """One staff member's copy of an escalation's message, so that every copy can say who took it.
+
+    Like an offer: where it was sent (encrypted) and the channel's reference to the message, recorded
+    when it is sent; erased with the escalation (cascade), so with the person.
+    """
+
+    __tablename__ = "escalation_copies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    escalation_id: Mapped[int] = mapped_column(ForeignKey("escalations.id", ondelete="CASCADE"), index=True)
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    rung: Mapped[int] = mapped_column(Integer)
     address: Mapped[dict[str, Any] | None] = mapped_column(EncryptedJSON())
     message_ref: Mapped[BigId | None]
     created_at: Mapped[datetime]
@@ -359,7 +394,7 @@ class Staff(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     subject_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)  # keyed_hash("<channel>:<id>")
     contact: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON())  # their address {"channel", "id"}; encrypted
-    role: Mapped[str] = mapped_column(String(16))  # consultant | peer | coordinator
+    role: Mapped[str] = mapped_column(String(16))  # consultant | peer | coordinator | operator (programme "*")
     programme_id: Mapped[str] = mapped_column(String(32), index=True)
     name: Mapped[str] = mapped_column(String(80))
     language: Mapped[str] = mapped_column(String(5))

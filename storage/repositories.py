@@ -7,6 +7,7 @@ Times are always passed in (the caller owns the clock) and must be timezone-awar
 
 The repositories, one module per aggregate: `storage.candidates` (candidates, intakes),
 `storage.referrals`, `storage.cases` (staff, invites, offers and cases, slots), `storage.risks`,
+`storage.escalations`,
 `storage.outbox` (outbox, shown messages), `storage.inbox` (updates), `storage.audit`. They are
 imported here too, so `from storage.repositories import ...` keeps working.
 """
@@ -14,14 +15,17 @@ imported here too, so `from storage.repositories import ...` keeps working.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import weakref
 from types import TracebackType
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.audit import AuditRepository
 from storage.candidates import CandidateRepository, IntakeRepository, StaleStateError, subject_hash
 from storage.cases import CaseRepository, InviteRepository, SlotRepository, StaffRepository
+from storage.escalations import EscalationRepository
 from storage.followups import FollowUpRepository
 from storage.inbox import Received, UpdateRepository
 from storage.outbox import OutboxRepository, ShownRepository
@@ -72,6 +76,7 @@ class UnitOfWork:
     risks: RiskRepository
     shown: ShownRepository
     followups: FollowUpRepository
+    escalations: EscalationRepository
 
     def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
         self._factory = factory
@@ -104,6 +109,7 @@ class UnitOfWork:
         self.risks = RiskRepository(self.session)
         self.shown = ShownRepository(self.session)
         self.followups = FollowUpRepository(self.session)
+        self.escalations = EscalationRepository(self.session)
         return self
 
     async def __aexit__(
@@ -122,6 +128,16 @@ class UnitOfWork:
                 await self.session.close()
             finally:
                 self._release()
+
+    async def take_turn(self, name: str) -> bool:
+        """Whether this transaction may take a turn that one process at a time takes (the clocks): on
+        PostgreSQL a transaction-level advisory lock on `name` (False: another process has it now, and
+        it is released with that transaction); SQLite has one writer, so always True."""
+        bind = self._factory.kw.get("bind")
+        if bind is None or bind.dialect.name != "postgresql":
+            return True
+        key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+        return bool(await self.session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}))
 
     def _release(self) -> None:
         if self._turn is not None:

@@ -16,6 +16,8 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot.services.escalation import STEP as ESCALATION_STEP
+from bot.services.escalation import Escalations
 from bot.services.followup import FollowUps
 from bot.services.meetings import Meetings
 from bot.services.notify import Notifier, Who, staff_address
@@ -24,12 +26,12 @@ from flows.address import Address
 from flows.ips import CARD_CLOCKS, CASE_OUTCOMES, CASE_STEP_CLOCKS, CLOCKS
 from flows.programmes import Programme, Registry
 from flows.referral import export_record
-from flows.screens import Button, InputKind, Screen, Tone
+from flows.screens import Screen, Tone
 from flows.summary import case_screen, offer_screen, outcome_screen, summary_text
 from flows.triage import goes_to_consultant
 from locales import Translator
 from storage.crypto import keyed_hash
-from storage.models import Referral, ReferralStatus, Staff
+from storage.models import EscalationCause, Referral, ReferralStatus, Staff
 from storage.repositories import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,7 @@ log = logging.getLogger(__name__)
 INVITE_DAYS = 7
 INVITE_TRIES = 5  # wrong invite codes a person may give per window; then nothing is tried until it ends
 INVITE_WINDOW = timedelta(hours=1)
+ALL_PROGRAMMES = "*"  # an operator's programme: every one
 
 
 def new_code() -> str:
@@ -53,8 +56,9 @@ class Casework:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
         self.notifier = Notifier()
+        self.escalations = Escalations(registry, self.notifier)  # every urgent case ends with a person who saw it
         self.meetings = Meetings(registry, self.notifier)  # the first meeting follows a claim
-        self.followups = FollowUps(registry, self.notifier)  # follow-ups of claimed cases
+        self.followups = FollowUps(registry, self.notifier, self.escalations)  # follow-ups of claimed cases
 
     # --- sending (through the shared notifier) ---------------------------------------------
 
@@ -78,6 +82,9 @@ class Casework:
     # --- joining ---------------------------------------------------------------------------
 
     async def invite(self, uow: UnitOfWork, *, role: str, programme_id: str, name: str, now: datetime) -> str:
+        """A one-time invite code; an operator's is for every programme (`ALL_PROGRAMMES`)."""
+        if role == "operator":
+            programme_id = ALL_PROGRAMMES
         code = new_code()
         await uow.invites.create(code, role=role, programme_id=programme_id, name=name, now=now,
                                  expires_at=now + timedelta(days=INVITE_DAYS))
@@ -112,11 +119,16 @@ class Casework:
         staff = await uow.staff.join(invite, who.channel, who.external_id, contact=who.address.to_dict(),
                                      language=t.lang, now=now)
         await uow.audit.record(actor=f"staff:{staff.id}", action="staff.joined", at=now, detail=invite.role)
+        if staff.role == "operator":  # every programme's urgent cases that reach nobody else, at the top
+            ids = [await self.queue(uow, who.address, [Screen(t("staff.joined.operator", name=staff.name))], now)]
+            return ids + await self.escalations.reach_waiting(uow, staff, now)
         programme = self.registry[staff.programme_id]
         welcome = {"peer": "staff.joined.peer", "coordinator": "staff.joined.coordinator"}.get(staff.role,
                                                                                              "staff.joined")
         ids = [await self.queue(uow, who.address, [Screen(t(welcome, name=staff.name,
                                                              programme=programme.name(t.lang)))], now)]
+        # an urgent case that could reach nobody goes to whoever joins first
+        ids += await self.escalations.reach_waiting(uow, staff, now)
         return ids + await self._offer_waiting(uow, programme, now)
 
     # --- offering --------------------------------------------------------------------------
@@ -128,13 +140,14 @@ class Casework:
         An urgent referral goes to every consultant of the programme, full or not (an urgent claim
         may exceed the cap). Returns the candidate's place on the waiting list when all consultants
         are full, else None (also when the programme has no consultant: then nobody is "full", and
-        the coordinator is told instead).
+        the coordinator is told instead; of an urgent one, by its escalation, with the summary).
         """
         programme = self.registry[referral.programme_id]
         consultants = await uow.staff.consultants(programme.id)
         if not consultants:
             await uow.cases.wait(referral, now)
-            await self._no_consultant(uow, referral, programme, now)
+            if not referral.urgent:
+                await self._no_consultant(uow, referral, programme, now)
             return None
         room = consultants if referral.urgent else await uow.cases.with_room(programme.id, programme.caseload_cap)
         if not room:
@@ -158,39 +171,14 @@ class Casework:
             ids.append(await self.notify(uow, staff_address(member.contact), text, now))
         return ids
 
-    async def urgent_outside(self, uow: UnitOfWork, referral: Referral, consent_at: datetime | None,
-                             now: datetime) -> list[int]:
-        """An urgent referral outside the target group: a person checks that the candidate got help.
-
-        To the programme's coordinators, or its consultants when there is none; one button to confirm
-        it was checked (``chk.<id>``, re-checked on the server at press time and audited).
-        """
-        programme = self.registry[referral.programme_id]
-        staff = await uow.staff.on_watch(programme.id)
-        if not staff:
-            log.error("programme %s has no coordinator and no consultant; urgent referral %s outside the target "
-                      "group told nobody", programme.id, referral.id)
-        ids = []
-        for member in staff:
-            t = Translator(member.language)
-            text = t("staff.outside.title") + "\n\n" + summary_text(referral.id, referral.payload, programme,
-                                                                     member.language, consent_at)
-            checked = (Button("checked", t("staff.outside.checked")),)
-            screen = Screen(text, f"chk.{referral.id}", 0, InputKind.CHOICE, checked, tone=Tone.CRISIS)
-            ids.append(await self.queue(uow, staff_address(member.contact), [screen], now,
-                                        subject_id=await self.subject_of(uow, referral)))
-            await uow.audit.record(actor=f"staff:{member.id}", action="referral.outside_sent", at=now,
-                                   referral_id=referral.id)
-        return ids
-
     async def completed_later(self, uow: UnitOfWork, referral: Referral, consent_at: datetime | None,
                               now: datetime) -> list[int]:
         """An urgent partial referral whose person came back and finished: never updated silently.
 
         The consultant holding it gets the whole summary (and, outside the target group now, the outcome:
         they keep the case). Nobody holding it: eligible, the open offers show the whole summary (edited in
-        place, or sent again if not sent yet); outside the target group, the offers are withdrawn and it is
-        routed as `urgent_outside` (redirected, a coordinator checks the person got help).
+        place, or sent again if not sent yet); outside the target group, the offers are withdrawn, it is
+        redirected, and it climbs the ladder again so that a person checks they got help.
         """
         programme = self.registry[referral.programme_id]
         subject = await self.subject_of(uow, referral)
@@ -231,21 +219,7 @@ class Casework:
             return ids
         referral.status, referral.waiting_since = ReferralStatus.REDIRECTED.value, None
         await uow.audit.record(actor="system", action="referral.redirected", at=now, referral_id=referral.id)
-        return ids + await self.urgent_outside(uow, referral, consent_at, now)
-
-    async def _on_check(self, uow: UnitOfWork, who: Who, referral_id: int | None, button: str, ref: int,
-                        now: datetime) -> list[int]:
-        """"Checked that the person got help", on an urgent referral outside the target group."""
-        staff = await uow.staff.find(who.channel, who.external_id)
-        referral = await uow.referrals.get(referral_id) if referral_id is not None else None
-        if (staff is None or referral is None or button != "checked"
-                or staff.role not in ("coordinator", "consultant") or referral.programme_id != staff.programme_id
-                or not referral.urgent or referral.status != ReferralStatus.REDIRECTED.value):
-            return [await self.notifier.refuse(uow, who, f"chk.{referral_id}", button, now,
-                                               referral_id=referral.id if referral else None)]
-        await uow.audit.record(actor=f"staff:{staff.id}", action="referral.checked", at=now, referral_id=referral.id)
-        done = Screen(Translator(staff.language)("staff.outside.done", id=referral.id, name=staff.name))
-        return [await self.queue(uow, staff_address(staff.contact), [], now, edit=(ref, done))]
+        return ids + await self.escalations.again(uow, referral, subject or 0, now)
 
     async def _offer(self, uow: UnitOfWork, referral: Referral, staff: list[Staff], programme: Programme,
                      consent_at: datetime | None, now: datetime, note: str = "") -> list[int]:
@@ -277,7 +251,8 @@ class Casework:
 
     async def resend_urgent(self, uow: UnitOfWork, now: datetime) -> list[int]:
         """Urgent referrals nobody claimed within the programme's urgent window (default 24 hours) are
-        sent again to all of its consultants, full or not, and its coordinators are told."""
+        offered again to all of its consultants, full or not (so that whoever passed it or joined since may
+        claim it); telling the coordinators and further up is its escalation's part."""
         ids: list[int] = []
         programmes = self.registry.all()
         if not programmes:
@@ -302,12 +277,6 @@ class Casework:
                                             subject_id=await self.subject_of(uow, referral)))
             if staff and referral.status == ReferralStatus.WAITING.value:
                 referral.status, referral.waiting_since = ReferralStatus.NEW.value, None
-            for member in await uow.staff.with_role(programme.id, "coordinator"):
-                t = Translator(member.language)
-                ids.append(await self.notify(uow, staff_address(member.contact),
-                                             t("staff.coordinator.unclaimed", id=referral.id,
-                                               programme=programme.name(t.lang), hours=programme.urgent_window_hours),
-                                             now))
             referral.resent_at = now
             await uow.audit.record(actor="system", action="referral.resent", at=now, referral_id=referral.id)
         return ids
@@ -316,15 +285,13 @@ class Casework:
 
     async def press(self, uow: UnitOfWork, who: Who, step: str, button: str, ref: int,
                     now: datetime) -> list[int]:
-        """A button on a summary (``ref.<id>``), a case card (``case.<id>``), an urgent referral outside the
-        target group (``chk.<id>``) or a follow-up's risk alert (``alert.<id>``)."""
+        """A button on a summary (``ref.<id>``), a case card (``case.<id>``) or an escalation's copy
+        (``esc.<id>``: "Seen — I will make contact")."""
         kind, _, number = step.partition(".")
-        if kind == "chk":  # urgent, outside the target group: coordinators may press it too
-            return await self._on_check(uow, who, int(number) if number.isdigit() else None, button, ref, now)
-        if kind == "alert":  # a follow-up's risk alert: "Seen, I will make contact"
-            return await self.followups.seen(uow, who, number, button, ref, now)
+        if kind == ESCALATION_STEP:
+            return await self.escalations.press(uow, who, number, button, ref, now)
         staff = await uow.staff.find(who.channel, who.external_id)
-        referral = await uow.referrals.get(int(number)) if number.isdigit() else None
+        referral = await uow.referrals.get(int(number)) if number.isdigit() and len(number) < 12 else None
         offer = await uow.cases.offer_for(referral.id, staff.id) if staff and referral else None
         t = Translator(staff.language if staff else who.language or "da")
         # role, programme, status, offer and holder, as they are now (see bot/services/policy.py)
@@ -343,6 +310,8 @@ class Casework:
         programme = self.registry[referral.programme_id]
         if button == "export":
             return [await self._export(uow, staff, referral, now)]
+        if kind == "ref" and button == "seen":  # an urgent offer is the consultant's copy of its escalation
+            return await self.escalations.seen_on_offer(uow, staff, referral, ref, now)
         if kind == "ref":
             return await self._on_offer(uow, staff, referral, programme, button, ref, now)
         return await self._on_case(uow, staff, referral, programme, button, ref, now)
@@ -376,6 +345,7 @@ class Casework:
         if over_cap:
             await self._record_over_cap(uow, staff, referral, now)
         ids = [await self.queue(uow, to, [Screen(t("staff.you_claimed"))], now)]
+        ids += await self.escalations.claimed(uow, referral, staff, now)  # the claimer saw it and makes contact
         for offer in await uow.cases.offers(referral.id):  # everyone else sees who took it
             sent_to = Address.from_dict(offer.address)
             if offer.staff_id == staff.id or offer.message_ref is None or sent_to is None:
@@ -503,14 +473,24 @@ class Casework:
         return ids
 
     async def remove_staff(self, uow: UnitOfWork, staff_id: int, now: datetime) -> Staff | None:
-        """A consultant who leaves sees nothing more; their open cases go back to the waiting list first."""
+        """A consultant who leaves sees nothing more; their open cases go back to the waiting list first.
+
+        An urgent one is offered again at once to every consultant, full or not, and climbs the ladder
+        again (nobody holds it now), instead of waiting its turn."""
         staff = await uow.staff.remove(staff_id, now)
         if staff is None:
             return None
+        urgent = []
         for referral in await uow.cases.open_cases(staff.id):
             referral.consultant_id, referral.claimed_at = None, None
             await uow.cases.wait(referral, referral.created_at)  # keeps its place by referral date
+            if referral.urgent:
+                urgent.append(referral)
         await uow.audit.record(actor="cli", action="staff.removed", at=now, detail=f"staff:{staff.id}")
+        for referral in urgent:
+            await self.dispatch(uow, referral, await self._consent_at(uow, referral), now)
+            await self.escalations.again(uow, referral, await self.subject_of(uow, referral) or 0, now,
+                                         cause=EscalationCause.HOLDER_LEFT)
         programme = self.registry.get(staff.programme_id)
         if programme is not None:
             await self._offer_waiting(uow, programme, now)

@@ -9,9 +9,8 @@ answered within its window lapses ("no answer" in the report); answering, `/stop
 withdraw the reminder; erasing the person erases all of it (cascade). One whose whole window passed
 unasked (the bot was not running) is recorded as missed, never asked late, and counted in the report.
 A risk answer is handled as at intake: stored at once as a risk event, crisis help shown first, and
-the case's consultant and the programme's coordinators told (its consultants when there is neither),
-with a button "Seen, I will make contact" (``alert.<follow-up id>``, checked on the server at press
-time); unseen within the programme's `urgent_window_hours` it goes out once more (`resend_alerts`).
+an escalation opened (`bot.services.escalation`): the consultant holding the case first, then up the
+ladder until a named person presses "Seen — I will make contact".
 The dialogue is `flows.followup`; presses are checked on the server (only the person's own, open
 follow-up).
 """
@@ -23,17 +22,17 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from bot.services.notify import Notifier, staff_address
-from bot.services.policy import may_mark_alert_seen
+from bot.services.escalation import Escalations
+from bot.services.notify import Notifier
 from flows import followup as dialogue
 from flows import instruments
 from flows.address import Address
 from flows.consent import FOLLOWUPS_SINCE
 from flows.programmes import FollowUp as Spec
 from flows.programmes import Programme, Registry
-from flows.screens import Button, InputKind, Screen, Tone
+from flows.screens import Screen
 from locales import Translator, format_when
-from storage.models import Candidate, FollowUp, FollowUpStatus, Referral, Staff
+from storage.models import Candidate, FollowUp, FollowUpStatus, Referral
 from storage.repositories import UnitOfWork
 
 if TYPE_CHECKING:
@@ -50,9 +49,10 @@ def topic(followup_id: int) -> str:
 
 
 class FollowUps:
-    def __init__(self, registry: Registry, notifier: Notifier) -> None:
+    def __init__(self, registry: Registry, notifier: Notifier, escalations: Escalations) -> None:
         self.registry = registry
         self.notifier = notifier
+        self.escalations = escalations
 
     def spec(self, row: FollowUp) -> tuple[Programme, Spec] | None:
         programme = self.registry.get(row.programme_id)
@@ -166,8 +166,8 @@ class FollowUps:
                                    item=risk.item, score=risk.score, at=now)
             await uow.audit.record(actor="candidate", action="risk.recorded", at=now, referral_id=referral.id,
                                    detail="followup")
-        if reply.risks:
-            await self._alert(uow, row, referral, programme, own, now)
+        if reply.risks:  # a named person will see it: the case's holder first, then up the ladder
+            await self.escalations.followup_risk(uow, referral, row.id, own.id, now)
         screens = list(reply.screens)
         if reply.done:
             row.status, row.answered_at = FollowUpStatus.ANSWERED.value, now
@@ -193,105 +193,6 @@ class FollowUps:
         await self.notifier.queue(uow, who.address, [Screen(Translator(candidate.language)("followup.stopped"))],
                                   now, candidate_id=candidate.id)
         return True
-
-    async def _alert(self, uow: UnitOfWork, row: FollowUp, referral: Referral, programme: Programme,
-                     candidate: Candidate, now: datetime) -> list[int]:
-        """A risk answer at follow-up reaches a person: the case's consultant and the coordinators.
-
-        Each copy carries "Seen, I will make contact"; a new risk answer after a press needs a press again."""
-        staff = await self._recipients(uow, referral, programme, everyone_on_watch=False)
-        if not staff:
-            log.error("programme %s has no consultant and no coordinator; a follow-up risk answer of case %s "
-                      "told nobody", programme.id, referral.id)
-        if row.alerted_at is None or row.alert_seen_at is not None:  # unseen still: the window runs from the first
-            row.alerted_at, row.alert_seen_at, row.alert_seen_by, row.alert_resent_at = now, None, None, None
-        return await self._send_alert(uow, row, referral, programme, staff, candidate.id, now, "followup.risk_sent")
-
-    @staticmethod
-    async def _recipients(uow: UnitOfWork, referral: Referral, programme: Programme, *,
-                          everyone_on_watch: bool) -> list[Staff]:
-        """Who gets a risk alert: the consultant holding the case and the coordinators; the programme's
-        consultants when there are neither. Sent again (`everyone_on_watch`), the consultants too when
-        the programme has no coordinator."""
-        holder = await uow.staff.get(referral.consultant_id) if referral.consultant_id else None
-        staff: list[Staff] = [holder] if holder is not None and holder.active else []
-        watch = await uow.staff.on_watch(programme.id)  # the coordinators, or the consultants when none
-        if everyone_on_watch or not staff or any(member.role == "coordinator" for member in watch):
-            staff += [member for member in watch if member not in staff]
-        return staff
-
-    async def _send_alert(self, uow: UnitOfWork, row: FollowUp, referral: Referral, programme: Programme,
-                          staff: list[Staff], subject: int, now: datetime, action: str, note: str = "") -> list[int]:
-        ids = []
-        for member in staff:
-            t = Translator(member.language)
-            text = t("staff.followup.risk", id=referral.id, programme=programme.name(t.lang))
-            if note:
-                text = t(note, hours=programme.urgent_window_hours) + "\n\n" + text
-            seen = (Button("seen", t("staff.followup.risk.seen")),)
-            screen = Screen(text, f"alert.{row.id}", 0, InputKind.CHOICE, seen, tone=Tone.CRISIS)
-            copy = await uow.followups.add_copy(row.id, member.id, now)
-            ids.append(await self.notifier.queue(uow, staff_address(member.contact), [screen], now,
-                                                 subject_id=subject, alert_copy=copy.id))
-            await uow.audit.record(actor=f"staff:{member.id}", action=action, at=now, referral_id=referral.id)
-        return ids
-
-    async def seen(self, uow: UnitOfWork, who: Who, number: str, button: str, ref: int,
-                   now: datetime) -> list[int]:
-        """"Seen, I will make contact" on a follow-up's risk alert (``alert.<id>``), checked now by
-        `policy.may_mark_alert_seen`; anything else is refused and audited."""
-        staff = await uow.staff.find(who.channel, who.external_id)
-        row = await uow.followups.get(int(number)) if number.isdigit() else None
-        referral = await uow.referrals.get(row.referral_id) if row is not None else None
-        copies = await uow.followups.copies(row.id) if row is not None else []
-        if (staff is None or row is None or referral is None
-                or not may_mark_alert_seen(staff, row, referral, copies, button)):
-            return [await self.notifier.refuse(uow, who, f"alert.{number}", button, now,
-                                               referral_id=referral.id if referral else None)]
-        t = Translator(staff.language)
-        if not await uow.followups.mark_seen(row.id, staff.id, now):  # someone else was first: say who
-            await uow.followups.refresh(row)
-            first = await uow.staff.get(row.alert_seen_by) if row.alert_seen_by else None
-            text = t("staff.followup.risk.taken", id=referral.id, name=first.name if first else "?")
-            return [await self.notifier.queue(uow, who.address, [Screen(text)], now)]
-        await uow.audit.record(actor=f"staff:{staff.id}", action="followup.risk_seen", at=now,
-                               referral_id=referral.id)
-        edits: dict[tuple[Address, int], str] = {(who.address, ref): staff.language}  # the presser's copy first
-        for copy in copies:  # everyone else's copies say who took it, as claims do
-            sent_to = Address.from_dict(copy.address)
-            if sent_to is not None and copy.message_ref is not None:
-                other = await uow.staff.get(copy.staff_id)
-                edits.setdefault((sent_to, int(copy.message_ref)), other.language if other else staff.language)
-        ids = []
-        for (to, message), lang in edits.items():
-            taken = Screen(Translator(lang)("staff.followup.risk.taken", id=referral.id, name=staff.name))
-            ids.append(await self.notifier.queue(uow, to, [], now, edit=(message, taken)))
-        return ids
-
-    async def resend_alerts(self, uow: UnitOfWork, now: datetime) -> list[int]:
-        """Risk alerts nobody marked seen within the programme's urgent window go out once more: to the
-        consultant holding the case, the coordinators and whoever is on watch; audited."""
-        programmes = self.registry.all()
-        if not programmes:
-            return []
-        shortest = min(p.urgent_window_hours for p in programmes)
-        ids: list[int] = []
-        for row in await uow.followups.unseen_alerts(now - timedelta(hours=shortest)):
-            programme = self.registry.get(row.programme_id)
-            if (programme is None or row.alerted_at is None
-                    or row.alerted_at > now - timedelta(hours=programme.urgent_window_hours)):
-                continue  # its own programme's window has not passed yet
-            referral = await uow.referrals.get(row.referral_id)
-            if referral is None:
-                continue
-            staff = await self._recipients(uow, referral, programme, everyone_on_watch=True)
-            if not staff:
-                log.error("programme %s has no consultant and no coordinator; an unseen follow-up risk alert of "
-                          "case %s told nobody", programme.id, referral.id)
-            row.alert_resent_at = now
-            ids += await self._send_alert(uow, row, referral, programme, staff, row.candidate_id, now,
-                                          "followup.risk_resent", note="staff.followup.risk.resent")
-        return ids
 
     # --- the case card -----------------------------------------------------------------------
 

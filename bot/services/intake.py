@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from bot.clock import Clock
@@ -18,8 +18,10 @@ from bot.services.erasure import erase
 from flows import instruments
 from flows.address import Address
 from flows.answers import Answer, Command
+from flows.escalation import Status as EscalationStatus
 from flows.intake import Event, IntakeFlow, Reply
 from flows.screens import Screen
+from flows.state import State
 from flows.triage import goes_to_consultant
 from locales import Translator
 from storage.crypto import current as current_cipher
@@ -220,8 +222,9 @@ class IntakeService:
                     place = await self.casework.dispatch(uow, referral, intake.consent_at, now)
                     if place is not None and not referral.urgent:  # urgent: "as soon as possible" stands
                         reply.screens.append(Screen(Translator(reply.state["lang"])("waiting.place", place=place)))
-                elif referral.urgent:  # outside the target group, yet urgent: someone checks they got help
-                    await self.casework.urgent_outside(uow, referral, intake.consent_at, now)
+                if referral.urgent:  # a named person sees it (outside the target group: checks they got help)
+                    await self.casework.escalations.for_referral(uow, referral, candidate.id, now)
+                    reply.screens += await self._who_will_call(uow, referral, reply.state)
             elif referral.payload.get("partial"):  # an urgent partial referral went out: now complete it
                 referral.payload = event.data
                 referral.outcome, referral.reason = triage["outcome"], triage["reason"]
@@ -291,12 +294,13 @@ class IntakeService:
                                          now=now)
             return steps
 
-    @staticmethod
-    async def _record_risk(uow: UnitOfWork, candidate_id: int, intake: Any, instrument: str, item: str, score: int,
-                           now: datetime) -> None:
+    async def _record_risk(self, uow: UnitOfWork, candidate_id: int, intake: Any, instrument: str, item: str,
+                           score: int, now: datetime) -> None:
         """One risk answer as its own row, audited without content; the same answer in the same intake
         once (a page noted it before the flow took it, or it was given again after "back")."""
         detail = {"instrument": instrument, "item": item, "score": score}
+        # a named person will see it: pending while the intake may still finish (once per person)
+        await self.casework.escalations.risk_given(uow, candidate_id, intake.programme_id, now)
         if any(e.intake_id == intake.id and e.detail == detail for e in await uow.risks.of_candidate(candidate_id)):
             return
         await uow.risks.record(candidate_id=candidate_id, intake_id=intake.id, instrument=instrument, item=item,
@@ -304,33 +308,59 @@ class IntakeService:
         await uow.audit.record(actor=f"candidate:{intake.actor_ref or 'unknown'}", action="risk.recorded",
                                at=now)  # no content
 
-    async def sweep_abandoned(self, uow: UnitOfWork, now: datetime) -> list[int]:
-        """Intakes left unfinished after a risk answer become urgent partial referrals.
-
-        After the programme's `risk_abandon_hours` without an answer; dispatched like an urgent
-        referral. Returns the outbox ids written. Called periodically (the Telegram runtime's loop).
-        """
-        programmes = self.flow.registry.all()
-        if not programmes:
+    async def _who_will_call(self, uow: UnitOfWork, referral: Any, state: dict[str, Any]) -> list[Screen]:
+        """What an urgent candidate is told truthfully when the programme has no consultant to tell now."""
+        reach = await self.casework.escalations.reachable(uow, referral.programme_id)
+        if reach == "consultants":
             return []
-        shortest = min(p.risk_abandon_hours for p in programmes)
+        t = Translator(state["lang"])
+        if reach == "nobody":  # nobody at all yet: said plainly, with crisis help again
+            crisis = self.flow.screens.crisis(State.from_dict(state))
+            return [replace(crisis, text=t("result.reach.nobody") + "\n\n" + crisis.text)]
+        return [Screen(t("result.reach.lead"))]
+
+    async def escalate_due(self, uow: UnitOfWork, now: datetime) -> list[int]:
+        """Take every escalation step that is due (the clocks of every process call this).
+
+        A pending one (a risk answer in an intake) whose intake did not finish in time, because the
+        person left, restarted or declined, first becomes an urgent partial referral, dispatched like an
+        urgent referral: the consent they gave covered the risk answer, and promised contact.
+        """
         before = len(uow.outbox.added)
-        for intake in await uow.risks.abandoned(now - timedelta(hours=shortest)):
-            programme = self.flow.registry.get(intake.programme_id)
-            if programme is None or intake.updated_at >= now - timedelta(hours=programme.risk_abandon_hours):
-                continue
-            payload = self.flow.partial(intake.state)
-            payload["risks"] = as_listed(await uow.risks.of_candidate(intake.candidate_id))
-            triage = payload["triage"]
-            referral, created = await uow.referrals.create_once(
-                intake, programme_id=programme.id, language=payload["language"], outcome=triage["outcome"],
-                reason=triage["reason"], urgent=True, priority=False, status="new", payload=payload, now=now,
-            )
-            if not created:
-                continue
+        for row in await uow.escalations.due(now):
+            if row.status == EscalationStatus.PENDING.value and row.referral_id is None:
+                referral = await self._partial(uow, row.candidate_id, now)
+                if referral is None:
+                    continue
+                row.referral_id = referral.id
+            await self.casework.escalations.step(uow, row, now)
+        return list(uow.outbox.added[before:])
+
+    async def _partial(self, uow: UnitOfWork, candidate_id: int, now: datetime) -> Any:
+        """The urgent partial referral of the person's latest intake (whatever its status), made once."""
+        intake = await uow.intakes.latest(candidate_id)
+        if intake is None:
+            return None
+        existing = await uow.referrals.for_intake(intake.id)
+        if existing is not None:
+            return existing
+        programme = self.flow.registry.get(intake.programme_id)
+        if programme is None:
+            log.error("an escalation's intake names no known programme; it cannot be sent")
+            return None
+        state = intake.state if intake.state and intake.state.get("programme") else {
+            "programme": programme.id, "lang": intake.language, "flags": ["risk"]}
+        payload = self.flow.partial(state)
+        payload["risks"] = as_listed(await uow.risks.of_candidate(candidate_id))
+        triage = payload["triage"]
+        referral, created = await uow.referrals.create_once(
+            intake, programme_id=programme.id, language=payload["language"], outcome=triage["outcome"],
+            reason=triage["reason"], urgent=True, priority=False, status="new", payload=payload, now=now,
+        )
+        if created:
             await uow.audit.record(actor="system", action="referral.partial", at=now, referral_id=referral.id)
             await self.casework.dispatch(uow, referral, intake.consent_at, now)
-        return list(uow.outbox.added[before:])
+        return referral
 
     @staticmethod
     async def _withdraw(uow: UnitOfWork, intake: Any, now: Any, candidate_id: int) -> None:

@@ -14,8 +14,8 @@ Payload (JSON, encrypted in the outbox):
 - ``offer_id``: the offer a sent summary belongs to (its reference is recorded, to edit it later);
 - ``about``: the candidate a message to staff shows (its sent references are recorded, so erasing
   the candidate can withdraw it);
-- ``alert_copy``: the copy of a follow-up's risk alert a sent message is (its reference is recorded, so
-  that a press of "Seen" can show the others who took it);
+- ``alert_copy``: the escalation copy a sent message is (`storage.models.EscalationCopy`; its reference is
+  recorded, so that a press of "Seen" can show the others who took it);
 - ``withdraw`` / ``notice``: messages sent before (``{"ref", "kind", "delete"}``) to delete, or
   replace by the notice (erasure).
 """
@@ -68,7 +68,7 @@ class Notifier:
 
         `candidate_id`: the candidate it is sent to; `subject_id`: the candidate a message to staff shows
         (erased with them; the channel records the sent messages, so erasing them can withdraw them);
-        `alert_copy`: the risk alert copy it is (the channel records where it went)."""
+        `alert_copy`: the escalation copy it is (the channel records where it went)."""
         data = payload(to, screens, edit=edit, offer_id=offer_id, documents=documents,
                        about=subject_id if candidate_id is None else None, alert_copy=alert_copy)
         return await uow.outbox.add(channel=to.channel, payload=data, now=now, candidate_id=candidate_id,

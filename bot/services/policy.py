@@ -4,8 +4,8 @@ Every staff press is checked here on the server at press time, never trusted fro
 `may_act` for a referral offer (``ref.<id>``) and a case card, its outcome question and the meeting
 cancel on a consultant's notice (``case.<id>``); `may_use_slot` for a peer's slot calendar;
 `may_book` for a candidate's choice of a first-meeting time; `slot_fits` for the times a peer may
-publish; `may_mark_alert_seen` for "Seen, I will make contact" on a follow-up's risk alert
-(``alert.<id>``). Callers refuse and audit whatever these deny. Nothing here touches a session, so the
+publish; `may_mark_seen` for "Seen — I will make contact" on an escalation's copy (``esc.<id>``) of an
+urgent case. Callers refuse and audit whatever these deny. Nothing here touches a session, so the
 whole matrix is tested without a channel.
 """
 
@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 
 from flows.ips import CASE_OUTCOMES
 from flows.summary import CASE_ACTIONS
-from storage.models import AlertCopy, FollowUp, Offer, Referral, ReferralStatus, Slot, Staff
+from storage.models import Escalation, EscalationCopy, Offer, Referral, ReferralStatus, Slot, Staff
 
-OFFER_BUTTONS = frozenset({"claim", "pass", "export"})
+OFFER_BUTTONS = frozenset({"claim", "pass", "export", "seen"})  # "seen": urgent offers only
 CASE_BUTTONS = frozenset({*CASE_ACTIONS, "export", "meetcancel", *(f"outcome:{o}" for o in CASE_OUTCOMES)})
 
 LENGTHS = (30, 45, 60)  # minutes a first meeting may last
@@ -45,28 +45,31 @@ def may_act(staff: Staff | None, referral: Referral | None, offer: Offer | None,
     if kind == "ref":
         on_offer = (referral.status == ReferralStatus.NEW.value and offer is not None and not offer.passed
                     and offer.staff_id == staff.id and offer.referral_id == referral.id)
+        if button == "seen" and not referral.urgent:
+            return False
         return button in OFFER_BUTTONS and (on_offer or (holds and button == "export"))
     if kind == "case":
         return holds and button in CASE_BUTTONS
     return False
 
 
-def may_mark_alert_seen(staff: Staff | None, row: FollowUp | None, referral: Referral | None,
-                        copies: list[AlertCopy], button: str) -> bool:
-    """May this person press "Seen, I will make contact" on a follow-up's risk alert?
+def may_mark_seen(staff: Staff | None, row: Escalation | None, referral: Referral | None,
+                  copies: list[EscalationCopy], button: str) -> bool:
+    """May this person press "Seen — I will make contact" on an escalation's copy (``esc.<id>``)?
 
-    Only an active staff member of the follow-up's programme, on an alert that was sent, who is a
-    coordinator, the consultant holding the case, or a consultant the alert was sent to (it goes to the
-    consultants when the programme has no coordinator and nobody holds the case).
+    Only an active member of staff: an operator (any programme); else of the escalation's programme,
+    a coordinator, the consultant holding the case, or a consultant it was sent to. Peers never.
     """
-    if staff is None or row is None or referral is None or not staff.active or button != "seen":
+    if staff is None or row is None or not staff.active or button != "seen":
         return False
-    if row.alerted_at is None or staff.programme_id != row.programme_id or row.referral_id != referral.id:
+    if staff.role == "operator":
+        return True
+    if staff.programme_id != row.programme_id or (referral is not None and referral.programme_id != row.programme_id):
         return False
     if staff.role == "coordinator":
         return True
-    return staff.role == "consultant" and (referral.consultant_id == staff.id
-                                           or any(c.staff_id == staff.id for c in copies))
+    holds = referral is not None and referral.consultant_id == staff.id
+    return staff.role == "consultant" and (holds or any(c.staff_id == staff.id for c in copies))
 
 
 def may_use_slot(staff: Staff | None, slot: Slot | None = None) -> bool:

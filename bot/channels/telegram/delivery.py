@@ -20,6 +20,7 @@ from typing import Any
 from bot.app import App
 from bot.channels.telegram.api import BadRequest, Forbidden, Markup, NetworkError, TelegramApi
 from bot.channels.telegram.render import render
+from bot.services.clocks import Send
 from bot.services.intake import Outcome
 from bot.services.notify import payload
 from flows.address import Address
@@ -147,8 +148,8 @@ async def deliver(app: App, api: TelegramApi, message_id: int, payload: dict[str
             too_late = not await uow.shown.record(about, planned["to"], sent, app.clock.now())
         if planned.get("offer_id") and first is not None:  # so "taken by" can replace this summary later
             await uow.cases.record_message(planned["offer_id"], planned["to"], first)
-        if planned.get("alert_copy") and first is not None:  # so "seen by" can replace this alert later
-            await uow.followups.record_copy(planned["alert_copy"], planned["to"], first)
+        if planned.get("alert_copy") and first is not None:  # so "seen by" can replace this copy later
+            await uow.escalations.record_copy(planned["alert_copy"], planned["to"], first)
         if failure == BLOCKED:  # stop writing to them until they write to us again (a private chat: the user)
             await uow.candidates.mark_unreachable(CHANNEL, str(planned.get("user_id") or chat_of(planned)))
             log.warning("a person has blocked the bot; marked unreachable")
@@ -226,6 +227,18 @@ async def deliver_all(app: App, api: TelegramApi, message_ids: list[int],
                       payloads: dict[int, dict[str, Any]] | None = None) -> None:
     for message_id in message_ids:
         await deliver(app, api, message_id, (payloads or {}).get(message_id))
+
+
+def sender_of_outbox(app: App, api: TelegramApi) -> Send:
+    """The clocks' delivery through Telegram (`bot.services.clocks`): the messages given, those addressed
+    to Telegram, at once; then whatever else waits (committed by a crashed process, or a reminder due)."""
+    async def send(messages: dict[int, dict[str, Any]]) -> None:
+        for message_id, planned in messages.items():
+            if planned.get("to", {}).get("channel") == CHANNEL:
+                await deliver(app, api, message_id, planned)
+        await drain(app, api)
+
+    return send
 
 
 async def drain(app: App, api: TelegramApi, *, min_age: timedelta = timedelta(seconds=30)) -> int:

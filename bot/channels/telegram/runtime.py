@@ -1,4 +1,4 @@
-"""Running the Telegram channel on either runtime: polling or the webhook, the outbox sweep, shutdown.
+"""Running the Telegram channel on either runtime: polling or the webhook, the clocks, shutdown.
 
 A runtime (`bot.channels.telegram.aiogram`, `bot.channels.telegram.ptb`, chosen by `BOT_FRAMEWORK` or
 `ipsbot run --framework`) supplies a `TelegramApi` and `handle`, which feeds one update (Telegram's
@@ -47,9 +47,9 @@ from urllib.parse import urlparse
 import orjson
 from aiohttp import web
 
-from bot.app import App
+from bot.app import App, say_who_is_reached
 from bot.channels.telegram.api import COMMANDS, ApiError, TelegramApi
-from bot.channels.telegram.delivery import SentMarks, drain
+from bot.channels.telegram.delivery import SentMarks, drain, sender_of_outbox
 from bot.channels.telegram.polling import Poller
 from bot.channels.telegram.updates import sender_of
 from bot.settings import Settings
@@ -57,7 +57,6 @@ from locales import FALLBACK, LANGUAGES, Translator
 
 log = logging.getLogger(__name__)
 
-DRAIN_EVERY = 15  # seconds between outbox sweeps
 SPREAD_EVERY = 8  # a webhook worker closes every 8th connection, so the kernel deals them out anew
 
 
@@ -234,7 +233,8 @@ async def run(app: App, settings: Settings, *, worker: bool = False) -> int:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop)
     app.sent_marks = marks = SentMarks(app)
-    sender = asyncio.create_task(drain_forever(app, api, stopping))
+    await say_who_is_reached(app)
+    sender = asyncio.create_task(app.run_clocks(sender_of_outbox(app, api)).run(stopping))
     try:
         if not worker:
             await set_commands(runtime, settings)
@@ -271,26 +271,3 @@ async def prepare_workers(app: App, settings: Settings, secret: str) -> None:
         await drain(app, runtime.api, min_age=timedelta(0))  # what a crashed deployment committed but did not send
     finally:
         await runtime.close()
-
-
-async def drain_forever(app: App, api: TelegramApi, stopping: asyncio.Event) -> None:
-    """Every few seconds, send outbox messages that their handler did not (it crashed, or Telegram failed),
-    after resending unclaimed urgent referrals, sweeping intakes abandoned after a risk answer, asking the
-    follow-ups that are due and resending follow-up risk alerts nobody marked seen."""
-    while not stopping.is_set():
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(stopping.wait(), timeout=DRAIN_EVERY)
-        if stopping.is_set():
-            return
-        try:
-            async with app.uow() as uow:  # urgent referrals nobody claimed in time go out again
-                await app.intake.casework.resend_urgent(uow, app.clock.now())
-                # intakes left after a risk answer reach the programme's staff as urgent partial referrals
-                await app.intake.sweep_abandoned(uow, app.clock.now())
-                # follow-ups whose time has come are asked (once), unanswered ones lapse, missed ones are counted
-                await app.intake.casework.followups.schedule(uow, app.clock.now())
-                # follow-up risk alerts nobody marked seen in time go out once more
-                await app.intake.casework.followups.resend_alerts(uow, app.clock.now())
-            await drain(app, api)
-        except Exception as exc:  # the database may be away for a moment; try again later
-            log.warning("outbox drain failed: %s", type(exc).__name__)

@@ -18,7 +18,7 @@ from flows.address import Address
 from locales import Translator, normalise
 from storage.repositories import UnitOfWork
 
-STAFF_STEPS = ("ref.", "case.", "slot.", "chk.", "alert.")
+STAFF_STEPS = ("ref.", "case.", "slot.", "esc.", "chk.", "alert.")  # chk. and alert.: old buttons, refused
 Action = Callable[[UnitOfWork, Casework, Who], Awaitable[object]]
 
 

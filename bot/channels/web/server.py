@@ -230,7 +230,10 @@ class WebChannel:
         return self._respond(request, body, session)
 
     async def _feed(self, person: Person, answer: Answer) -> Outcome:
-        return await self.app.intake.answer(person, answer)
+        outcome = await self.app.intake.answer(person, answer)
+        # what went to staff (an urgent referral, a claim's notice) goes now, not on the clocks' next round
+        self.app.wake({i: outcome.fresh[i] for i in outcome.others if i in outcome.fresh})
+        return outcome
 
     def _shown(self, outcome: Outcome, extra: list[Screen] | None = None) -> Current:
         gone = any(e.kind == "delete" for e in outcome.events)
