@@ -21,7 +21,7 @@ from bot.services.escalation import Escalations
 from bot.services.followup import FollowUps
 from bot.services.meetings import Meetings
 from bot.services.notify import Notifier, Who, staff_address
-from bot.services.policy import may_act
+from bot.services.policy import may_act, record_id
 from flows.address import Address
 from flows.ips import CARD_CLOCKS, CASE_OUTCOMES, CASE_STEP_CLOCKS, CLOCKS
 from flows.programmes import Programme, Registry
@@ -291,7 +291,8 @@ class Casework:
         if kind == ESCALATION_STEP:
             return await self.escalations.press(uow, who, number, button, ref, now)
         staff = await uow.staff.find(who.channel, who.external_id)
-        referral = await uow.referrals.get(int(number)) if number.isdigit() and len(number) < 12 else None
+        found = record_id(number)
+        referral = await uow.referrals.get(found) if found is not None else None
         offer = await uow.cases.offer_for(referral.id, staff.id) if staff and referral else None
         t = Translator(staff.language if staff else who.language or "da")
         # role, programme, status, offer and holder, as they are now (see bot/services/policy.py)

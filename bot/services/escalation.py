@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_datetime
 
 from bot.services.notify import Notifier, Who, staff_address
-from bot.services.policy import may_mark_seen
+from bot.services.policy import may_mark_seen, record_id
 from flows import escalation as ladder_rules
 from flows.address import Address
 from flows.escalation import RUNGS, Ladder, Status
@@ -135,7 +135,7 @@ class Escalations:
             return []
         if row.sent_at is None:
             row.sent_at = now
-        offered = await self._offered(uow, referral) if not taken.again else set()
+        offered = await self._offered(uow, row, referral) if not taken.again else set()
         upcoming = ladder_rules.next_rung(taken.escalation, ladder)
         ids = []
         for staff_id in taken.send_to:
@@ -148,8 +148,10 @@ class Escalations:
         return ids
 
     @staticmethod
-    async def _offered(uow: UnitOfWork, referral: Referral) -> set[int]:
-        if referral.status != ReferralStatus.NEW.value:
+    async def _offered(uow: UnitOfWork, row: Escalation, referral: Referral) -> set[int]:
+        """Consultants whose open offer of this urgent referral is their copy (it has the summary and "Seen")."""
+        if row.cause != EscalationCause.INTAKE.value or not referral.urgent \
+                or referral.status != ReferralStatus.NEW.value:
             return set()
         return {o.staff_id for o in await uow.cases.offers(referral.id) if not o.passed}
 
@@ -202,7 +204,8 @@ class Escalations:
                     now: datetime) -> list[int]:
         """"Seen — I will make contact" (``esc.<id>``), checked now by `policy.may_mark_seen`."""
         staff = await uow.staff.find(who.channel, who.external_id)
-        row = await uow.escalations.get(int(number)) if number.isdigit() and len(number) < 12 else None
+        found = record_id(number)
+        row = await uow.escalations.get(found) if found is not None else None
         referral = await uow.referrals.get(row.referral_id) if row is not None and row.referral_id else None
         copies = await uow.escalations.copies(row.id) if row is not None else []
         if row is None or not may_mark_seen(staff, row, referral, copies, button):

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from bot.services.escalation import Escalations
 from bot.services.notify import Notifier
+from bot.services.policy import record_id
 from flows import followup as dialogue
 from flows import instruments
 from flows.address import Address
@@ -134,7 +135,8 @@ class FollowUps:
     async def press(self, uow: UnitOfWork, who: Who, step: str, version: int, button: str, now: datetime) -> None:
         """A button on a follow-up question (``fu.<id>``): only the person's own follow-up."""
         number = step.removeprefix("fu.")
-        row = await uow.followups.get(int(number)) if number.isdigit() else None
+        found = record_id(number)
+        row = await uow.followups.get(found) if found is not None else None
         own = await uow.candidates.find(who.channel, who.external_id)
         found = self.spec(row) if row is not None else None
         referral = await uow.referrals.get(row.referral_id) if row is not None else None

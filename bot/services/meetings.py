@@ -27,6 +27,7 @@ from bot.services.policy import (
     SLOT_HORIZON,
     may_book,
     may_use_slot,
+    record_id,
     slot_fits,
 )
 from flows.address import Address
@@ -248,7 +249,8 @@ class Meetings:
     async def book_press(self, uow: UnitOfWork, who: Who, step: str, button: str, now: datetime) -> None:
         """A candidate's press on a time, "more", or "cancel"; only for their own, claimed referral."""
         number = step.removeprefix("book.")
-        referral = await uow.referrals.get(int(number)) if number.isdigit() else None
+        found = record_id(number)
+        referral = await uow.referrals.get(found) if found is not None else None
         candidate = await self._candidate(uow, referral) if referral else None
         own = await uow.candidates.find(who.channel, who.external_id)
         if (referral is None or candidate is None or own is None or own.id != candidate.id

@@ -27,6 +27,12 @@ SLOT_HORIZON = timedelta(days=90)  # a peer may publish times this far ahead
 DAY_START, DAY_END = time(7, 0), time(21, 0)  # a meeting starts and ends within these local hours
 
 
+def record_id(text: str) -> int | None:
+    """The id a button names (``ref.<id>``), or None: ASCII digits only, at most 12 (a forged "²" or a
+    number of 5,000 digits is simply not an id)."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 12 else None
+
+
 def may_act(staff: Staff | None, referral: Referral | None, offer: Offer | None, kind: str, button: str) -> bool:
     """May this person press `button` on a referral offer (kind "ref") or a case card (kind "case")?
 

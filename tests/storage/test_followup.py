@@ -29,7 +29,7 @@ from bot.services.notify import Who
 from flows.intake import IntakeFlow
 from flows.programmes import Programme, Registry
 from locales import Translator
-from storage.models import AlertCopy, AuditEvent, Candidate, FollowUp, OutboxMessage, Referral, RiskEvent
+from storage.models import AuditEvent, Candidate, Escalation, EscalationCopy, FollowUp, OutboxMessage, Referral, RiskEvent
 from storage.repositories import UnitOfWork
 from tests.people import tg, tg_address
 from tests.programmes import pilot_yaml
@@ -261,10 +261,17 @@ async def test_a_risk_answer_at_follow_up_is_stored_shows_help_and_reaches_a_per
         assert event.detail == {"instrument": "phq9", "item": "9", "score": 2} and event.at == clock.now()
     screens = await due_messages(factory, 208, clock.now())
     assert screens[-2]["tone"] == "crisis" and screens[-2]["text"].startswith(DA("crisis.text")[:20])
-    alert = DA("staff.followup.risk", id=referral.id, programme="Pilotprojekt")
-    for member in (consultant, coordinator):
-        (sent,) = [s for s in await due_messages(factory, member.chat_id, clock.now()) if s["text"] == alert]
-        assert sent["tone"] == "crisis"
+    # the ladder: the consultant holding the case at once; the coordinator when a quarter of the window
+    # passed unseen (the pilot's urgent window: 24 hours)
+    alert = DA("staff.escalation.title.followup", id=referral.id, programme="Pilotprojekt")
+    (sent,) = [s for s in await due_messages(factory, consultant.chat_id, clock.now()) if s["text"].startswith(alert)]
+    assert sent["tone"] == "crisis" and DA("staff.escalation.as.holder") in sent["text"]
+    assert not [s for s in await due_messages(factory, coordinator.chat_id, clock.now()) if alert in s["text"]]
+    clock.advance(hours=6)
+    async with UnitOfWork(factory) as uow:
+        await svc.escalate_due(uow, clock.now())
+    (sent,) = [s for s in await due_messages(factory, coordinator.chat_id, clock.now()) if alert in s["text"]]
+    assert DA("staff.escalation.as.coordinators") in sent["text"]
 
 
 async def answer_all(factory: Factory, svc: IntakeService, chat: int, row: FollowUp, status: str,
@@ -364,7 +371,7 @@ async def delivered(factory: Factory, refs: dict[int, int]) -> None:
             if copy is not None:
                 chat = int(row.payload["to"]["id"])
                 refs[chat] = refs.get(chat, 1000 * chat) + 1
-                await uow.followups.record_copy(copy, row.payload["to"], refs[chat])
+                await uow.escalations.record_copy(copy, row.payload["to"], refs[chat])
             await uow.outbox.finish(row.id, at=row.created_at)
 
 
@@ -382,109 +389,114 @@ async def queued(factory: Factory, chat: int) -> list[dict[str, Any]]:
         return [r.payload for r in rows if r.payload.get("to") == tg_address(chat).to_dict()]
 
 
-async def test_a_follow_up_risk_alert_is_seen_by_a_person_or_sent_again_once(factory: Factory) -> None:
+async def escalation_of(factory: Factory, followup_id: int) -> Escalation:
+    async with UnitOfWork(factory) as uow:
+        (row,) = (await uow.session.scalars(select(Escalation).where(Escalation.followup_id == followup_id))).all()
+        return row
+
+
+async def test_a_follow_up_risk_alert_climbs_the_ladder_until_a_person_has_seen_it(factory: Factory) -> None:
     clock = ManualClock(START)
     svc = service(factory, clock)
     consultant = await join(factory, svc, 900, "consultant")
     coordinator = await join(factory, svc, 901, "coordinator")
-    colleague = await join(factory, svc, 902, "consultant")  # not holding the case, not on watch
+    colleague = await join(factory, svc, 902, "consultant")  # not holding the case: the second rung
     stranger = await join(factory, svc, 903, "coordinator", "pilotm")  # another programme's coordinator
     referral = await claimed_case(factory, svc, 208, consultant)
     row = await risk_answer(factory, svc, 208, referral)
     alerted = clock.now()
-    assert row.alerted_at == alerted and row.alert_seen_at is None
+    escalation = await escalation_of(factory, row.id)
+    assert (escalation.status, escalation.rung, escalation.seen_at) == ("sent", 0, None)
+    step = f"esc.{escalation.id}"
 
-    alert = DA("staff.followup.risk", id=referral.id, programme="Pilotprojekt")
-    for member in (consultant, coordinator):
-        (sent,) = [s for s in await due_messages(factory, member.chat_id, clock.now()) if s["text"] == alert]
-        assert sent["step"] == f"alert.{row.id}" and sent["tone"] == "crisis"
-        assert [b[0] for b in sent["buttons"]] == ["seen"] and sent["buttons"][0][1] == DA("staff.followup.risk.seen")
+    alert = DA("staff.escalation.title.followup", id=referral.id, programme="Pilotprojekt")
+    (sent,) = [s for s in await due_messages(factory, consultant.chat_id, clock.now()) if s.get("step") == step]
+    assert sent["text"].startswith(alert) and sent["tone"] == "crisis" and "\n\n" in sent["text"]  # with its summary
+    assert [b[0] for b in sent["buttons"]] == ["seen"] and sent["buttons"][0][1] == DA("staff.escalation.seen")
     assert not [s for s in await due_messages(factory, colleague.chat_id, clock.now()) if s.get("step")]
     refs: dict[int, int] = {}
     await delivered(factory, refs)
 
-    # forged presses: a consultant who neither holds the case nor got the alert, another programme's
-    # coordinator, the person themselves, a made-up button and a made-up follow-up: refused and audited
+    # forged presses: a consultant who neither holds the case nor got a copy, another programme's
+    # coordinator, the person themselves, a made-up button and made-up escalations: refused and audited
     async with UnitOfWork(factory) as uow:
-        for who, step, button in ((colleague, f"alert.{row.id}", "seen"), (stranger, f"alert.{row.id}", "seen"),
-                                  (tg(208), f"alert.{row.id}", "seen"), (coordinator, f"alert.{row.id}", "forged"),
-                                  (coordinator, "alert.9999", "seen"), (coordinator, "alert.x", "seen")):
-            await svc.casework.press(uow, who, step, button, 5, clock.now())
-    assert [a for a, _ in await audit_trail(factory, referral.id)].count("denied") == 4  # and 2 with no referral
-    assert (await followups(factory))[0].alert_seen_at is None
+        for who, press_step, button in ((colleague, step, "seen"), (stranger, step, "seen"), (tg(208), step, "seen"),
+                                        (consultant, step, "forged"), (coordinator, "esc.9999", "seen"),
+                                        (coordinator, "esc.x", "seen"), (coordinator, "esc.²", "seen")):
+            await svc.casework.press(uow, who, press_step, button, 5, clock.now())
+    assert [a for a, _ in await audit_trail(factory, referral.id)].count("denied") == 4  # and 3 with no referral
+    assert (await escalation_of(factory, row.id)).seen_at is None
     for who in (colleague, stranger):
         assert (await due_messages(factory, who.chat_id, clock.now()))[-1]["text"] == DA("staff.denied")
 
-    # nobody pressed within the programme's urgent window (24 hours): sent once more, to the holder and
-    # the coordinators (on watch), audited; not earlier, and not twice
-    async def resend(at: datetime) -> list[int]:
+    # nobody pressed: each rung has a quarter of the urgent window (24 hours), then the top again
+    async def clocks(at: datetime) -> list[int]:
         clock.set(at)
         async with UnitOfWork(factory) as uow:
-            return await svc.casework.followups.resend_alerts(uow, clock.now())
+            return await svc.escalate_due(uow, clock.now())
 
-    assert await resend(alerted + timedelta(hours=23, minutes=59)) == []
-    assert len(await resend(alerted + timedelta(hours=24, seconds=1))) == 2
-    assert await resend(alerted + timedelta(hours=30)) == []
-    again = DA("staff.followup.risk.resent", hours=24) + "\n\n" + alert
-    for member in (consultant, coordinator):
-        (sent,) = [s for s in await due_messages(factory, member.chat_id, clock.now()) if s["text"] == again]
-        assert sent["step"] == f"alert.{row.id}"
-    assert [a for a, _ in await audit_trail(factory, referral.id)].count("followup.risk_resent") == 2
+    assert await clocks(alerted + timedelta(hours=5, minutes=59)) == []
+    assert len(await clocks(alerted + timedelta(hours=6))) == 1  # the colleague (the holder was told already)
+    assert [s["step"] for s in await due_messages(factory, colleague.chat_id, clock.now()) if s.get("step")] == [step]
+    assert len(await clocks(alerted + timedelta(hours=12))) == 1  # the coordinator
+    assert len(await clocks(alerted + timedelta(hours=18))) == 1  # no operator: the coordinator again
+    assert await clocks(alerted + timedelta(hours=30)) == []
+    assert [a for a, _ in await audit_trail(factory, referral.id)].count("escalation.resent") == 1
     await delivered(factory, refs)
 
     # the coordinator presses on the resent copy: seen, audited; every copy says who took it
     async with UnitOfWork(factory) as uow:
-        await svc.casework.press(uow, coordinator, f"alert.{row.id}", "seen", refs[901], clock.now())
-    (row,) = await followups(factory)
+        await svc.casework.press(uow, coordinator, step, "seen", refs[901], clock.now())
+    escalation = await escalation_of(factory, row.id)
     async with UnitOfWork(factory) as uow:
         staff = await uow.staff.find("telegram", "901")
-        assert staff is not None and row.alert_seen_by == staff.id and row.alert_seen_at == clock.now()
-    assert ("followup.risk_seen", f"staff:{row.alert_seen_by}") in await audit_trail(factory, referral.id)
-    taken = DA("staff.followup.risk.taken", id=referral.id, name="coordinator-901")
-    for chat in (900, 901):
+        assert staff is not None and escalation.seen_by == staff.id and escalation.seen_at == clock.now()
+    assert ("escalation.seen", f"staff:{escalation.seen_by}") in await audit_trail(factory, referral.id)
+    taken = DA("staff.escalation.taken", id=referral.id, name="coordinator-901")
+    for chat, copies in ((900, 1), (901, 2), (902, 1)):
         edits = {p["edit"]["ref"] for p in await queued(factory, chat)
                  if p.get("edit") and p["edit"]["screen"]["text"] == taken}
-        assert edits == {1000 * chat + 1, 1000 * chat + 2}  # the first alert and the resent one
+        assert edits == {1000 * chat + n for n in range(1, copies + 1)}
     # the consultant presses too, late: told who has it; nothing changes
     async with UnitOfWork(factory) as uow:
-        await svc.casework.press(uow, consultant, f"alert.{row.id}", "seen", refs[900], clock.now())
+        await svc.casework.press(uow, consultant, step, "seen", refs[900], clock.now())
     assert (await due_messages(factory, 900, clock.now()))[-1]["text"] == taken
-    assert [a for a, _ in await audit_trail(factory, referral.id)].count("followup.risk_seen") == 1
-    assert (await followups(factory))[0].alert_seen_by == row.alert_seen_by
-    assert await resend(alerted + timedelta(days=3)) == []
+    assert [a for a, _ in await audit_trail(factory, referral.id)].count("escalation.seen") == 1
+    assert (await escalation_of(factory, row.id)).seen_by == escalation.seen_by
+    assert await clocks(alerted + timedelta(days=3)) == []
 
-    # erasing the person erases the alert and its copies
+    # erasing the person erases the escalation and its copies
     async with UnitOfWork(factory) as uow:
         candidate = await uow.candidates.find("telegram", "208")
         assert candidate is not None
         await erase(uow, svc.casework, candidate.id, clock.now())
     async with UnitOfWork(factory) as uow:
-        assert (await uow.session.scalars(select(AlertCopy))).all() == []
+        assert (await uow.session.scalars(select(EscalationCopy))).all() == []
+        assert (await uow.session.scalars(select(Escalation))).all() == []
         assert (await uow.session.scalars(select(FollowUp))).all() == []
 
 
-async def test_an_unseen_alert_without_a_coordinator_goes_to_the_consultants_who_may_press_it(
-        factory: Factory) -> None:
+async def test_an_alert_whose_holder_left_goes_to_the_consultants_who_may_press_it(factory: Factory) -> None:
     clock = ManualClock(START)
     svc = service(factory, clock)
     consultant = await join(factory, svc, 900, "consultant")
     colleague = await join(factory, svc, 902, "consultant")
     referral = await claimed_case(factory, svc, 209, consultant)
     row = await risk_answer(factory, svc, 209, referral)
-    alert = DA("staff.followup.risk", id=referral.id, programme="Pilotprojekt")
-    assert not [s for s in await due_messages(factory, colleague.chat_id, clock.now()) if s["text"] == alert]
+    alert = DA("staff.escalation.title.followup", id=referral.id, programme="Pilotprojekt")
+    assert not [s for s in await due_messages(factory, colleague.chat_id, clock.now()) if alert in s["text"]]
     async with UnitOfWork(factory) as uow:  # the holder is away: the case goes back to the waiting list
         await svc.casework.remove_staff(uow, (await uow.staff.find("telegram", "900")).id,  # type: ignore[union-attr]
                                         clock.now())
-    clock.advance(hours=25)
+    clock.advance(hours=6)
     async with UnitOfWork(factory) as uow:
-        assert len(await svc.casework.followups.resend_alerts(uow, clock.now())) == 1
-    (sent,) = [s for s in await due_messages(factory, colleague.chat_id, clock.now()) if s.get("step")
-               == f"alert.{row.id}"]
-    assert sent["text"].startswith(DA("staff.followup.risk.resent", hours=24))
+        assert len(await svc.escalate_due(uow, clock.now())) == 1
+    step = f"esc.{(await escalation_of(factory, row.id)).id}"
+    (sent,) = [s for s in await due_messages(factory, colleague.chat_id, clock.now()) if s.get("step") == step]
+    assert sent["text"].startswith(alert) and DA("staff.escalation.as.consultants") in sent["text"]
     async with UnitOfWork(factory) as uow:
-        await svc.casework.press(uow, colleague, f"alert.{row.id}", "seen", 7, clock.now())
-    assert (await followups(factory))[0].alert_seen_at == clock.now()
+        await svc.casework.press(uow, colleague, step, "seen", 7, clock.now())
+    assert (await escalation_of(factory, row.id)).seen_at == clock.now()
     assert (await queued(factory, 902))[-1]["edit"]["ref"] == 7
 
 

@@ -1,9 +1,10 @@
 """Risk answers are never lost, and urgent referrals always reach a person (issue 13), on each backend.
 
 The intake service and casework against a real database: risk events stored at once, carried over a
-restart and into later referrals, abandoned intakes swept into urgent partial referrals (ManualClock),
-urgent referrals ahead of the waiting list and past the caseload cap, resent with the coordinator
-told, and urgent referrals outside the target group sent to someone who checks.
+restart and into later referrals, abandoned intakes made into urgent partial referrals by their
+escalation (ManualClock), urgent referrals ahead of the waiting list and past the caseload cap, the
+escalation climbing to the coordinator, and urgent referrals outside the target group sent to someone
+who checks.
 """
 
 from __future__ import annotations
@@ -194,7 +195,7 @@ async def test_an_intake_abandoned_after_a_risk_answer_becomes_an_urgent_partial
     async def sweep(after: timedelta) -> list[int]:
         clock.set(START + after)
         async with UnitOfWork(factory) as uow:
-            return await svc.sweep_abandoned(uow, clock.now())
+            return await svc.escalate_due(uow, clock.now())
 
     assert await sweep(timedelta(hours=23)) == [] and await referrals(factory) == []  # reconnect: 24 hours
     assert await sweep(timedelta(hours=25))
@@ -245,7 +246,7 @@ async def test_risk_answers_noted_from_a_page_are_stored_once_and_an_abandoned_i
     # the person leaves: the urgent partial referral follows, naming the item
     clock.advance(hours=25)
     async with UnitOfWork(factory) as uow:
-        await svc.sweep_abandoned(uow, clock.now())  # no consultant here: nothing to send, the referral waits
+        await svc.escalate_due(uow, clock.now())  # no consultant here: nothing to send, the referral waits
     (referral,) = await referrals(factory)
     assert referral.urgent and referral.payload["partial"] is True
     assert referral.payload["risks"] == [{"instrument": "mdi", "item": "6", "score": 3, "at": START.isoformat()}]
@@ -269,7 +270,7 @@ async def test_an_abandoned_intake_without_a_risk_answer_is_left_alone(
     await until(svc, who, await svc.start(who, "reconnect"), {"mdi.6": "0"}, stop="mdi.8a")
     clock.advance(days=3)
     async with UnitOfWork(factory) as uow:
-        assert await svc.sweep_abandoned(uow, clock.now()) == []
+        assert await svc.escalate_due(uow, clock.now()) == []
     assert await referrals(factory) == []
 
 
@@ -287,6 +288,8 @@ async def test_urgent_goes_to_the_head_of_the_list_and_nobody_hears_of_full_cons
             done = await until(svc, person(n), await svc.start(person(n), "pilot"), plan)
             told.append("\n".join(s.text for s in done.screens))
     assert all(DA("waiting.place", place=1)[:30] not in t for t in told)  # no "all consultants are full"
+    assert DA("result.reach.nobody") in told[2] and "112" in told[2]  # nobody yet, said plainly, crisis help again
+    assert DA("result.reach.nobody") not in told[0]
     assert "pilot has no consultant and no coordinator" in caplog.text and "Rask" not in caplog.text
     report = _Out()
     write_text(await collect(cast(Any, _App(factory)), "pilot"), {}, report)
@@ -297,6 +300,10 @@ async def test_urgent_goes_to_the_head_of_the_list_and_nobody_hears_of_full_cons
         assert [await uow.cases.place(r) for r in (urgent, calm1, calm2)] == [1, 2, 3]
         assert (await uow.cases.oldest_waiting("pilot")).id == urgent.id  # type: ignore[union-attr]
     coordinator = await join(factory, svc, 902, "coordinator")
+    # the urgent case waited for anyone: the first who joins gets it at once, with its summary and "Seen"
+    (copy,) = [s for s in await sent_to(factory, coordinator.chat_id) if s.get("step", "").startswith("esc.")]
+    assert copy["text"].startswith(DA("staff.escalation.title.urgent", id=urgent.id, programme="Pilotprojekt"))
+    assert "Rask" in copy["text"] and [b[0] for b in copy["buttons"]] == ["seen"]
     clock.advance(minutes=1)
     await until(svc, person(204), await svc.start(person(204), "pilot"), CALM)
     (note,) = [s["text"] for s in await sent_to(factory, coordinator.chat_id) if "#4" in s["text"]]
@@ -337,7 +344,7 @@ async def test_an_urgent_referral_reaches_a_full_consultant_who_may_claim_it_ove
     assert "urgent claims over the caseload cap: 1" in report.text
 
 
-async def test_an_unclaimed_urgent_referral_is_resent_after_the_window_and_the_coordinator_told(
+async def test_an_unseen_urgent_referral_climbs_to_the_coordinator_and_is_offered_again_after_the_window(
     factory: async_sessionmaker[AsyncSession],
 ) -> None:
     clock = ManualClock(START)
@@ -346,19 +353,38 @@ async def test_an_unclaimed_urgent_referral_is_resent_after_the_window_and_the_c
     coordinator = await join(factory, svc, 922, "coordinator")
     await until(svc, person(221), await svc.start(person(221), "pilot"), URGENT)
     (urgent,) = await referrals(factory)
+    (offer,) = [s for s in await sent_to(factory, consultant.chat_id) if s.get("step") == f"ref.{urgent.id}"]
+    assert [b[0] for b in offer["buttons"]] == ["claim", "seen", "pass", "export"]  # the offer is their copy
 
-    async def resend(after: timedelta) -> list[int]:
+    async def clocks(after: timedelta) -> None:
         clock.set(START + after)
         async with UnitOfWork(factory) as uow:
-            return await svc.casework.resend_urgent(uow, clock.now())
+            await svc.casework.resend_urgent(uow, clock.now())
+            await svc.escalate_due(uow, clock.now())
 
-    assert await resend(timedelta(hours=5)) == []  # the pilot's window is 6 hours
-    assert len(await resend(timedelta(hours=7))) == 2
-    assert await resend(timedelta(hours=20)) == []  # once
+    def copies(screens: list[dict[str, Any]]) -> list[str]:
+        return [s["text"] for s in screens if s.get("step", "").startswith("esc.")]
+
+    await clocks(timedelta(hours=1))  # the pilot's window is 6 hours: each rung has 1.5
+    assert copies(await sent_to(factory, coordinator.chat_id)) == []
+    await clocks(timedelta(hours=1, minutes=31))
+    (told,) = copies(await sent_to(factory, coordinator.chat_id))
+    assert told.startswith(DA("staff.escalation.title.urgent", id=urgent.id, programme="Pilotprojekt"))
+    assert DA("staff.escalation.as.coordinators") in told and "Rask" in told
+    await clocks(timedelta(hours=7))  # offered again once to the consultants after the window
+    await clocks(timedelta(hours=20))
     again = [s["text"] for s in await sent_to(factory, consultant.chat_id) if s.get("step") == f"ref.{urgent.id}"]
     assert len(again) == 2 and again[1].startswith(DA("staff.resent", hours=6))
-    assert DA("staff.coordinator.unclaimed", id=urgent.id, programme="Pilotprojekt", hours=6) in [
-        s["text"] for s in await sent_to(factory, coordinator.chat_id)]
+    # nobody above the coordinator (no operator): it is told again a whole window after the last step
+    assert len(copies(await sent_to(factory, coordinator.chat_id))) >= 2
+    async with UnitOfWork(factory) as uow:  # the consultant presses "Seen" on their offer: it ends there
+        await svc.casework.press(uow, consultant, f"ref.{urgent.id}", "seen", 4, clock.now())
+    async with UnitOfWork(factory) as uow:
+        (row,) = await uow.escalations.of_referral(urgent.id)
+        assert row.status == "seen" and row.seen_by is not None and row.next_at is None
+    before = len(copies(await sent_to(factory, coordinator.chat_id)))
+    await clocks(timedelta(days=5))
+    assert len(copies(await sent_to(factory, coordinator.chat_id))) == before
 
 
 async def test_urgent_outside_the_target_group_goes_to_the_coordinator_who_confirms_the_check(
@@ -372,17 +398,18 @@ async def test_urgent_outside_the_target_group_goes_to_the_coordinator_who_confi
     await until(svc, person(231), await svc.start(person(231), "pilot"), {**URGENT, "q.age": "70"})
     (referral,) = await referrals(factory)
     assert referral.status == "redirected" and referral.urgent
-    (card,) = [s for s in await sent_to(factory, coordinator.chat_id) if s.get("step") == f"chk.{referral.id}"]
-    assert card["text"].startswith(DA("staff.outside.title")) and "Rask" in card["text"]
-    assert [b[0] for b in card["buttons"]] == ["checked"]
-    assert not [s for s in await sent_to(factory, consultant.chat_id) if s.get("step") == f"chk.{referral.id}"]
+    # the ladder: the programme's consultants first (nobody holds it), with the summary and "Seen"
+    (card,) = [s for s in await sent_to(factory, consultant.chat_id) if s.get("step", "").startswith("esc.")]
+    assert card["text"].startswith(DA("staff.escalation.title.outside", id=referral.id, programme="Pilotprojekt"))
+    assert "Rask" in card["text"] and [b[0] for b in card["buttons"]] == ["seen"]
+    step_id = card["step"]
     async with UnitOfWork(factory) as uow:  # a coordinator of another programme, and a made-up button
-        await svc.casework.press(uow, other, f"chk.{referral.id}", "checked", 5, clock.now())
-        await svc.casework.press(uow, coordinator, f"chk.{referral.id}", "forged", 5, clock.now())
-        await svc.casework.press(uow, coordinator, f"chk.{referral.id}", "checked", 5, clock.now())
+        await svc.casework.press(uow, other, step_id, "seen", 5, clock.now())
+        await svc.casework.press(uow, coordinator, step_id, "forged", 5, clock.now())
+        await svc.casework.press(uow, coordinator, step_id, "seen", 5, clock.now())  # not told yet, but may
     trail = [(a.action, a.actor) for a in await actions(factory) if a.referral_id == referral.id]
-    assert [a for a, _ in trail].count("denied") == 2 and ("referral.checked", "staff:2") in trail
-    assert DA("staff.outside.done", id=referral.id, name="coordinator-932") in [
+    assert [a for a, _ in trail].count("denied") == 2 and ("escalation.seen", "staff:2") in trail
+    assert DA("staff.escalation.taken", id=referral.id, name="coordinator-932") in [
         s["text"] for s in await sent_to(factory, coordinator.chat_id)]
 
 
@@ -394,10 +421,11 @@ async def test_without_a_coordinator_urgent_outside_the_target_group_goes_to_the
     consultant = await join(factory, svc, 941, "consultant")
     await until(svc, person(241), await svc.start(person(241), "pilot"), {**URGENT, "q.age": "70"})
     (referral,) = await referrals(factory)
-    assert [s["step"] for s in await sent_to(factory, consultant.chat_id) if s.get("step")] == [f"chk.{referral.id}"]
+    (step_id,) = [s["step"] for s in await sent_to(factory, consultant.chat_id) if s.get("step")]
+    assert step_id.startswith("esc.")
     async with UnitOfWork(factory) as uow:
-        await svc.casework.press(uow, consultant, f"chk.{referral.id}", "checked", 5, clock.now())
-    assert "referral.checked" in [a.action for a in await actions(factory) if a.referral_id == referral.id]
+        await svc.casework.press(uow, consultant, step_id, "seen", 5, clock.now())
+    assert "escalation.seen" in [a.action for a in await actions(factory) if a.referral_id == referral.id]
 
 
 # --- 3. a partial urgent referral completed later is never updated silently --------------------------
@@ -416,7 +444,7 @@ async def partial_referral(factory: async_sessionmaker[AsyncSession], svc: Intak
     await until(svc, who, await svc.start(who, "pilot"), plan, stop="q.goal")
     clock.advance(hours=13)  # the pilot's risk_abandon_hours: 12
     async with UnitOfWork(factory) as uow:
-        await svc.sweep_abandoned(uow, clock.now())
+        await svc.escalate_due(uow, clock.now())
     referral = (await referrals(factory))[-1]
     assert referral.payload["partial"] is True and referral.urgent and referral.status == "new"
     return referral
@@ -456,7 +484,7 @@ async def test_a_partial_referral_completed_later_reaches_whoever_holds_it_or_wa
     (resent,) = [p for p in await payloads(factory, second.chat_id)
                  if p["screens"] and p["screens"][0]["text"].startswith(note)]
     assert resent["offer_id"] is not None and [b[0] for b in resent["screens"][0]["buttons"]] == [
-        "claim", "pass", "export"]
+        "claim", "seen", "pass", "export"]
     assert [a.action for a in await actions(factory) if a.referral_id == offered.id].count("referral.update_sent") == 2
 
     # a partial referral a consultant holds: they get the whole summary when the person finishes
@@ -490,13 +518,14 @@ async def test_a_partial_referral_completed_outside_the_target_group_goes_to_a_c
     (edit,) = [p["edit"] for p in await payloads(factory, 961) if p.get("edit")]
     assert edit == {"ref": 61, "screen": {**edit["screen"], "text": DA("staff.partial.redirected", id=offered.id)}}
     assert not edit["screen"].get("buttons")
-    (card,) = [s for s in await sent_to(factory, coordinator.chat_id) if s.get("step") == f"chk.{offered.id}"]
-    assert card["text"].startswith(DA("staff.outside.title"))
-    async with UnitOfWork(factory) as uow:  # the withdrawn offer's Claim no longer works; the check does
+    # the ladder again from the bottom: the consultants first, then the coordinator, until someone sees it
+    title = DA("staff.escalation.title.outside", id=offered.id, programme="Pilotprojekt")
+    (card,) = [s for s in await sent_to(factory, consultant.chat_id) if s["text"].startswith(title)]
+    async with UnitOfWork(factory) as uow:  # the withdrawn offer's Claim no longer works; "Seen" does
         await svc.casework.press(uow, consultant, f"ref.{offered.id}", "claim", 61, clock.now())
-        await svc.casework.press(uow, coordinator, f"chk.{offered.id}", "checked", 7, clock.now())
+        await svc.casework.press(uow, coordinator, card["step"], "seen", 7, clock.now())
     trail = [a.action for a in await actions(factory) if a.referral_id == offered.id]
-    assert "referral.redirected" in trail and "denied" in trail and "referral.checked" in trail
+    assert "referral.redirected" in trail and "denied" in trail and "escalation.seen" in trail
     assert (await referrals(factory))[0].consultant_id is None
 
     # held by a consultant: they keep it, and are told the outcome; no coordinator card
@@ -509,7 +538,8 @@ async def test_a_partial_referral_completed_outside_the_target_group_goes_to_a_c
     told = [s["text"] for s in await sent_to(factory, consultant.chat_id)
             if s["text"].startswith(DA("staff.partial.completed", id=held.id))]
     assert len(told) == 1 and DA("staff.partial.outside_kept", reason=DA("reason.severe_symptoms")) in told[0]
-    assert not [s for s in await sent_to(factory, coordinator.chat_id) if s.get("step") == f"chk.{held.id}"]
+    assert not [s for s in await sent_to(factory, coordinator.chat_id) + await sent_to(factory, consultant.chat_id)
+                if s["text"].startswith(DA("staff.escalation.title.outside", id=held.id, programme="Pilotprojekt"))]
 
 
 class _Out:

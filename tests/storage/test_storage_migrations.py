@@ -392,6 +392,65 @@ async def test_0013_adds_risk_alerts_to_follow_ups_and_takes_them_away_again(bac
         await upgrade(backend_url)
         await engine.dispose()
         async with engine.begin() as connection:  # leave no rows for the other tests' ciphers
-            for table in ("alert_copies", "followups", "referrals", "staff", "intakes", "candidates"):
+            for table in ("escalation_copies", "escalations", "followups", "referrals", "staff", "intakes",
+                          "candidates"):
+                await connection.execute(text(f"DELETE FROM {table}"))
+        await engine.dispose()
+
+
+async def test_0014_turns_follow_up_risk_alerts_into_escalations_and_back(backend_url: str) -> None:
+    """An unseen follow-up alert becomes an escalation due at once, a seen one a seen escalation (who and
+    when kept); the downgrade puts them back on the follow-ups."""
+    from datetime import UTC, datetime
+
+    from storage.crypto import current
+
+    await downgrade(backend_url, "base")
+    await upgrade(backend_url, "0013")
+    at = datetime(2026, 3, 5, 12, 0, tzinfo=UTC)
+    sealed = current().encrypt(orjson.dumps({"at": "status"}))
+    engine = make_engine(backend_url)
+    try:
+        async with engine.begin() as connection:
+            for statement in (
+                "INSERT INTO candidates (id, subject_hash, channel, language, unreachable, created_at) "
+                "VALUES (1, 'h1', 'telegram', 'da', false, :at)",
+                "INSERT INTO intakes (id, candidate_id, programme_id, language, status, state, state_version, "
+                "started_at, updated_at) VALUES (1, 1, 'vejle', 'da', 'completed', :state, 3, :at, :at)",
+                "INSERT INTO referrals (id, intake_id, programme_id, language, created_at, outcome, reason, urgent, "
+                "priority, status, payload) VALUES (1, 1, 'vejle', 'da', :at, :state, :state, true, :state, "
+                "'claimed', :state)",
+                "INSERT INTO staff (id, subject_hash, contact, role, programme_id, name, language, active, created_at) "
+                "VALUES (1, 's1', :state, 'coordinator', 'vejle', 'Mia', 'da', true, :at)",
+                "INSERT INTO followups (id, candidate_id, referral_id, programme_id, key, due_at, sent_at, status, "
+                "version, state, alerted_at) VALUES (1, 1, 1, 'vejle', '6m', :at, :at, 'open', 2, :state, :at)",
+                "INSERT INTO followups (id, candidate_id, referral_id, programme_id, key, due_at, sent_at, status, "
+                "version, state, alerted_at, alert_seen_at, alert_seen_by) VALUES (2, 1, 1, 'vejle', '12m', :at, "
+                ":at, 'answered', 3, :state, :at, :at, 1)",
+                "INSERT INTO alert_copies (id, followup_id, staff_id, message_ref, created_at) "
+                "VALUES (1, 1, 1, 77, :at)",
+            ):
+                await connection.execute(text(statement), {"at": at, "state": sealed})
+        await upgrade(backend_url, "0014")
+        await engine.dispose()
+        async with engine.connect() as connection:
+            rows = (await connection.execute(text(
+                "SELECT followup_id, cause, status, seen_by, next_at IS NULL FROM escalations "
+                "ORDER BY followup_id"))).all()
+            assert [tuple(r) for r in rows] == [(1, "followup", "sent", None, False), (2, "followup", "seen", 1, True)]
+        assert "alert_copies" not in await _table_names(backend_url)
+        await downgrade(backend_url, "0013")
+        await engine.dispose()
+        async with engine.connect() as connection:
+            rows = (await connection.execute(text(
+                "SELECT id, alerted_at IS NOT NULL, alert_seen_by FROM followups ORDER BY id"))).all()
+            assert [tuple(r) for r in rows] == [(1, True, None), (2, True, 1)]
+        assert "escalations" not in await _table_names(backend_url)
+    finally:
+        await upgrade(backend_url)
+        await engine.dispose()
+        async with engine.begin() as connection:  # leave no rows for the other tests' ciphers
+            for table in ("escalation_copies", "escalations", "followups", "referrals", "staff", "intakes",
+                          "candidates"):
                 await connection.execute(text(f"DELETE FROM {table}"))
         await engine.dispose()
