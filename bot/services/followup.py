@@ -135,8 +135,8 @@ class FollowUps:
     async def press(self, uow: UnitOfWork, who: Who, step: str, version: int, button: str, now: datetime) -> None:
         """A button on a follow-up question (``fu.<id>``): only the person's own follow-up."""
         number = step.removeprefix("fu.")
-        found = record_id(number)
-        row = await uow.followups.get(found) if found is not None else None
+        followup_id = record_id(number)
+        row = await uow.followups.get(followup_id) if followup_id is not None else None
         own = await uow.candidates.find(who.channel, who.external_id)
         found = self.spec(row) if row is not None else None
         referral = await uow.referrals.get(row.referral_id) if row is not None else None

@@ -41,7 +41,8 @@ def test_empty_rungs_are_skipped_and_the_top_with_someone_is_told_again() -> Non
 
 def test_with_nobody_it_waits_for_anyone_and_is_due_when_someone_is_there() -> None:
     waiting = step(Escalation(Status.SENT, next_at=NOW), Ladder(), NOW, WINDOW)
-    assert waiting.escalation.status is Status.UNREACHED and waiting.send_to == () and waiting.escalation.next_at is None
+    assert waiting.escalation.status is Status.UNREACHED and waiting.send_to == ()
+    assert waiting.escalation.next_at is None
     assert not is_due(waiting.escalation, NOW + timedelta(days=30), Ladder())
     assert is_due(waiting.escalation, NOW, Ladder(consultants=(3,)))
     reached = step(waiting.escalation, Ladder(consultants=(3,)), NOW, WINDOW)

@@ -29,7 +29,16 @@ from bot.services.notify import Who
 from flows.intake import IntakeFlow
 from flows.programmes import Programme, Registry
 from locales import Translator
-from storage.models import AuditEvent, Candidate, Escalation, EscalationCopy, FollowUp, OutboxMessage, Referral, RiskEvent
+from storage.models import (
+    AuditEvent,
+    Candidate,
+    Escalation,
+    EscalationCopy,
+    FollowUp,
+    OutboxMessage,
+    Referral,
+    RiskEvent,
+)
 from storage.repositories import UnitOfWork
 from tests.people import tg, tg_address
 from tests.programmes import pilot_yaml
