@@ -38,10 +38,12 @@ from bot.clock import ManualClock
 from bot.services.intake import Outcome, Person
 from bot.settings import Settings
 from flows.answers import Answer, Command, Tap, Text
+from flows.escalation import Escalation as EscalationState
+from flows.escalation import Status as EscalationStatus
 from locales import Translator
 from storage import crypto, keys
 from storage.crypto import Cipher
-from storage.models import AlertCopy, FollowUp, OutboxMessage, ShownMessage
+from storage.models import EscalationCopy, FollowUp, OutboxMessage, ShownMessage
 from tests.e2e.telegram_bot import TOKEN
 from tests.e2e.test_meetings import CONSULTANT, PEER, START, World, publish_weekly
 from tests.fake_telegram import FakeTelegram
@@ -160,12 +162,15 @@ async def booked_and_exported(world: ErasureWorld) -> int:
         row = await uow.followups.add(candidate_id=person.id, referral_id=referral_id, programme_id="reconnect",
                                       key="story", due_at=world.clock.now(), now=world.clock.now(),
                                       state={"at": "done", "status": "job", "answers": {}, "results": {}})
-        # and its risk alert's copy to the consultant, as the channel records it when sent
+        # and an escalation of a risk answer at it, with its copy to the consultant as the channel records it
         consultant = await uow.staff.find(CONSULTANT.channel, CONSULTANT.external_id)
         assert row is not None and consultant is not None
-        row.alerted_at = world.clock.now()
-        copy = await uow.followups.add_copy(row.id, consultant.id, world.clock.now())
-        await uow.followups.record_copy(copy.id, CONSULTANT.address.to_dict(), 999)
+        escalation = await uow.escalations.open(
+            candidate_id=person.id, programme_id="reconnect", cause="followup", referral_id=referral_id,
+            followup_id=row.id, state=EscalationState(EscalationStatus.SENT, rung=0, next_at=world.clock.now()),
+            now=world.clock.now())
+        copy = await uow.escalations.add_copy(escalation.id, consultant.id, 0, world.clock.now())
+        await uow.escalations.record_copy(copy.id, CONSULTANT.address.to_dict(), 999)
     offer = world.last_with_buttons(USER)
     await world.press(tg(USER), offer, world.button(offer, ""))  # the first time
     await world.press(CONSULTANT, summary, "export")
@@ -192,7 +197,7 @@ async def assert_nothing_left(world: ErasureWorld, *, meeting_ahead: bool = True
     async with world.app.uow() as uow:
         assert await uow.session.scalar(select(func.count()).select_from(ShownMessage)) == 0
         assert await uow.session.scalar(select(func.count()).select_from(FollowUp)) == 0  # follow-ups end too
-        assert await uow.session.scalar(select(func.count()).select_from(AlertCopy)) == 0  # and their alerts
+        assert await uow.session.scalar(select(func.count()).select_from(EscalationCopy)) == 0  # and escalations
         assert await uow.updates.waiting(inbox_source(1)) == []
         due = await uow.session.scalar(select(func.count()).select_from(OutboxMessage)
                                        .where(OutboxMessage.due_at.is_not(None)))

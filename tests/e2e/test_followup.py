@@ -1,7 +1,7 @@
 """A follow-up through the real Telegram route, in one process against the fake Bot API, with a ManualClock.
 
-A person goes through the intake and is claimed; half a year later the channel's periodic loop
-(`drain_forever`) asks the follow-up; the person answers by tapping the buttons of the bot's messages
+A person goes through the intake and is claimed; half a year later the clocks (`ClockRunner`, which
+every long-running process runs) ask the follow-up; the person answers by tapping the bot's buttons
 (callback queries through each runtime's dispatcher to `bot/channels/telegram/handlers.py`), the consultant's
 case card shows the answers, and /stop afterwards means no more follow-ups. On both runtimes.
 """
@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from bot.app import App
-from bot.channels.telegram import runtime
 from bot.channels.telegram.api import TelegramApi
-from bot.channels.telegram.delivery import drain
+from bot.channels.telegram.delivery import drain, sender_of_outbox
 from bot.clock import ManualClock
+from bot.services.clocks import ClockRunner
 from bot.services.intake import Person
 from bot.services.notify import Who
 from flows.answers import Tap, Text
@@ -78,9 +78,9 @@ async def test_a_follow_up_is_asked_by_the_periodic_loop_and_answered_by_tapping
 
         # half a year later the periodic loop of the Telegram runtime asks the follow-up
         clock.advance(days=182)
-        monkeypatch.setattr(runtime, "DRAIN_EVERY", 0.01)
         stopping = asyncio.Event()
-        loop = asyncio.create_task(runtime.drain_forever(app, bot, stopping))
+        clocks = ClockRunner(app.uow, app.intake, app.clock, sender_of_outbox(app, bot), every=0.01)
+        loop = asyncio.create_task(clocks.run(stopping))
         try:
             for _ in range(500):
                 if len(server.sent_messages(USER)) > before:
@@ -142,18 +142,26 @@ async def test_a_follow_up_risk_alert_is_marked_seen_by_tapping_and_every_copy_s
         for label in (DA("followup.status.looking"), *[DA("phq9.option.0")] * 8, DA("phq9.option.2")):
             assert await telegram.handle(await user.tap_button(label)) is None
         await drain(app, bot, min_age=timedelta(0))
-        alert = DA("staff.followup.risk", id=1, programme="Pilotprojekt")
-        for chat in staff:
-            assert [m.text for m in server.sent_messages(chat)].count(alert) == 1
+        alert = DA("staff.escalation.title.followup", id=1, programme="Pilotprojekt")
+
+        def copies(chat: int) -> list[str]:
+            return [m.text for m in server.sent_messages(chat) if m.text.startswith(alert)]
+
+        assert len(copies(CONSULTANT)) == 1 and copies(CONSULTANT + 1) == []  # the holder first
+        clock.advance(hours=6)  # a quarter of the urgent window unseen: the coordinator too
+        async with app.uow() as uow:
+            await app.intake.escalate_due(uow, clock.now())
+        await drain(app, bot, min_age=timedelta(0))
+        assert len(copies(CONSULTANT + 1)) == 1
 
         coordinator = server.user(CONSULTANT + 1)
-        assert await telegram.handle(await coordinator.tap_button(DA("staff.followup.risk.seen"))) is None
+        assert await telegram.handle(await coordinator.tap_button(DA("staff.escalation.seen"))) is None
         await drain(app, bot, min_age=timedelta(0))
-        taken = DA("staff.followup.risk.taken", id=1, name=f"coordinator-{CONSULTANT + 1}")
+        taken = DA("staff.escalation.taken", id=1, name=f"coordinator-{CONSULTANT + 1}")
         for chat in staff:  # both copies now say who took it, and carry no button
             texts = [m.text for m in server.sent_messages(chat)]
-            assert alert not in texts and taken in texts
+            assert copies(chat) == [] and taken in texts
             assert all(not m.buttons for m in server.sent_messages(chat) if m.text == taken)
         async with app.uow() as uow:
-            row = await uow.followups.get(1)
-            assert row is not None and row.alert_seen_at == clock.now()
+            (row,) = await uow.escalations.of_referral(1)
+            assert row.status == "seen" and row.seen_at == clock.now()

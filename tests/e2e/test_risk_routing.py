@@ -2,9 +2,9 @@
 
 One test runs `ipsbot run` as a real process: a risk answer shows crisis help at once, /restart
 clears the answers but not the risk, and the consultant's summary of the finished intake is urgent
-and names the item; then an urgent intake outside the target group reaches the coordinator, who
-confirms the check with a button. The other runs in this process with a controllable clock: an intake abandoned
-after a risk answer reaches the consultant as an urgent partial referral, by the runtime's sweep.
+and names the item; then an urgent intake outside the target group climbs the ladder: the programme's
+consultant first, who presses "Seen — I will make contact". The other runs in this process with a controllable clock: an intake abandoned
+after a risk answer reaches the consultant as an urgent partial referral, by the clocks.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pytest
 
 from bot.channels.telegram.delivery import drain
 from bot.clock import ManualClock
+from bot.services.clocks import tick
 from bot.services.intake import Person
 from flows.answers import Tap, Text
 from locales import Translator
@@ -78,13 +79,14 @@ async def test_risk_answer_then_restart_then_finish_reaches_the_consultant_as_ur
             await other.say("/start reconnect")
             severe = {"language": "da", "q.name": "Eli", **{f"gad7.{i}": "3" for i in range(1, 8)}, "mdi.6": "1"}
             await other.run(severe, until=lambda r: any(DA("result.refer-gp")[:30] in m.text for m in r))
-            (card,) = [m for m in coordinator.user.messages if "\nEli, " in m.text]
-            assert card.text.startswith(DA("staff.outside.title"))
-            assert card.button_texts == [DA("staff.outside.checked")]
-            assert not [m for m in consultant.user.messages if "\nEli, " in m.text]  # the coordinator is there
-            await coordinator.tap("checked", card)
-            edited = next(m for m in coordinator.user.messages if m.message_id == card.message_id)
-            assert edited.text.startswith(DA("staff.outside.done", id="", name="Karin").split("#")[0])
+            # the ladder's first rung with someone: the programme's consultant, with the summary and "Seen"
+            (card,) = [m for m in consultant.user.messages if "\nEli, " in m.text]
+            assert card.text.startswith(DA("staff.escalation.title.outside", id=2, programme="")[:30])
+            assert card.button_texts == [DA("staff.escalation.seen")]
+            assert not [m for m in coordinator.user.messages if "\nEli, " in m.text]  # not yet: a rung higher
+            await consultant.tap("seen", card)
+            edited = next(m for m in consultant.user.messages if m.message_id == card.message_id)
+            assert edited.text == DA("staff.escalation.taken", id=2, name="Mette")
         finally:
             assert await process.stop() == 0, process.log.read_text()[-3000:]
 
@@ -109,11 +111,10 @@ async def test_an_intake_abandoned_after_a_risk_answer_reaches_the_consultant_by
             reply = await app.intake.answer(person, Tap(screen.step, screen.version, value if value in ids else ids[0])
                                             if ids else Text(value))
 
-        async def loop_at(moment: datetime) -> None:  # what `drain_forever` does on each round
+        async def loop_at(moment: datetime) -> None:  # what the clocks do on each round
             clock.set(moment)
             async with app.uow() as uow:
-                await app.intake.casework.resend_urgent(uow, clock.now())
-                await app.intake.sweep_abandoned(uow, clock.now())
+                await tick(app.intake, uow, clock.now())
             await drain(app, bot, min_age=timedelta(0))
 
         await loop_at(start + timedelta(hours=23))
