@@ -2,9 +2,10 @@
 
 One test runs `ipsbot run` as a real process: a risk answer shows crisis help at once, /restart
 clears the answers but not the risk, and the consultant's summary of the finished intake is urgent
-and names the item; then an urgent intake outside the target group climbs the ladder: the programme's
-consultant first, who presses "Seen — I will make contact". The other runs in this process with a controllable clock: an intake abandoned
-after a risk answer reaches the consultant as an urgent partial referral, by the clocks.
+and names the item; then an urgent intake outside the target group climbs the ladder: the
+programme's consultant first, who presses "Seen — I will make contact". The other runs in this
+process with a controllable clock: an intake abandoned after a risk answer reaches the consultant
+as an urgent partial referral, by the clocks.
 """
 
 from __future__ import annotations
