@@ -15,9 +15,10 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from storage.candidates import add_unless_taken
-from storage.models import Candidate, FollowUp, FollowUpStatus, Intake, Referral
+from storage.models import Candidate, FollowUp, FollowUpStatus, Intake, IntakeStatus, Referral
 
 
 class FollowUpRepository:
@@ -48,12 +49,15 @@ class FollowUpRepository:
                        *window: ColumnElement[bool], limit: int | None = None
                        ) -> list[tuple[Referral, Intake, Candidate]]:
         asked = exists().where(FollowUp.referral_id == Referral.id, FollowUp.key == key)
+        later = aliased(Intake)  # a later intake whose consent they declined: they said no, so never asked
+        declined = exists().where(later.candidate_id == Intake.candidate_id, later.id > Intake.id,
+                                  later.status == IntakeStatus.DECLINED.value)
         query = (
             select(Referral, Intake, Candidate)
             .join(Intake, Intake.id == Referral.intake_id)
             .join(Candidate, Candidate.id == Intake.candidate_id)
             .where(Referral.programme_id == programme_id, Referral.claimed_at.is_not(None), *window,
-                   Candidate.followups_stopped_at.is_(None), Intake.consent_version >= consent_since, ~asked,
+                   Candidate.followups_stopped_at.is_(None), Intake.consent_version >= consent_since, ~asked, ~declined,
                    # only people who can be asked (an address, not the console, not blocked): the rest are
                    # never asked nor recorded, so they must not be read again at every pass
                    Candidate.contact.is_not(None), Candidate.channel != "console", Candidate.unreachable.is_(False))

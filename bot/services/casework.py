@@ -262,23 +262,31 @@ class Casework:
             programme = self.registry.get(referral.programme_id)
             if programme is None or referral.created_at >= now - timedelta(hours=programme.urgent_window_hours):
                 continue
-            staff = await uow.staff.consultants(programme.id)
-            consent_at = await self._consent_at(uow, referral)
-            for member in staff:
-                screen = offer_screen(referral.id, referral.payload, programme, member.language, consent_at,
-                                      note=Translator(member.language)("staff.resent",
-                                                                       hours=programme.urgent_window_hours))
-                offer = await uow.cases.offer_for(referral.id, member.id)
-                if offer is None:  # not offered before (full then, or joined since): an offer now
-                    (offer,) = await uow.cases.offer(referral, [member], now)
-                else:  # offered again: whoever passed it before may claim it now
-                    offer.passed = False
-                ids.append(await self.queue(uow, staff_address(member.contact), [screen], now, offer_id=offer.id,
-                                            subject_id=await self.subject_of(uow, referral)))
-            if staff and referral.status == ReferralStatus.WAITING.value:
-                referral.status, referral.waiting_since = ReferralStatus.NEW.value, None
+            ids += await self._offer_again(uow, referral, programme, now, "staff.resent",
+                                           hours=programme.urgent_window_hours)
             referral.resent_at = now
             await uow.audit.record(actor="system", action="referral.resent", at=now, referral_id=referral.id)
+        return ids
+
+    async def _offer_again(self, uow: UnitOfWork, referral: Referral, programme: Programme, now: datetime,
+                           note: str, **params: Any) -> list[int]:
+        """An urgent referral offered again to every consultant, full or not, with a note on top: an offer
+        for whoever had none (full then, or joined since), and whoever passed it may claim it now."""
+        ids = []
+        staff = await uow.staff.consultants(programme.id)
+        consent_at = await self._consent_at(uow, referral)
+        for member in staff:
+            screen = offer_screen(referral.id, referral.payload, programme, member.language, consent_at,
+                                  note=Translator(member.language)(note, **params))
+            offer = await uow.cases.offer_for(referral.id, member.id)
+            if offer is None:
+                (offer,) = await uow.cases.offer(referral, [member], now)
+            else:
+                offer.passed = False
+            ids.append(await self.queue(uow, staff_address(member.contact), [screen], now, offer_id=offer.id,
+                                        subject_id=await self.subject_of(uow, referral)))
+        if staff and referral.status == ReferralStatus.WAITING.value:
+            referral.status, referral.waiting_since = ReferralStatus.NEW.value, None
         return ids
 
     # --- presses ---------------------------------------------------------------------------
@@ -489,9 +497,10 @@ class Casework:
                 urgent.append(referral)
         await uow.audit.record(actor="cli", action="staff.removed", at=now, detail=f"staff:{staff.id}")
         for referral in urgent:
-            await self.dispatch(uow, referral, await self._consent_at(uow, referral), now)
+            await self._offer_again(uow, referral, self.registry[referral.programme_id], now, "staff.holder_left")
             await self.escalations.again(uow, referral, await self.subject_of(uow, referral) or 0, now,
                                          cause=EscalationCause.HOLDER_LEFT)
+        await self.escalations.staff_left(uow, staff, now)  # what only they were told goes up the ladder now
         programme = self.registry.get(staff.programme_id)
         if programme is not None:
             await self._offer_waiting(uow, programme, now)

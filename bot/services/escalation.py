@@ -198,6 +198,20 @@ class Escalations:
             ids += await self.step(uow, row, now)
         return ids
 
+    async def staff_left(self, uow: UnitOfWork, staff: Staff, now: datetime) -> list[int]:
+        """A member of staff was removed: an unseen escalation whose every told person is gone steps now,
+        rather than waiting for its next step addressed to nobody who can press "Seen"."""
+        ids: list[int] = []
+        for row in await uow.escalations.all_open():
+            if row.status != Status.SENT.value or staff.id not in (row.told or []):
+                continue
+            if staff.role != "operator" and row.programme_id != staff.programme_id:
+                continue
+            told = [await uow.staff.get(staff_id) for staff_id in row.told]
+            if not any(member is not None and member.active for member in told):
+                ids += await self.step(uow, row, now)
+        return ids
+
     # --- seeing -----------------------------------------------------------------------------------
 
     async def press(self, uow: UnitOfWork, who: Who, number: str, button: str, ref: int,
