@@ -320,7 +320,8 @@ class IntakeFlow:
         facts, scores = build_facts(state, programme, self._sequence(state))
         decision = decide(programme.rules, facts)
         referral = build_referral(state, programme, self._sequence(state), scores, decision)
-        state.result = {"triage": decision.as_dict(), "totals": {k: v.total for k, v in scores.items()}}
+        state.result = {"triage": decision.as_dict(), "totals": {k: v.total for k, v in scores.items()},
+                        "severe": [iid for iid, result in scores.items() if result.severe]}
         state.status = Status.COMPLETED
         state.history.append(state.step)
         state.step = StepKind.RESULT.value

@@ -14,7 +14,12 @@ from flows.questions import Kind
 from flows.screens import Button, InputKind, Screen, Tone
 from flows.state import State
 from flows.steps import ButtonId, Overlay, Step, StepKind, answer_key, sequence
+from flows.triage import Outcome, goes_to_consultant
 from locales import LANGUAGES, Translator
+
+# Where a person with severe symptoms outside the programme is sent, per country: the GP in Denmark,
+# the vårdcentral or 1177 in Sweden.
+SEVERE_HELP = {"DK": "result.severe_help.dk", "SE": "result.severe_help.se"}
 
 
 class IntakeScreens:
@@ -171,8 +176,23 @@ class IntakeScreens:
         if programme.show_scores:
             totals = (state.result or {}).get("totals", {})
             parts += [t("result.score", name=t(instruments.load(i).name), total=v) for i, v in totals.items()]
+        parts += self._severe_help(state, t, outcome)
         parts.append(programme.contact_text(state.lang))
         return "\n\n".join(parts)
+
+    def _severe_help(self, state: State, t: Translator, outcome: str) -> list[str]:
+        """Severe symptoms outside the programme (issue 20): not only "not the right offer", but their own
+        doctor (in Sweden the vårdcentral or 1177), and the crisis lines with the region's psychiatric number.
+
+        With a risk answer the crisis screen follows the result with the same lines, so they are not
+        repeated here."""
+        if goes_to_consultant(outcome) or not (state.result or {}).get("severe"):
+            return []
+        if outcome == Outcome.REFER_GP:  # the outcome's own text already sends them to their doctor
+            advice = t("result.severe_now")
+        else:
+            advice = t(SEVERE_HELP[self.programme(state).country])
+        return [advice] if state.flags else [advice, self.crisis_lines(state, t)]
 
     def crisis_lines(self, state: State, t: Translator) -> str:
         age = state.answers.get("age")
