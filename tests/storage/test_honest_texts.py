@@ -1,26 +1,29 @@
-"""What the person reads about their stored answers is true, through the intake service on each backend
-(issue 20 points 1 and 11): the service tells a new intake what is kept from before it (risk answers,
-a referral), which the flow alone cannot know after a new start (`--reset`, a new intake after an
-abandoned one)."""
+"""What the person reads about their stored answers is true, and what staff export carries every risk
+answer, through the intake service on each backend (issue 20 points 1, 7 and 11): the service tells a
+new intake what is kept from before it (risk answers, a referral), which the flow alone cannot know
+after a new start (`--reset`, a new intake after an abandoned one)."""
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import ManualClock
+from bot.exports.fhir import RISK_SIGNAL
 from bot.services.intake import IntakeService, Outcome, Person
 from flows.answers import Command, Tap, Text
 from flows.intake import IntakeFlow
 from flows.programmes import Registry
 from flows.screens import InputKind, Tone
 from locales import Translator
-from storage.models import Referral, RiskEvent
+from storage.models import OutboxMessage, Referral, RiskEvent
 from storage.repositories import UnitOfWork
 from tests.flows.walk import TYPICAL
-from tests.people import tg_address
+from tests.people import tg, tg_address
 
 DA = Translator("da")
 FLOW = IntakeFlow(Registry.load())
@@ -99,3 +102,41 @@ async def test_a_first_decline_still_says_nothing_is_stored(factory: async_sessi
     outcome = await until(svc, who, await svc.start(who, "reconnect"), {}, stop="consent")
     outcome = await step(svc, who, outcome, {"consent": "no"})
     assert DA("declined.text") in outcome.screens[0].text and outcome.state["kept"] == []
+
+
+async def test_the_consultants_export_carries_a_risk_answer_changed_later(
+    factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """Issue 20 point 7, through the real service: the consultant's Export (JSON and FHIR files) names the
+    risk answer as it was given, with its time, though the person changed it before finishing."""
+    clock = ManualClock()
+    svc, who = IntakeService(lambda: UnitOfWork(factory), FLOW, clock), person(304)
+    consultant = tg(9304)
+    async with UnitOfWork(factory) as uow:
+        code = await svc.casework.invite(uow, role="consultant", programme_id="reconnect", name="Mette",
+                                         now=clock.now())
+        await svc.casework.join(uow, consultant, code, clock.now())
+    given = clock.now()
+    mild = {f"gad7.{i}": "2" for i in range(1, 4)}  # GAD-7 6: in the target group, so offered to the consultant
+    outcome = await until(svc, who, await svc.start(who, "reconnect"), {**mild, "mdi.6": "2"}, stop="mdi.7")
+    clock.advance(minutes=3)
+    outcome = await step(svc, who, await svc.answer(who, Command("back")), {"mdi.6": "0"})  # changed
+    await until(svc, who, outcome, {**mild, "mdi.6": "0"}, stop="result")
+    async with UnitOfWork(factory) as uow:
+        (referral,) = (await uow.session.scalars(select(Referral))).all()
+        await svc.casework.press(uow, consultant, f"ref.{referral.id}", "export", 1, clock.now())
+    async with UnitOfWork(factory) as uow:
+        rows = (await uow.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all()
+    (documents,) = [r.payload["documents"] for r in rows if r.payload.get("documents")]
+    files = {d["filename"]: d["content"] for d in documents}
+    record = json.loads(files[f"referral-{referral.id}.json"])
+    assert record["risks"] == [{"instrument": "mdi", "item": "6", "score": 2, "answer": "mdi.option.2",
+                                "at": given.isoformat()}]
+    assert record["instruments"]["mdi"]["items"][5] == 0
+    responses = {r["id"]: r for r in json.loads(files[f"referral-{referral.id}.fhir.json"])}
+    (item6,) = [i for i in responses[f"{referral.id}-mdi"]["item"] if i["linkId"] == "6"]
+    assert item6["answer"][0]["valueCoding"]["code"] == "0"
+    (flag,) = [e for e in item6["extension"] if e["url"] == RISK_SIGNAL]
+    answer, time = flag["extension"]
+    assert answer["url"] == "answer" and answer["valueCoding"]["code"] == "2"
+    assert time["url"] == "time" and datetime.fromisoformat(time["valueDateTime"]) == given
