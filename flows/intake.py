@@ -71,7 +71,7 @@ class IntakeFlow:
 
     @staticmethod
     def with_kept(state_dict: dict[str, Any], kept: list[str]) -> dict[str, Any]:
-        """The state of a new intake told what is stored about the person from before it (`Kept`), so
+        """The state of a new intake told what is stored about the person from before it (`State.kept`), so
         that what they read on declining or starting again is true."""
         if not kept:
             return state_dict
