@@ -82,6 +82,8 @@ def explain(programme: Programme, lang: str = "en") -> str:
     words = _Words(programme, t)
     lines = [t("explain.title", name=programme.name(t.lang), id=programme.id), "",
              t("explain.generated", id=programme.id), ""]
+    if programme.source:
+        lines += [t("explain.source", source=programme.source), ""]
     lines.append(t("explain.where", country=programme.country, region=programme.region,
                    languages=", ".join(programme.languages)))
     if programme.age is None:

@@ -69,6 +69,16 @@ class IntakeFlow:
         state.risk_items += [item for item in risk_items if item not in state.risk_items]
         return state.to_dict()
 
+    @staticmethod
+    def with_kept(state_dict: dict[str, Any], kept: list[str]) -> dict[str, Any]:
+        """The state of a new intake told what is stored about the person from before it (`State.kept`), so
+        that what they read on declining or starting again is true."""
+        if not kept:
+            return state_dict
+        state = State.from_dict(state_dict)
+        state.kept += [k for k in kept if k not in state.kept]
+        return state.to_dict()
+
     def partial(self, state_dict: dict[str, Any]) -> dict[str, Any]:
         """An urgent partial referral from an unfinished intake after a risk answer."""
         state = State.from_dict(state_dict)
@@ -203,7 +213,10 @@ class IntakeFlow:
                 state.status = Status.DECLINED
                 state.step = StepKind.DECLINED.value
                 state.version += 1
-                return self._reply(state, [self.screens.screen(state)], [Event(EventKind.DECLINED)])
+                screens = [self.screens.screen(state)]
+                if self.screens.risk_kept(state):  # they showed such thoughts before: help again
+                    screens.append(self.screens.crisis(state))
+                return self._reply(state, screens, [Event(EventKind.DECLINED)])
             case StepKind.SUMMARY:
                 if button == ButtonId.CONFIRM:
                     return self._complete(state)
@@ -251,7 +264,11 @@ class IntakeFlow:
             fresh = self._fresh(state)
             # the answers go, a risk once shown stays (hazard H1): the next referral must be urgent
             fresh.flags, fresh.risk_items = list(state.flags), list(state.risk_items)
-            return self._reply(fresh, [self.screens.notice(fresh, "restart.done"), self.screens.screen(fresh)],
+            # a finished intake's referral stays with the programme: the new intake must know it
+            fresh.kept = [*state.kept, *(["referral"] if state.status is Status.COMPLETED
+                                         and "referral" not in state.kept else [])]
+            done = self.screens.restart_done(state)
+            return self._reply(fresh, [self.screens.notice(fresh, done), self.screens.screen(fresh)],
                                [Event(EventKind.RESTART)])
         elif overlay == Overlay.CONSENT and button == ButtonId.YES:
             state.consent = {"version": CONSENT_VERSION, "language": state.lang}
@@ -320,7 +337,8 @@ class IntakeFlow:
         facts, scores = build_facts(state, programme, self._sequence(state))
         decision = decide(programme.rules, facts)
         referral = build_referral(state, programme, self._sequence(state), scores, decision)
-        state.result = {"triage": decision.as_dict(), "totals": {k: v.total for k, v in scores.items()}}
+        state.result = {"triage": decision.as_dict(), "totals": {k: v.total for k, v in scores.items()},
+                        "severe": [iid for iid, result in scores.items() if result.severe]}
         state.status = Status.COMPLETED
         state.history.append(state.step)
         state.step = StepKind.RESULT.value

@@ -12,9 +12,14 @@ from flows import instruments
 from flows.programmes import Programme, Registry
 from flows.questions import Kind
 from flows.screens import Button, InputKind, Screen, Tone
-from flows.state import State
+from flows.state import State, Status
 from flows.steps import ButtonId, Overlay, Step, StepKind, answer_key, sequence
+from flows.triage import Outcome, goes_to_consultant
 from locales import LANGUAGES, Translator
+
+# Where a person with severe symptoms outside the programme is sent, per country: the GP in Denmark,
+# the vårdcentral or 1177 in Sweden.
+SEVERE_HELP = {"DK": "result.severe_help.dk", "SE": "result.severe_help.se"}
 
 
 class IntakeScreens:
@@ -75,7 +80,7 @@ class IntakeScreens:
                     nav=self._nav(state, t),
                 )
             case StepKind.DECLINED:
-                text = t("declined.text") + "\n\n" + self.programme(state).contact_text(state.lang)
+                text = self._declined_text(state, t) + "\n\n" + self.programme(state).contact_text(state.lang)
                 return Screen(text, state.step, state.version, tone=Tone.RESULT)
             case StepKind.SUMMARY:
                 return choice(
@@ -133,7 +138,41 @@ class IntakeScreens:
             buttons = (Button(ButtonId.YES, t("consent.yes")), Button(ButtonId.NO, t("consent.withdraw")))
             return Screen(t("consent.text"), step, state.version, InputKind.CHOICE, buttons)
         yes_no = (Button(ButtonId.YES, t(f"{overlay}.yes")), Button(ButtonId.NO, t("button.cancel")))
-        return Screen(t(f"{overlay}.ask"), step, state.version, InputKind.CHOICE, yes_no)
+        ask = self._restart_ask(state) if overlay == Overlay.RESTART else f"{overlay}.ask"
+        return Screen(t(ask), step, state.version, InputKind.CHOICE, yes_no)
+
+    # --- what is kept: texts that say what really happens to the answers ---------------------
+
+    @staticmethod
+    def risk_kept(state: State) -> bool:
+        """A risk answer is stored for this person: kept on /restart and on declining (the consent
+        they gave covered it and promised that someone would make contact)."""
+        return bool(state.risk_items) or "risk" in state.kept
+
+    @staticmethod
+    def _restart_ask(state: State) -> str:
+        if state.status is Status.COMPLETED:  # the referral is with the programme; /restart keeps it
+            return "restart.ask_finished"
+        return "restart.ask_risk" if IntakeScreens.risk_kept(state) else "restart.ask"
+
+    @staticmethod
+    def restart_done(state: State) -> str:
+        """The notice after /restart, for the state it was given in."""
+        if state.status is Status.COMPLETED:
+            return "restart.done_finished"
+        return "restart.done_risk" if IntakeScreens.risk_kept(state) else "restart.done"
+
+    def _declined_text(self, state: State, t: Translator) -> str:
+        risk, referral = self.risk_kept(state), "referral" in state.kept
+        if not risk and not referral:
+            return t("declined.text")
+        parts = [t("declined.nothing_new")]
+        if risk:
+            parts.append(t("declined.risk_kept"))
+        if referral:
+            parts.append(t("declined.referral_kept"))
+        parts.append(t("declined.delete"))
+        return "\n\n".join(parts)
 
     @staticmethod
     def _language_order(state: State) -> list[str]:
@@ -171,8 +210,23 @@ class IntakeScreens:
         if programme.show_scores:
             totals = (state.result or {}).get("totals", {})
             parts += [t("result.score", name=t(instruments.load(i).name), total=v) for i, v in totals.items()]
+        parts += self._severe_help(state, t, outcome)
         parts.append(programme.contact_text(state.lang))
         return "\n\n".join(parts)
+
+    def _severe_help(self, state: State, t: Translator, outcome: str) -> list[str]:
+        """Severe symptoms outside the programme (issue 20): not only "not the right offer", but their own
+        doctor (in Sweden the vårdcentral or 1177), and the crisis lines with the region's psychiatric number.
+
+        With a risk answer the crisis screen follows the result with the same lines, so they are not
+        repeated here."""
+        if goes_to_consultant(outcome) or not (state.result or {}).get("severe"):
+            return []
+        if outcome == Outcome.REFER_GP:  # the outcome's own text already sends them to their doctor
+            advice = t("result.severe_now")
+        else:
+            advice = t(SEVERE_HELP[self.programme(state).country])
+        return [advice] if state.flags else [advice, self.crisis_lines(state, t)]
 
     def crisis_lines(self, state: State, t: Translator) -> str:
         age = state.answers.get("age")

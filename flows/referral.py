@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from flows import instruments, questions
@@ -127,6 +128,35 @@ def build_partial_referral(state: State, programme: Programme, sequence: list[st
 
 
 
+def risk_signals(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each risk answer behind a referral, for every export: instrument, item, the answer given (its score
+    and the option's text id) and when (ISO 8601, UTC).
+
+    From the payload's `risks`, which the service fills from the stored risk events, so an answer later
+    changed (with /back, or in an intake restarted since) is still there as it was given."""
+    signals = []
+    for risk in payload.get("risks") or []:
+        moment = datetime.fromisoformat(risk["at"])
+        signals.append({
+            "instrument": risk["instrument"],
+            "item": risk["item"],
+            "score": risk["score"],
+            "answer": _option_label(risk["instrument"], risk["item"], risk["score"]),
+            "at": (moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat(),
+        })
+    return signals
+
+
+def _option_label(instrument_id: str, item_id: str, score: int) -> str | None:
+    """The text id of the option with this score (None for an instrument or item no longer catalogued)."""
+    if instrument_id not in instruments.available():
+        return None
+    instrument = instruments.load(instrument_id)
+    if item_id not in {i.id for i in instrument.items}:
+        return None
+    return next((o.label for o in instrument.options_of(instrument.item(item_id)) if o.score == score), None)
+
+
 def export_record(referral_id: int, created_at: str, status: str, payload: dict[str, Any],
                   clocks: dict[str, str | None] | None = None, case_outcome: str | None = None) -> dict[str, Any]:
     """One line of `ipsbot export --format json` (schema: flows/referral.schema.json).
@@ -148,6 +178,7 @@ def export_record(referral_id: int, created_at: str, status: str, payload: dict[
         "candidate": payload["candidate"],
         "instruments": instruments_out,
         "flags": payload["flags"],
+        "risks": risk_signals(payload),
         "substance": payload.get("substance"),
         "substance_treatment": payload.get("substance_treatment"),
         "motivation": payload["motivation"],

@@ -27,6 +27,9 @@ class State:
     history: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)  # sticky: a risk once shown stays on the referral
     risk_items: list[str] = field(default_factory=list)
+    # what is stored about the person from before this intake, as the service knows it: "risk" (risk
+    # answers, kept under the consent they gave), "referral" (a referral sent to the programme)
+    kept: list[str] = field(default_factory=list)
     consent: dict[str, str] | None = None  # {"version": ..., "language": ...}
     programme_fixed: bool = False  # chosen by the start link, so the chooser is skipped
     overlay: str | None = None  # "language" | "correct" | "restart" | "delete" on top of `step`
@@ -42,6 +45,7 @@ class State:
         data["history"] = list(self.history)
         data["flags"] = list(self.flags)
         data["risk_items"] = list(self.risk_items)
+        data["kept"] = list(self.kept)
         data["consent"] = dict(self.consent) if self.consent is not None else None
         data["result"] = copy.deepcopy(self.result)
         data["status"] = self.status.value

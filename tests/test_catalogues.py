@@ -114,6 +114,15 @@ def test_translator_falls_back_to_english_and_fills_placeholders() -> None:
     assert Translator("da")("progress", current=2, total=9) == "Spørgsmål 2/9"
 
 
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_every_bullet_starts_its_own_line(lang: str) -> None:
+    """A bullet run into the line before it (the consent text's follow-up bullet, issue 20 point 10:
+    a string line in the .po file that lost its closing ``\\n"``) reads as one muddled sentence."""
+    run_on = {msgid: text for msgid, text in catalogue(lang).items() if re.search(r"[^\n]•", text)}
+    assert run_on == {}
+    assert Translator(lang)("consent.text").count("\n•") == 5
+
+
 def test_consent_text_cannot_change_without_a_new_version() -> None:
     digests = {lang: hashlib.sha256(catalogue(lang)["consent.text"].encode()).hexdigest() for lang in LANGUAGES}
     assert digests == CONSENT_TEXT_SHA256, (

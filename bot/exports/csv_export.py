@@ -47,6 +47,7 @@ of its algorithms; a new instrument file adds its columns here.
 | column | content |
 | --- | --- |
 | `flags` | flags raised, space-separated (`risk`) |
+| `risks` | each risk answer as it was given, also when changed later (below) |
 | `substance` | substance use grade `A`–`E` (where the programme asks) |
 | `substance_treatment` | motivation for treatment at grade B or C: `yes`, `maybe`, `no` (empty when not asked) |
 | `goal` | `work`, `education`, `both`, `unsure` |
@@ -58,6 +59,10 @@ of its algorithms; a new instrument file adds its columns here.
 | `disclosure` | will tell an employer: `yes`, `partly`, `no`, `unsure` |
 | `support_wanted` | free text |
 | `consent_version` | version of the consent text agreed to |
+
+``risks`` lists the risk answers oldest first, separated by ``; ``, each as
+``<instrument>.<item>=<score> (<the option's text id>) <time, ISO 8601 UTC>``, e.g.
+``mdi.6=2 (mdi.option.2) 2026-03-02T09:00:00+00:00``.
 """
 
 from __future__ import annotations
@@ -69,6 +74,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from flows import instruments
+from flows.referral import risk_signals
 
 
 def instrument_columns() -> list[str]:
@@ -93,7 +99,7 @@ def columns() -> list[str]:
         "name", "age", "municipality", "situation", "support", "treatment", "diagnoses",
         "contact_preference", "phone", "email",
         *instrument_columns(),
-        "flags", "substance", "substance_treatment",
+        "flags", "risks", "substance", "substance_treatment",
         "goal", "dream", "background", "strengths", "hours", "worries", "disclosure", "support_wanted",
         "consent_version",
     ]
@@ -155,6 +161,8 @@ def row(referral_id: int, created_at: str, status: str, payload: dict[str, Any],
         **{f"{iid}_{key}": (result or {}).get(key) for iid, result in scores.items() if iid in catalogued
            for key in _keys(iid)},
         "flags": " ".join(payload.get("flags") or []),
+        "risks": "; ".join(f"{r['instrument']}.{r['item']}={r['score']} ({r['answer']}) {r['at']}"
+                           for r in risk_signals(payload)),
         "substance": payload.get("substance"),
         "substance_treatment": payload.get("substance_treatment"),
         **{k: motivation.get(k) for k in ("goal", "dream", "background", "strengths", "hours", "worries",

@@ -13,7 +13,13 @@ validated when it is made.
   of a referral (status ``in-progress`` for a partial referral, else ``completed``); each item carries
   its LOINC code in the ``item-code`` extension. No name and no subject: the identifier
   ``<referral id>-<instrument>`` in the system ``https://ips-intake.example/referral`` is the only
-  link to the person.
+  link to the person. Each risk answer (``flows.referral.risk_signals``) is a flag on the item it was
+  given to: the extension ``risk-signal`` (``RISK_SIGNAL``, this project's) with the sub-extensions
+  ``answer`` (the option as a Coding, coded as the item's answers are) and ``time`` (when it was
+  given), one per risk answer, also when the item's answer was changed later: the item then shows
+  the later answer and the flag the one given. A risk answer to an instrument the referral has no
+  response for (a partial referral, a restarted intake) gets an ``in-progress`` response holding the
+  flagged items alone, without answers.
 - ``fhir_lines(referrals)``: the export stream, one JSON resource per line: the questionnaires first,
   then the responses, one referral at a time.
 """
@@ -36,6 +42,7 @@ from fhir.resources.R4B.questionnaireresponse import (
 )
 
 from flows.instruments import Instrument, available, load
+from flows.referral import risk_signals
 from locales import Translator
 
 BASE_URL = "https://ips-intake.example"
@@ -46,6 +53,8 @@ ORDINAL_VALUE = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
 # R4 QuestionnaireResponse items have no `code`; the item's LOINC code rides in this extension so a
 # response read without its Questionnaire still says which LOINC question each answer belongs to.
 ITEM_CODE = f"{BASE_URL}/fhir/StructureDefinition/item-code"
+# A risk answer given to the item (a flag): sub-extensions "answer" (valueCoding) and "time" (valueDateTime).
+RISK_SIGNAL = f"{BASE_URL}/fhir/StructureDefinition/risk-signal"
 # Bump when an instrument's items, options or scores change.
 QUESTIONNAIRE_VERSION = "1.0.0"
 TOTAL_LINK_ID = "total"
@@ -96,9 +105,16 @@ def _item_codes(instrument: Instrument, item_id: str) -> list[Coding] | None:
     return [Coding(system=LOINC, code=code)] if code else None
 
 
-def _item_code_extension(instrument: Instrument, item_id: str) -> list[Extension] | None:
+def _item_extensions(instrument: Instrument, item_id: str, risks: list[dict[str, Any]],
+                     t: Translator) -> list[Extension] | None:
+    """The item's LOINC code, then a risk-signal flag for each risk answer given to it."""
     codes = _item_codes(instrument, item_id)
-    return [Extension(url=ITEM_CODE, valueCoding=codes[0])] if codes else None
+    out = [Extension(url=ITEM_CODE, valueCoding=codes[0])] if codes else []
+    out += [Extension(url=RISK_SIGNAL, extension=[
+        Extension(url="answer", valueCoding=_answer_coding(instrument, risk["score"], t, item_id)),
+        Extension(url="time", valueDateTime=_utc(risk["at"])),
+    ]) for risk in risks if risk["instrument"] == instrument.id and risk["item"] == item_id]
+    return out or None
 
 
 def questionnaire(instrument_id: str, lang: str = "en") -> Questionnaire:
@@ -135,25 +151,30 @@ def questionnaire(instrument_id: str, lang: str = "en") -> Questionnaire:
 
 
 def _response(referral_id: int, created_at: str, lang: str, instrument_id: str,
-              result: dict[str, Any], status: str = "completed") -> QuestionnaireResponse:
+              result: dict[str, Any] | None, status: str = "completed",
+              risks: list[dict[str, Any]] | None = None) -> QuestionnaireResponse:
+    """One instrument's response; with `result` None, only the items its `risks` flag, without answers."""
     instrument = load(instrument_id)
     t = Translator(lang)
-    answers: dict[str, int] = result["answers"]
+    risks = risks or []
+    answers: dict[str, int] = result["answers"] if result is not None else {}
+    flagged = {r["item"] for r in risks if r["instrument"] == instrument_id}
     items = [
         QuestionnaireResponseItem(
             linkId=item.id,
             text=t(item.text),
-            extension=_item_code_extension(instrument, item.id),
+            extension=_item_extensions(instrument, item.id, risks, t),
             answer=[QuestionnaireResponseItemAnswer(valueCoding=_answer_coding(instrument, answers[item.id], t,
-                                                                                 item.id))],
+                                                                                 item.id))]
+            if item.id in answers else None,
         )
         for item in instrument.items
-        if item.id in answers
+        if item.id in answers or (result is None and item.id in flagged)
     ]
-    # the instrument's score: the sum, or for a mean-scored instrument (MANSA) the mean
-    score = (QuestionnaireResponseItemAnswer(valueDecimal=result["mean"]) if result.get("mean") is not None
-             else QuestionnaireResponseItemAnswer(valueInteger=result["total"]))
-    items.append(QuestionnaireResponseItem(linkId=TOTAL_LINK_ID, answer=[score]))
+    if result is not None:  # the instrument's score: the sum, or for a mean-scored instrument (MANSA) the mean
+        score = (QuestionnaireResponseItemAnswer(valueDecimal=result["mean"]) if result.get("mean") is not None
+                 else QuestionnaireResponseItemAnswer(valueInteger=result["total"]))
+        items.append(QuestionnaireResponseItem(linkId=TOTAL_LINK_ID, answer=[score]))
     return QuestionnaireResponse(
         id=f"{referral_id}-{instrument_id}",
         language=t.lang,
@@ -172,10 +193,14 @@ def questionnaire_responses(referral_id: int, created_at: str, payload: dict[str
     intake was never finished even where an instrument was answered in full."""
     lang = payload.get("language") or "en"
     status = "in-progress" if payload.get("partial") else "completed"
-    return [
-        _response(referral_id, created_at, lang, iid, result, status)
-        for iid, result in payload.get("instruments", {}).items()
-    ]
+    scored = payload.get("instruments", {})
+    risks = risk_signals(payload)
+    responses = [_response(referral_id, created_at, lang, iid, result, status, risks) for iid, result in scored.items()]
+    # risk answers to an instrument without a response here: its flagged items, so no flag is left out
+    unscored = dict.fromkeys(r["instrument"] for r in risks if r["instrument"] not in scored)
+    responses += [_response(referral_id, created_at, lang, iid, None, "in-progress", risks)
+                  for iid in unscored if iid in available()]
+    return responses
 
 
 def fhir_lines(referrals: Iterable[tuple[int, str, str, dict[str, Any]]], lang: str = "en",

@@ -101,6 +101,13 @@ async def personal_data(uow: UnitOfWork, candidate: Any) -> dict[str, Any]:
     }
 
 
+async def _kept(uow: UnitOfWork, candidate_id: int) -> list[str]:
+    """What is stored about the person before a new intake begins (`State.kept`): their risk answers,
+    a referral. The flow cannot know it, and what it tells the person on declining must be true."""
+    kept = ["risk"] if await uow.risks.of_candidate(candidate_id) else []
+    return kept + (["referral"] if await uow.referrals.of_candidate(candidate_id) else [])
+
+
 def _risk_answer(step: str, value: str) -> tuple[str, str, int] | None:
     """(instrument, item, score) if `value` is one of the item's own answers and a risk answer."""
     iid, _, item_id = step.partition(".")
@@ -155,6 +162,7 @@ class IntakeService:
                 reply = self.flow.begin(programme or None, person.language)
                 if not (isinstance(answer, Command) and answer.name == "start"):
                     reply = self._then(reply, answer)
+                reply.state = self.flow.with_kept(reply.state, await _kept(uow, candidate.id))
                 intake = await uow.intakes.start(
                     candidate.id, programme_id=reply.state.get("programme") or "",
                     language=reply.state["lang"], state=reply.state, now=now,
@@ -238,6 +246,7 @@ class IntakeService:
         elif event.kind == "restart":
             if intake.status == "active":
                 await self._withdraw(uow, intake, now, candidate.id)
+            reply.state = self.flow.with_kept(reply.state, await _kept(uow, candidate.id))
             return await uow.intakes.start(
                 candidate.id, programme_id=reply.state.get("programme") or "",
                 language=reply.state["lang"], state=reply.state, now=now,

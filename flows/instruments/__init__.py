@@ -21,6 +21,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 INSTRUMENT_DIR = Path(__file__).resolve().parent
+# the name the instrument files give their most severe band and algorithm level
+SEVERE = "severe"
 
 
 class _Strict(BaseModel):
@@ -244,6 +246,12 @@ class Result:
     def score(self) -> float:
         """The instrument's score: the mean for a "mean" instrument, else the total."""
         return self.mean if self.mean is not None else float(self.total)
+
+    @property
+    def severe(self) -> bool:
+        """In the instrument's own severe band (GAD-7 15-21, MDI 31-50 or the band set's, PHQ-9 20-27),
+        or severe by one of its algorithms (MDI ICD-10): the bands and levels named so in its file."""
+        return self.band == SEVERE or SEVERE in self.algorithms.values()
 
 
 def risk_flags(instrument: Instrument, item_id: str, score: int) -> tuple[str, ...]:

@@ -114,6 +114,8 @@ class FollowUp(_Strict):
 
 class Programme(_Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_-]{1,31}$")
+    # where the rules and numbers come from (the programme's own description), for sign-off
+    source: str = ""
     names: dict[str, str]
     country: Literal["DK", "SE"]
     region: str  # where the programme runs: decides the regional crisis numbers (REGIONS)

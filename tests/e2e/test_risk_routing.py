@@ -57,7 +57,7 @@ async def test_risk_answer_then_restart_then_finish_reaches_the_consultant_as_ur
             assert step_of(replies[-1]) == "mdi.7"
             await person.say("/restart")
             restarted = await person.tap("yes")
-            assert DA("restart.done") in "\n".join(m.text for m in restarted)
+            assert DA("restart.done_risk") in "\n".join(m.text for m in restarted)
             assert step_of(person.question()) == "language"
             await person.run({**plan, "mdi.6": "0"},
                              until=lambda r: any(DA("result.eligible-urgent")[:40] in m.text for m in r))

@@ -1,4 +1,5 @@
-"""A programme's municipalities (Jönköping: the county's 13): shortcuts when asked, and a fact for the rules."""
+"""A programme's municipalities (Jönköping: the four its description names): shortcuts when asked, and a fact
+for the rules."""
 
 from __future__ import annotations
 
@@ -12,14 +13,15 @@ from tests.flows.walk import FLOW, Walker
 JONKOPING = Registry.load()["jonkoping"]
 
 
-def test_jonkoping_names_the_county_municipalities() -> None:
-    assert len(JONKOPING.municipalities) == 13
-    assert {"Jönköping", "Värnamo", "Nässjö", "Vetlanda", "Tranås"} <= set(JONKOPING.municipalities)
+def test_jonkoping_names_only_the_municipalities_of_its_description() -> None:
+    # "Jönköping, Mullsjö, Habo och Vaggeryd" (issue 20 point 9), not the county's 13
+    assert JONKOPING.municipalities == ("Jönköping", "Mullsjö", "Habo", "Vaggeryd")
     assert not Registry.load()["vejle"].municipalities
 
 
 @pytest.mark.parametrize(("typed", "inside"), [("Jönköping", True), ("jonkoping", True), ("Jönköpings kommun", True),
-                                               ("Tranås kommun", True), ("Gnosjo", True), ("Malmö", False),
+                                               ("Habo kommun", True), ("Mullsjo", True), ("Vaggeryd", True),
+                                               ("Tranås kommun", False), ("Gnosjo", False), ("Malmö", False),
                                                ("Jkpg", False)])
 def test_municipality_in_area(typed: str, inside: bool) -> None:
     assert JONKOPING.in_area(typed) is inside
@@ -29,7 +31,7 @@ def test_the_municipality_question_offers_them_and_a_tap_or_a_number_answers_it(
     walker = Walker("jonkoping", "sv")
     walker.run_until("q.municipality", {"language": "sv"})
     assert [b.id for b in walker.screen.buttons] == list(JONKOPING.municipalities)
-    walker.type("6")  # the sixth: Jönköping
+    walker.type("1")  # the first: Jönköping
     assert walker.state["answers"]["municipality"] == "Jönköping"
     typed = Walker("jonkoping", "sv")
     typed.run_until("q.municipality", {"language": "sv"})
@@ -37,8 +39,8 @@ def test_the_municipality_question_offers_them_and_a_tap_or_a_number_answers_it(
     assert typed.state["answers"]["municipality"] == "Malmö"
     tapped = Walker("jonkoping", "sv")
     tapped.run_until("q.municipality", {"language": "sv"})
-    tapped.tap("Värnamo")
-    assert tapped.state["answers"]["municipality"] == "Värnamo"
+    tapped.tap("Vaggeryd")
+    assert tapped.state["answers"]["municipality"] == "Vaggeryd"
 
 
 def test_the_fact_reaches_triage_and_nobody_is_excluded_for_it() -> None:

@@ -58,9 +58,14 @@ CASES: list[tuple[str, dict[str, Any], Outcome, str]] = [
     # Hjørring: no age limit; D/E substance out; anxiety as the only area to the coping course; several
     # of anxiety, depression, isolation, trauma in; suspicion to TFA
     ("hjorring", facts(age=35, substance="A"), Outcome.ELIGIBLE, "reason.several_areas"),
-    ("hjorring", facts(age=35, substance="A", diagnoses=["psychosis"]), Outcome.ELIGIBLE, "reason.target_group"),
-    ("hjorring", facts(age=17, substance="A", diagnoses=["depression"]), Outcome.ELIGIBLE, "reason.target_group"),
-    ("hjorring", facts(age=70, substance="A", diagnoses=["depression"]), Outcome.ELIGIBLE, "reason.target_group"),
+    ("hjorring", facts(age=35, substance="A", diagnoses=["psychosis"]), Outcome.ELIGIBLE,
+     "reason.diagnosed_or_assessed"),
+    ("hjorring", facts(age=17, substance="A", diagnoses=["depression"]), Outcome.ELIGIBLE,
+     "reason.diagnosed_or_assessed"),
+    ("hjorring", facts(age=70, substance="A", diagnoses=["depression"]), Outcome.ELIGIBLE,
+     "reason.diagnosed_or_assessed"),
+    ("hjorring", facts(age=35, substance="A", treatment="in_treatment", diagnoses=["dont_know"]), Outcome.ELIGIBLE,
+     "reason.target_group"),
     ("hjorring", facts(age=35, substance="C"), Outcome.ELIGIBLE, "reason.several_areas"),
     ("hjorring", facts(age=35, substance="D"), Outcome.NOT_IN_TARGET, "reason.substance_severe"),
     ("hjorring", facts(age=35, substance="E"), Outcome.NOT_IN_TARGET, "reason.substance_severe"),
@@ -81,17 +86,26 @@ CASES: list[tuple[str, dict[str, Any], Outcome, str]] = [
     ("hjorring", facts(age=35, substance="A", diagnoses=["anxiety"], gad7__band="severe", mdi__band="mild"),
      Outcome.REFER_COPING_COURSE, "reason.anxiety_dominant"),
     ("hjorring", facts(age=35, substance="A", diagnoses=["anxiety"], gad7__band="severe", mdi__band="moderate"),
-     Outcome.ELIGIBLE, "reason.target_group"),
+     Outcome.ELIGIBLE, "reason.diagnosed_or_assessed"),
     ("hjorring", facts(age=35, substance="A", diagnoses=["anxiety", "adhd"], gad7__band="severe",
-                       mdi__band="none"), Outcome.ELIGIBLE, "reason.target_group"),
+                       mdi__band="none"), Outcome.ELIGIBLE, "reason.diagnosed_or_assessed"),
     ("hjorring", facts(age=35, substance="A", diagnoses=["anxiety", "psychosis"], gad7__band="severe",
-                       mdi__band="none"), Outcome.ELIGIBLE, "reason.target_group"),
+                       mdi__band="none"), Outcome.ELIGIBLE, "reason.diagnosed_or_assessed"),
     ("hjorring", facts(age=35, substance="A", diagnoses=["anxiety", "bipolar"], gad7__band="moderate",
-                       mdi__band="none"), Outcome.ELIGIBLE, "reason.target_group"),
+                       mdi__band="none"), Outcome.ELIGIBLE, "reason.diagnosed_or_assessed"),
     ("hjorring", facts(age=35, substance="A", treatment="diagnosed", diagnoses=["ocd"]), Outcome.ELIGIBLE,
-     "reason.target_group"),
+     "reason.diagnosed_or_assessed"),
     ("hjorring", facts(age=35, substance="A", treatment="under_assessment", diagnoses=["adhd"]), Outcome.ELIGIBLE,
-     "reason.target_group"),
+     "reason.diagnosed_or_assessed"),
+    # a diagnosis in the target group without treatment now: in, as the description says (issue 20 point 8);
+    # never "no such difficulties", nor "not assessed yet"
+    *[("hjorring", facts(age=35, substance="A", treatment=treatment, diagnoses=[area], gad7__band=gad7,
+                         mdi__band=mdi), Outcome.ELIGIBLE, "reason.diagnosed_or_assessed")
+      for treatment in ("none", "suspected") for area in ("psychosis", "bipolar", "adhd", "depression", "other")
+      for gad7, mdi in (("minimal", "none"), ("moderate", "mild"))],
+    # isolation alone is no diagnosis (local choice): no signs and no treatment is still outside
+    ("hjorring", facts(age=35, substance="A", treatment="none", diagnoses=["isolation"], gad7__band="minimal",
+                       mdi__band="none"), Outcome.NOT_IN_TARGET, "reason.no_signs"),
     # Vejle: 30-67, psychiatric care package, public support
     ("vejle", facts(age=30), Outcome.ELIGIBLE, "reason.target_group"),
     ("vejle", facts(age=67), Outcome.ELIGIBLE, "reason.target_group"),
