@@ -515,9 +515,16 @@ class WebChannel:
 
     # --- routes: resume ----------------------------------------------------------------------
 
+    @staticmethod
+    def _link_token(request: web.Request) -> str:
+        token = request.match_info["token"]
+        if not token.isascii():  # not a link we made (a MAC of other characters): cannot be read
+            raise BadRequest()
+        return token
+
     async def resume_link(self, request: web.Request) -> web.Response:
         """`/r/<token>`: asks before this device takes the intake over (a GET sets no cookie)."""
-        session = tokens.parse(request.match_info["token"], self._now())
+        session = tokens.parse(self._link_token(request), self._now())
         if self._limited(request, session):
             return self._problem(request, "web.rate_limited", 429)
         current = await self._current(self.person(session)) if session is not None and session.kind == "w" else None
@@ -539,7 +546,7 @@ class WebChannel:
     async def resume(self, request: web.Request) -> web.StreamResponse:
         """The person said "continue here": a new token for this device; the link used stops working."""
         form = await self._form(request)
-        session = tokens.parse(request.match_info["token"], self._now())
+        session = tokens.parse(self._link_token(request), self._now())
         if self._limited(request, session):
             return self._problem(request, "web.rate_limited", 429)
         if self._same_origin(request) is False or session is None or session.kind != "w" \
@@ -647,8 +654,8 @@ class WebChannel:
         version = version_of(form)
         button = str(form.get("b", "")) or None
         question = asking(current.screens)
-        if version is None:
-            return self.page(request, session, current, crisis=risky)
+        if version is None:  # not from our page ("²", 5,000 digits): a 400, with crisis help for a risk answer
+            return await self._refused(request, form, "web.bad_request", 400, session)
         if instrument is not None and button not in ("skip",) and question is not None and question.step == step \
                 and question.version == version:
             return await self._questionnaire(request, session, current, instrument, given,
