@@ -10,7 +10,6 @@ import json
 import re
 import socket
 from datetime import timedelta
-
 from typing import Any
 
 import aiohttp
@@ -351,7 +350,8 @@ async def test_a_risk_answer_on_an_expired_page_or_with_a_bad_csrf_token_shows_c
     page = await walk_to(user, "mdi")
     risky = {**page.answer.hidden, **{name: "0" for name in page.answer.radios}, "mdi.6": "4"}
     # out of date (the token rotated in another tab, say): a bad CSRF token, from our own page
-    response = await site.client.post("/answer", data={**risky, "csrf": "old"}, headers={"Sec-Fetch-Site": "same-origin"})
+    response = await site.client.post("/answer", data={**risky, "csrf": "old"},
+                                      headers={"Sec-Fetch-Site": "same-origin"})
     refused = parse(response.status, await response.text())
     assert response.status == 403 and refused.crisis()
     assert refused.html.find('class="crisis"') < refused.html.find(Translator("da")("web.csrf")[:20])
