@@ -175,7 +175,7 @@ class WebChannel:
             raise
         except Exception:
             log.exception("web request failed")  # the traceback names code, not what was sent
-            response = self._problem(request, "web.failed", 500, "en")
+            response = self._problem(request, "web.failed", 500)
         return secure(request, response)
 
     # --- sessions ----------------------------------------------------------------------------
@@ -248,6 +248,18 @@ class WebChannel:
             self._set_cookie(request, response, tokens.token(session), int(tokens.NEW_SESSION.total_seconds()))
         return response
 
+    @staticmethod
+    def _browser_language(request: web.Request) -> str:
+        """The language the page asks for, else the browser's, else English."""
+        asked = request.query.get("lang") or request.query.get("hl")
+        if asked in LANGUAGES:
+            return asked
+        for part in request.headers.get("Accept-Language", "").split(","):
+            code = part.split(";")[0].strip().lower()[:2]
+            if code in LANGUAGES:
+                return code
+        return "en"
+
     async def _language(self, request: web.Request) -> str:
         """The person's language for an error page: the asked one, their intake's, their browser's, or English."""
         asked = request.query.get("lang") or request.query.get("hl")
@@ -261,14 +273,11 @@ class WebChannel:
                 current = None
             if current is not None:
                 return normalise(current.state.get("lang", "en"))
-        for part in request.headers.get("Accept-Language", "").split(","):
-            code = part.split(";")[0].strip().lower()[:2]
-            if code in LANGUAGES:
-                return code
-        return "en"
+        return self._browser_language(request)
 
-    def _problem(self, request: web.Request, msgid: str, status: int, lang: str = "en", *,
+    def _problem(self, request: web.Request, msgid: str, status: int, lang: str | None = None, *,
                  notices: list[Screen] | None = None, programme: str = "", forget: bool = False) -> web.Response:
+        lang = lang or self._browser_language(request)
         t = Translator(lang)
         links = [(f"/p/{p.id}", p.name(lang)) for p in self.app.registry.all()]
         body = pages.plain(lang, t("web.title"), [t(msgid)], links, notices=notices or [], programme=programme)
@@ -415,7 +424,7 @@ class WebChannel:
         lang = request.query.get("lang")
         lang = lang if lang in LANGUAGES else None
         if programme is None:
-            return self._problem(request, "start.unknown_programme", 404, lang or "en")
+            return self._problem(request, "start.unknown_programme", 404, lang)
         session = self._cookie(request)
         if self._limited(request, session):
             return self._problem(request, "web.rate_limited", 429, lang or programme.default_language)
