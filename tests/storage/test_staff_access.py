@@ -313,7 +313,8 @@ async def test_a_removed_staff_members_press_is_audited_under_their_id(
 
     s = await scene(factory)
     async with UnitOfWork(factory) as uow:  # R, a peer, was removed in the scene
-        r_id = await uow.session.scalar(select(Staff.id).where(Staff.subject_hash == subject_hash(R.channel, R.external_id)))
+        hashed = subject_hash(R.channel, R.external_id)
+        r_id = await uow.session.scalar(select(Staff.id).where(Staff.subject_hash == hashed))
     assert r_id
     for who, actor in ((R, f"staff:{r_id}"), (STRANGER, "telegram:unknown"), (B, f"staff:{await s.staff_id(B)}")):
         _, audit_mark = await s.marks()
