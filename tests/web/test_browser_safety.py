@@ -1,6 +1,6 @@
 """A shared phone and a planted link, in a real browser (Chromium through Playwright, a phone-sized viewport).
 
-The threats T25 and T26 of docs/security.md: the next person on a phone must never see or erase the
+The threats T36 and T37 of docs/security.md: the next person on a phone must never see or erase the
 first person's answers, and a link or form planted by someone else must never let them read what a
 victim then enters.
 """

@@ -4,7 +4,7 @@ and an intake stored before them intact.
 Random, huge, non-UTF-8, unicode and control-character requests, from a seeded generator (a failure can
 be replayed), over loopback only, bounded in count (`REQUESTS`) and in time (`LIMIT`). About half carry a
 real session with its CSRF token and the current question's step and version, so that they reach the
-answer handling itself, not only the checks in front of it. docs/security.md, T27.
+answer handling itself, not only the checks in front of it. docs/security.md, T38.
 """
 
 from __future__ import annotations

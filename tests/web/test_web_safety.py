@@ -1,7 +1,7 @@
 """The web form on a shared phone and against a planted link; requests that must not make it fail.
 
 Driven through the HTML like a browser without JavaScript (`tests/web/client.py`); the same scenarios
-run in Chromium in `tests/web/test_browser_safety.py`. docs/security.md, T25-T27, names these.
+run in Chromium in `tests/web/test_browser_safety.py`. docs/security.md, T36-T38, names these.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ Safety: a CSRF token in every form, a strict Content-Security-Policy (Telegram's
 Mini App page; framing only by Telegram), size limits on the request and on every field, rate limits
 per address and per session, no access log (paths can hold a resume token), `Cache-Control: no-store`.
 
-Sessions (docs/security.md, T25 and T26): a browser's POST acts on the session of its cookie only
+Sessions (docs/security.md, T36 to T38): a browser's POST acts on the session of its cookie only
 (a Mini App's on the signed session its form carries), and a cross-site POST is refused, so a planted
 link or form cannot log someone into another person's intake. A browser that has answered nothing
 holds a session that stands for no one (`n`): opening a programme's link stores nothing. The resume
