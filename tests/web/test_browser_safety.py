@@ -97,6 +97,9 @@ async def test_a_shared_phone_person_one_finishes_person_two_starts_sees_and_del
         intakes = list((await session.scalars(select(Intake))).all())
     assert [r.payload["candidate"]["name"] for r in referrals] == ["Ana"]  # Ana's referral is untouched
     assert [i.state["answers"].get("name") for i in intakes] == ["Ana"]
+    await form.page.click("a.help-now")  # "Help now": the programme's crisis lines, from any page
+    assert "70 201 201" in await form.page.inner_text("main .crisis")
+    await accessible(form.page)
     await phone.close()
 
 
