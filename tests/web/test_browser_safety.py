@@ -81,7 +81,7 @@ async def test_a_shared_phone_person_one_finishes_person_two_starts_sees_and_del
     await form.page.goto(server.url("/p/reconnect"))
     assert await form.step() is None and "Bo" in await form.page.inner_text("main")
     await accessible(form.page)
-    await form.page.click("form[action='/f'] button")  # it is Bo again, after all
+    await form.page.click("form[action='/continue'] button")  # it is Bo again, after all
     await form.page.click("footer form[action='/mydata'] button")
     main = await form.page.inner_text("main")
     assert "Bo" in main and "Ana" not in main

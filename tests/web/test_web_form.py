@@ -76,7 +76,7 @@ async def test_resume_after_a_reload_and_from_the_link_in_another_browser(site: 
     assert page.step == "q.age"
     page = await user.get("/p/reconnect")  # the programme's link again, same device: asked first, nothing shown
     assert "Ana" in page.text and not any(f.action == "/answer" for f in page.forms)
-    page = await user.get("/f")  # "Continue as Ana" (a GET form)
+    page = await user.post("/continue", {})  # "Continue as Ana"
     assert page.step == "q.age"
     link = re.search(r'<a href="http://[^/]+(/r/[^"]+)"', page.html)
     assert link is not None

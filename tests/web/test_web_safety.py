@@ -95,16 +95,31 @@ async def test_a_finished_intake_ends_the_session_and_the_next_person_starts_cle
 async def test_an_intake_under_way_asks_whose_it_is_before_showing_anything(site: Site) -> None:
     phone = WebUser(site.client)
     await phone.get("/p/reconnect")
-    await walk_to(phone, "q.municipality")  # Ana, aged 24, leaves the phone mid-way
+    await walk_to(phone, "q.situation")  # Ana, of Vejle, leaves the phone mid-way
     page = await phone.get("/p/reconnect")
     assert "Ana" in page.text and not any(f.action == "/answer" for f in page.forms)
-    assert "24" not in page.text and "/r/" not in page.html  # nothing of her answers, not her link
+    assert "Vejle" not in page.text and "/r/" not in page.html  # nothing of her answers, not her link
     page = await phone.post("/new", {})  # "Start as someone new"
     assert page.step == "language" and "Ana" not in page.text
     assert (await phone.get("/mydata")).status == 410  # nothing of Ana's from here
     assert (await phone.get("/delete")).status == 410
     (intake,) = await _intakes(site)
     assert intake.status == "active" and intake.state["answers"]["name"] == "Ana"  # left as it was
+
+
+async def test_a_kiosks_history_shows_nothing_after_half_an_hour_without_asking(site: Site) -> None:
+    phone = WebUser(site.client)
+    await phone.get("/p/reconnect")
+    await walk_to(phone, "q.situation")  # Ana, of Vejle, leaves the page
+    assert (await phone.get("/f")).step == "q.situation"  # a reload by Ana herself: no question
+    site.clock.advance(minutes=31)
+    for path in ("/f", "/mydata", "/delete"):  # the next person, from the browser's history
+        page = await phone.get(path)
+        assert page.status == 200 and "Ana" in page.text and "Vejle" not in page.text, path
+        assert not any(f.action in ("/answer", "/mydata.json") for f in page.forms), path
+    page = await phone.post("/continue", {})  # "Continue as Ana": it is her
+    assert page.step == "q.situation"
+    assert (await phone.get("/mydata")).status == 200 and "Vejle" in (phone.page.text if phone.page else "")
 
 
 async def test_a_cookieless_programme_link_stores_nothing_until_the_first_answer(site: Site) -> None:

@@ -51,6 +51,7 @@ from locales import LANGUAGES, Translator, format_when, normalise
 log = logging.getLogger(__name__)
 
 COOKIE = "ipsbot"
+HERE_COOKIE = "ipsbot_here"  # the person on this device said the intake is theirs, a while ago (tokens.HERE)
 MAX_REQUEST = 64 * 1024  # bytes of one form; a longer body is refused before it is read
 MAX_FIELD = 16_000  # characters of one typed answer the flow is asked to judge; the flow's own limits are lower
 STATIC = Path(__file__).parent / "static"
@@ -138,6 +139,7 @@ class WebChannel:
         r = web_app.router
         r.add_get("/p/{programme}", self.start)
         r.add_post("/new", self.start_as_someone_new)
+        r.add_post("/continue", self.continue_here)
         r.add_get("/r/{token}", self.resume_link)
         r.add_post("/r/{token}", self.resume)
         r.add_get("/f", self.form)
@@ -240,13 +242,25 @@ class WebChannel:
         now = self._now()
         if forget:
             response.del_cookie(COOKIE, path="/")
+            response.del_cookie(HERE_COOKIE, path="/")
         elif session is not None and short:  # a finished intake's visit: the device forgets it soon
             self._set_cookie(request, response, tokens.short(session, now), int(tokens.FINISHED_VISIT.total_seconds()))
+            self._mark_here(request, response, session, tokens.FINISHED_VISIT)
         elif session is not None and session.kind == "w":  # sliding expiry for the kept link
             self._set_cookie(request, response, tokens.renewed(session, now), int(tokens.WEB_SESSION.total_seconds()))
         elif session is not None and session.kind == "n":
             self._set_cookie(request, response, tokens.token(session), int(tokens.NEW_SESSION.total_seconds()))
         return response
+
+    def _mark_here(self, request: web.Request, response: web.StreamResponse, session: tokens.Session,
+                   lifetime: Any = tokens.HERE) -> None:
+        """The person on this device has said, or shown by answering, that the intake is theirs."""
+        response.set_cookie(HERE_COOKIE, tokens.here_mark(session, self._now(), lifetime),
+                            max_age=int(lifetime.total_seconds()), path="/", httponly=True, samesite="Strict",
+                            secure=self._base(request).startswith("https://"))
+
+    def _here(self, request: web.Request, session: tokens.Session) -> bool:
+        return tokens.here_ok(session, request.cookies.get(HERE_COOKIE), self._now())
 
     @staticmethod
     def _browser_language(request: web.Request) -> str:
@@ -383,8 +397,11 @@ class WebChannel:
             footer_actions=session.kind != "n" and not (finished and current.ended),
         ))
         ended_here = finished and session.kind == "w"
-        return self._respond(request, body, session, forget=ended_here and current.ended,
-                             short=ended_here and not current.ended)
+        response = self._respond(request, body, session, forget=ended_here and current.ended,
+                                 short=ended_here and not current.ended)
+        if session.kind == "w" and not finished:  # shown to the person here: "it is me" slides on
+            self._mark_here(request, response, session)
+        return response
 
     def _first_page(self, request: web.Request, session: tokens.Session, programme: str,
                     lang: str | None) -> web.Response:
@@ -443,23 +460,47 @@ class WebChannel:
         t = Translator(page_lang)
         name = str(current.state.get("answers", {}).get("name") or "")
         ask = t("web.whose.ask", name=name) if name else t("web.whose.ask_unnamed")
-        forms = (pages.button_form("/f", {}, t("web.whose.continue", name=name) if name
-                                   else t("web.whose.continue_unnamed"), method="get")
-                 + pages.button_form("/new", {"csrf": tokens.csrf_token(session), "p": programme,
-                                              "hl": lang or ""}, t("web.whose.new")))
+        csrf = tokens.csrf_token(session)
+        forms = (pages.button_form("/continue", {"csrf": csrf}, t("web.whose.continue", name=name) if name
+                                   else t("web.whose.continue_unnamed"))
+                 + pages.button_form("/new", {"csrf": csrf, "p": programme, "hl": lang or ""}, t("web.whose.new")))
         body = pages.plain(page_lang, t("web.title"), [ask], forms=forms, programme=programme)
         return self._respond(request, body, session)
 
     async def form(self, request: web.Request) -> web.Response:
+        """`/f`: the intake of this device, if the person here has said it is theirs in the last half hour
+        (a kiosk's history holds this address); otherwise they are asked first."""
+        found = await self._found_here(request)
+        if isinstance(found, web.Response):
+            return found
+        return self.page(request, *found)
+
+    async def _found_here(self, request: web.Request) -> tuple[tokens.Session, Current] | web.Response:
+        """The cookie's intake, for a GET that would show it: asked "Continue as Ana?" first unless the
+        person here said, or showed by answering, that it is theirs in the last half hour."""
         session = self._cookie(request)
         if self._limited(request, session):
             return self._problem(request, "web.rate_limited", 429)
-        if session is None or session.kind != "w":
+        current = await self._current(self.person(session)) if session is not None and session.kind == "w" else None
+        if session is None or current is None:
             return self._problem(request, "web.expired", 410)
-        current = await self._current(self.person(session))
-        if current is None:
-            return self._problem(request, "web.expired", 410, forget=True)
-        return self.page(request, session, current)
+        if not self._here(request, session):
+            if current.state.get("status") != "active":  # a finished intake's short visit is over
+                return self._problem(request, "web.expired", 410, forget=True)
+            return self._ask_whose(request, session, current, str(current.state.get("programme") or ""), None)
+        return session, current
+
+    async def continue_here(self, request: web.Request) -> web.StreamResponse:
+        """"Continue as Ana": the person here says the intake is theirs; then its page."""
+        checked = await self._checked(request)
+        if isinstance(checked, web.Response):
+            return checked
+        session, _ = checked
+        if session.kind != "w" or await self._current(self.person(session)) is None:
+            return self._problem(request, "web.expired", 410)
+        response = web.Response(status=303, headers={"Location": "/f"})
+        self._mark_here(request, response, session)
+        return response
 
     async def help_page(self, request: web.Request) -> web.Response:
         """"Help now": the crisis lines of the programme (per region, and per age once it is known);
@@ -486,14 +527,11 @@ class WebChannel:
         return self._respond(request, body)
 
     async def my_data_page(self, request: web.Request) -> web.Response:
-        """`/mydata` as a page: reading changes nothing, so a plain link may open it."""
-        session = self._cookie(request)
-        if self._limited(request, session):
-            return self._problem(request, "web.rate_limited", 429)
-        current = await self._current(self.person(session)) if session is not None and session.kind == "w" else None
-        if session is None or current is None:
-            return self._problem(request, "web.expired", 410)
-        return self._my_data(request, session, current)
+        """`/mydata` as a page: reading changes nothing, so a plain link may open it (asked first, as `/f`)."""
+        found = await self._found_here(request)
+        if isinstance(found, web.Response):
+            return found
+        return self._my_data(request, *found)
 
     def _my_data(self, request: web.Request, session: tokens.Session, current: Current) -> web.Response:
         """What is stored, shown without changing anything, and whose it is; the file one press away."""
@@ -509,13 +547,11 @@ class WebChannel:
         return response
 
     async def delete_page(self, request: web.Request) -> web.Response:
-        """`/delete` as a page: says whose answers would go, and asks; a GET changes nothing."""
-        session = self._cookie(request)
-        if self._limited(request, session):
-            return self._problem(request, "web.rate_limited", 429)
-        current = await self._current(self.person(session)) if session is not None and session.kind == "w" else None
-        if session is None or current is None:
-            return self._problem(request, "web.expired", 410)
+        """`/delete` as a page: says whose answers would go, and asks; a GET changes nothing (asked first, as `/f`)."""
+        found = await self._found_here(request)
+        if isinstance(found, web.Response):
+            return found
+        session, current = found
         t = Translator(normalise(current.state.get("lang", "en")))
         form = pages.button_form("/delete", {"csrf": tokens.csrf_token(session)}, t("web.delete"))
         body = pages.plain(normalise(current.state.get("lang", "en")), t("web.title"), [self._whose(current).text],
@@ -566,6 +602,7 @@ class WebChannel:
         fresh = await self._rotate(session)
         response = web.Response(status=303, headers={"Location": "/f"})  # the token leaves the address bar
         self._set_cookie(request, response, tokens.renewed(fresh, self._now()), int(tokens.WEB_SESSION.total_seconds()))
+        self._mark_here(request, response, fresh)  # they just said "continue here"
         return response
 
     # --- routes: posting ---------------------------------------------------------------------

@@ -31,6 +31,7 @@ TELEGRAM_SESSION = timedelta(hours=24)  # from the init data's signing, not rene
 NEW_SESSION = timedelta(days=1)  # a browser on a programme's first page, nothing stored yet
 FINISHED_VISIT = timedelta(minutes=15)  # a finished intake opened again with its link: the device forgets it soon
 KINDS = ("w", "t", "n")
+HERE = timedelta(minutes=30)  # a device's "it is me" lasts this long after the last page it was shown
 INIT_DATA_MAX_AGE = timedelta(hours=1)
 
 
@@ -98,6 +99,21 @@ def short(session: Session, now: datetime) -> str:
     """The token for a short visit to a finished intake: the cookie ends soon, the link stays as it was."""
     return sign(session.kind, session.ident, min(now + FINISHED_VISIT, datetime.fromtimestamp(session.expires,
                                                                                                now.tzinfo)))
+
+
+def here_mark(session: Session, now: datetime, lifetime: timedelta = HERE) -> str:
+    """"The person on this device said the intake is theirs", until `now + lifetime`: ``<expiry>.<mac>``."""
+    expires = int((now + lifetime).timestamp())
+    return f"{expires}.{keyed_hash(f'web-here:{session.kind}.{session.ident}.{expires}')[:32]}"
+
+
+def here_ok(session: Session, mark: str | None, now: datetime) -> bool:
+    """True if `mark` is this session's, and not past its expiry."""
+    expires, _, mac = (mark or "").partition(".")
+    if not (expires.isascii() and expires.isdigit() and len(expires) <= 12 and mac.isascii()):
+        return False
+    wanted = keyed_hash(f"web-here:{session.kind}.{session.ident}.{expires}")[:32]
+    return hmac.compare_digest(mac.encode(), wanted.encode()) and int(expires) >= now.timestamp()
 
 
 def csrf_token(session: Session) -> str:
