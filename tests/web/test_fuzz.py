@@ -29,8 +29,8 @@ REQUESTS = 3000
 LIMIT = 150.0  # seconds for all of them, on a busy two-core machine
 AT_ONCE = 16
 DEBUG = False
-ROUTES = ["/p/reconnect", "/p/jonkoping", "/new", "/r/{token}", "/f", "/answer", "/lang", "/mydata", "/mydata.json",
-          "/delete", "/help", "/tg", "/tg/auth", "/static/app.css", "/static/app.js"]
+ROUTES = ["/p/reconnect", "/p/jonkoping", "/new", "/continue", "/r/{token}", "/f", "/answer", "/lang", "/mydata",
+          "/mydata.json", "/delete", "/help", "/tg", "/tg/auth", "/static/app.css", "/static/app.js"]
 FIELDS = ["step", "version", "text", "b", "lang", "csrf", "s", "p", "hl", "init_data", "mdi.6", "gad7.1", "phq9.9"]
 METHODS = ["GET"] * 4 + ["POST"] * 10 + ["PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"]
 STRANGE = ["²", "٣", "\u0000", "\u202e", "\ud7ff", "\ufeff", "𝟗", "é", "\x1b[2J", "\r\n", "'\"<>&", "../../etc/passwd",
