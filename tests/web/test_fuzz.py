@@ -31,6 +31,9 @@ AT_ONCE = 16
 DEBUG = False
 ROUTES = ["/p/reconnect", "/p/jonkoping", "/new", "/continue", "/r/{token}", "/f", "/answer", "/lang", "/mydata",
           "/mydata.json", "/delete", "/help", "/tg", "/tg/auth", "/static/app.css", "/static/app.js"]
+POSTED = {"/new", "/continue", "/r/{token}", "/answer", "/lang", "/mydata", "/mydata.json", "/delete", "/tg/auth"}
+GOTTEN = {"/p/reconnect", "/p/jonkoping", "/r/{token}", "/f", "/mydata", "/delete", "/help", "/tg", "/static/app.css",
+          "/static/app.js"}
 FIELDS = ["step", "version", "text", "b", "lang", "csrf", "s", "p", "hl", "init_data", "mdi.6", "gad7.1", "phq9.9"]
 METHODS = ["GET"] * 4 + ["POST"] * 10 + ["PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"]
 STRANGE = ["²", "٣", "\u0000", "\u202e", "\ud7ff", "\ufeff", "𝟗", "é", "\x1b[2J", "\r\n", "'\"<>&", "../../etc/passwd",
@@ -80,20 +83,25 @@ def _body(rng: random.Random, real: dict[str, str]) -> tuple[bytes, str]:
     return b'{"update_id": ' + _text(rng, 20).encode("utf-8", "surrogatepass") + b"}", "application/json"
 
 
-def _path(rng: random.Random, token: str) -> str:
+def _request_line(rng: random.Random, token: str) -> tuple[str, str]:
+    """A method and a path: mostly a route with a method it takes, sometimes anything at all."""
+    route = rng.choice(ROUTES)
+    method = rng.choice(METHODS)
     if rng.random() < 0.8:
-        path = rng.choice(ROUTES).replace("{token}", rng.choice([token, token[:-3] + "é", "w.x.1.y", "%ff%fe"]))
+        method = "POST" if route in POSTED and (route not in GOTTEN or rng.random() < 0.5) else "GET"
+    if rng.random() < 0.8:
+        path = route.replace("{token}", rng.choice([token, token[:-3] + "é", "w.x.1.y", "%ff%fe"]))
     else:
         path = "/" + "/".join(_quote(_text(rng, rng.randrange(1, 40)))
                               for _ in range(rng.randrange(1, 4)))
     if rng.random() < 0.4:
         path += "?" + rng.choice(["lang=", "p=", "hl=", "x="]) + _quote(_text(rng, 30))
-    return path
+    return method, path
 
 
 async def _send(http: aiohttp.ClientSession, rng: random.Random, base: str, cookie: str, real: dict[str, str],
                 statuses: Counter[int | str]) -> None:
-    method = rng.choice(METHODS)
+    method, path = _request_line(rng, cookie)
     headers: dict[str, str] = {}
     if rng.random() < 0.5:
         headers["Cookie"] = "ipsbot=" + rng.choice([cookie, cookie, cookie[:-2] + "xx", "w.a.1.b", "n.é.2.3",
@@ -104,7 +112,7 @@ async def _send(http: aiohttp.ClientSession, rng: random.Random, base: str, cook
         headers["Accept-Language"] = rng.choice(["da", "sv-SE,sv;q=0.9", "xx", ";;;,", "é"])
     body, kind = _body(rng, real if rng.random() < 0.5 else {})
     headers["Content-Type"] = kind
-    url = URL(base + _path(rng, cookie), encoded=True)
+    url = URL(base + path, encoded=True)
     try:
         async with http.request(method, url, data=body if method not in ("GET", "HEAD") else None,
                                 headers=headers) as response:
