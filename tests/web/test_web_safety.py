@@ -289,6 +289,7 @@ async def test_errors_carry_the_security_headers(site: Site, monkeypatch: Any) -
     responses.append(await site.client.post("/answer", data={**(user.page.answer.hidden if user.page else {}),
                                                              "b": "da"}))
     assert [r.status for r in responses] == [404, 405, 413, 500]
+    assert responses[1].headers["Allow"] == "POST"
     for response in responses:
         assert "default-src 'none'" in response.headers["Content-Security-Policy"]
         assert response.headers["X-Content-Type-Options"] == "nosniff"

@@ -173,6 +173,8 @@ class WebChannel:
                 raise
             msgid = {404: "web.not_found", 413: "web.too_large"}.get(exc.status, "web.bad_request")
             response = self._problem(request, msgid, exc.status, await self._language(request))
+            if "Allow" in exc.headers:  # a 405 says which methods the address takes
+                response.headers["Allow"] = exc.headers["Allow"]
         except asyncio.CancelledError:
             raise
         except Exception:
