@@ -92,6 +92,16 @@ async def test_a_finished_intake_ends_the_session_and_the_next_person_starts_cle
         assert any(f.action == "/mydata" for f in page.forms)
 
 
+async def test_declining_also_ends_the_session_on_the_device_and_says_so_truthfully(site: Site) -> None:
+    phone = WebUser(site.client)
+    await phone.get("/p/reconnect")
+    await walk_to(phone, "consent")
+    page = await phone.press("no")
+    assert Translator("da")("web.session_ended_declined") in page.text and not _cookie(site.client)
+    assert Translator("da")("web.session_ended") not in page.text  # "your answers are saved" would be false
+    assert (await phone.get("/p/reconnect")).step == "language"
+
+
 async def test_an_intake_under_way_asks_whose_it_is_before_showing_anything(site: Site) -> None:
     phone = WebUser(site.client)
     await phone.get("/p/reconnect")

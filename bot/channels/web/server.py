@@ -372,7 +372,8 @@ class WebChannel:
         if finished and programme is not None:  # as /help is in the chat: whom to call, on every result page
             notices.append(self._help_lines(state))
         if finished and session.kind == "w":  # a shared phone: the next person must not find these answers
-            notices.append(Screen(t("web.session_ended" if current.ended else "web.finished_visit")))
+            ended = "web.session_ended" if state.get("status") == "completed" else "web.session_ended_declined"
+            notices.append(Screen(t(ended if current.ended else "web.finished_visit")))
         notices.sort(key=lambda s: s.tone is not Tone.CRISIS)  # crisis help first, before anything else
         questionnaire = None
         if question is not None and instrument_of(question.step) is not None:
