@@ -626,7 +626,7 @@ class WebChannel:
         if not risky:
             return self._problem(request, msgid, status, lang)
         state: dict[str, Any] | None = None
-        if session is not None and session.kind == "w" and self._same_origin(request):
+        if session is not None and session.kind in ("w", "t") and self._same_origin(request):
             person = self.person(session)
             await self.app.intake.note_risks(person, risky)
             current = await self._current(person)
