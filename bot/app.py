@@ -111,7 +111,9 @@ async def open_app(settings: Settings, clock: Clock | None = None, *, migrate: b
     engine = make_engine(settings.database_url, pool_size=settings.database_pool_size)
     sessions = make_session_factory(engine)
     try:
-        await keys.check(sessions, crypto.current())  # a wrong key stops here, not on someone's answer
+        # every stored row: a wrong key stops here, not on someone's answer
+        read = await keys.check(sessions, crypto.current())
+        log.info("the encryption keys read every stored value: %s", ", ".join(f"{n} {c}" for c, n in read.items()))
     except BaseException:
         await engine.dispose()
         raise

@@ -159,7 +159,7 @@ async def _rights(settings: Settings, action: str, referral_id: int, clock: Cloc
 async def _keys(settings: Settings, action: str) -> int:
     from bot.app import open_app
     from storage import crypto
-    from storage.keys import rotate_all
+    from storage.keys import check, rotate_all
 
     hash_key = settings.encryption_hash_key.get_secret_value() if settings.encryption_hash_key else None
     if action == "rotate" and crypto.hash_key_from_setting(hash_key, settings.key_file) is None:
@@ -171,9 +171,10 @@ async def _keys(settings: Settings, action: str) -> int:
         print("The look-up hash key is derived from the encryption key and would change with it. Set "
               f"ENCRYPTION_HASH_KEY={in_use.hash_key_text} first (keep it for good), then rotate.", file=sys.stderr)
         return 2
-    async with open_app(settings) as app:
+    async with open_app(settings) as app:  # opening checks every row already: a wrong key stops there
         if action == "check":
-            print("the configured keys read the stored data")
+            read = await check(app.sessions, crypto.current())
+            print("the configured keys read every stored value: " + ", ".join(f"{n} {c}" for c, n in read.items()))
             return 0
         counts = await rotate_all(app.sessions, crypto.current())
     print("re-encrypted with the newest key: " + ", ".join(f"{n} {table}" for table, n in counts.items()))

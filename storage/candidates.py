@@ -103,6 +103,12 @@ class CandidateRepository:
         """The candidate known under this channel identity, if any."""
         return await self._by_hash(subject_hash(channel, external_id))
 
+    async def rekey(self, candidate: Candidate, channel: str, external_id: str) -> None:
+        """The candidate is known under a new identity from now on, and no longer under the old one
+        (a web session's rotated token: a link someone else saw stops working)."""
+        candidate.subject_hash = subject_hash(channel, external_id)
+        await self.session.flush()
+
     async def get_or_create(
         self,
         channel: str,

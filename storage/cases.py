@@ -39,6 +39,13 @@ class StaffRepository:
     async def get(self, staff_id: int) -> Staff | None:
         return await self.session.get(Staff, staff_id)
 
+    async def actor_of(self, channel: str, external_id: str) -> str:
+        """Who pressed, for the audit trail: ``staff:<id>`` for a member of staff, removed ones included
+        (a removed member's forged press must name them), else ``<channel>:unknown``."""
+        hashed = subject_hash(channel, external_id)
+        staff_id = await self.session.scalar(select(Staff.id).where(Staff.subject_hash == hashed))
+        return f"staff:{staff_id}" if staff_id is not None else f"{channel}:unknown"
+
     async def join(self, invite: Invite, channel: str, external_id: str, *, contact: dict[str, Any],
                    language: str, now: datetime) -> Staff:
         """Register (or re-activate) the person behind an invite; the invite is used up."""

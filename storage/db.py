@@ -25,6 +25,7 @@ database's revision, and at `HEAD_REVISION` it is done (importing Alembic costs 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,10 +58,23 @@ def _is_sqlite(url: str) -> bool:
 
 
 def _ensure_sqlite_directory(url: str) -> None:
+    """The SQLite file's directory, and the file itself made readable by its owner only (0600).
+
+    SQLite gives the -wal and -shm files the database file's mode, so they are 0600 too; files made
+    before this are narrowed to 0600 as well. The answers in it are encrypted, but names of
+    programmes, times and statuses are not, and the file is nobody else's business."""
     database = make_url(url).database
     if not database or database == ":memory:" or database.startswith("file:"):
         return
-    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    path = Path(database).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # created 0600, whatever the umask
+    for each in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if each.exists() and each.stat().st_mode & 0o077:
+                each.chmod(0o600)
+        except OSError:  # not ours to change (a shared volume): SQLite still works
+            continue
 
 
 def make_engine(url: str, *, foreign_keys: bool = True, pool_size: int = POOL_SIZE, **kwargs: Any) -> AsyncEngine:

@@ -306,7 +306,7 @@ class Casework:
         # role, programme, status, offer and holder, as they are now (see bot/services/policy.py)
         if staff is None or referral is None or not may_act(staff, referral, offer, kind, button):
             # a forged, replayed or out-of-date press: refuse and keep a trace
-            await uow.audit.record(actor=f"staff:{staff.id}" if staff else f"{who.channel}:unknown",
+            await uow.audit.record(actor=await uow.staff.actor_of(who.channel, who.external_id),
                                    action="denied", at=now, referral_id=referral.id if referral else None,
                                    detail=f"{step}|{button}"[:120])
             text = t("staff.denied")

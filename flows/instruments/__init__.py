@@ -17,8 +17,9 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from flows import yamlfile
 
 INSTRUMENT_DIR = Path(__file__).resolve().parent
 # the name the instrument files give their most severe band and algorithm level
@@ -345,7 +346,7 @@ def load(instrument_id: str) -> Instrument:
     path = _paths().get(instrument_id)
     if path is None:
         raise KeyError(f"no instrument {instrument_id!r}")
-    instrument = Instrument.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    instrument = Instrument.model_validate(yamlfile.load(path))  # strict: a key given twice is an error
     if instrument.id != instrument_id:
         raise ValueError(f"{path}: id {instrument.id!r} must be the file name")
     return instrument

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from flows import instruments, questions
+from flows import instruments, questions, yamlfile
 from flows.ips import CASE_OUTCOMES
 from flows.triage import COMBINATORS, COMPARISONS, REASON_PATTERN, Outcome, Rule, fact_names
 from locales import LANGUAGES
@@ -309,6 +309,7 @@ class _LineLoader(yaml.SafeLoader):
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    yamlfile.refuse_duplicates(loader, node)  # a key given twice is an error with its line, not the last one wins
     mapping = yaml.SafeLoader.construct_mapping(loader, node, deep=True)
     lines = {}
     for key_node, _ in node.value:
@@ -359,7 +360,9 @@ class Problem:
 
 def parse_file(path: Path) -> tuple[Programme | None, list[Problem]]:
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)
+        raw = yaml.load(yamlfile.text_of(path), Loader=_LineLoader)
+    except yamlfile.NotUtf8Error as exc:
+        return None, [Problem(path, exc.line, exc.message)]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         return None, [Problem(path, (mark.line + 1) if mark else 1, f"not valid YAML: {exc}")]

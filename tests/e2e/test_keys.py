@@ -34,6 +34,8 @@ def test_rotation_round_trip_and_a_wrong_key(tmp_path: Path) -> None:
     assert "1 referrals" in rotated.stdout and "1 intakes" in rotated.stdout
 
     only_new = {**env, "ENCRYPTION_KEY": new, "ENCRYPTION_HASH_KEY": derived}
+    checked = cli(only_new, tmp_path, "keys", "check")  # every row, counted per column
+    assert checked.returncode == 0 and "1 intakes.state" in checked.stdout and "1 referrals.payload" in checked.stdout
     export = cli(only_new, tmp_path, "export")
     assert export.returncode == 0, export.stderr
     assert json.loads(export.stdout)["candidate"]["name"] == "Ana"

@@ -203,8 +203,8 @@ class EscalationModel(RuleBasedStateMachine):
 
         async def go() -> None:
             async with self.uow() as uow:
-                code = await self.svc.casework.invite(uow, role=role, programme_id="pilot", name=f"{role}-{who.chat_id}",
-                                                      now=self.clock.now())
+                code = await self.svc.casework.invite(uow, role=role, programme_id="pilot",
+                                                      name=f"{role}-{who.chat_id}", now=self.clock.now())
                 await self.svc.casework.join(uow, who, code, self.clock.now())
 
         self.run(go())

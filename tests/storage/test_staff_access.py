@@ -305,3 +305,20 @@ async def test_a_second_invite_does_not_move_a_consultant(factory: async_session
     await s.run(lambda uow: s.casework.join(uow, A, code, clock.now()))
     member = await s.run(lambda uow: uow.staff.get(a_id))
     assert (member.role, member.programme_id, member.active) == ("peer", "reconnect", True)
+
+
+async def test_a_removed_staff_members_press_is_audited_under_their_id(
+        factory: async_sessionmaker[AsyncSession]) -> None:
+    from storage.candidates import subject_hash
+
+    s = await scene(factory)
+    async with UnitOfWork(factory) as uow:  # R, a peer, was removed in the scene
+        hashed = subject_hash(R.channel, R.external_id)
+        r_id = await uow.session.scalar(select(Staff.id).where(Staff.subject_hash == hashed))
+    assert r_id
+    for who, actor in ((R, f"staff:{r_id}"), (STRANGER, "telegram:unknown"), (B, f"staff:{await s.staff_id(B)}")):
+        _, audit_mark = await s.marks()
+        await s.press(who, f"case.{s.referral['x']}", "export")  # X is A's case: refused to all three
+        async with UnitOfWork(factory) as uow:
+            rows = (await uow.session.scalars(select(AuditEvent).where(AuditEvent.id > audit_mark))).all()
+        assert [(e.action, e.actor) for e in rows] == [("denied", actor)], who

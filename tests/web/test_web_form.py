@@ -74,18 +74,27 @@ async def test_resume_after_a_reload_and_from_the_link_in_another_browser(site: 
     await walk_to(user, "q.age")
     page = await user.get("/f")  # a reload
     assert page.step == "q.age"
-    page = await user.get("/p/reconnect")  # the programme's link again, same device: same place
+    page = await user.get("/p/reconnect")  # the programme's link again, same device: asked first, nothing shown
+    assert "Ana" in page.text and not any(f.action == "/answer" for f in page.forms)
+    page = await user.post("/continue", {})  # "Continue as Ana"
     assert page.step == "q.age"
     link = re.search(r'<a href="http://[^/]+(/r/[^"]+)"', page.html)
     assert link is not None
     other = WebUser(site.fresh_client())
     async with other.client:
-        page = await other.get(link.group(1))
+        page = await other.get(link.group(1))  # asks before this device takes it over; sets no cookie
+        assert page.status == 200 and not any(f.action == "/answer" for f in page.forms)
+        page = await other.post(link.group(1), {})
         assert page.status == 200 and page.step == "q.age"
         await other.type("30")
-        assert (await user.get("/f")).step != "q.age"  # the same intake on both devices
+        assert (await other.get("/f")).step != "q.age"
+        # the link used, and the first device's session, stopped working: the token rotated
+        assert (await WebUser(site.fresh_client()).get(link.group(1))).status == 410
+        assert (await user.get("/f")).status == 410
+        new_link = re.search(r'<a href="http://[^/]+(/r/[^"]+)"', other.page.html if other.page else "")
+        assert new_link is not None and new_link.group(1) != link.group(1)
         site.clock.advance(days=31)  # a kept link ends 30 days after the last visit
-        expired = await WebUser(other.client).get(link.group(1))
+        expired = await WebUser(other.client).get(new_link.group(1))
         assert expired.status == 410
 
 
@@ -147,7 +156,8 @@ async def test_a_form_without_its_csrf_token_changes_nothing(site: Site) -> None
     form = page.answer
     response = await site.client.post("/answer", data={**form.hidden, "csrf": "forged", "b": "da"})
     assert response.status == 403
-    assert (await user.get("/f")).step == "language"
+    assert await _count(site, "candidates") == 0 and await _count(site, "intakes") == 0
+    assert (await user.get("/p/reconnect")).step == "language"
 
 
 async def test_security_headers_and_page_weight(site: Site) -> None:
@@ -184,8 +194,11 @@ async def test_my_data_and_delete_as_pages(site: Site) -> None:
     assert data["intakes"][0]["answers"]["name"] == "Ana"
     link = re.search(r'<a href="http://[^/]+(/r/[^"]+)"', page.html)
     assert link is not None
-    page = await user.get("/delete")  # the same confirmation as the chat's /delete
-    assert page.step.endswith("@delete")
+    page = await user.get("/delete")  # a GET says whose answers would go, and changes nothing
+    assert "Ana" in page.text and (await user.get("/f")).step == "q.age"
+    page = await user.get("/delete")
+    page = await user.post("/delete", {})  # the same confirmation as the chat's /delete
+    assert page.step.endswith("@delete") and "Ana" in page.text
     response = await site.client.post("/answer", data={**page.answer.hidden, "b": "yes"})
     assert response.cookies["ipsbot"].value == ""  # the cookie goes
     assert "/answer" not in await response.text()
@@ -285,6 +298,7 @@ async def test_rate_limits_per_session_and_per_address(tmp_path: Path) -> None:
             TestClient(TestServer(WebChannel(app, settings).application())) as client:
         user = WebUser(client)
         await user.get("/p/reconnect")
+        await user.press("da")  # stored from here: a session of its own
         statuses = [(await user.get("/f")).status for _ in range(5)]
         assert statuses == [200] * 5
         assert (await user.get("/f")).status == 429  # the sixth request with one token in a minute

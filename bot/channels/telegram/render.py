@@ -51,8 +51,8 @@ def parse_callback(data: str | None) -> Tap | None:
     if not data:
         return None
     parts = data.split("|", 2)
-    if len(parts) != 3 or not parts[1].isdigit():
-        return None
+    if len(parts) != 3 or not (parts[1].isascii() and parts[1].isdigit() and len(parts[1]) <= 9):
+        return None  # "²" is a digit to Python, and int() refuses 4,300 digits: not ours either way
     step, version, button = parts
     return Tap(step, int(version), button)
 

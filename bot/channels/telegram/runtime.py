@@ -186,7 +186,7 @@ async def run_webhook(runtime: Runtime, settings: Settings, stopping: asyncio.Ev
     """The webhook server. Workers share the port (SO_REUSEPORT); only the first registers."""
     if settings.webhook_url is None:
         raise ValueError("WEBHOOK_URL is not set")
-    web_app = web.Application()
+    web_app = web.Application(client_max_size=64 * 1024)  # as `ipsbot web`: a larger body is refused unread
     # not registering: one of several workers
     handler = webhook_app(runtime, secret, spread=not register, poller=poller)
     web_app.router.add_post(urlparse(settings.webhook_url).path or "/", handler)

@@ -65,6 +65,9 @@ class Page:
     body: str = ""  # a page of its own (Mini App start, expired link, my data)
     telegram: bool = False
     hide_buttons: frozenset[str] = frozenset()
+    programme: str = ""  # in every form (a page sent after its session ended still gets that programme's help)
+    footer_actions: bool = True  # "See my data", "Delete my answers": only when something is stored
+    help_link: bool = True  # "Help now" at the top of every page, as /help is in the chat
 
 
 def questionnaire(step: str, lang: str, answers: Mapping[str, Any], chosen: Mapping[str, str],
@@ -87,7 +90,8 @@ def questionnaire(step: str, lang: str, answers: Mapping[str, Any], chosen: Mapp
 
 
 def _hidden(page: Page, screen: Screen | None) -> str:
-    fields = [("s", page.session), ("csrf", page.csrf)]
+    fields = [("s", page.session)] if page.session else []  # a browser's session is its cookie only
+    fields += [("csrf", page.csrf), ("p", page.programme), ("hl", page.lang)]
     if screen is not None:
         fields += [("step", screen.step), ("version", str(screen.version))]
     return "".join(f'<input type="hidden" name="{n}" value="{esc(v)}">' for n, v in fields)
@@ -162,6 +166,18 @@ def _actions(page: Page) -> str:
             f'{hidden}{langs}</form></nav>')
 
 
+def help_href(programme: str, lang: str) -> str:
+    query = f"p={programme}&lang={lang}" if programme else f"lang={lang}"
+    return f"/help?{query}"
+
+
+def _help_link(page: Page) -> str:
+    if not page.help_link:
+        return ""
+    t = Translator(page.lang)
+    return f'<a class="help-now" href="{esc(help_href(page.programme, page.lang))}">{esc(t("web.help_now"))}</a>'
+
+
 def _footer(page: Page) -> str:
     t = Translator(page.lang)
     parts = []
@@ -169,7 +185,7 @@ def _footer(page: Page) -> str:
         parts.append(f'<section class="resume"><h2>{esc(t("web.resume.title"))}</h2>'
                      f'<p><a href="{esc(page.resume_link)}">{esc(page.resume_link)}</a></p>'
                      f'<p>{esc(t("web.resume.warning"))}</p></section>')
-    if page.actions:
+    if page.actions and page.footer_actions:
         hidden = _hidden(page, None)
         parts.append(f'<div class="footer-actions"><form method="post" action="/mydata">{hidden}'
                      f'<button class="nav">{esc(t("web.mydata"))}</button></form>'
@@ -196,13 +212,21 @@ def render(page: Page) -> str:
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<title>{esc(page.title)}</title><link rel="stylesheet" href="/static/app.css">{scripts}'
         f'<script src="/static/app.js" defer></script></head><body>'
-        f'<header>{_actions(page) if page.actions else ""}</header>'
+        f'<header>{_help_link(page)}{_actions(page) if page.actions else ""}</header>'
         f'<main id="main"><h1>{esc(page.title)}</h1>{"".join(main)}</main>{_footer(page)}</body></html>'
     )
 
 
-def plain(lang: str, title: str, body_text: Iterable[str], links: Iterable[tuple[str, str]] = ()) -> str:
-    """A page of text and links only (an expired link, an unknown programme)."""
-    body = "".join(paragraphs(text) for text in body_text)
+def plain(lang: str, title: str, body_text: Iterable[str], links: Iterable[tuple[str, str]] = (), *,
+          notices: Iterable[Screen] = (), programme: str = "", forms: str = "") -> str:
+    """A page of text and links only (an expired link, an unknown programme); `notices` (crisis help)
+    first, `forms` (already HTML) after the text."""
+    body = "".join(paragraphs(text) for text in body_text) + forms
     body += "".join(f'<p><a href="{esc(href)}">{esc(label)}</a></p>' for href, label in links)
-    return render(Page(lang, title, actions=False, body=body))
+    return render(Page(lang, title, actions=False, body=body, notices=list(notices), programme=programme))
+
+
+def button_form(action: str, hidden: Mapping[str, str], label: str, *, method: str = "post") -> str:
+    """A form of hidden fields and one button (continue, start as someone new, confirm)."""
+    fields = "".join(f'<input type="hidden" name="{esc(n)}" value="{esc(v)}">' for n, v in hidden.items())
+    return f'<form method="{method}" action="{esc(action)}">{fields}<button>{esc(label)}</button></form>'
