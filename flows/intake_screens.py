@@ -22,6 +22,9 @@ from locales import LANGUAGES, Translator
 SEVERE_HELP = {"DK": "result.severe_help.dk", "SE": "result.severe_help.se"}
 
 
+REACH = ("lead", "nobody")  # an urgent case reaches no consultant now: its leads, or nobody yet
+
+
 class IntakeScreens:
     """Screens for the programmes of one registry; stateless, safe to share."""
 
@@ -207,6 +210,11 @@ class IntakeScreens:
             t(f"result.{outcome}"),
             t(triage.get("reason", "reason.target_group")),
         ]
+        reach = (state.result or {}).get("reach")  # who will really call (set by the service, issue 20)
+        if reach in REACH:
+            parts.insert(2, t(f"result.reach.{reach}"))
+            if reach == "nobody" and not state.flags:  # with a risk answer the crisis screen follows anyway
+                parts.insert(3, self.crisis_lines(state, t))
         if programme.show_scores:
             totals = (state.result or {}).get("totals", {})
             parts += [t("result.score", name=t(instruments.load(i).name), total=v) for i, v in totals.items()]

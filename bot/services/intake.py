@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +21,6 @@ from flows.answers import Answer, Command
 from flows.escalation import Status as EscalationStatus
 from flows.intake import Event, IntakeFlow, Reply
 from flows.screens import Screen
-from flows.state import State
 from flows.triage import goes_to_consultant
 from locales import Translator
 from storage.crypto import current as current_cipher
@@ -232,7 +231,8 @@ class IntakeService:
                         reply.screens.append(Screen(Translator(reply.state["lang"])("waiting.place", place=place)))
                 if referral.urgent:  # a named person sees it (outside the target group: checks they got help)
                     await self.casework.escalations.for_referral(uow, referral, candidate.id, now)
-                    reply.screens += await self._who_will_call(uow, referral, reply.state)
+                if referral.urgent and goes_to_consultant(referral.outcome):  # promised a call: who makes it
+                    await self._who_will_call(uow, referral, reply)
             elif referral.payload.get("partial"):  # an urgent partial referral went out: now complete it
                 referral.payload = event.data
                 referral.outcome, referral.reason = triage["outcome"], triage["reason"]
@@ -317,16 +317,16 @@ class IntakeService:
         await uow.audit.record(actor=f"candidate:{intake.actor_ref or 'unknown'}", action="risk.recorded",
                                at=now)  # no content
 
-    async def _who_will_call(self, uow: UnitOfWork, referral: Any, state: dict[str, Any]) -> list[Screen]:
-        """What an urgent candidate is told truthfully when the programme has no consultant to tell now."""
+    async def _who_will_call(self, uow: UnitOfWork, referral: Any, reply: Reply) -> None:
+        """An urgent candidate promised a call while the programme has no consultant to tell: the result
+        says truly who will act (its leads), or that nobody can see it yet (with crisis help). Kept in the
+        state's result, so every channel that shows the result again shows the same."""
         reach = await self.casework.escalations.reachable(uow, referral.programme_id)
-        if reach == "consultants":
-            return []
-        t = Translator(state["lang"])
-        if reach == "nobody":  # nobody at all yet: said plainly, with crisis help again
-            crisis = self.flow.screens.crisis(State.from_dict(state))
-            return [replace(crisis, text=t("result.reach.nobody") + "\n\n" + crisis.text)]
-        return [Screen(t("result.reach.lead"))]
+        if reach == "consultants" or not reply.state.get("result"):
+            return
+        reply.state["result"]["reach"] = "nobody" if reach == "nobody" else "lead"
+        shown = self.flow.show(reply.state)[0]
+        reply.screens = [shown if screen.step == shown.step else screen for screen in reply.screens]
 
     async def escalate_due(self, uow: UnitOfWork, now: datetime) -> list[int]:
         """Take every escalation step that is due (the clocks of every process call this).

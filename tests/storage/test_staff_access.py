@@ -165,7 +165,9 @@ def forged(s: Scene) -> list[tuple[str, Who, str, str]]:
             ("slot.time", f"{TOMORROW}1000"), ("slot.length", f"{TOMORROW}1000-45"),
             ("slot.place", f"{TOMORROW}1000-45-cafe"), ("slot.repeat", f"{TOMORROW}1000-45-cafe-1")]
     book = [(f"book.{x}", str(s.slot["near"])), (f"book.{x}", "more-1"), (f"book.{x}", "cancel")]
-    alert = [("alert.1", "seen"), ("alert.x", "seen")]  # a follow-up's risk alert: none was sent here
+    # an escalation's "Seen" (none was opened here), malformed ids, and the buttons of the code before it
+    alert = [("esc.1", "seen"), ("esc.x", "seen"), ("esc.²", "seen"), ("esc." + "9" * 5000, "seen"),
+             ("alert.1", "seen"), ("chk.1", "checked")]
     cases: list[tuple[str, Who, str, str]] = []
     # a colleague: X's case is A's (B's old Claim and Export too), B passed Y, Z is closed, W was offered to no one
     cases += [("colleague", B, st, b) for st, b in offer + case if not (st == f"ref.{y}" and b == "pass")]
