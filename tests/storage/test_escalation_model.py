@@ -17,7 +17,7 @@ same database, as `ipsbot run` and `ipsbot web` are) runs the clocks. After ever
 
 The invariant reads only what any version stores (risk events, the outbox, the audit trail, staff),
 so the same file run against the code before issue 20 finds its faults (see docs/hazard-log.md,
-H30). `MODEL_EXAMPLES` sets how many paths are walked (CI: the default below).
+H33). `MODEL_EXAMPLES` sets how many paths are walked (CI: the default below).
 """
 
 from __future__ import annotations
