@@ -2,7 +2,7 @@
 
 The state of an intake is emptied when it is restarted or abandoned; these rows are not, so a risk
 answer is never lost (hazard H1): a later intake of the person is seeded with them, and an intake
-left unfinished after one becomes an urgent partial referral (see `IntakeService.sweep_abandoned`).
+left unfinished after one becomes an urgent partial referral (see `IntakeService.escalate_due`).
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Intake, IntakeStatus, Referral, RiskEvent
+from storage.models import RiskEvent
 
 
 class RiskRepository:
@@ -32,17 +32,6 @@ class RiskRepository:
         """A person's risk events, oldest first."""
         return list((await self.session.scalars(
             select(RiskEvent).where(RiskEvent.candidate_id == candidate_id).order_by(RiskEvent.at, RiskEvent.id)
-        )).all())
-
-    async def abandoned(self, idle_since: datetime) -> list[Intake]:
-        """Active intakes untouched since before `idle_since`, without a referral yet, whose person gave a
-        risk answer that no referral carries yet (in this intake, or in one they restarted)."""
-        referred = exists().where(Referral.intake_id == RiskEvent.intake_id)
-        has_risk = exists().where(RiskEvent.candidate_id == Intake.candidate_id, ~referred)
-        has_referral = exists().where(Referral.intake_id == Intake.id)
-        return list((await self.session.scalars(
-            select(Intake).where(Intake.status == IntakeStatus.ACTIVE.value, Intake.updated_at < idle_since,
-                                 has_risk, ~has_referral).order_by(Intake.updated_at, Intake.id)
         )).all())
 
 

@@ -1,7 +1,7 @@
 """Follow-up after the intake: asking a claimed case's person, at the programme's times, how things
 are with work or study, and the instruments the programme asks then.
 
-Transport-neutral like the casework: `schedule` (called by the channel's periodic loop) asks each
+Transport-neutral like the casework: `schedule` (called by the clocks of every process, `bot.services.clocks`) asks each
 follow-up whose trigger has come, once: the `followups` row (unique per referral and follow-up id),
 the question and the one reminder (an outbox message with a due time and the topic
 ``followup:<id>``) are written in one transaction, so a restart never asks twice. A follow-up not
@@ -60,7 +60,7 @@ class FollowUps:
         found = next((f for f in programme.followups if f.id == row.key), None) if programme else None
         return (programme, found) if programme is not None and found is not None else None
 
-    # --- the periodic loop -----------------------------------------------------------------
+    # --- the clocks --------------------------------------------------------------------------
 
     async def schedule(self, uow: UnitOfWork, now: datetime) -> list[int]:
         """Ask every follow-up whose trigger has come (once each), and lapse those left unanswered."""
