@@ -7,7 +7,8 @@ Times are always passed in (the caller owns the clock) and must be timezone-awar
 
 The repositories, one module per aggregate: `storage.candidates` (candidates, intakes),
 `storage.referrals`, `storage.cases` (staff, invites, offers and cases, slots), `storage.risks`,
-`storage.outbox` (outbox, shown messages), `storage.inbox` (updates), `storage.audit`. They are
+`storage.outbox` (outbox, shown messages), `storage.inbox` (updates), `storage.audit`,
+`storage.dashboard` (what the coordinator dashboard reads). They are
 imported here too, so `from storage.repositories import ...` keeps working.
 """
 
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storage.audit import AuditRepository
 from storage.candidates import CandidateRepository, IntakeRepository, StaleStateError, subject_hash
 from storage.cases import CaseRepository, InviteRepository, SlotRepository, StaffRepository
+from storage.dashboard import DashboardRepository
 from storage.followups import FollowUpRepository
 from storage.inbox import Received, UpdateRepository
 from storage.outbox import OutboxRepository, ShownRepository
@@ -72,6 +74,7 @@ class UnitOfWork:
     risks: RiskRepository
     shown: ShownRepository
     followups: FollowUpRepository
+    dashboard: DashboardRepository
 
     def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
         self._factory = factory
@@ -104,6 +107,7 @@ class UnitOfWork:
         self.risks = RiskRepository(self.session)
         self.shown = ShownRepository(self.session)
         self.followups = FollowUpRepository(self.session)
+        self.dashboard = DashboardRepository(self.session)
         return self
 
     async def __aexit__(
