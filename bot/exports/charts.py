@@ -9,7 +9,8 @@ Texts, dates and numbers come from the catalogues and Babel through the `Formatt
 at least 3:1 against white for marks and 4.5:1 for text (WCAG 2.2, 1.4.11 and 1.4.3); the goal is a
 dashed line, so it is not told by colour alone. `svg.hashsalt` (one per chart, so that ids differ
 between the charts of one page) makes the output the same for the same data; text stays text
-(`svg.fonttype: none`), and the file's metadata, comments and DOCTYPE are left out.
+(`svg.fonttype: none`); the file's metadata, comments and DOCTYPE are left out, and its ids are
+prefixed with the chart's name.
 """
 
 from __future__ import annotations
@@ -53,14 +54,18 @@ def chart(table: Table, fmt: Formatter, salt: str) -> str | None:
         axes.spines[["top", "right"]].set_visible(False)
         out = io.StringIO()
         figure.savefig(out, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
-    return clean(out.getvalue())
+    return clean(out.getvalue(), salt)
 
 
-def clean(svg: str) -> str:
-    """The `<svg>` element alone: no XML declaration, DOCTYPE, comments or metadata."""
+def clean(svg: str, prefix: str) -> str:
+    """The `<svg>` element alone: no XML declaration, DOCTYPE, comments or metadata; its ids prefixed.
+
+    matplotlib numbers its groups the same in every file (`figure_1`, `patch_1`) and a clip path is
+    found by its id: with several charts on one page, an id must name one element only."""
     svg = svg[svg.index("<svg"):]
     svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.S)
-    return re.sub(r"<!--.*?-->\s*", "", svg, flags=re.S).strip()
+    svg = re.sub(r"<!--.*?-->\s*", "", svg, flags=re.S).strip()
+    return re.sub(r'(\bid="|url\(#|href="#)', rf"\g<1>{prefix}-", svg)
 
 
 def marker(cell: Cell, fmt: Formatter) -> str | None:
