@@ -111,7 +111,7 @@ class DashboardRepository:
         if any(status == answered for *_, status in rows):
             states = dict((await self.session.execute(
                 select(FollowUp.id, FollowUp.state)
-                .where(FollowUp.programme_id == programme_id, FollowUp.status == answered))).tuples().all())
+                .where(FollowUp.programme_id == programme_id, FollowUp.status == answered))).all())
         return [FollowUpRow(referral_id, key, status, states.get(fid)) for fid, referral_id, key, status in rows]
 
     async def risk_to_seen_durations(self, programme_id: str) -> list[RiskWait]:
@@ -130,6 +130,6 @@ class DashboardRepository:
         alerts = await self.session.execute(
             select(FollowUp.alerted_at, FollowUp.alert_seen_at)
             .where(FollowUp.programme_id == programme_id, FollowUp.alerted_at.is_not(None)))
-        waits = [RiskWait(first or created, seen) for first, seen, created in urgent.tuples().all()]
-        return waits + [RiskWait(at, seen) for at, seen in alerts.tuples().all() if at is not None]
+        waits = [RiskWait(first or created, seen) for first, seen, created in urgent.all()]
+        return waits + [RiskWait(at, seen) for at, seen in alerts.all() if at is not None]
 
