@@ -157,10 +157,12 @@ def figures_of(programme_id: str, programme: Programme | None, cases: Sequence[C
 
 async def gather(uow: UnitOfWork, registry: Registry, programme_id: str, now: datetime) -> Figures:
     """Read one programme's rows and count them."""
-    reader = uow.dashboard
-    f = figures_of(programme_id, registry.get(programme_id), await reader.cases(programme_id),
-                   await reader.followups(programme_id), await reader.enrolment_mansa(programme_id),
-                   await reader.risk_to_seen_durations(programme_id), now)
+    reader, programme = uow.dashboard, registry.get(programme_id)
+    # MANSA at enrolment costs a decryption per case: only where the intake asks it
+    asks_mansa = programme is None or "mansa" in programme.instruments
+    enrolment = await reader.enrolment_mansa(programme_id) if asks_mansa else {}
+    f = figures_of(programme_id, programme, await reader.cases(programme_id), await reader.followups(programme_id),
+                   enrolment, await reader.risk_to_seen_durations(programme_id), now)
     f.redirected = await reader.redirected(programme_id)
     f.consultants = len(await uow.staff.with_role(programme_id, "consultant"))
     f.coordinators = len(await uow.staff.with_role(programme_id, "coordinator"))
