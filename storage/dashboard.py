@@ -4,10 +4,11 @@ The dashboard (`bot.exports.dashboard`) aggregates; this module only selects. Cl
 `urgent` are plain columns and cost no decryption; only MANSA at enrolment (the referral's payload)
 and the answered follow-ups' states are decrypted, and only for the rows that need them.
 
-"Seen" today has two sources, read through `risk_to_seen_durations` alone so that one method changes
-when escalations get their own table: a follow-up's risk alert (`alerted_at` -> `alert_seen_at`)
-and an urgent referral, from its first risk answer (`risk_events.at`, else the referral's creation)
-to its claim.
+"Seen" today has three sources, read through `risk_to_seen_durations` alone so that one method
+changes when escalations get their own table: an urgent referral, from its first risk answer
+(`risk_events.at`, else the referral's creation) to its claim, or, outside the target group, to the
+first "Checked: the person got help" (an audit event); and a follow-up's risk alert (`alerted_at` ->
+`alert_seen_at`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlalchemy import LargeBinary, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import crypto
-from storage.models import FollowUp, FollowUpStatus, Referral, ReferralStatus, RiskEvent
+from storage.models import AuditEvent, FollowUp, FollowUpStatus, Referral, ReferralStatus, RiskEvent
 
 __all__ = ["CaseRow", "DashboardRepository", "FollowUpRow", "RiskWait"]
 
@@ -126,19 +127,24 @@ class DashboardRepository:
     async def risk_to_seen_durations(self, programme_id: str) -> list[RiskWait]:
         """Each risk answer of the programme and when a person saw it (None: not yet).
 
-        Follow-up risk alerts: sent at the risk answer, seen at "Seen, I will make contact". Urgent
-        referrals the programme took on: from the first risk answer of their intake (the referral's
-        creation if none is stored) to the claim.
+        Urgent referrals: from the first risk answer of their intake (the referral's creation if none
+        is stored) to the claim, or, for one outside the target group, to the first "Checked: the
+        person got help" (its audit event, `referral.checked`). Follow-up risk alerts: from the alert,
+        sent at the risk answer, to "Seen, I will make contact".
         """
         first_risk = (select(RiskEvent.intake_id, func.min(RiskEvent.at).label("at"))
                       .group_by(RiskEvent.intake_id).subquery())
+        checked = (select(AuditEvent.referral_id, func.min(AuditEvent.at).label("at"))
+                   .where(AuditEvent.action == "referral.checked").group_by(AuditEvent.referral_id).subquery())
         urgent = await self.session.execute(
-            select(first_risk.c.at, Referral.claimed_at, Referral.created_at)
+            select(first_risk.c.at, Referral.created_at, Referral.status, Referral.claimed_at, checked.c.at)
             .outerjoin(first_risk, first_risk.c.intake_id == Referral.intake_id)
-            .where(Referral.programme_id == programme_id, Referral.urgent.is_(True), Referral.status.in_(REFERRED)))
+            .outerjoin(checked, checked.c.referral_id == Referral.id)
+            .where(Referral.programme_id == programme_id, Referral.urgent.is_(True)))
         alerts = await self.session.execute(
             select(FollowUp.alerted_at, FollowUp.alert_seen_at)
             .where(FollowUp.programme_id == programme_id, FollowUp.alerted_at.is_not(None)))
-        waits = [RiskWait(first or created, seen) for first, seen, created in urgent.all()]
+        redirected = ReferralStatus.REDIRECTED.value
+        waits = [RiskWait(first or created, check if status == redirected else claim)
+                 for first, created, status, claim, check in urgent.all()]
         return waits + [RiskWait(at, seen) for at, seen in alerts.all() if at is not None]
-

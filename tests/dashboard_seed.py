@@ -22,7 +22,7 @@ from bot.services.intake import IntakeService
 from flows.intake import IntakeFlow
 from flows.ips import CASE_OUTCOMES
 from flows.programmes import Programme, Registry
-from storage.models import Candidate, FollowUp, Intake, Referral, RiskEvent
+from storage.models import AuditEvent, Candidate, FollowUp, Intake, Referral, RiskEvent
 from storage.repositories import UnitOfWork
 from tests.programmes import pilot_yaml
 
@@ -126,6 +126,9 @@ async def seed_batch(session: AsyncSession, rng: random.Random, payload: dict[st
     session.add_all(referrals)
     await session.flush()
     for intake, referral in zip(intakes, referrals, strict=True):
+        if referral.urgent and referral.status == "redirected" and rng.random() < 0.6:  # outside the target group
+            session.add(AuditEvent(at=referral.created_at + timedelta(hours=rng.uniform(0.5, 30)), actor="staff:1",
+                                   action="referral.checked", referral_id=referral.id, detail=""))
         if referral.claimed_at is not None:
             for key in ("6m", "12m"):
                 if rng.random() < 0.6:

@@ -25,7 +25,7 @@ from bot.app import App
 from bot.clock import ManualClock
 from bot.exports.dashboard import build, gather, publish
 from bot.exports.referrals import write
-from storage.models import FollowUp, Referral, RiskEvent
+from storage.models import AuditEvent, FollowUp, Referral, RiskEvent
 from storage.repositories import UnitOfWork
 from tests.dashboard_seed import REGISTRY, seed, template_payload
 from tests.test_dashboard import assert_section_safe
@@ -102,6 +102,7 @@ async def test_follow_ups_risk_answers_and_over_cap_claims_equal_the_rows(factor
         referrals = {r.id: r for r in (await uow.session.scalars(select(Referral))).all()}
         rows = list((await uow.session.scalars(select(FollowUp))).all())
         risks = list((await uow.session.scalars(select(RiskEvent))).all())
+        checks = list(await uow.session.scalars(select(AuditEvent).where(AuditEvent.action == "referral.checked")))
     for key in ("6m", "12m"):
         mine = [r for r in rows if r.key == key]
         answered = [r for r in mine if r.status == "answered"]
@@ -118,15 +119,17 @@ async def test_follow_ups_risk_answers_and_over_cap_claims_equal_the_rows(factor
     for event in risks:
         if event.intake_id is not None:
             first_risk[event.intake_id] = min(event.at, first_risk.get(event.intake_id, event.at))
-    urgent = [r for r in referrals.values() if r.urgent and r.status != "redirected"]
-    seen = [(r.claimed_at - first_risk.get(r.intake_id, r.created_at)).total_seconds() / 3600
-            for r in urgent if r.claimed_at]
+    checked = {e.referral_id: e.at for e in checks}  # outside the target group: "Checked: the person got help"
+    seen_at = {r.id: checked.get(r.id) if r.status == "redirected" else r.claimed_at for r in referrals.values()}
+    urgent = [r for r in referrals.values() if r.urgent]
+    seen = [(seen_at[r.id] - first_risk.get(r.intake_id, r.created_at)).total_seconds() / 3600  # type: ignore[operator]
+            for r in urgent if seen_at[r.id]]
     seen += [(r.alert_seen_at - r.alerted_at).total_seconds() / 3600 for r in rows if r.alert_seen_at and r.alerted_at]
     unseen = [(NOW - first_risk.get(r.intake_id, r.created_at)).total_seconds() / 3600 for r in urgent
-              if not r.claimed_at]
+              if not seen_at[r.id]]
     unseen += [(NOW - r.alerted_at).total_seconds() / 3600 for r in rows if r.alerted_at and not r.alert_seen_at]
     assert sorted(f.seen_hours) == sorted(seen) and sorted(f.unseen_hours) == sorted(unseen)
-    assert len(seen) >= 5 and unseen and len(first_risk) >= 5
+    assert len(seen) >= 5 and unseen and len(first_risk) >= 5 and checks
     assert f.over_cap == sum(r.over_cap for r in referrals.values() if r.status != "redirected")
     assert_section_safe(f, publish(f, REGISTRY["dash"]))
 
