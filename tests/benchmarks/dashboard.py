@@ -80,7 +80,7 @@ async def measure(url: str) -> list[str]:
             builds.append(time.perf_counter() - started)
             cpu.append(time.process_time() - used)
         lines.append(f"read and count (build), median of 5: {statistics.median(builds):.3f} s "
-                     f"(CPU of this process {statistics.median(cpu):.3f} s; SQLite's thread included)")
+                     f"(CPU of this process {statistics.median(cpu):.3f} s)")
         started = time.perf_counter()
         page = html_page(dashboard, "da")
         first = time.perf_counter() - started
