@@ -101,7 +101,7 @@ def html_table(table: Table, fmt: Formatter, table_id: str) -> str:
 def html_figure(section: Section, table: Table, fmt: Formatter) -> str:
     from bot.exports.charts import chart
 
-    base = f"dash-{section.programme_id}-{table.key}"
+    base = escape(f"dash-{section.programme_id}-{table.key}")
     svg = chart(table, fmt, salt=base)
     drawing = ""
     if svg is not None:  # named by the table's caption; the table beside it carries the numbers
@@ -114,7 +114,7 @@ def html_fragment(dashboard: Dashboard, lang: str = "en") -> str:
     """The dashboard as HTML to put into a page: one `<section>` per programme, headed `<h2>`."""
     fmt, parts = Formatter(lang), []
     for section in dashboard.sections:
-        heading = f"dash-{section.programme_id}"
+        heading = escape(f"dash-{section.programme_id}")
         notices = "".join(f'<p class="dash-notice">{escape(line)}</p>' for line in notice_lines(section, fmt))
         figures = "".join(html_figure(section, t, fmt) for t in section.tables if t.rows)
         parts.append(f'<section class="dash" aria-labelledby="{heading}"><h2 id="{heading}">'
