@@ -31,6 +31,10 @@ from storage.models import FollowUpStatus
 from storage.repositories import UnitOfWork
 
 EMPLOYER_CONTACT_DAYS = 30  # IPS: the first employer contact within 30 days of the referral
+# plain strings: an enum member's `.value` costs a lookup, and these are read once per follow-up
+MISSED, LAPSED, STOPPED, OPEN, ANSWERED = (s.value for s in (FollowUpStatus.MISSED, FollowUpStatus.LAPSED,
+                                                             FollowUpStatus.STOPPED, FollowUpStatus.OPEN,
+                                                             FollowUpStatus.ANSWERED))
 
 
 @dataclass
@@ -80,8 +84,8 @@ def hours(start: datetime, end: datetime) -> float:
     return (end - start).total_seconds() / 3600
 
 
-def week_of(moment: datetime, timezone: str) -> date:
-    day = moment.astimezone(ZoneInfo(timezone)).date()
+def week_of(moment: datetime, zone: ZoneInfo) -> date:
+    day = moment.astimezone(zone).date()
     return day - timedelta(days=day.weekday())
 
 
@@ -96,14 +100,15 @@ def weeks_between(counted: Mapping[date, int]) -> dict[date, int]:
 
 def case_figures(f: Figures, cases: Sequence[CaseRow], counted: Sequence[str], timezone: str) -> None:
     weekly: dict[date, int] = {}
+    zone, within = ZoneInfo(timezone), timedelta(days=EMPLOYER_CONTACT_DAYS)
     for case in cases:
         f.referred += 1
-        week = week_of(case.created_at, timezone)
+        week = week_of(case.created_at, zone)
         weekly[week] = weekly.get(week, 0) + 1
         f.over_cap += case.over_cap
         f.waiting += case.status == "waiting"
         f.met += case.first_meeting_at is not None
-        if case.job_search_at and case.job_search_at - case.created_at <= timedelta(days=EMPLOYER_CONTACT_DAYS):
+        if case.job_search_at and case.job_search_at - case.created_at <= within:
             f.employer_30 += 1
         if case.claimed_at is None:
             continue
@@ -122,14 +127,14 @@ def followup_figures(f: Figures, rows: Sequence[FollowUpRow], programme: Program
         f.points[defined.id] = PointFigures(defined.id)
     for row in rows:
         point = f.points.setdefault(row.key, PointFigures(row.key))
-        if row.status == FollowUpStatus.MISSED.value:
+        if row.status == MISSED:
             point.missed += 1
             continue
         point.asked += 1
-        point.lapsed += row.status == FollowUpStatus.LAPSED.value
-        point.stopped += row.status == FollowUpStatus.STOPPED.value
-        point.open += row.status == FollowUpStatus.OPEN.value
-        if row.status != FollowUpStatus.ANSWERED.value or row.state is None:
+        point.lapsed += row.status == LAPSED
+        point.stopped += row.status == STOPPED
+        point.open += row.status == OPEN
+        if row.status != ANSWERED or row.state is None:
             continue
         point.answered += 1
         point.in_work += programme is not None and counts_as_work(row.state.get("status"), programme)
