@@ -311,3 +311,16 @@ def test_percentiles_are_by_nearest_rank() -> None:
     values = [float(v) for v in range(1, 11)]
     assert nearest_rank(values, 0.5) == 5 and nearest_rank(values, 0.9) == 9 and nearest_rank([7.0], 0.9) == 7
     assert nearest_rank(values[:7], 0.9) == values[math.ceil(0.9 * 7) - 1]
+
+
+def test_a_two_year_programme_page_is_at_most_30_kb_apart_from_its_charts() -> None:
+    import re
+
+    f = synthetic(5, 45)
+    rng = random.Random(5)
+    f.weekly = {START.date() + timedelta(weeks=i): rng.randint(0, 140) for i in range(104)}
+    f.referred = sum(f.weekly.values())
+    page = html_page(Dashboard(NOW, (publish(f, DASH),)), "sv")
+    without_charts = re.sub(r"<svg .*?</svg>", "", page, flags=re.S)
+    assert len(without_charts.encode()) <= 30_000, len(without_charts.encode())
+    assert len(page.encode()) > len(without_charts.encode()) + 20_000  # the charts were there
