@@ -10,14 +10,17 @@ or image is fetched; its style is inline and its charts are `<svg>` elements.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from html import escape
 from typing import TextIO
 
-from bot.exports.dashboard import Cell, Dashboard, Section, Table
+from bot.exports.dashboard import Cell, Dashboard, Section, Table, build
 from bot.exports.disclosure import Hidden
 from bot.exports.formatting import Formatter
+from flows.programmes import Registry
 from locales import format_when
+from storage.repositories import UnitOfWork
 
 TEXT_TABLES = ("funnel", "goal", "risk", "times", "followups", "mansa", "casework")  # per week: CSV and HTML
 
@@ -121,6 +124,14 @@ def html_fragment(dashboard: Dashboard, lang: str = "en") -> str:
                      f"{escape(section.name(fmt.lang))}</h2><p>{escape(goal_line(section, fmt))}</p>"
                      f"{notices}{figures}</section>")
     return "".join(parts)
+
+
+async def dashboard_html(uow_factory: Callable[[], UnitOfWork], registry: Registry, programme_id: str | None,
+                         now: datetime, lang: str) -> tuple[Dashboard, str]:
+    """What the staff area serves: the dashboard of one programme (None: of each with referrals) as
+    data and as an HTML fragment in the reader's language. The caller audits the look."""
+    dashboard = await build(uow_factory, registry, programme_id, now)
+    return dashboard, html_fragment(dashboard, lang)
 
 
 STYLE = """

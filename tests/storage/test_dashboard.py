@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.app import App
 from bot.clock import ManualClock
 from bot.exports.dashboard import build, gather, publish
+from bot.exports.dashboard_render import dashboard_html
 from bot.exports.referrals import write
 from storage.models import AuditEvent, FollowUp, Referral, RiskEvent
 from storage.repositories import UnitOfWork
@@ -140,3 +141,6 @@ async def test_the_dashboard_of_all_programmes_has_a_section_per_programme_with_
     async with UnitOfWork(factory) as uow:
         f = await gather(uow, REGISTRY, "dash", NOW)
     assert dashboard.sections == (publish(f, REGISTRY["dash"]),) and f.referred >= 5
+    served, fragment = await dashboard_html(lambda: UnitOfWork(factory), REGISTRY, "dash", NOW, "sv")
+    assert served == dashboard and fragment.startswith('<section class="dash" aria-labelledby="dash-dash">')
+    assert "Remisser per vecka" in fragment and fragment.count("<svg ") == 4
