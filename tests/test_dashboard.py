@@ -149,6 +149,7 @@ def assert_section_safe(f: Figures, section: Section) -> None:
     assert funnel["claimed"] == goal["claimed"] and funnel["work"] == goal["work"]
     times = {r.key: r.cells for r in section.table("times").rows}
     assert times["claim"][0] == goal["claimed"] and times["seen"][0] == risk["seen"]
+    assert times["meeting"][0] == funnel["met"]
     for exact, shown in ((f.referred, funnel["referred"]), (f.claimed, goal["claimed"]), (f.met, funnel["met"]),
                          (f.employer_30, funnel["employer"]), (len(f.seen_hours) + len(f.unseen_hours),
                                                                 risk["answers"])):

@@ -4,7 +4,7 @@ the staff area will serve.
 Per programme, by its own definitions and goal (`outcome_counts`, `outcome_goal` in its file; the IPS
 clocks of `flows.ips`): referrals per week; the funnel referred -> claimed -> first meeting -> first
 employer contact within 30 days of the referral -> job or education; that share against the goal;
-hours from referral to claim and from a risk answer to "Seen" (p50, p90, longest; percentiles by
+hours from referral to claim, to the first meeting, and from a risk answer to "Seen" (p50, p90, longest; percentiles by
 nearest rank); follow-up answer rates; MANSA at enrolment and at follow-up (the same people); urgent
 claims over the caseload cap.
 
@@ -68,6 +68,7 @@ class Figures:
     over_cap: int = 0
     waiting: int = 0
     claim_hours: list[float] = field(default_factory=list)
+    meeting_hours: list[float] = field(default_factory=list)  # from the referral to the first meeting
     seen_hours: list[float] = field(default_factory=list)
     unseen_hours: list[float] = field(default_factory=list)  # how long each unseen risk answer has waited
     mansa_enrolment: list[float] = field(default_factory=list)
@@ -107,7 +108,9 @@ def case_figures(f: Figures, cases: Sequence[CaseRow], counted: Sequence[str], t
         weekly[week] = weekly.get(week, 0) + 1
         f.over_cap += case.over_cap
         f.waiting += case.status == "waiting"
-        f.met += case.first_meeting_at is not None
+        if case.first_meeting_at is not None:
+            f.met += 1
+            f.meeting_hours.append(hours(case.created_at, case.first_meeting_at))
         if case.job_search_at and case.job_search_at - case.created_at <= within:
             f.employer_30 += 1
         if case.claimed_at is None:
@@ -275,8 +278,8 @@ def outcome_table(f: Figures, goal: float) -> tuple[Table, Count, Count]:
     return Table("goal", "dash.goal.title", PEOPLE, rows), parts["work"], claimed
 
 
-def funnel_table(f: Figures, referred: Count, claimed: Count, work: Count) -> Table:
-    stages = (("referred", referred), ("claimed", claimed), ("met", single(f.met)),
+def funnel_table(f: Figures, referred: Count, claimed: Count, met: Count, work: Count) -> Table:
+    stages = (("referred", referred), ("claimed", claimed), ("met", met),
               ("employer", single(f.employer_30)), ("work", work))
     rows = tuple(Row(key, f"dash.funnel.{key}", (count(c),)) for key, c in stages)
     return Table("funnel", "dash.funnel.title", PEOPLE, (*rows, Row("redirected", "dash.funnel.redirected",
@@ -292,10 +295,11 @@ def risk_table(f: Figures) -> tuple[Table, Count, Count]:
     return Table("risk", "dash.risk.title", PEOPLE, rows), parts["seen"], parts["unseen"]
 
 
-def times_table(f: Figures, claimed: Count, seen: Count, unseen: Count) -> Table:
+def times_table(f: Figures, claimed: Count, met: Count, seen: Count, unseen: Count) -> Table:
     # how long the oldest unseen risk answer has waited: a duration, no count; shown whatever their number
     waited = Cell(max(f.unseen_hours), "hours") if f.unseen_hours else Cell(None, "hours")
     rows = (Row("claim", "dash.times.claim", (count(claimed), *spread(f.claim_hours, claimed))),
+            Row("meeting", "dash.times.meeting", (count(met), *spread(f.meeting_hours, met))),
             Row("seen", "dash.times.seen", (count(seen), *spread(f.seen_hours, seen))),
             Row("unseen", "dash.times.unseen", (count(unseen), Cell(None, "hours"), Cell(None, "hours"), waited)))
     return Table("times", "dash.times.title", ("dash.col.n", "dash.col.p50", "dash.col.p90", "dash.col.longest"),
@@ -355,7 +359,9 @@ def publish(f: Figures, programme: Programme | None) -> Section:
     goal_table, work, claimed = outcome_table(f, goal)
     risk, seen, unseen = risk_table(f)
     points, answered = followup_rows(f)
-    tables = [funnel_table(f, referred, claimed, work), weekly, goal_table, risk, times_table(f, claimed, seen, unseen),
+    met = single(f.met)
+    tables = [funnel_table(f, referred, claimed, met, work), weekly, goal_table, risk,
+              times_table(f, claimed, met, seen, unseen),
               Table("followups", "dash.followups.title", FOLLOWUP_COLUMNS, points),
               mansa_table(f, claimed, answered), casework_table(f)]
     return Section(f.programme_id, dict(programme.names) if programme else {}, programme.timezone if programme

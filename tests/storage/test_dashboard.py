@@ -63,6 +63,8 @@ def from_export(records: list[dict[str, Any]]) -> dict[str, Any]:
         weekly[day - timedelta(days=day.weekday())] += 1
     hours = [(when(r["case"]["claimed_at"]) - when(r["created_at"])).total_seconds() / 3600  # type: ignore[operator]
              for r in claimed]
+    meeting = [(when(r["case"]["first_meeting_at"]) - when(r["created_at"])).total_seconds() / 3600  # type: ignore[operator]
+               for r in referred if r["case"]["first_meeting_at"]]
     employer = [r for r in referred if r["case"]["job_search_at"]
                 and when(r["case"]["job_search_at"]) - when(r["created_at"]) <= timedelta(days=30)]  # type: ignore[operator]
     return {
@@ -73,6 +75,7 @@ def from_export(records: list[dict[str, Any]]) -> dict[str, Any]:
         "other": sum(bool(r["case"]["outcome"]) and r["case"]["outcome"] not in counted for r in claimed),
         "waiting": sum(r["status"] == "waiting" for r in referred),
         "claim_p50": rank(hours, 0.5), "claim_p90": rank(hours, 0.9), "claim_max": max(hours),
+        "meeting": [rank(meeting, 0.5), rank(meeting, 0.9), max(meeting)],
         "mansa": sorted(r["instruments"]["mansa"]["mean"] for r in claimed),
     }
 
@@ -90,8 +93,10 @@ async def test_the_dashboards_numbers_equal_counts_made_from_the_json_export(fac
     assert len(f.weekly) == (max(f.weekly) - min(f.weekly)).days // 7 + 1  # every week, the empty ones too
     assert sorted(f.mansa_enrolment) == expected["mansa"]
     section = publish(f, REGISTRY["dash"])
-    claim = {r.key: r.cells for r in section.table("times").rows}["claim"]
-    assert [c.value for c in claim[1:]] == [expected["claim_p50"], expected["claim_p90"], expected["claim_max"]]
+    times = {r.key: r.cells for r in section.table("times").rows}
+    assert [c.value for c in times["claim"][1:]] == [expected["claim_p50"], expected["claim_p90"],
+                                                     expected["claim_max"]]
+    assert [c.value for c in times["meeting"][1:]] == expected["meeting"]
     assert min(f.weekly.values()) < 5 and f.in_work > 0  # the seed has small weeks: the rule was exercised
     assert_section_safe(f, section)
 
