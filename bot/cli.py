@@ -16,7 +16,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bot import redact
 from bot.output import private_text_file, terminal_safe
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from bot.app import App
     from bot.clock import Clock
     from bot.services.clocks import Send
+    from bot.exports.dashboard import Dashboard
 
 
 def _date(value: str) -> datetime:
@@ -76,9 +77,12 @@ def parser() -> argparse.ArgumentParser:
     poster.add_argument("--programme", required=True)
     poster.add_argument("--lang", choices=LANGUAGES, required=True)
     poster.add_argument("--out", required=True, help="FILE.pdf or FILE.png")
-    report = sub.add_parser("report", help="IPS clocks, outcomes against the goal, a burn-up chart")
+    report = sub.add_parser("report", help="the coordinator dashboard: IPS funnel, goal, risk answers to 'Seen'")
     report.add_argument("--programme", help="only this programme")
-    report.add_argument("--chart", metavar="DIR", help="write burn-up-<programme>.svg into this folder")
+    report.add_argument("--lang", choices=LANGUAGES, default="en", help="the language of the text, HTML and CSV")
+    report.add_argument("--html", metavar="FILE", help="also write the dashboard with its charts as one "
+                        "self-contained HTML file")
+    report.add_argument("--csv", metavar="FILE", help="also write the aggregated table as CSV")
 
     invite = sub.add_parser("invite", help="a one-time invite for staff (valid 7 days)")
     invite.add_argument("--role", choices=["consultant", "peer", "coordinator", "operator"], required=True,
@@ -209,33 +213,39 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _report(settings: Settings, programme: str | None) -> tuple[dict[str, Any], dict[str, float]]:
+async def _report(settings: Settings, programme: str | None) -> Dashboard | None:
     from bot.app import open_app
-    from bot.exports.report import collect
+    from bot.exports.dashboard import build
 
     async with open_app(settings) as app:
-        tallies = await collect(app, programme)
-        goals = {p.id: p.outcome_goal for p in app.registry.all()}
+        if programme is not None and programme not in app.registry:
+            print(terminal_safe(f"Unknown programme {programme!r}"), file=sys.stderr)
+            return None
+        dashboard = await build(app.uow, app.registry, programme, app.clock.now())
         async with app.uow() as uow:
             await uow.audit.record(actor="cli", action="report", at=app.clock.now(), detail=programme or "*")
-    return tallies, goals
+    return dashboard
 
 
-def _write_report(tallies: dict[str, Any], goals: dict[str, float], chart: str | None) -> int:
+def _write_report(dashboard: Dashboard | None, args: argparse.Namespace) -> int:
+    """The dashboard as text on standard output, and as HTML and CSV files when asked."""
     from pathlib import Path
 
-    from bot.exports.report import burn_up_svg, write_text
+    from bot.exports.dashboard_render import html_page, write_csv, write_text
 
+    if dashboard is None:
+        return 2
     text = io.StringIO()
-    write_text(tallies, goals, text)
+    write_text(dashboard, text, args.lang)
     sys.stdout.write(terminal_safe(text.getvalue(), keep_newlines=True))  # programme ids are file names
-    if chart:
-        folder = Path(chart)
-        folder.mkdir(parents=True, exist_ok=True)
-        for programme, tally in tallies.items():
-            path = folder / f"burn-up-{programme}.svg"
-            path.write_text(burn_up_svg(programme, tally, goals.get(programme, 0.5)), encoding="utf-8")
-            print(terminal_safe(f"chart: {path}"))
+    if args.csv:
+        with Path(args.csv).open("w", encoding="utf-8", newline="") as out:
+            write_csv(dashboard, out, args.lang)
+        print(terminal_safe(f"table: {args.csv}"))
+    if args.html:
+        timezone = dashboard.sections[0].timezone if dashboard.sections else "UTC"
+        Path(args.html).write_text(html_page(dashboard, args.lang, timezone), encoding="utf-8")
+        print(terminal_safe(f"dashboard: {args.html}"))
     return 0
 
 
@@ -464,7 +474,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "purge":
             return asyncio.run(_purge(settings, args))
         if args.command == "report":
-            return _write_report(*asyncio.run(_report(settings, args.programme)), args.chart)
+            return _write_report(asyncio.run(_report(settings, args.programme)), args)
         if args.command in ("invite", "staff", "audit"):
             return asyncio.run(_staff(settings, args))
         if args.command in ("access", "erase"):

@@ -7,8 +7,8 @@ Times are always passed in (the caller owns the clock) and must be timezone-awar
 
 The repositories, one module per aggregate: `storage.candidates` (candidates, intakes),
 `storage.referrals`, `storage.cases` (staff, invites, offers and cases, slots), `storage.risks`,
-`storage.escalations`,
-`storage.outbox` (outbox, shown messages), `storage.inbox` (updates), `storage.audit`. They are
+`storage.escalations`, `storage.outbox` (outbox, shown messages), `storage.inbox` (updates), `storage.audit`,
+`storage.dashboard` (what the coordinator dashboard reads). They are
 imported here too, so `from storage.repositories import ...` keeps working.
 """
 
@@ -26,6 +26,7 @@ from storage.audit import AuditRepository
 from storage.candidates import CandidateRepository, IntakeRepository, StaleStateError, subject_hash
 from storage.cases import CaseRepository, InviteRepository, SlotRepository, StaffRepository
 from storage.escalations import EscalationRepository
+from storage.dashboard import DashboardRepository
 from storage.followups import FollowUpRepository
 from storage.inbox import Received, UpdateRepository
 from storage.outbox import OutboxRepository, ShownRepository
@@ -77,6 +78,7 @@ class UnitOfWork:
     shown: ShownRepository
     followups: FollowUpRepository
     escalations: EscalationRepository
+    dashboard: DashboardRepository
 
     def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
         self._factory = factory
@@ -110,6 +112,7 @@ class UnitOfWork:
         self.shown = ShownRepository(self.session)
         self.followups = FollowUpRepository(self.session)
         self.escalations = EscalationRepository(self.session)
+        self.dashboard = DashboardRepository(self.session)
         return self
 
     async def __aexit__(

@@ -1,33 +1,42 @@
-"""Outcomes in the report follow each programme's own goal, defined in its file."""
+"""Outcomes in the report and dashboard follow each programme's own goal, defined in its file."""
 
 from __future__ import annotations
 
 import io
-from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from bot.exports.report import Tally, write_text
+from bot.exports.dashboard import Dashboard, Figures, PointFigures, figures_of, publish
+from bot.exports.dashboard_render import write_text
 from flows.programmes import Registry, check, programme_files
 from flows.summary import CASE_OUTCOMES
+from locales import Translator
+from storage.dashboard import CaseRow
 
 REGISTRY = Registry.load()
-ALL_ONCE = Counter(dict.fromkeys(CASE_OUTCOMES, 1))
+EN = Translator("en")
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-def tally(programme: str) -> Tally:
-    t = Tally.of(REGISTRY[programme])
-    t.claimed = len(CASE_OUTCOMES)
-    t.outcomes = Counter(ALL_ONCE)
-    return t
+def figures(programme: str, each: int = 1) -> Figures:
+    """`each` claimed cases ending in every case outcome."""
+    cases = [CaseRow(n, START, "closed", False, False, START + timedelta(hours=2), None, None, outcome)
+             for n, outcome in enumerate(CASE_OUTCOMES * each)]
+    return figures_of(programme, REGISTRY[programme], cases, [], {}, [], START + timedelta(days=1))
+
+
+def text(*shown: Figures) -> str:
+    out = io.StringIO()
+    write_text(Dashboard(START, tuple(publish(f, REGISTRY[f.programme_id]) for f in shown)), out)
+    return out.getvalue()
 
 
 @pytest.mark.parametrize("programme", ["hjorring", "sjaelland"])
 def test_subsidised_jobs_do_not_count_in_hjorring_and_sjaelland(programme: str) -> None:
-    t = tally(programme)
-    assert "subsidised" not in t.counted
-    assert t.in_work_or_education == len(REGISTRY[programme].outcome_counts)
+    assert "subsidised" not in REGISTRY[programme].outcome_counts
+    assert figures(programme).in_work == len(REGISTRY[programme].outcome_counts)
 
 
 def test_sjaelland_goal_is_half_in_ordinary_job_or_education_flex_jobs_included() -> None:
@@ -36,7 +45,7 @@ def test_sjaelland_goal_is_half_in_ordinary_job_or_education_flex_jobs_included(
     # its description: "herunder også fleksjobs" (issue 20 point 9); løntilskud still not
     assert set(sjaelland.outcome_counts) == {
         "ordinary_full", "ordinary_part", "ordinary_under_25", "flex", "education", "education_under_25"}
-    assert tally("sjaelland").in_work_or_education == 6
+    assert figures("sjaelland").in_work == 6
 
 
 def test_reconnect_goal_is_up_to_sixty_per_cent() -> None:
@@ -54,21 +63,27 @@ def test_every_shipped_programme_names_its_source(programme: str) -> None:
 def test_jonkoping_counts_work_or_studies_of_at_least_a_quarter_of_full_time() -> None:
     jonkoping = REGISTRY["jonkoping"]
     assert jonkoping.outcome_goal == 0.3
-    t = tally("jonkoping")
-    assert "ordinary_under_25" not in t.counted and "education_under_25" not in t.counted
-    assert t.in_work_or_education == 3  # ordinary full time, part time (25 % or more), education
+    counted = jonkoping.outcome_counts
+    assert "ordinary_under_25" not in counted and "education_under_25" not in counted
+    assert figures("jonkoping").in_work == 3  # ordinary full time, part time (25 % or more), education
     # the consultant can tell the two apart
     assert {"ordinary_part", "ordinary_under_25", "education", "education_under_25"} <= set(CASE_OUTCOMES)
 
 
 def test_the_report_shows_each_programme_against_its_own_goal() -> None:
-    out = io.StringIO()
-    write_text({"jonkoping": tally("jonkoping"), "sjaelland": tally("sjaelland")},
-               {"jonkoping": 0.3, "sjaelland": 0.5}, out)
-    text = out.getvalue()
-    assert f"in job or education: 3 of {len(CASE_OUTCOMES)} = 38% (goal 30%) ✓" in text
-    assert f"in job or education: 6 of {len(CASE_OUTCOMES)} = 75% (goal 50%) ✓" in text  # flex jobs count
-    assert "counted towards the goal: ordinary_full, ordinary_part, education\n" in text
+    shown = text(figures("jonkoping", each=5), figures("sjaelland", each=5))  # 40 claimed cases each
+    jonkoping, sjaelland = shown.split("(sjaelland)\n")
+    assert f"{EN('dash.goal.share')}: 38%\n" in jonkoping and f"{EN('dash.goal.target')}: 30%\n" in jonkoping
+    assert f"{EN('dash.goal.share')}: 75%\n" in sjaelland and f"{EN('dash.goal.target')}: 50%\n" in sjaelland
+    assert f"{EN('dash.goal.work')}: 15\n" in jonkoping and f"{EN('dash.goal.work')}: 30\n" in sjaelland
+    assert EN("dash.goal.line", share="30%", counted="Ordinary job, full time, Ordinary job, part time, Education") \
+        in jonkoping
+
+
+def test_a_share_is_hidden_when_its_part_is_small() -> None:
+    shown = text(figures("jonkoping"))  # 8 claimed cases, 3 of them in work or education
+    assert f"{EN('dash.goal.work')}: <5\n" in shown and f"{EN('dash.goal.share')}: <5\n" in shown
+    assert "38%" not in shown  # 3 of 8
 
 
 def test_unknown_outcomes_in_a_programme_file_are_refused(tmp_path: Path) -> None:
@@ -79,15 +94,19 @@ def test_unknown_outcomes_in_a_programme_file_are_refused(tmp_path: Path) -> Non
 
 
 def test_follow_up_groups_under_five_show_less_than_five() -> None:
-    from bot.exports.report import FollowUpTally
-
-    t = tally("vejle")
-    t.followups["6m"] = FollowUpTally("½ year", asked=9, answered=4, lapsed=5, missed=2, in_work_or_education=2,
-                                      mansa_pairs=[(3.0, 4.0)] * 3)
-    out = io.StringIO()
-    write_text({"vejle": t}, {"vejle": 0.5}, out)
-    text = out.getvalue()
-    assert ("follow-up 6m (½ year): asked 9, answered <5 (44%), no answer 5, stopped 0, missed (never asked) <5; "
-            "in job or education <5 of <5 = <5 (goal 50%)") in text
-    assert "paired: n <5, <5\n" in text
-    assert "follow-up 12m (1 year): asked 0, answered 0 (–)" in text  # the programme's other points, none yet
+    f = figures("vejle", each=5)
+    f.points["6m"] = PointFigures("6m", asked=9, answered=4, lapsed=5, missed=2, in_work=2,
+                                  mansa_pairs=[(3.0, 4.0)] * 3)
+    shown = text(f)
+    row = {c: EN(f"dash.col.{c}") for c in ("asked", "answered", "lapsed", "stopped", "open", "rate", "missed",
+                                            "work", "work_share")}
+    # 4 answered of 9 asked: "no answer" (5) is hidden too, else 9 - 5 would give the 4 away; so is the
+    # answer rate (4/9 = 44 % would too)
+    assert (f"{EN('dash.followup.point', key='6m')}: {row['asked']} 9; {row['answered']} <5; {row['lapsed']} ×; "
+            f"{row['stopped']} 0; {row['open']} 0; {row['rate']} <5; {row['missed']} <5; {row['work']} <5; "
+            f"{row['work_share']} <5\n") in shown
+    assert "44%" not in shown
+    assert f"{EN('dash.mansa.point', key='6m')}: {EN('dash.col.n')} <5; {EN('dash.col.before')} <5; " in shown
+    # the programme's other points, none asked yet
+    assert f"{EN('dash.followup.point', key='12m')}: {row['asked']} 0; {row['answered']} 0; " in shown
+    assert f"{row['rate']} –; " in shown

@@ -710,10 +710,9 @@ class ExportRun:
 
 
 def measure_export(fmt: str, env: dict[str, str], tmp: Path) -> ExportRun:
-    if fmt == "report":  # the coordinator's report with its burn-up charts, over the same data
-        charts = tmp / "charts"
-        charts.mkdir(exist_ok=True)
-        return measure_command(["report", "--chart", str(charts)], None, env, tmp)
+    if fmt == "report":  # the coordinator's dashboard with its charts, over the same data
+        page = tmp / "dashboard.html"
+        return measure_command(["report", "--html", str(page)], page, env, tmp)
     out = tmp / f"export.{fmt}"
     return measure_command(["export", "--format", fmt, "-o", str(out)], out, env, tmp)
 

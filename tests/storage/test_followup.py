@@ -11,17 +11,16 @@ from __future__ import annotations
 import io
 import random
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
 import pytest
 import yaml
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.app import App
 from bot.clock import ManualClock
-from bot.exports.report import collect, write_text
+from bot.exports.dashboard import Dashboard, gather, publish
+from bot.exports.dashboard_render import write_text
 from bot.services import followup as followup_service
 from bot.services.erasure import erase
 from bot.services.intake import IntakeService
@@ -45,6 +44,7 @@ from tests.programmes import pilot_yaml
 from tests.storage.test_risk_routing import join, person, sent_to, until
 
 DA = Translator("da")
+EN = Translator("en")
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 PILOT = pilot_yaml("""\
 instruments: [phq9]
@@ -341,23 +341,28 @@ async def test_the_reports_follow_up_numbers_equal_counts_made_from_the_database
     pairs = sorted((payloads[r.referral_id]["instruments"]["mansa"]["mean"], r.state["results"]["mansa"]["mean"])
                    for r in rows if r.key == "2m-job" and r.status == "answered")
 
-    app = cast(App, SimpleNamespace(uow=lambda: UnitOfWork(factory), registry=REGISTRY))
-    tally = (await collect(app, "pilotm"))["pilotm"]
+    async with UnitOfWork(factory) as uow:
+        figures = await gather(uow, REGISTRY, "pilotm", clock.now())
     for key, counted in expected.items():
-        point = tally.followups[key]
-        assert (point.asked, point.answered, point.lapsed, point.stopped, point.in_work_or_education) == (
+        point = figures.points[key]
+        assert (point.asked, point.answered, point.lapsed, point.stopped, point.in_work) == (
             counted["asked"], counted["answered"], counted["lapsed"], counted["stopped"], counted["in_work"]), key
     assert expected["6m"]["asked"] == 12 and expected["2m-job"]["asked"] >= 5
-    assert sorted(tally.followups["2m-job"].mansa_pairs) == pairs and len(pairs) >= 5
-    out = io.StringIO()
-    write_text({"pilotm": tally}, {"pilotm": 0.5}, out)
-    text = out.getvalue()
+    assert sorted(figures.points["2m-job"].mansa_pairs) == pairs and len(pairs) >= 5
+
+    section = publish(figures, REGISTRY["pilotm"])  # as the dashboard shows them
     n = len(pairs)
-    assert (f"MANSA mean, enrolment -> follow-up 2m-job, paired: n {n}, {sum(a for a, _ in pairs) / n:.2f} -> "
-            f"{sum(b for _, b in pairs) / n:.2f}") in text
-    six = expected["6m"]
-    shown = "<5" if 0 < six["answered"] < 5 else str(six["answered"])
-    assert f"follow-up 6m (6m): asked 12, answered {shown}" in text
+    (paired,) = [row for row in section.table("mansa").rows if row.key == "2m-job"]
+    assert [c.value for c in paired.cells] == pytest.approx([n, sum(a for a, _ in pairs) / n,
+                                                             sum(b for _, b in pairs) / n])
+    (six,) = [row for row in section.table("followups").rows if row.key == "6m"]
+    asked, answered = six.cells[0], six.cells[1]
+    assert asked.value == 12
+    assert answered.value == expected["6m"]["answered"] or (answered.value is None and answered.hidden)
+    assert (answered.hidden == "small") == (0 < expected["6m"]["answered"] < 5)
+    out = io.StringIO()
+    write_text(Dashboard(clock.now(), (section,)), out)
+    assert f"{EN('dash.followup.point', key='6m')}: {EN('dash.col.asked')} 12; " in out.getvalue()
 
 
 # --- a follow-up's risk alert is seen by a person (issue: "an urgent case never waits unseen") -------
@@ -529,12 +534,13 @@ async def test_a_follow_up_whose_window_passed_unasked_is_recorded_as_missed_and
     assert ("followup.missed", "system") in await audit_trail(factory, late.id)
     assert await schedule(factory, svc) == [] and len(await followups(factory)) == 2  # recorded once
 
-    app = cast(App, SimpleNamespace(uow=lambda: UnitOfWork(factory), registry=REGISTRY))
-    point = (await collect(app, "pilot"))["pilot"].followups["6m"]
+    async with UnitOfWork(factory) as uow:
+        figures = await gather(uow, REGISTRY, "pilot", clock.now())
+    point = figures.points["6m"]
     assert (point.asked, point.missed, point.answered, point.lapsed) == (1, 1, 0, 0)
     out = io.StringIO()
-    write_text({"pilot": (await collect(app, "pilot"))["pilot"]}, {"pilot": 0.5}, out)
-    assert "missed (never asked) <5" in out.getvalue() and "asked <5" in out.getvalue()
+    write_text(Dashboard(clock.now(), (publish(figures, REGISTRY["pilot"]),)), out)
+    assert f"{EN('dash.col.asked')} <5; " in out.getvalue() and f"{EN('dash.col.missed')} <5; " in out.getvalue()
     async with UnitOfWork(factory) as uow:  # the case card says so
         await svc.casework.cases(uow, consultant, clock.now())
     cards = [s["text"] for s in await due_messages(factory, 900, clock.now()) if f"#{late.id}" in s["text"]]

@@ -9,10 +9,11 @@ who checks.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import jsonschema
 import pytest
@@ -21,7 +22,8 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import ManualClock
-from bot.exports.report import collect, write_text
+from bot.exports.dashboard import Figures, build, gather
+from bot.exports.dashboard_render import write_text
 from bot.services.casework import Who
 from bot.services.intake import IntakeService, Outcome, Person
 from flows.answers import Command, Tap, Text
@@ -38,6 +40,7 @@ from tests.people import tg, tg_address
 from tests.programmes import pilot_yaml
 
 DA = Translator("da")
+EN = Translator("en")
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 PILOT = pilot_yaml("""\
 age: {min: 15, max: 99}
@@ -291,9 +294,9 @@ async def test_urgent_goes_to_the_head_of_the_list_and_nobody_hears_of_full_cons
     assert DA("result.reach.nobody") in told[2] and "112" in told[2]  # nobody yet, said plainly, crisis help again
     assert DA("result.reach.nobody") not in told[0]
     assert "pilot has no consultant and no coordinator" in caplog.text and "Rask" not in caplog.text
-    report = _Out()
-    write_text(await collect(cast(Any, _App(factory)), "pilot"), {}, report)
-    assert "ERROR: NO JOB CONSULTANT and NO COORDINATOR to tell: 3 referrals waiting" in report.text
+    text, figures = await report(factory)
+    assert figures.waiting == 3 and figures.consultants == figures.coordinators == 0
+    assert EN("dash.notice.nobody", n="<5") in text  # three people: a small group
 
     calm1, calm2, urgent = await referrals(factory)
     async with UnitOfWork(factory) as uow:
@@ -339,9 +342,9 @@ async def test_an_urgent_referral_reaches_a_full_consultant_who_may_claim_it_ove
     assert calm.status == "waiting" and calm.consultant_id is None
     assert urgent.status == "claimed" and urgent.over_cap and not calm.over_cap
     assert [a.referral_id for a in await actions(factory) if a.action == "claim.over_cap"] == [urgent.id]
-    report = _Out()
-    write_text(await collect(cast(Any, _App(factory)), "pilot"), {}, report)
-    assert "urgent claims over the caseload cap: 1" in report.text
+    text, figures = await report(factory)
+    assert figures.over_cap == 1
+    assert f"{EN('dash.casework.over_cap')}: <5\n" in text
 
 
 async def test_an_unseen_urgent_referral_climbs_to_the_coordinator_and_is_offered_again_after_the_window(
@@ -542,21 +545,10 @@ async def test_a_partial_referral_completed_outside_the_target_group_goes_to_a_c
                 if s["text"].startswith(DA("staff.escalation.title.outside", id=held.id, programme="Pilotprojekt"))]
 
 
-class _Out:
-    def __init__(self) -> None:
-        self.text = ""
-
-    def write(self, part: str) -> int:
-        self.text += part
-        return len(part)
-
-
-class _App:
-    """What `bot.exports.report.collect` uses of the application: units of work and the programmes."""
-
-    def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
-        self.factory = factory
-        self.registry = REGISTRY
-
-    def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.factory)
+async def report(factory: async_sessionmaker[AsyncSession]) -> tuple[str, Figures]:
+    """`ipsbot report --programme pilot`'s text, and the exact figures behind it."""
+    now = datetime.now(UTC)
+    out = io.StringIO()
+    write_text(await build(lambda: UnitOfWork(factory), REGISTRY, "pilot", now), out)
+    async with UnitOfWork(factory) as uow:
+        return out.getvalue(), await gather(uow, REGISTRY, "pilot", now)

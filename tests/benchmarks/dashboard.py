@@ -1,0 +1,162 @@
+"""The coordinator dashboard over a programme with 10,000 referrals: how long it takes, and what the bot
+process pays for it when nobody opens it. A script that prints figures; nothing asserts on them.
+
+    python -m tests.benchmarks.dashboard                      # 10,000 referrals over two years, SQLite
+    python -m tests.benchmarks.dashboard --referrals 2000 --database postgres
+
+1. Seeds a fresh database (`tests.dashboard_seed`: one real intake, then the rest written straight into
+   the tables, with follow-ups and risk answers).
+2. In this process: reading and counting (`build`), then the HTML with its four charts the first time
+   (matplotlib's import included) and again (the median of 5), the text and the CSV.
+3. `ipsbot report --html FILE` as a real process on the same database: wall time, start-up included.
+4. A fresh process that imports what `ipsbot run` and `ipsbot web` import: is matplotlib loaded, and its
+   RSS; then it draws the dashboard once: matplotlib loaded, and its RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parents[2]
+START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
+NOW = START + timedelta(weeks=110)
+
+PROBE = """
+import resource, sys, time
+def rss():
+    return int(open('/proc/self/status').read().split('VmRSS:')[1].split()[0]) // 1024
+import bot.cli, bot.app, bot.channels.telegram.runtime, bot.channels.web.server, bot.exports.dashboard
+print(f"bot modules loaded: matplotlib imported {'matplotlib' in sys.modules}, RSS {rss()} MB")
+from bot.exports.dashboard_render import html_fragment
+from tests.test_dashboard import dashboard
+started = time.perf_counter()
+html_fragment(dashboard())
+print(f"after drawing one dashboard: matplotlib imported {'matplotlib' in sys.modules}, RSS {rss()} MB, "
+      f"{time.perf_counter() - started:.2f} s")
+"""
+
+
+async def fill(url: str, n: int, weeks: int) -> float:
+    from storage.db import make_engine, make_session_factory, upgrade
+    from tests.dashboard_seed import seed, template_payload
+
+    await upgrade(url)
+    engine = make_engine(url)
+    try:
+        factory = make_session_factory(engine)
+        started = time.perf_counter()
+        await seed(factory, await template_payload(factory, START), n, start=START, weeks=weeks)
+        return time.perf_counter() - started
+    finally:
+        await engine.dispose()
+
+
+async def measure(url: str) -> list[str]:
+    from bot.exports.dashboard import build
+    from bot.exports.dashboard_render import html_page, write_csv, write_text
+    from storage.db import make_engine, make_session_factory
+    from storage.repositories import UnitOfWork
+    from tests.dashboard_seed import REGISTRY
+
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    lines = []
+    try:
+        builds, cpu = [], []
+        for _ in range(5):
+            started, used = time.perf_counter(), time.process_time()
+            dashboard = await build(lambda: UnitOfWork(factory), REGISTRY, "dash", NOW)
+            builds.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - used)
+        lines.append(f"read and count (build), median of 5: {statistics.median(builds):.3f} s "
+                     f"(CPU of this process {statistics.median(cpu):.3f} s)")
+        started = time.perf_counter()
+        page = html_page(dashboard, "da")
+        first = time.perf_counter() - started
+        lines.append(f"HTML with 4 charts, first time (matplotlib import included): {first:.3f} s")
+        draws, draw_cpu = [], []
+        for _ in range(5):
+            started, used = time.perf_counter(), time.process_time()
+            page = html_page(dashboard, "da")
+            draws.append(time.perf_counter() - started)
+            draw_cpu.append(time.process_time() - used)
+        lines.append(f"HTML with 4 charts, again, median of 5: {statistics.median(draws):.3f} s; "
+                     f"{len(page.encode()) / 1024:.0f} KB")
+        lines.append(f"dashboard (build + HTML), warm: {statistics.median(builds) + statistics.median(draws):.3f} s "
+                     f"(CPU {statistics.median(cpu) + statistics.median(draw_cpu):.3f} s)")
+        import io
+
+        started = time.perf_counter()
+        write_text(dashboard, io.StringIO())
+        write_csv(dashboard, io.StringIO())
+        lines.append(f"text and CSV: {time.perf_counter() - started:.3f} s")
+        section = dashboard.sections[0]
+        referred = section.table("funnel").rows[0].cells[0].value
+        lines.append(f"(referred shown: {referred:.0f}; weeks: {len(section.table('weekly').rows)})")
+    finally:
+        await engine.dispose()
+    return lines
+
+
+def environment(url: str, key: str, hash_key: str, programmes: Path) -> dict[str, str]:
+    return {**os.environ, "DATABASE_URL": url, "ENCRYPTION_KEY": key, "ENCRYPTION_HASH_KEY": hash_key,
+            "PROGRAMMES_DIR": str(programmes), "PYTHONPATH": str(ROOT), "LOG_LEVEL": "WARNING"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--referrals", type=int, default=10_000)
+    parser.add_argument("--weeks", type=int, default=104)
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    args = parser.parse_args()
+
+    from storage import crypto
+    from tests.dashboard_seed import DASH_YAML
+
+    key, hash_key = Fernet.generate_key(), Fernet.generate_key()
+    crypto.configure(crypto.Cipher([key], hash_key))
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        (tmp / "programmes").mkdir()
+        (tmp / "programmes" / "dash.yaml").write_text(DASH_YAML, encoding="utf-8")
+        drop = None
+        if args.database == "postgres":
+            from tests.benchmarks.load import create_postgres
+
+            url, drop = asyncio.run(create_postgres())
+        else:
+            url = f"sqlite+aiosqlite:///{tmp / 'dashboard.db'}"
+        try:
+            load = ", ".join(f"{n:.1f}" for n in os.getloadavg())
+            print(f"{args.referrals} referrals over {args.weeks} weeks, {args.database}; {os.cpu_count()} CPUs, "
+                  f"load average {load} (other work on the machine slows the wall times)")
+            print(f"seeded in {asyncio.run(fill(url, args.referrals, args.weeks)):.1f} s")
+            for line in asyncio.run(measure(url)):
+                print(line)
+            env = environment(url, key.decode(), hash_key.decode(), tmp / "programmes")
+            started = time.perf_counter()
+            done = subprocess.run([sys.executable, "-m", "bot.cli", "report", "--programme", "dash", "--html",
+                                   str(tmp / "dashboard.html")], env=env, capture_output=True, text=True, check=False)
+            print(f"`ipsbot report --html` as a process (start-up included): {time.perf_counter() - started:.2f} s, "
+                  f"exit {done.returncode}{'' if done.returncode == 0 else ': ' + done.stderr[-300:]}")
+            probe = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, check=False,
+                                   cwd=ROOT)
+            print(probe.stdout.strip() or probe.stderr[-500:])
+        finally:
+            if drop is not None:
+                asyncio.run(drop())
+
+
+if __name__ == "__main__":
+    main()
