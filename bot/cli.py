@@ -28,8 +28,8 @@ from storage.crypto import WrongKeyError
 if TYPE_CHECKING:
     from bot.app import App
     from bot.clock import Clock
-    from bot.services.clocks import Send
     from bot.exports.dashboard import Dashboard
+    from bot.services.clocks import Send
 
 
 def _date(value: str) -> datetime:

@@ -4,11 +4,9 @@ The dashboard (`bot.exports.dashboard`) aggregates; this module only selects. Cl
 `urgent` are plain columns and cost no decryption; only MANSA at enrolment (the referral's payload)
 and the answered follow-ups' states are decrypted, and only for the rows that need them.
 
-"Seen" today has three sources, read through `risk_to_seen_durations` alone so that one method
-changes when escalations get their own table: an urgent referral, from its first risk answer
-(`risk_events.at`, else the referral's creation) to its claim, or, outside the target group, to the
-first "Checked: the person got help" (an audit event); and a follow-up's risk alert (`alerted_at` ->
-`alert_seen_at`).
+"Seen" is read from the escalations (`risk_to_seen_durations`): every urgent case, from its
+escalation's opening (the risk answer, or the urgent referral) to "Seen — I will make contact" or
+the claim, or still waiting.
 """
 
 from __future__ import annotations
@@ -22,7 +20,7 @@ from sqlalchemy import LargeBinary, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import crypto
-from storage.models import AuditEvent, FollowUp, FollowUpStatus, Referral, ReferralStatus, RiskEvent
+from storage.models import Escalation, FollowUp, FollowUpStatus, Referral, ReferralStatus
 
 __all__ = ["CaseRow", "DashboardRepository", "FollowUpRow", "RiskWait"]
 
@@ -125,26 +123,9 @@ class DashboardRepository:
         return [FollowUpRow(referral_id, key, status, states.get(fid)) for fid, referral_id, key, status in rows]
 
     async def risk_to_seen_durations(self, programme_id: str) -> list[RiskWait]:
-        """Each risk answer of the programme and when a person saw it (None: not yet).
-
-        Urgent referrals: from the first risk answer of their intake (the referral's creation if none
-        is stored) to the claim, or, for one outside the target group, to the first "Checked: the
-        person got help" (its audit event, `referral.checked`). Follow-up risk alerts: from the alert,
-        sent at the risk answer, to "Seen, I will make contact".
-        """
-        first_risk = (select(RiskEvent.intake_id, func.min(RiskEvent.at).label("at"))
-                      .group_by(RiskEvent.intake_id).subquery())
-        checked = (select(AuditEvent.referral_id, func.min(AuditEvent.at).label("at"))
-                   .where(AuditEvent.action == "referral.checked").group_by(AuditEvent.referral_id).subquery())
-        urgent = await self.session.execute(
-            select(first_risk.c.at, Referral.created_at, Referral.status, Referral.claimed_at, checked.c.at)
-            .outerjoin(first_risk, first_risk.c.intake_id == Referral.intake_id)
-            .outerjoin(checked, checked.c.referral_id == Referral.id)
-            .where(Referral.programme_id == programme_id, Referral.urgent.is_(True)))
-        alerts = await self.session.execute(
-            select(FollowUp.alerted_at, FollowUp.alert_seen_at)
-            .where(FollowUp.programme_id == programme_id, FollowUp.alerted_at.is_not(None)))
-        redirected = ReferralStatus.REDIRECTED.value
-        waits = [RiskWait(first or created, check if status == redirected else claim)
-                 for first, created, status, claim, check in urgent.all()]
-        return waits + [RiskWait(at, seen) for at, seen in alerts.all() if at is not None]
+        """Each urgent case of the programme (a risk answer in an intake or at a follow-up, an urgent
+        referral, a case that lost its consultant) and when a named person saw it (None: not yet): from
+        its escalation's opening, at the risk answer, to "Seen — I will make contact" or the claim."""
+        rows = await self.session.execute(
+            select(Escalation.opened_at, Escalation.seen_at).where(Escalation.programme_id == programme_id))
+        return [RiskWait(opened, seen) for opened, seen in rows.all()]

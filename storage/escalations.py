@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flows.escalation import OPEN, Status
@@ -112,11 +112,3 @@ class EscalationRepository:
     async def operators(self) -> list[Staff]:
         return list((await self.session.scalars(
             select(Staff).where(Staff.role == "operator", Staff.active).order_by(Staff.id))).all())
-
-    async def unseen_durations(self, programme_id: str | None = None) -> list[tuple[datetime, datetime | None]]:
-        """(opened, seen or None) of every escalation that told someone: the report's safety figure."""
-        query = select(Escalation.opened_at, Escalation.seen_at).where(
-            or_(Escalation.sent_at.is_not(None), Escalation.seen_at.is_not(None)))
-        if programme_id is not None:
-            query = query.where(Escalation.programme_id == programme_id)
-        return [(opened, seen) for opened, seen in (await self.session.execute(query)).all()]

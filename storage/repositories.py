@@ -25,8 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storage.audit import AuditRepository
 from storage.candidates import CandidateRepository, IntakeRepository, StaleStateError, subject_hash
 from storage.cases import CaseRepository, InviteRepository, SlotRepository, StaffRepository
-from storage.escalations import EscalationRepository
 from storage.dashboard import DashboardRepository
+from storage.escalations import EscalationRepository
 from storage.followups import FollowUpRepository
 from storage.inbox import Received, UpdateRepository
 from storage.outbox import OutboxRepository, ShownRepository

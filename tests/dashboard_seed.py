@@ -3,7 +3,8 @@
 One real intake (the services, on the given database) gives a referral payload as the flows build it;
 then `seed` writes `n` more people straight into the tables, each with its own candidate, intake and
 referral (the payload varied: MANSA at enrolment, urgency), random IPS clocks over `weeks` weeks,
-risk answers, follow-ups (answered, lapsed, stopped, open, missed; some with a risk alert, seen or
+risk answers with their escalations, follow-ups (answered, lapsed, stopped, open, missed; some with a risk
+answer's escalation, seen or
 not), all drawn from a seeded `random.Random`, so a run is repeatable.
 """
 
@@ -22,7 +23,7 @@ from bot.services.intake import IntakeService
 from flows.intake import IntakeFlow
 from flows.ips import CASE_OUTCOMES
 from flows.programmes import Programme, Registry
-from storage.models import AuditEvent, Candidate, FollowUp, Intake, Referral, RiskEvent
+from storage.models import Candidate, Escalation, FollowUp, Intake, Referral, RiskEvent
 from storage.repositories import UnitOfWork
 from tests.programmes import pilot_yaml
 
@@ -82,11 +83,16 @@ def followup(rng: random.Random, referral: Referral, candidate_id: int, key: str
     row = FollowUp(candidate_id=candidate_id, referral_id=referral.id, programme_id=referral.programme_id, key=key,
                    due_at=due, sent_at=due, status=status, version=0, state=state,
                    answered_at=due + timedelta(days=1) if status == "answered" else None)
-    if status == "answered" and rng.random() < 0.1:  # a risk answer at follow-up: seen, or not yet
-        row.alerted_at = due + timedelta(days=1)
-        if rng.random() < 0.8:
-            row.alert_seen_at = row.alerted_at + timedelta(hours=rng.uniform(0.1, 30))
     return row
+
+
+def escalation(rng: random.Random, candidate_id: int, referral: Referral, opened: datetime, seen: datetime | None,
+               followup_id: int | None = None) -> Escalation:
+    """An urgent case's escalation: opened at the risk answer, seen by a person then (None: not yet)."""
+    return Escalation(candidate_id=candidate_id, programme_id=referral.programme_id,
+                      cause="followup" if followup_id else "intake", referral_id=referral.id, followup_id=followup_id,
+                      status="seen" if seen else "sent", rung=1, next_at=None if seen else opened + timedelta(hours=6),
+                      told=[1], opened_at=opened, sent_at=opened, seen_at=seen, seen_by=1 if seen else None)
 
 
 async def seed(factory: async_sessionmaker[AsyncSession], payload: dict[str, Any], n: int, *, start: datetime,
@@ -126,10 +132,19 @@ async def seed_batch(session: AsyncSession, rng: random.Random, payload: dict[st
     session.add_all(referrals)
     await session.flush()
     for intake, referral in zip(intakes, referrals, strict=True):
-        if referral.urgent and referral.status == "redirected" and rng.random() < 0.6:  # outside the target group
-            session.add(AuditEvent(at=referral.created_at + timedelta(hours=rng.uniform(0.5, 30)), actor="staff:1",
-                                   action="referral.checked", referral_id=referral.id, detail=""))
+        if referral.urgent:  # seen when claimed, or (outside the target group) when someone pressed "Seen"
+            opened = referral.created_at - timedelta(minutes=rng.uniform(1, 20))
+            seen = referral.claimed_at
+            if referral.status == "redirected":
+                seen = referral.created_at + timedelta(hours=rng.uniform(0.5, 30)) if rng.random() < 0.6 else None
+            session.add(escalation(rng, intake.candidate_id, referral, opened, seen))
         if referral.claimed_at is not None:
             for key in ("6m", "12m"):
                 if rng.random() < 0.6:
-                    session.add(followup(rng, referral, intake.candidate_id, key))
+                    row = followup(rng, referral, intake.candidate_id, key)
+                    session.add(row)
+                    if row.status == "answered" and rng.random() < 0.1:  # a risk answer at follow-up
+                        await session.flush()
+                        opened = row.due_at + timedelta(days=1)
+                        seen = opened + timedelta(hours=rng.uniform(0.1, 30)) if rng.random() < 0.8 else None
+                        session.add(escalation(rng, intake.candidate_id, referral, opened, seen, row.id))

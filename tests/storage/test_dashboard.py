@@ -2,7 +2,7 @@
 
 A seeded programme (`tests.dashboard_seed`: 160 people over 20 weeks, so that some weeks and groups are
 small) is exported as `ipsbot export --format json` writes it; the referral counts, clocks and MANSA at
-enrolment are counted again from those lines. What the export does not carry (follow-ups, risk alerts,
+enrolment are counted again from those lines. What the export does not carry (follow-ups, escalations,
 over-cap claims) is counted from the rows. Then every published cell is either that exact number or
 hidden, "<5" exactly for 1 to 4, and nothing hidden follows from a shown total.
 """
@@ -26,7 +26,7 @@ from bot.clock import ManualClock
 from bot.exports.dashboard import build, gather, publish
 from bot.exports.dashboard_render import dashboard_html
 from bot.exports.referrals import write
-from storage.models import AuditEvent, FollowUp, Referral, RiskEvent
+from storage.models import Escalation, FollowUp, Referral
 from storage.repositories import UnitOfWork
 from tests.dashboard_seed import REGISTRY, seed, template_payload
 from tests.test_dashboard import assert_section_safe
@@ -107,8 +107,7 @@ async def test_follow_ups_risk_answers_and_over_cap_claims_equal_the_rows(factor
         f = await gather(uow, REGISTRY, "dash", NOW)
         referrals = {r.id: r for r in (await uow.session.scalars(select(Referral))).all()}
         rows = list((await uow.session.scalars(select(FollowUp))).all())
-        risks = list((await uow.session.scalars(select(RiskEvent))).all())
-        checks = list(await uow.session.scalars(select(AuditEvent).where(AuditEvent.action == "referral.checked")))
+        escalations = list((await uow.session.scalars(select(Escalation))).all())
     for key in ("6m", "12m"):
         mine = [r for r in rows if r.key == key]
         answered = [r for r in mine if r.status == "answered"]
@@ -121,21 +120,11 @@ async def test_follow_ups_risk_answers_and_over_cap_claims_equal_the_rows(factor
         assert sorted(point.mansa_pairs) == sorted(
             (referrals[r.referral_id].payload["instruments"]["mansa"]["mean"], r.state["results"]["mansa"]["mean"])
             for r in answered if "mansa" in r.state["results"])
-    first_risk: dict[int, datetime] = {}
-    for event in risks:
-        if event.intake_id is not None:
-            first_risk[event.intake_id] = min(event.at, first_risk.get(event.intake_id, event.at))
-    checked = {e.referral_id: e.at for e in checks}  # outside the target group: "Checked: the person got help"
-    seen_at = {r.id: checked.get(r.id) if r.status == "redirected" else r.claimed_at for r in referrals.values()}
-    urgent = [r for r in referrals.values() if r.urgent]
-    seen = [(seen_at[r.id] - first_risk.get(r.intake_id, r.created_at)).total_seconds() / 3600  # type: ignore[operator]
-            for r in urgent if seen_at[r.id]]
-    seen += [(r.alert_seen_at - r.alerted_at).total_seconds() / 3600 for r in rows if r.alert_seen_at and r.alerted_at]
-    unseen = [(NOW - first_risk.get(r.intake_id, r.created_at)).total_seconds() / 3600 for r in urgent
-              if not seen_at[r.id]]
-    unseen += [(NOW - r.alerted_at).total_seconds() / 3600 for r in rows if r.alerted_at and not r.alert_seen_at]
+    # from each escalation's opening (the risk answer) to "Seen" or the claim, or still waiting now
+    seen = [(e.seen_at - e.opened_at).total_seconds() / 3600 for e in escalations if e.seen_at]
+    unseen = [(NOW - e.opened_at).total_seconds() / 3600 for e in escalations if not e.seen_at]
     assert sorted(f.seen_hours) == sorted(seen) and sorted(f.unseen_hours) == sorted(unseen)
-    assert len(seen) >= 5 and unseen and len(first_risk) >= 5 and checks
+    assert len(seen) >= 5 and unseen and any(e.followup_id for e in escalations)
     assert f.over_cap == sum(r.over_cap for r in referrals.values() if r.status != "redirected")
     assert_section_safe(f, publish(f, REGISTRY["dash"]))
 
