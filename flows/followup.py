@@ -113,7 +113,7 @@ def answer(state: dict[str, Any], spec: FollowUp, programme: Programme, lang: st
         return Reply(state)
     score = int(button)
     state["answers"].setdefault(iid, {})[item_id] = score
-    risks = [Risk(iid, item_id, score) for _ in instruments.risk_flags(instrument, item_id, score)]
+    risks = [Risk(iid, item_id, score)] if instruments.risk_signal(at, score) else []
     screens = [crisis(programme, lang, age)] if risks else []  # help first, before the next question
     if len(state["answers"][iid]) == len(instrument.items):
         state["results"][iid] = instruments.score(instrument, state["answers"][iid]).as_dict()

@@ -297,7 +297,7 @@ class IntakeFlow:
         found = step.item if step is not None else None
         if found is not None and value is not None:
             instrument, item_id = found
-            if instruments.risk_flags(instrument, item_id, int(value)):
+            if instruments.risk_signal(state.step, value):
                 if "risk" not in state.flags:
                     state.flags.append("risk")
                 if state.step not in state.risk_items:

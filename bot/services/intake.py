@@ -107,19 +107,6 @@ async def _kept(uow: UnitOfWork, candidate_id: int) -> list[str]:
     return kept + (["referral"] if await uow.referrals.of_candidate(candidate_id) else [])
 
 
-def _risk_answer(step: str, value: str) -> tuple[str, str, int] | None:
-    """(instrument, item, score) if `value` is one of the item's own answers and a risk answer."""
-    iid, _, item_id = step.partition(".")
-    if not item_id or iid not in instruments.available() or not value.lstrip("-").isdigit():
-        return None
-    instrument = instruments.load(iid)
-    if item_id not in {i.id for i in instrument.items}:
-        return None
-    score = int(value)
-    if score not in {o.score for o in instrument.options_of(instrument.item(item_id))}:
-        return None
-    return (iid, item_id, score) if instruments.risk_flags(instrument, item_id, score) else None
-
 
 class IntakeService:
     def __init__(self, uow: Callable[[], UnitOfWork], flow: IntakeFlow, clock: Clock,
@@ -270,9 +257,9 @@ class IntakeService:
         """
         risky: list[tuple[str, str, int]] = []
         for step, value in answers.items():
-            found = _risk_answer(step, value)
+            found = instruments.risk_signal(step, value)
             if found is not None:
-                risky.append(found)
+                risky.append((found.instrument, found.item, found.score))
         if not risky:
             return []
         for attempt in range(3):  # a concurrent answer saved the state first: read it again (the rows once)

@@ -260,6 +260,35 @@ def risk_flags(instrument: Instrument, item_id: str, score: int) -> tuple[str, .
     return tuple(r.flag for r in instrument.risk if r.item == item_id and score >= r.min)
 
 
+@dataclass(frozen=True, slots=True)
+class RiskSignal:
+    """A risk answer: which instrument's item, and the score given."""
+
+    instrument: str
+    item: str
+    score: int
+
+
+def risk_signal(step: str, value: object) -> RiskSignal | None:
+    """The one place an answer becomes a risk signal, for the chat, the web form and the follow-ups.
+
+    `step` names an item ("mdi.6"), `value` is what was answered (a score, as given). A signal only for
+    one of the item's own answers that meets a risk rule of the instrument's file; anything else (an
+    unknown item, "²", a number of 5,000 digits) is simply no signal."""
+    iid, _, item_id = str(step).partition(".")
+    text = str(value)
+    digits = text.removeprefix("-")
+    if not item_id or iid not in available() or not (digits.isascii() and digits.isdigit()) or len(text) > 4:
+        return None
+    instrument = load(iid)
+    if item_id not in {i.id for i in instrument.items}:
+        return None
+    score = int(text)
+    if score not in {o.score for o in instrument.options_of(instrument.item(item_id))}:
+        return None
+    return RiskSignal(iid, item_id, score) if risk_flags(instrument, item_id, score) else None
+
+
 def score(instrument: Instrument, answers: Mapping[str, int], band_set: str | None = None) -> Result:
     """Score a complete set of answers, banded by `band_set` (the instrument's default for None).
 

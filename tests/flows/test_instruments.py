@@ -221,3 +221,13 @@ def test_reliable_change_thresholds_name_their_source_or_say_none_is_published()
         assert ins.reliable_change is None and "none published" in ins.reliable_change_source
     for iid in instruments.available():
         assert instruments.load(iid).reliable_change_source.strip()
+
+
+def test_one_function_turns_an_answer_into_a_risk_signal_and_refuses_what_is_not_an_answer() -> None:
+    """`risk_signal`: what the chat, the web form and the follow-ups all call (issue 20)."""
+    assert instruments.risk_signal("mdi.6", "1") == instruments.RiskSignal("mdi", "6", 1)
+    assert instruments.risk_signal("phq9.9", 3) == instruments.RiskSignal("phq9", "9", 3)
+    for step, value in (("mdi.6", "0"), ("phq9.9", "0"), ("phq9.8", "3"), ("mdi.6", "9"), ("mdi.6", "²"),
+                        ("mdi.6", "1" * 5000), ("mdi.6", "-1"), ("mdi.x", "3"), ("nope.6", "3"), ("mdi", "3"),
+                        ("gad7.7", "3")):
+        assert instruments.risk_signal(step, value) is None, (step, value)

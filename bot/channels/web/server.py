@@ -122,7 +122,7 @@ def chosen_on(instrument: instruments.Instrument, form: MultiDictProxy[Any]) -> 
 
 
 def any_risk(instrument: instruments.Instrument, given: dict[str, str]) -> bool:
-    return any(instruments.risk_flags(instrument, k.partition(".")[2], int(v)) for k, v in given.items())
+    return any(instruments.risk_signal(k, v) for k, v in given.items() if k.partition(".")[0] == instrument.id)
 
 
 class WebChannel:
