@@ -125,3 +125,18 @@ def test_export_file_and_mydata_copy_are_readable_by_their_owner_only(tmp_path: 
     copy = tmp_path / "ipsbot-mydata-bo.json"
     assert stat.S_IMODE(copy.stat().st_mode) == 0o600
     assert "Ana" in copy.read_text(encoding="utf-8")
+
+
+def test_staff_list_names_every_programme_where_an_urgent_case_would_reach_nobody(tmp_path: Path) -> None:
+    """Issue 20: a new installation has no staff until its invites are used; `ipsbot staff list` says
+    loudly where an urgent case would reach nobody, and where it would reach no consultant."""
+    env = process_env(tmp_path, PYTHONPATH=str(ROOT))
+    shown = cli(env, tmp_path, "staff", "list")
+    assert shown.returncode == 0, shown.stderr
+    for programme in ("reconnect", "vejle", "hjorring", "sjaelland", "jonkoping"):
+        assert f"WARNING: programme {programme}: an urgent case would reach nobody" in shown.stdout
+    invited = cli(env, tmp_path, "invite", "--role", "operator", "--name", "Ops")
+    assert invited.returncode == 0, invited.stderr and "invite code: " in invited.stdout
+    invited = cli(env, tmp_path, "invite", "--role", "coordinator", "--programme", "vejle")
+    assert invited.returncode == 0 and "invite code: " in invited.stdout  # unused invites reach nobody yet
+    assert "WARNING: programme vejle: an urgent case would reach nobody" in cli(env, tmp_path, "staff", "list").stdout
