@@ -199,16 +199,17 @@ class Escalations:
         return ids
 
     async def staff_left(self, uow: UnitOfWork, staff: Staff, now: datetime) -> list[int]:
-        """A member of staff was removed: an unseen escalation whose every told person is gone steps now,
-        rather than waiting for its next step addressed to nobody who can press "Seen"."""
+        """A member of staff was removed: an unseen escalation whose rung told last has nobody left on it
+        (or whose every told person is gone) steps now, rather than leaving its next step to a rung that
+        can no longer press "Seen"."""
         ids: list[int] = []
         for row in await uow.escalations.all_open():
             if row.status != Status.SENT.value or staff.id not in (row.told or []):
                 continue
-            if staff.role != "operator" and row.programme_id != staff.programme_id:
-                continue
-            told = [await uow.staff.get(staff_id) for staff_id in row.told]
-            if not any(member is not None and member.active for member in told):
+            copies = await uow.escalations.copies(row.id)
+            current = {c.staff_id for c in copies if c.rung == row.rung} or set(row.told)
+            members = [await uow.staff.get(staff_id) for staff_id in current]
+            if not any(member is not None and member.active for member in members):
                 ids += await self.step(uow, row, now)
         return ids
 

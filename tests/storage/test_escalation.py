@@ -222,3 +222,21 @@ async def test_a_claim_or_a_press_names_who_saw_it_and_is_audited(factory: Facto
     assert row.status == "seen" and row.seen_at == clock.now()
     trail = [a.action for a in await actions(factory) if a.referral_id == referral.id]
     assert "escalation.seen" in trail and ("referral.claimed" in trail) is claims
+
+
+async def test_when_the_rung_told_last_is_removed_the_ladder_moves_on_at_once(factory: Factory) -> None:
+    """Found by the model-based test: the coordinator told last was removed while the consultant, told hours
+    before, had not pressed; waiting for the next step would leave the case with nobody fresh on it."""
+    clock = ManualClock(START)
+    svc = service(factory, clock)
+    consultant = await join(factory, svc, 371, "consultant")
+    await until(svc, person(471), await svc.start(person(471), "pilot"), {**URGENT, "q.age": "70"})  # outside
+    coordinator = await join(factory, svc, 372, "coordinator")
+    await clocks(factory, svc, clock, hours=7)
+    assert len(copies(await sent_to(factory, coordinator.chat_id))) == 1
+    before = len(copies(await sent_to(factory, consultant.chat_id)))
+    async with UnitOfWork(factory) as uow:
+        gone = await uow.staff.find(coordinator.channel, coordinator.external_id)
+        assert gone is not None
+        await svc.casework.remove_staff(uow, gone.id, clock.now())
+    assert len(copies(await sent_to(factory, consultant.chat_id))) == before + 1  # told again, now
