@@ -430,10 +430,10 @@ class Casework:
         if staff is None:
             return []
         t = Translator(staff.language)
-        programme = self.registry[staff.programme_id]
+        programme = self.registry.get(staff.programme_id)  # an operator's is every programme: no cases of theirs
         open_cases = await uow.cases.open_cases(staff.id)
-        head = Screen(t("staff.cases.title", n=len(open_cases), cap=programme.caseload_cap) if open_cases
-                      else t("staff.cases.none"))
+        head = Screen(t("staff.cases.title", n=len(open_cases), cap=programme.caseload_cap)
+                      if open_cases and programme is not None else t("staff.cases.none"))
         to = staff_address(staff.contact)
         ids = [await self.queue(uow, to, [head], now)]
         for referral in open_cases:  # a message per case, each linked to its person (erased with them)

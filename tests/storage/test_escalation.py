@@ -126,7 +126,9 @@ async def test_with_nobody_at_all_the_person_is_told_and_the_first_who_joins_get
     assert DA("staff.escalation.as.operators") in card["text"]
     async with UnitOfWork(factory) as uow:
         await svc.casework.press(uow, operator, card["step"], "seen", 3, clock.now())
+        await svc.casework.cases(uow, operator, clock.now())  # /cases: an operator holds none (no programme)
     assert (await escalations(factory))[0].status == "seen"
+    assert (await sent_to(factory, operator.chat_id))[-1]["text"] == DA("staff.cases.none")
 
 
 async def join_with_code(factory: Factory, svc: IntakeService, chat_id: int, code: str) -> Any:
