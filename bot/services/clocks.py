@@ -78,9 +78,9 @@ class ClockRunner:
         return messages
 
     async def run(self, stopping: asyncio.Event) -> None:
-        while not stopping.is_set():
-            self._woken.clear()  # a wake during the round below makes the next one come at once
-            await self.once()
+        """Rounds until `stopping`; the first after one interval (or a wake), so that it never sends
+        alongside the drain a process does as it starts (a message would go twice)."""
+        while True:
             stop = asyncio.ensure_future(stopping.wait())
             woken = asyncio.ensure_future(self._woken.wait())
             with contextlib.suppress(TimeoutError):
@@ -88,3 +88,7 @@ class ClockRunner:
                                        timeout=self._every)
             for task in (stop, woken):
                 task.cancel()
+            if stopping.is_set():
+                return
+            self._woken.clear()  # a wake during the round below makes the next one come at once
+            await self.once()

@@ -6,6 +6,7 @@ ManualClock: the paths that lost people before the escalation, each as a test.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import ManualClock
-from bot.services.clocks import tick
+from bot.services.clocks import ClockRunner, tick
 from bot.services.intake import IntakeService
 from flows.answers import Command
 from locales import Translator
@@ -242,3 +243,26 @@ async def test_when_the_rung_told_last_is_removed_the_ladder_moves_on_at_once(fa
         assert gone is not None
         await svc.casework.remove_staff(uow, gone.id, clock.now())
     assert len(copies(await sent_to(factory, consultant.chat_id))) == before + 1  # told again, now
+
+
+async def test_the_clocks_wait_an_interval_then_send_what_a_channel_woke_them_with_at_once(factory: Factory) -> None:
+    clock = ManualClock(START)
+    svc = service(factory, clock)
+    sent: list[dict[int, dict[str, Any]]] = []
+
+    async def send(messages: dict[int, dict[str, Any]]) -> None:
+        sent.append(dict(messages))
+
+    runner = ClockRunner(lambda: UnitOfWork(factory), svc, clock, send, every=3600)
+    stopping = asyncio.Event()
+    task = asyncio.create_task(runner.run(stopping))
+    await asyncio.sleep(0.05)
+    assert sent == []  # not alongside the drain a process does as it starts
+    runner.wake({7: {"to": {"channel": "telegram", "id": "1"}}})
+    for _ in range(200):
+        if sent:
+            break
+        await asyncio.sleep(0.01)
+    assert sent and 7 in sent[0]  # at once, not an hour later
+    stopping.set()
+    await asyncio.wait_for(task, 5)
