@@ -325,26 +325,27 @@ class IntakeService:
         before = len(uow.outbox.added)
         for row in await uow.escalations.due(now):
             if row.status == EscalationStatus.PENDING.value and row.referral_id is None:
-                referral = await self._partial(uow, row.candidate_id, now)
+                referral = await self._partial(uow, row.candidate_id, row.programme_id, now)
                 if referral is None:
                     continue
                 row.referral_id = referral.id
             await self.casework.escalations.step(uow, row, now)
         return list(uow.outbox.added[before:])
 
-    async def _partial(self, uow: UnitOfWork, candidate_id: int, now: datetime) -> Any:
-        """The urgent partial referral of the person's latest intake (whatever its status), made once."""
+    async def _partial(self, uow: UnitOfWork, candidate_id: int, programme_id: str, now: datetime) -> Any:
+        """The urgent partial referral of the person's latest intake (whatever its status), made once; in
+        the escalation's programme if the intake names none (restarted before choosing one)."""
         intake = await uow.intakes.latest(candidate_id)
         if intake is None:
             return None
         existing = await uow.referrals.for_intake(intake.id)
         if existing is not None:
             return existing
-        programme = self.flow.registry.get(intake.programme_id)
-        if programme is None:
-            log.error("an escalation's intake names no known programme; it cannot be sent")
+        programme = self.flow.registry.get(intake.programme_id) or self.flow.registry.get(programme_id)
+        if programme is None:  # its programme file was removed since: said loudly, tried again each round
+            log.error("an escalation's programme %s is not known; it cannot be sent", programme_id)
             return None
-        state = intake.state if intake.state and intake.state.get("programme") else {
+        state = intake.state if intake.state and intake.state.get("programme") == programme.id else {
             "programme": programme.id, "lang": intake.language, "flags": ["risk"]}
         payload = self.flow.partial(state)
         payload["risks"] = as_listed(await uow.risks.of_candidate(candidate_id))
