@@ -18,12 +18,13 @@ def refuse_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode) -> None:
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=True)
         try:
-            first = seen.setdefault(key, key_node.start_mark.line + 1)
+            first = seen.get(key)
         except TypeError:  # an unhashable key: the loader itself refuses it
             continue
-        if first != key_node.start_mark.line + 1:
+        if first is not None:  # also on the same line: {x: 1, x: 2}
             raise ConstructorError(None, None, f"duplicate key {key!r} (first on line {first})",
                                    key_node.start_mark)
+        seen[key] = key_node.start_mark.line + 1
 
 
 class StrictLoader(yaml.SafeLoader):

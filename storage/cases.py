@@ -74,11 +74,6 @@ class StaffRepository:
     async def consultants(self, programme_id: str) -> list[Staff]:
         return await self.with_role(programme_id, "consultant")
 
-    async def on_watch(self, programme_id: str) -> list[Staff]:
-        """Who must hear of an urgent case no consultant holds: the programme's coordinators, or its
-        consultants when it has none (empty only when the programme has neither)."""
-        return await self.with_role(programme_id, "coordinator") or await self.consultants(programme_id)
-
     async def with_role(self, programme_id: str, role: str) -> list[Staff]:
         """The programme's active staff in one role (consultant, peer, coordinator)."""
         result = await self.session.scalars(

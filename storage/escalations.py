@@ -56,15 +56,17 @@ class EscalationRepository:
                                          Escalation.status.in_(OPEN_VALUES))
         if cause is not None:
             query = query.where(Escalation.cause == cause)
-        return list((await self.session.scalars(query.order_by(Escalation.id))).all())
+        return list((await self.session.scalars(query.order_by(Escalation.id).with_for_update())).all())
 
     async def of_referral(self, referral_id: int) -> list[Escalation]:
         return list((await self.session.scalars(
-            select(Escalation).where(Escalation.referral_id == referral_id).order_by(Escalation.id))).all())
+            select(Escalation).where(Escalation.referral_id == referral_id).order_by(Escalation.id)
+            .with_for_update())).all())
 
     async def all_open(self) -> list[Escalation]:
         return list((await self.session.scalars(
-            select(Escalation).where(Escalation.status.in_(OPEN_VALUES)).order_by(Escalation.id))).all())
+            select(Escalation).where(Escalation.status.in_(OPEN_VALUES)).order_by(Escalation.id)
+            .with_for_update())).all())
 
     async def due(self, now: datetime, *, limit: int = 100) -> list[Escalation]:
         """Escalations whose next step is due, locked for this transaction (others skip them)."""

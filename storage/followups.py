@@ -81,10 +81,6 @@ class FollowUpRepository:
     async def get(self, followup_id: int) -> FollowUp | None:
         return await self.session.get(FollowUp, followup_id)
 
-    async def refresh(self, row: FollowUp) -> None:
-        """Read the row again (after a conditional update by SQL)."""
-        await self.session.refresh(row)
-
     async def open_sent_before(self, before: datetime) -> list[FollowUp]:
         """Open follow-ups asked before this time (to lapse)."""
         return list((await self.session.scalars(

@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from types import TracebackType
 
 from sqlalchemy import text
@@ -131,6 +133,20 @@ class UnitOfWork:
                 await self.session.close()
             finally:
                 self._release()
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """A part of the transaction that can fail alone (the clocks: one step that raises does not undo
+        the others); what it queued in the outbox is forgotten with it."""
+        mark = len(self.outbox.added)
+        try:
+            async with self.session.begin_nested():
+                yield
+        except BaseException:
+            for outbox_id in self.outbox.added[mark:]:
+                self.outbox.fresh.pop(outbox_id, None)
+            del self.outbox.added[mark:]
+            raise
 
     async def take_turn(self, name: str) -> bool:
         """Whether this transaction may take a turn that one process at a time takes (the clocks): on

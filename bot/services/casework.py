@@ -219,7 +219,9 @@ class Casework:
             return ids
         referral.status, referral.waiting_since = ReferralStatus.REDIRECTED.value, None
         await uow.audit.record(actor="system", action="referral.redirected", at=now, referral_id=referral.id)
-        return ids + await self.escalations.again(uow, referral, subject or 0, now)
+        if subject is None:  # erased meanwhile: nobody to check on
+            return ids
+        return ids + await self.escalations.again(uow, referral, subject, now)
 
     async def _offer(self, uow: UnitOfWork, referral: Referral, staff: list[Staff], programme: Programme,
                      consent_at: datetime | None, now: datetime, note: str = "") -> list[int]:
@@ -498,8 +500,9 @@ class Casework:
         await uow.audit.record(actor="cli", action="staff.removed", at=now, detail=f"staff:{staff.id}")
         for referral in urgent:
             await self._offer_again(uow, referral, self.registry[referral.programme_id], now, "staff.holder_left")
-            await self.escalations.again(uow, referral, await self.subject_of(uow, referral) or 0, now,
-                                         cause=EscalationCause.HOLDER_LEFT)
+            subject = await self.subject_of(uow, referral)
+            if subject is not None:
+                await self.escalations.again(uow, referral, subject, now, cause=EscalationCause.HOLDER_LEFT)
         await self.escalations.staff_left(uow, staff, now)  # what only they were told goes up the ladder now
         programme = self.registry.get(staff.programme_id)
         if programme is not None:

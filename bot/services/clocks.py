@@ -41,9 +41,17 @@ async def tick(intake: IntakeService, uow: UnitOfWork, now: datetime) -> dict[in
     if not await uow.take_turn(CLOCK_LOCK):
         return {}
     casework = intake.casework
-    await casework.resend_urgent(uow, now)  # urgent referrals nobody claimed in time: offered again
-    await intake.escalate_due(uow, now)  # the next rung told; a left intake made a partial referral
-    await casework.followups.schedule(uow, now)  # asked once, lapsed, or counted as missed
+    parts: tuple[tuple[str, Callable[[UnitOfWork, datetime], Awaitable[object]]], ...] = (
+        ("urgent offers", casework.resend_urgent),  # urgent referrals nobody claimed in time: offered again
+        ("escalations", intake.escalate_due),  # the next rung told; a left intake made a partial referral
+        ("follow-ups", casework.followups.schedule),  # asked once, lapsed, or counted as missed
+    )
+    for name, part in parts:  # one part that fails does not stop the others
+        try:
+            async with uow.savepoint():
+                await part(uow, now)
+        except Exception:
+            log.exception("the clocks' %s failed; tried again on the next round", name)
     return dict(uow.outbox.fresh)
 
 

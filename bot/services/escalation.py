@@ -40,6 +40,7 @@ from storage.repositories import UnitOfWork
 log = logging.getLogger(__name__)
 
 STEP = "esc"  # a copy's button: "esc.<id>" | "seen"
+RETRY = timedelta(hours=1)  # a step that could not be taken is tried again then, behind the others
 
 
 def window(programme: Programme) -> timedelta:
@@ -56,8 +57,9 @@ class Escalations:
     async def risk_given(self, uow: UnitOfWork, candidate_id: int, programme_id: str, now: datetime) -> None:
         """A risk answer in an intake: pending until the intake had its time to finish (one per person)."""
         programme = self.registry.get(programme_id)
-        if programme is None or await uow.escalations.open_of(candidate_id, EscalationCause.INTAKE.value):
-            return
+        open_ones = await uow.escalations.open_of(candidate_id, EscalationCause.INTAKE.value)
+        if programme is None or any(row.referral_id is None for row in open_ones):
+            return  # one is pending for this intake already (one for an earlier referral does not cover it)
         state = ladder_rules.pending(now, timedelta(hours=programme.risk_abandon_hours), window(programme))
         await uow.escalations.open(candidate_id=candidate_id, programme_id=programme.id,
                                    cause=EscalationCause.INTAKE.value, state=state, now=now)
@@ -121,8 +123,10 @@ class Escalations:
         """Take the next step of `row` now: tell the next rung (or the top again), or wait for anyone."""
         programme = self.registry.get(row.programme_id)
         referral = await uow.referrals.get(row.referral_id) if row.referral_id else None
-        if programme is None or referral is None:  # nothing to show yet (a pending step makes the referral first)
-            log.error("escalation %s has no %s", row.id, "programme" if programme is None else "referral")
+        if programme is None or referral is None:  # its programme file removed, or the referral erased
+            log.error("escalation %s has no %s; tried again in an hour", row.id,
+                      "programme" if programme is None else "referral")
+            row.next_at = now + RETRY
             return []
         ladder, staff = await self.ladder(uow, programme.id, referral)
         before = state_of(row)
@@ -234,9 +238,15 @@ class Escalations:
                             now: datetime) -> list[int]:
         """"Seen" on an urgent offer (the consultant's offer is their copy): every open escalation of it."""
         ids: list[int] = []
-        for row in await uow.escalations.of_referral(referral.id):
-            if row.status in (Status.PENDING.value, Status.SENT.value, Status.UNREACHED.value):
-                ids += await self.mark_seen(uow, row, staff, now, pressed=(staff_address(staff.contact), ref))
+        rows = await uow.escalations.of_referral(referral.id)
+        for row in rows:
+            if row.status in (Status.SENT.value, Status.UNREACHED.value):  # their offer keeps its Claim
+                ids += await self.mark_seen(uow, row, staff, now, pressed=None)
+        if not ids and rows and rows[-1].seen_by is not None:  # seen already: say who took it
+            first = await uow.staff.get(rows[-1].seen_by)
+            text = Translator(staff.language)("staff.escalation.taken", id=referral.id,
+                                              name=first.name if first else "?")
+            ids.append(await self.notifier.queue(uow, staff_address(staff.contact), [Screen(text)], now))
         return ids
 
     async def claimed(self, uow: UnitOfWork, referral: Referral, staff: Staff, now: datetime) -> list[int]:

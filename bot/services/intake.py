@@ -15,6 +15,7 @@ from typing import Any
 from bot.clock import Clock
 from bot.services.casework import Casework
 from bot.services.erasure import erase
+from bot.services.escalation import RETRY
 from flows import instruments
 from flows.address import Address
 from flows.answers import Answer, Command
@@ -323,13 +324,24 @@ class IntakeService:
         urgent referral: the consent they gave covered the risk answer, and promised contact.
         """
         before = len(uow.outbox.added)
+        escalations = self.casework.escalations
         for row in await uow.escalations.due(now):
-            if row.status == EscalationStatus.PENDING.value and row.referral_id is None:
-                referral = await self._partial(uow, row.candidate_id, row.programme_id, now)
-                if referral is None:
-                    continue
-                row.referral_id = referral.id
-            await self.casework.escalations.step(uow, row, now)
+            try:
+                async with uow.savepoint():  # one step that fails does not undo the others
+                    if row.status == EscalationStatus.PENDING.value and row.referral_id is None:
+                        referral = await self._partial(uow, row.candidate_id, row.programme_id, now)
+                        if referral is None:
+                            row.next_at = now + RETRY  # tried again later, behind the others
+                            continue
+                        row.referral_id = referral.id
+                    await escalations.step(uow, row, now)
+            except Exception:
+                log.exception("an escalation step failed; it is tried again on the next round")
+        # waiting for anyone, while someone joined in another process as the step found nobody
+        for row in await uow.escalations.unreached():
+            ladder, _ = await escalations.ladder(uow, row.programme_id, None)
+            if ladder.anyone:
+                await escalations.step(uow, row, now)
         return list(uow.outbox.added[before:])
 
     async def _partial(self, uow: UnitOfWork, candidate_id: int, programme_id: str, now: datetime) -> Any:

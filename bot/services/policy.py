@@ -66,7 +66,9 @@ def may_mark_seen(staff: Staff | None, row: Escalation | None, referral: Referra
     Only an active member of staff: an operator (any programme); else of the escalation's programme,
     a coordinator, the consultant holding the case, or a consultant it was sent to. Peers never.
     """
-    if staff is None or row is None or not staff.active or button != "seen":
+    if staff is None or row is None or referral is None or not staff.active or button != "seen":
+        return False
+    if row.sent_at is None or row.referral_id != referral.id:  # nobody was sent it: nothing to have seen
         return False
     if staff.role == "operator":
         return True

@@ -266,3 +266,36 @@ async def test_the_clocks_wait_an_interval_then_send_what_a_channel_woke_them_wi
     assert sent and 7 in sent[0]  # at once, not an hour later
     stopping.set()
     await asyncio.wait_for(task, 5)
+
+
+async def test_a_new_intakes_risk_answer_is_not_covered_by_an_earlier_referrals_unseen_escalation(
+    factory: Factory,
+) -> None:
+    """Found in review: an earlier urgent referral still unseen must not swallow a later intake's risk answer."""
+    clock = ManualClock(START)
+    svc = service(factory, clock)
+    await join(factory, svc, 381, "consultant")
+    who = person(481)
+    await until(svc, who, await svc.start(who, "pilot"), URGENT)  # referral 1: urgent, nobody presses
+    clock.advance(hours=1)
+    await until(svc, who, await svc.start(who, "pilot", fresh=True), URGENT, stop="q.goal")  # again, then left
+    first, pending = await escalations(factory)
+    assert (first.status, pending.status, pending.referral_id) == ("sent", "pending", None)
+    await clocks(factory, svc, clock, hours=6)
+    _, partial = await referrals(factory)
+    assert partial.payload["partial"] is True and (await escalations(factory))[1].referral_id == partial.id
+
+
+async def test_a_pending_escalation_cannot_be_marked_seen_by_a_forged_press(factory: Factory) -> None:
+    clock = ManualClock(START)
+    svc = service(factory, clock)
+    coordinator = await join(factory, svc, 391, "coordinator")
+    who = person(491)
+    await until(svc, who, await svc.start(who, "pilot"), URGENT, stop="q.goal")  # pending: nobody sent it
+    (row,) = await escalations(factory)
+    async with UnitOfWork(factory) as uow:
+        await svc.casework.press(uow, coordinator, f"esc.{row.id}", "seen", 1, clock.now())
+    (row,) = await escalations(factory)
+    assert row.status == "pending" and "denied" in [a.action for a in await actions(factory)]
+    await clocks(factory, svc, clock, hours=6)  # and it still becomes a partial referral that reaches them
+    assert len(copies(await sent_to(factory, coordinator.chat_id))) == 1

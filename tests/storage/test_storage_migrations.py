@@ -429,6 +429,16 @@ async def test_0014_turns_follow_up_risk_alerts_into_escalations_and_back(backen
                 ":at, 'answered', 3, :state, :at, :at, 1)",
                 "INSERT INTO alert_copies (id, followup_id, staff_id, message_ref, created_at) "
                 "VALUES (1, 1, 1, 77, :at)",
+                # in hand too: an urgent referral nobody claimed, and a risk answer no referral carries (left)
+                "INSERT INTO candidates (id, subject_hash, channel, language, unreachable, created_at) "
+                "VALUES (2, 'h2', 'telegram', 'da', false, :at), (3, 'h3', 'telegram', 'da', false, :at)",
+                "INSERT INTO intakes (id, candidate_id, programme_id, language, status, state, state_version, "
+                "started_at, updated_at) VALUES (2, 2, 'vejle', 'da', 'completed', :state, 3, :at, :at), "
+                "(3, 3, 'vejle', 'da', 'active', :state, 3, :at, :at)",
+                "INSERT INTO referrals (id, intake_id, programme_id, language, created_at, outcome, reason, urgent, "
+                "priority, status, payload) VALUES (2, 2, 'vejle', 'da', :at, :state, :state, true, :state, "
+                "'new', :state)",
+                "INSERT INTO risk_events (id, candidate_id, intake_id, at, detail) VALUES (1, 3, 3, :at, :state)",
             ):
                 await connection.execute(text(statement), {"at": at, "state": sealed})
         await upgrade(backend_url, "0014")
@@ -436,8 +446,12 @@ async def test_0014_turns_follow_up_risk_alerts_into_escalations_and_back(backen
         async with engine.connect() as connection:
             rows = (await connection.execute(text(
                 "SELECT followup_id, cause, status, seen_by, next_at IS NULL FROM escalations "
-                "ORDER BY followup_id"))).all()
+                "WHERE followup_id IS NOT NULL ORDER BY followup_id"))).all()
             assert [tuple(r) for r in rows] == [(1, "followup", "sent", None, False), (2, "followup", "seen", 1, True)]
+            rows = (await connection.execute(text(
+                "SELECT candidate_id, referral_id, status FROM escalations WHERE followup_id IS NULL "
+                "ORDER BY candidate_id"))).all()
+            assert [tuple(r) for r in rows] == [(2, 2, "sent"), (3, None, "pending")]  # due at once
         assert "alert_copies" not in await _table_names(backend_url)
         await downgrade(backend_url, "0013")
         await engine.dispose()

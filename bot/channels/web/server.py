@@ -211,7 +211,10 @@ class WebChannel:
         if origin is None:
             return None
         ours = {request.host, urlsplit(self.settings.web_url or "").netloc} - {""}
-        return urlsplit(origin).netloc in ours
+        try:
+            return urlsplit(origin).netloc in ours
+        except ValueError:  # "http://[": not an origin of ours
+            return False
 
     @staticmethod
     def person(session: tokens.Session, language: str | None = None) -> Person:
@@ -656,14 +659,16 @@ class WebChannel:
         except web.HTTPRequestEntityTooLarge:
             return self._problem(request, "web.too_large", 413, await self._language(request))
         session = self._posted_session(request, form)
-        if self._limited(request, session):
-            return self._problem(request, "web.rate_limited", 429)
+        if self._limited(request, session):  # a risk answer still gets crisis help first (nothing stored)
+            return await self._refused(request, form, "web.rate_limited", 429)
         if self._same_origin(request) is False:  # a form on another site: login CSRF, a planted session
             return await self._refused(request, form, "web.csrf", 403)
         if session is None:
             return await self._refused(request, form, "web.expired", 410)
         if not tokens.csrf_ok(session, str(form.get("csrf", ""))):
-            return await self._refused(request, form, "web.csrf", 403, session)
+            # the page was not made for this cookie's session (another person's old page on a shared
+            # phone): crisis help first, but nothing stored in the intake the cookie names
+            return await self._refused(request, form, "web.csrf", 403)
         return session, form
 
     async def _stored(self, request: web.Request, session: tokens.Session,
@@ -811,6 +816,8 @@ class WebChannel:
         current = await self._current(self.person(session)) if session.kind != "n" else None
         if current is None:
             return await self._refused(request, form, "web.expired", 410)
+        if session.kind == "w" and not self._here(request, session):  # an old page on a shared phone
+            return self._ask_whose(request, session, current, str(current.state.get("programme") or ""), None)
         return session, current
 
     async def my_data(self, request: web.Request) -> web.Response:

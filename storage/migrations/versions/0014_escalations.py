@@ -1,7 +1,8 @@
 """One escalation for every urgent case: `escalations` (the ladder's state: who was told, the next
 step, who saw it) and `escalation_copies` (each staff member's copy, to say who took it). A
 follow-up's risk alert becomes an escalation: an unseen one is carried over (due at once), and the
-follow-up's own alert columns and `alert_copies` go.
+follow-up's own alert columns and `alert_copies` go. What the code before had in hand (an urgent
+referral not claimed or checked, a risk answer no referral carries) becomes an escalation due at once.
 
 Revision ID: 0014
 Revises: 0013
@@ -68,6 +69,7 @@ def upgrade() -> None:
     op.create_index(op.f("ix_escalation_copies_escalation_id"), "escalation_copies", ["escalation_id"], unique=False)
     op.create_index(op.f("ix_escalation_copies_staff_id"), "escalation_copies", ["staff_id"], unique=False)
     _carry_over_alerts()
+    _carry_over_urgent_cases()
     op.drop_index(op.f("ix_alert_copies_staff_id"), table_name="alert_copies")
     op.drop_index(op.f("ix_alert_copies_followup_id"), table_name="alert_copies")
     op.drop_table("alert_copies")
@@ -101,6 +103,37 @@ def _carry_over_alerts() -> None:
             seen_at=row.alert_seen_at, seen_by=row.alert_seen_by))
 
 
+def _carry_over_urgent_cases() -> None:
+    """What the code before this revision still had in hand becomes an escalation due at once: an urgent
+    referral not claimed (or, outside the target group, not checked), and a risk answer that no later
+    referral of the person carries (its intake left, restarted or declined: pending, so that the first
+    round makes the urgent partial referral)."""
+    bind = op.get_bind()
+    now = datetime.now(UTC)
+    insert = sa.text("INSERT INTO escalations (candidate_id, programme_id, cause, referral_id, followup_id, status, "
+                     "rung, next_at, told, opened_at, sent_at, seen_at, seen_by) VALUES (:c, :p, 'intake', :r, "
+                     "NULL, :s, -1, :now, '[]', :opened, :sent, NULL, NULL)")
+    urgent = bind.execute(sa.text(
+        "SELECT r.id, i.candidate_id, r.programme_id, r.created_at FROM referrals r "
+        "JOIN intakes i ON i.id = r.intake_id WHERE r.urgent = :yes AND (r.status IN ('new', 'waiting') "
+        "OR (r.status = 'redirected' AND NOT EXISTS (SELECT 1 FROM audit_events a WHERE a.referral_id = r.id "
+        "AND a.action = 'referral.checked')))"),
+        {"yes": True}).all()
+    for referral_id, candidate_id, programme_id, created_at in urgent:
+        bind.execute(insert, {"c": candidate_id, "p": programme_id, "r": referral_id, "s": "sent", "now": now,
+                              "opened": created_at, "sent": created_at})
+    risks = bind.execute(sa.text(
+        "SELECT e.candidate_id, min(e.at) FROM risk_events e WHERE NOT EXISTS (SELECT 1 FROM referrals r JOIN "
+        "intakes i ON i.id = r.intake_id WHERE i.candidate_id = e.candidate_id AND r.created_at >= e.at) "
+        "GROUP BY e.candidate_id")).all()
+    for candidate_id, first_at in risks:
+        programme = bind.execute(sa.text("SELECT programme_id FROM intakes WHERE candidate_id = :c AND "
+                                         "programme_id != '' ORDER BY id DESC LIMIT 1"), {"c": candidate_id}).scalar()
+        if programme:
+            bind.execute(insert, {"c": candidate_id, "p": programme, "r": None, "s": "pending", "now": now,
+                                  "opened": first_at, "sent": None})
+
+
 def downgrade() -> None:
     with op.batch_alter_table("followups") as batch:
         for name in ALERT_TIMES:
@@ -125,7 +158,7 @@ def downgrade() -> None:
     # a follow-up escalation back onto its follow-up (its copies cannot be carried back)
     bind = op.get_bind()
     rows = bind.execute(sa.text("SELECT followup_id, opened_at, seen_at, seen_by FROM escalations "
-                                "WHERE followup_id IS NOT NULL")).all()
+                                "WHERE followup_id IS NOT NULL ORDER BY id")).all()  # the newest last: it wins
     for followup_id, opened_at, seen_at, seen_by in rows:
         bind.execute(sa.text("UPDATE followups SET alerted_at = :a, alert_seen_at = :s, alert_seen_by = :b "
                              "WHERE id = :id"), {"a": opened_at, "s": seen_at, "b": seen_by, "id": followup_id})
