@@ -519,7 +519,9 @@ class WebChannel:
         programme = self.app.registry.get(request.query.get("p", "").lower()[:40])
         state: dict[str, Any] | None = None
         session = self._cookie(request)
-        if session is not None and session.kind == "w":  # the person's own lines: their region and age
+        # the person's own lines (their region and age), only for the person here: on a shared phone the
+        # next one would learn the last one's age band; for anyone else, the lines shown to everyone
+        if session is not None and session.kind == "w" and self._here(request, session):
             current = await self._current(self.person(session))
             if current is not None and (programme is None or current.state.get("programme") == programme.id):
                 state = {**current.state, "lang": lang}
