@@ -51,3 +51,11 @@ def test_an_instrument_file_with_a_key_given_twice_or_not_utf8_is_refused(tmp_pa
     finally:
         instruments.use_directory(None)
     assert yamlfile.load(shipped) == __import__("yaml").safe_load(shipped.read_text(encoding="utf-8"))
+
+
+def test_a_key_given_twice_on_one_line_is_refused_too(tmp_path: Path) -> None:
+    """Found in review: a flow mapping repeats a key on one line ({min: 18, min: 0})."""
+    text = SHIPPED.read_text(encoding="utf-8")
+    path = tmp_path / "vejle.yaml"
+    path.write_text(text.rstrip("\n") + "\nextra: {x: 1, x: 2}\n", encoding="utf-8")
+    assert any("duplicate key 'x'" in p.message for p in check([path]))
