@@ -492,11 +492,17 @@ class WebChannel:
         current = await self._current(self.person(session)) if session is not None and session.kind == "w" else None
         if session is None or current is None:
             return self._problem(request, "web.expired", 410)
-        if not self._here(request, session):
-            if current.state.get("status") != "active":  # a finished intake's short visit is over
-                return self._problem(request, "web.expired", 410, forget=True)
-            return self._ask_whose(request, session, current, str(current.state.get("programme") or ""), None)
-        return session, current
+        asked = self._whose_first(request, session, current)
+        return asked if asked is not None else (session, current)
+
+    def _whose_first(self, request: web.Request, session: tokens.Session, current: Current) -> web.Response | None:
+        """On a device where the person has not said lately that the intake is theirs: "whose is it?"
+        first (a finished intake's short visit is simply over); None when it is theirs."""
+        if session.kind != "w" or self._here(request, session):
+            return None
+        if current.state.get("status") != "active":
+            return self._problem(request, "web.expired", 410, forget=True)
+        return self._ask_whose(request, session, current, str(current.state.get("programme") or ""), None)
 
     async def continue_here(self, request: web.Request) -> web.StreamResponse:
         """"Continue as Ana": the person here says the intake is theirs; then its page."""
@@ -818,9 +824,8 @@ class WebChannel:
         current = await self._current(self.person(session)) if session.kind != "n" else None
         if current is None:
             return await self._refused(request, form, "web.expired", 410)
-        if session.kind == "w" and not self._here(request, session):  # an old page on a shared phone
-            return self._ask_whose(request, session, current, str(current.state.get("programme") or ""), None)
-        return session, current
+        asked = self._whose_first(request, session, current)  # an old page on a shared phone
+        return asked if asked is not None else (session, current)
 
     async def my_data(self, request: web.Request) -> web.Response:
         found = await self._posted_intake(request)
