@@ -70,7 +70,8 @@ def ics(slot: Slot, programme: Programme, lang: str, now: datetime, *, cancel: b
     event.add("location", t(f"place.{slot.place}"))
     event.add("description", t("ics.description", programme=programme.name(t.lang)))
     calendar.add_component(event)
-    return calendar.to_ical().decode()
+    ical: bytes = calendar.to_ical()  # icalendar's stubs leave this Any
+    return ical.decode()
 
 
 Verdict = Literal["done", "refused", "out_of_range"]  # what became of a peer's press in the slot calendar
