@@ -139,7 +139,8 @@ class Meetings:
             await self.notifier.queue(uow, staff_address(staff.contact),
                                       [Screen(t("slots.out_of_range", days=SLOT_HORIZON.days, **hours))], now)
 
-    async def _slot_step(self, uow: UnitOfWork, staff: Staff, step: str, button: str, now: datetime) -> Verdict:
+    # C901 waived until a typed slot draft on branch b-casework; the lead drops this noqa at merge
+    async def _slot_step(self, uow: UnitOfWork, staff: Staff, step: str, button: str, now: datetime) -> Verdict:  # noqa: C901
         """One step of publishing slots; the button carries what was chosen so far (``YYYYmmddHHMM-45-cafe-4``)."""
         t = Translator(staff.language)
         programme = self.registry[staff.programme_id]
