@@ -1,6 +1,6 @@
 """Runs one answer of one person through the flow and stores the result in one transaction.
 
-Every adapter (console, aiogram, python-telegram-bot) calls this; none of them holds dialogue
+Every channel adapter (the console, the messengers, the web form) calls this; none of them holds dialogue
 logic or touches the database directly.
 """
 
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 class Person:
     """Who is talking, as the adapter knows them."""
 
-    channel: str  # "console", "telegram"
+    channel: str  # as in an Address: "console", "web", a messenger's name
     external_id: str  # the channel's user id
     language: str | None = None  # the device's language, if known
     address: Address | None = None  # where the channel writes to them later (none: only in reply)

@@ -278,7 +278,7 @@ class RiskSignal:
 
 
 def risk_signal(step: str, value: object) -> RiskSignal | None:
-    """The one place an answer becomes a risk signal, for the chat, the web form and the follow-ups.
+    """The one place an answer becomes a risk signal, for the conversation, the web form and the follow-ups.
 
     `step` names an item ("mdi.6"), `value` is what was answered (a score, as given). A signal only for
     one of the item's own answers that meets a risk rule of the instrument's file; anything else (an
