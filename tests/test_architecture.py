@@ -333,3 +333,22 @@ def test_the_prose_check_sees_what_it_looks_for(tmp_path: Path) -> None:
                       'y = "chat"  # a string is code, not prose\n', encoding="utf-8")
     words = [word for _, text in prose_in(sample) for word in telegram_words(text)]
     assert words == ["Telegram", "chat.", "chat_id"]
+
+
+STRICT_MODULES = {"flows", "flows.*", "bot.services", "bot.services.*"}
+
+
+def test_flows_and_services_are_typed_as_mypy_strict() -> None:
+    """The override for flows/ and bot/services/ sets every flag `mypy --strict` sets (test_quality.py runs
+    mypy). mypy takes no `strict` per module, so the flags are listed; a flag a newer mypy adds fails here."""
+    from mypy.main import define_options  # mypy's own list of what --strict turns on
+    from mypy.options import PER_MODULE_OPTIONS
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["mypy"]
+    overrides = [o for o in config.get("overrides", []) if set(o["module"]) >= STRICT_MODULES]
+    assert len(overrides) == 1, "one override names flows and bot.services"
+    _, _, strict = define_options()
+    assert strict, "mypy's strict flags not found"
+    missing = [f"{dest} = {value}" for dest, value in strict
+               if (overrides[0] if dest in PER_MODULE_OPTIONS else config).get(dest) is not value]
+    assert missing == []
