@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy.engine import make_url
@@ -19,7 +20,6 @@ from bot.settings import Settings
 from flows import instruments
 from flows.intake import IntakeFlow
 from flows.programmes import Registry
-from locales import compile_catalogues
 from storage import crypto, keys
 from storage.db import make_engine, make_session_factory, upgrade
 from storage.repositories import UnitOfWork
@@ -30,6 +30,16 @@ log = logging.getLogger(__name__)
 def _secret(value: object) -> str | None:
     getter = getattr(value, "get_secret_value", None)
     return getter() if getter else None
+
+
+def key_settings(settings: Settings) -> tuple[str | None, str | None, Path]:
+    """The configured keys as `storage.crypto` reads them: ENCRYPTION_KEY, ENCRYPTION_HASH_KEY, the key file."""
+    return _secret(settings.encryption_key), _secret(settings.encryption_hash_key), settings.key_file
+
+
+def configure_cipher(settings: Settings) -> None:
+    """The cipher of the settings' keys, for every encrypted column of this process (made once here)."""
+    crypto.configure(crypto.load_cipher(*key_settings(settings)))
 
 
 class SentMarker(Protocol):
@@ -99,10 +109,7 @@ async def open_app(settings: Settings, clock: Clock | None = None, *, migrate: b
     SQLite databases are migrated automatically (a newcomer's first `ipsbot chat` just works);
     PostgreSQL is migrated by the operator with `ipsbot db upgrade`, once, not by every worker.
     """
-    compile_catalogues()
-    crypto.configure(crypto.load_cipher(
-        _secret(settings.encryption_key), _secret(settings.encryption_hash_key), settings.key_file
-    ))
+    configure_cipher(settings)
     if settings.instruments_dir is not None:  # before the programmes, which name instruments
         instruments.use_directory(settings.instruments_dir)
     registry = Registry.load(settings.programmes_dir)
