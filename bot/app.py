@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -22,6 +22,7 @@ from flows.intake import IntakeFlow
 from flows.programmes import Registry
 from storage import crypto, keys
 from storage.db import make_engine, make_session_factory, upgrade
+from storage.outbox import OutboxPayload
 from storage.repositories import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class App:
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessions)
 
-    def wake(self, messages: Mapping[int, dict[str, Any]]) -> None:
+    def wake(self, messages: Mapping[int, OutboxPayload]) -> None:
         """Messages to other people were just committed (`Outcome.others`): send them now, not on the next
         round of the clocks. Without clocks in this process they wait in the outbox for one that has them."""
         if self.clocks is not None and messages:

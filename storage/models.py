@@ -115,7 +115,7 @@ class Candidate(Base):
     __tablename__ = "candidates"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    # keyed_hash(f"{channel}:{external_id}")
+    # storage.candidates.subject_hash(channel, external_id)
     subject_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     channel: Mapped[str] = mapped_column(String(16))  # the channel they came by, e.g. "console"
     # where they are reached: an address {"channel", "id"} (`flows.address.Address`); encrypted
@@ -370,7 +370,7 @@ class Staff(Base):
     __tablename__ = "staff"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    subject_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)  # keyed_hash("<channel>:<id>")
+    subject_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)  # storage.candidates.subject_hash
     contact: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON())  # their address {"channel", "id"}; encrypted
     role: Mapped[str] = mapped_column(String(16))  # consultant | peer | coordinator | operator (programme "*")
     programme_id: Mapped[str] = mapped_column(String(32), index=True)

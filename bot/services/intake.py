@@ -1,7 +1,7 @@
 """Runs one answer of one person through the flow and stores the result in one transaction.
 
-Every adapter (console, aiogram, python-telegram-bot) calls this; none of them holds dialogue
-logic or touches the database directly.
+Every channel (the console, the web form and the others in `bot/channels/`) calls this; none of them
+holds dialogue logic or touches the database directly.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from flows.screens import Screen
 from flows.status import IntakeStatus, ReferralStatus
 from flows.triage import goes_to_consultant
 from locales import Translator
-from storage.crypto import current as current_cipher
+from storage.candidates import subject_hash
+from storage.outbox import OutboxPayload, Payloads
 from storage.repositories import StaleStateError, UnitOfWork
 from storage.risks import as_listed
 
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 class Person:
     """Who is talking, as the adapter knows them."""
 
-    channel: str  # "console", "telegram"
+    channel: str  # the channel's name: "console", "web" ...
     external_id: str  # the channel's user id
     language: str | None = None  # the device's language, if known
     address: Address | None = None  # where the channel writes to them later (none: only in reply)
@@ -44,7 +45,7 @@ class Person:
     @property
     def log_id(self) -> str:
         """A short, non-reversible id for log lines (never the raw user id)."""
-        return current_cipher().keyed_hash(f"{self.channel}:{self.external_id}")[:8]
+        return subject_hash(self.channel, self.external_id)[:8]
 
 
 @dataclass(slots=True)
@@ -57,14 +58,14 @@ class Outcome:
     outbox_id: int | None = None  # the replies, committed with the answer, waiting to be sent
     personal_data: dict[str, Any] | None = None  # after /mydata: everything stored about the person
     others: list[int] = field(default_factory=list)  # outbox messages to other people (consultants)
-    fresh: dict[int, dict[str, Any]] = field(default_factory=dict)  # payloads of those just written
+    fresh: Payloads = field(default_factory=dict)  # payloads of those just written
 
     @property
     def finished(self) -> bool:
         return self.state.get("status") != IntakeStatus.ACTIVE.value or any(e.kind == "delete" for e in self.events)
 
 
-Deliver = Callable[[Outcome], dict[str, Any]]
+Deliver = Callable[[Outcome], OutboxPayload]  # the channel's outbox row for the replies
 
 
 def _iso(moment: datetime | None) -> str | None:
