@@ -2,11 +2,11 @@
 
 Closed means: declined, withdrawn, or completed with a referral that is no longer open (redirected
 elsewhere, or a closed case, counted from its closing; a referral on offer, waiting or worked on is
-kept). A candidate left with no intake is
-erased too, through the same erasure as `/delete` (the `erase` the caller passes: `bot.services.erasure.erase`,
-which also withdraws what staff were shown); so are handled updates of the update inbox after a week
-(they only guard against a channel sending the same update again, which happens within a day) and
-outbox messages a week after they were sent (a sent row has no further use; until then it shows what went out when something is queried).
+kept). A candidate left with no intake is erased too, through the same erasure as `/delete` (the
+`erase` the caller passes: `bot.services.erasure.erase`, which also withdraws what staff were shown);
+so are handled updates of the update inbox after a week (they only guard against a channel sending
+the same update again, which happens within a day) and outbox messages a week after they were sent
+(a sent row has no further use; until then it shows what went out when something is queried).
 Counts only are returned and audited, never content.
 """
 
