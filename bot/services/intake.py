@@ -16,8 +16,8 @@ from bot.clock import Clock
 from bot.services.casework import Casework
 from bot.services.erasure import erase
 from bot.services.escalation import RETRY
+from bot.services.person import Person
 from flows import instruments
-from flows.address import Address
 from flows.answers import Answer, Command
 from flows.escalation import Status as EscalationStatus
 from flows.intake import Event, IntakeFlow, Reply
@@ -25,27 +25,11 @@ from flows.screens import Screen
 from flows.status import IntakeStatus, ReferralStatus
 from flows.triage import goes_to_consultant
 from locales import Translator
-from storage.candidates import subject_hash
 from storage.outbox import OutboxPayload, Payloads
 from storage.repositories import StaleStateError, UnitOfWork
 from storage.risks import as_listed
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Person:
-    """Who is talking, as the adapter knows them."""
-
-    channel: str  # the channel's name: "console", "web" ...
-    external_id: str  # the channel's user id
-    language: str | None = None  # the device's language, if known
-    address: Address | None = None  # where the channel writes to them later (none: only in reply)
-
-    @property
-    def log_id(self) -> str:
-        """A short, non-reversible id for log lines (never the raw user id)."""
-        return subject_hash(self.channel, self.external_id)[:8]
 
 
 @dataclass(slots=True)

@@ -14,25 +14,15 @@ what to record of the sent messages (``offer_id``, ``about``, ``alert_copy``), a
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bot.services.person import Who
 from flows.address import Address
 from flows.screens import Screen, screen_to_dict
 from locales import Translator
 from storage.outbox import DocumentData, OutboxPayload, ShownData
 from storage.repositories import UnitOfWork
-
-
-@dataclass(frozen=True, slots=True)
-class Who:
-    """The person pressing, as the channel knows them: their identity and where to answer them."""
-
-    channel: str
-    external_id: str
-    address: Address
-    language: str | None = None
 
 
 def payload(to: Address, screens: list[Screen], *, edit: tuple[int, Screen] | None = None,
