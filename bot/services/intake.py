@@ -185,37 +185,7 @@ class IntakeService:
         elif event.kind == "declined":
             await uow.intakes.finish(intake, status=IntakeStatus.DECLINED, now=now)
         elif event.kind == "completed":
-            triage = event.data["triage"]
-            # every risk answer of the person, with when it was given (also from earlier intakes)
-            event.data["risks"] = as_listed(await uow.risks.of_candidate(candidate.id))
-            referral, created = await uow.referrals.create_once(
-                intake, programme_id=event.data["programme"], language=event.data["language"],
-                outcome=triage["outcome"], reason=triage["reason"], urgent=triage["urgent"],
-                priority=triage["priority"],
-                status=ReferralStatus.NEW.value if goes_to_consultant(triage["outcome"])
-                else ReferralStatus.REDIRECTED.value,
-                payload=event.data, now=now,
-            )
-            await uow.intakes.finish(intake, status=IntakeStatus.COMPLETED, now=now)
-            if created:  # content-free: no outcome; the actor is the intake's random reference, erased with it
-                await uow.audit.record(actor=f"candidate:{intake.actor_ref or 'unknown'}", action="referral.created",
-                                       at=now, referral_id=referral.id)
-                if referral.status == ReferralStatus.NEW.value:  # to the consultants, in this same transaction
-                    place = await self.casework.dispatch(uow, referral, intake.consent_at, now)
-                    if place is not None and not referral.urgent:  # urgent: "as soon as possible" stands
-                        reply.screens.append(Screen(Translator(reply.state["lang"])("waiting.place", place=place)))
-                if referral.urgent:  # a named person sees it (outside the target group: checks they got help)
-                    await self.casework.escalations.for_referral(uow, referral, candidate.id, now)
-                if referral.urgent and goes_to_consultant(referral.outcome):  # promised a call: who makes it
-                    await self._who_will_call(uow, referral, reply)
-            elif referral.payload.get("partial"):  # an urgent partial referral went out: now complete it
-                referral.payload = event.data
-                referral.outcome, referral.reason = triage["outcome"], triage["reason"]
-                await uow.audit.record(actor=f"candidate:{intake.actor_ref or 'unknown'}", action="referral.completed",
-                                       at=now, referral_id=referral.id)  # content-free, like referral.created
-                # never silently: whoever holds or was offered it sees the whole; outside the target group
-                # and nobody holding it, a coordinator checks that the person got help
-                await self.casework.completed_later(uow, referral, intake.consent_at, now)
+            await self._completed(uow, event, candidate, intake, reply, now)
         elif event.kind == "language":
             candidate.language = event.data["lang"]
         elif event.kind == "restart":
@@ -231,6 +201,41 @@ class IntakeService:
             await uow.audit.record(actor="candidate:erased", action="candidate.erased", at=now)
             return None
         return intake
+
+    async def _completed(self, uow: UnitOfWork, event: Event, candidate: Any, intake: Any, reply: Reply,
+                         now: Any) -> None:
+        """The finished intake: its referral, made once (or an urgent partial one completed), and who is told."""
+        triage = event.data["triage"]
+        # every risk answer of the person, with when it was given (also from earlier intakes)
+        event.data["risks"] = as_listed(await uow.risks.of_candidate(candidate.id))
+        referral, created = await uow.referrals.create_once(
+            intake, programme_id=event.data["programme"], language=event.data["language"],
+            outcome=triage["outcome"], reason=triage["reason"], urgent=triage["urgent"],
+            priority=triage["priority"],
+            status=ReferralStatus.NEW.value if goes_to_consultant(triage["outcome"])
+            else ReferralStatus.REDIRECTED.value,
+            payload=event.data, now=now,
+        )
+        await uow.intakes.finish(intake, status=IntakeStatus.COMPLETED, now=now)
+        if created:  # content-free: no outcome; the actor is the intake's random reference, erased with it
+            await uow.audit.record(actor=f"candidate:{intake.actor_ref or 'unknown'}", action="referral.created",
+                                   at=now, referral_id=referral.id)
+            if referral.status == ReferralStatus.NEW.value:  # to the consultants, in this same transaction
+                place = await self.casework.dispatch(uow, referral, intake.consent_at, now)
+                if place is not None and not referral.urgent:  # urgent: "as soon as possible" stands
+                    reply.screens.append(Screen(Translator(reply.state["lang"])("waiting.place", place=place)))
+            if referral.urgent:  # a named person sees it (outside the target group: checks they got help)
+                await self.casework.escalations.for_referral(uow, referral, candidate.id, now)
+            if referral.urgent and goes_to_consultant(referral.outcome):  # promised a call: who makes it
+                await self._who_will_call(uow, referral, reply)
+        elif referral.payload.get("partial"):  # an urgent partial referral went out: now complete it
+            referral.payload = event.data
+            referral.outcome, referral.reason = triage["outcome"], triage["reason"]
+            await uow.audit.record(actor=f"candidate:{intake.actor_ref or 'unknown'}", action="referral.completed",
+                                   at=now, referral_id=referral.id)  # content-free, like referral.created
+            # never silently: whoever holds or was offered it sees the whole; outside the target group
+            # and nobody holding it, a coordinator checks that the person got help
+            await self.casework.completed_later(uow, referral, intake.consent_at, now)
 
     async def note_risks(self, person: Person, answers: Mapping[str, str]) -> list[str]:
         """Store the risk answers among `answers` (item step -> score, e.g. "mdi.6" -> "3") at once.
