@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -19,9 +20,9 @@ from bot.settings import Settings
 from flows import instruments
 from flows.intake import IntakeFlow
 from flows.programmes import Registry
-from locales import compile_catalogues
 from storage import crypto, keys
 from storage.db import make_engine, make_session_factory, upgrade
+from storage.outbox import OutboxPayload
 from storage.repositories import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,16 @@ log = logging.getLogger(__name__)
 def _secret(value: object) -> str | None:
     getter = getattr(value, "get_secret_value", None)
     return getter() if getter else None
+
+
+def key_settings(settings: Settings) -> tuple[str | None, str | None, Path]:
+    """The configured keys as `storage.crypto` reads them: ENCRYPTION_KEY, ENCRYPTION_HASH_KEY, the key file."""
+    return _secret(settings.encryption_key), _secret(settings.encryption_hash_key), settings.key_file
+
+
+def configure_cipher(settings: Settings) -> None:
+    """The cipher of the settings' keys, for every encrypted column of this process (made once here)."""
+    crypto.configure(crypto.load_cipher(*key_settings(settings)))
 
 
 class SentMarker(Protocol):
@@ -53,7 +64,7 @@ class App:
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessions)
 
-    def wake(self, messages: Mapping[int, dict[str, Any]]) -> None:
+    def wake(self, messages: Mapping[int, OutboxPayload]) -> None:
         """Messages to other people were just committed (`Outcome.others`): send them now, not on the next
         round of the clocks. Without clocks in this process they wait in the outbox for one that has them."""
         if self.clocks is not None and messages:
@@ -99,10 +110,7 @@ async def open_app(settings: Settings, clock: Clock | None = None, *, migrate: b
     SQLite databases are migrated automatically (a newcomer's first `ipsbot chat` just works);
     PostgreSQL is migrated by the operator with `ipsbot db upgrade`, once, not by every worker.
     """
-    compile_catalogues()
-    crypto.configure(crypto.load_cipher(
-        _secret(settings.encryption_key), _secret(settings.encryption_hash_key), settings.key_file
-    ))
+    configure_cipher(settings)
     if settings.instruments_dir is not None:  # before the programmes, which name instruments
         instruments.use_directory(settings.instruments_dir)
     registry = Registry.load(settings.programmes_dir)

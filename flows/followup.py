@@ -3,7 +3,8 @@ instruments the programme's follow-up asks, one item per screen.
 
 A step takes the follow-up's state (a JSON value) and a button, and returns the new state, the
 screens to show and what happened (a risk answer, the end, "later", "stop"). No storage, no channel:
-`bot/services/followup.py` stores the state and sends the screens through the outbox.
+`bot/services/followup.py` stores the state and sends the screens through the outbox, and a risk
+answer starts the escalation there.
 
 Screens ask on the step ``fu.<follow-up id>`` with the follow-up's version; a button is a status
 (``s:job``), an item score, ``later`` or ``stop``.

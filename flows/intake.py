@@ -21,7 +21,8 @@ from flows.programmes import Programme, Registry
 from flows.questions import Kind, Question
 from flows.referral import build_facts, build_partial_referral, build_referral
 from flows.screens import InputKind, Screen
-from flows.state import State, Status
+from flows.state import State
+from flows.status import IntakeStatus
 from flows.steps import ButtonId, Overlay, Step, StepKind, answer_key
 from flows.triage import decide
 from flows.validation import Invalid, clean_text, match_button, typed_answer
@@ -104,7 +105,7 @@ class IntakeFlow:
             return self._reply(state, [self.screens.notice(state, "consent.changed"), self.screens.screen(state)])
         if isinstance(answer, Command):
             return self._command(state, answer)
-        if state.status is not Status.ACTIVE and not state.overlay:  # /delete, /language still work
+        if state.status is not IntakeStatus.ACTIVE and not state.overlay:  # /delete, /language still work
             return self._reply(state, [self.screens.notice(state, "finished.hint"), self.screens.screen(state)])
         current = self.screens.screen(state)
         if isinstance(answer, Tap):
@@ -121,7 +122,7 @@ class IntakeFlow:
 
     @staticmethod
     def _consent_outdated(state: State) -> bool:
-        return (state.status is Status.ACTIVE and state.consent is not None
+        return (state.status is IntakeStatus.ACTIVE and state.consent is not None
                 and state.consent.get("version") != CONSENT_VERSION)
 
     @staticmethod
@@ -142,10 +143,10 @@ class IntakeFlow:
                 state.overlay = None
                 state.version += 1
                 return self._reply(state, [self.screens.screen(state)])
-            if state.status is not Status.ACTIVE:
+            if state.status is not IntakeStatus.ACTIVE:
                 return self._reply(state, [self.screens.notice(state, "finished.hint"), self.screens.screen(state)])
             return self._back(state)
-        if name == "skip" and state.status is Status.ACTIVE and self._skippable(state):
+        if name == "skip" and state.status is IntakeStatus.ACTIVE and self._skippable(state):
             return self._answer(state, None)
         if name in (Overlay.LANGUAGE, Overlay.RESTART, Overlay.DELETE):
             state.overlay = Overlay(name).value
@@ -160,13 +161,13 @@ class IntakeFlow:
 
     def _start_again(self, state: State, arg: str) -> Reply:
         programme = self.registry.get(arg.strip().lower()) if arg else None
-        before_consent = state.consent is None and state.status is Status.ACTIVE
+        before_consent = state.consent is None and state.status is IntakeStatus.ACTIVE
         if programme and before_consent and programme.id != state.programme:
             fresh = self.begin(programme.id, state.lang)
             fresh_state = State.from_dict(fresh.state)
             fresh_state.version = state.version + 1
             return self._reply(fresh_state, [self.screens.screen(fresh_state)])
-        notice = "start.welcome_back" if state.status is Status.ACTIVE else "finished.hint"
+        notice = "start.welcome_back" if state.status is IntakeStatus.ACTIVE else "finished.hint"
         return self._reply(state, [self.screens.notice(state, notice), self.screens.screen(state)])
 
     # --- answers ---------------------------------------------------------------------------
@@ -226,7 +227,7 @@ class IntakeFlow:
 
     def _decline(self, state: State) -> Reply:
         """No to consent: the intake ends as declined."""
-        state.status = Status.DECLINED
+        state.status = IntakeStatus.DECLINED
         state.step = StepKind.DECLINED.value
         state.version += 1
         screens = [self.screens.screen(state)]
@@ -269,7 +270,7 @@ class IntakeFlow:
             # the answers go, a risk once shown stays (hazard H1): the next referral must be urgent
             fresh.flags, fresh.risk_items = list(state.flags), list(state.risk_items)
             # a finished intake's referral stays with the programme: the new intake must know it
-            fresh.kept = [*state.kept, *(["referral"] if state.status is Status.COMPLETED
+            fresh.kept = [*state.kept, *(["referral"] if state.status is IntakeStatus.COMPLETED
                                          and "referral" not in state.kept else [])]
             done = self.screens.restart_done(state)
             return self._reply(fresh, [self.screens.notice(fresh, done), self.screens.screen(fresh)],
@@ -343,7 +344,7 @@ class IntakeFlow:
         referral = build_referral(state, programme, self._sequence(state), scores, decision)
         state.result = {"triage": decision.as_dict(), "totals": {k: v.total for k, v in scores.items()},
                         "severe": [iid for iid, result in scores.items() if result.severe]}
-        state.status = Status.COMPLETED
+        state.status = IntakeStatus.COMPLETED
         state.history.append(state.step)
         state.step = StepKind.RESULT.value
         state.version += 1

@@ -12,7 +12,8 @@ from flows import instruments
 from flows.programmes import Programme, Registry
 from flows.questions import Kind
 from flows.screens import Button, InputKind, Screen, Tone
-from flows.state import State, Status
+from flows.state import State
+from flows.status import IntakeStatus
 from flows.steps import ButtonId, Overlay, Step, StepKind, answer_key, sequence
 from flows.triage import Outcome, goes_to_consultant
 from locales import LANGUAGES, Translator
@@ -161,14 +162,14 @@ class IntakeScreens:
 
     @staticmethod
     def _restart_ask(state: State) -> str:
-        if state.status is Status.COMPLETED:  # the referral is with the programme; /restart keeps it
+        if state.status is IntakeStatus.COMPLETED:  # the referral is with the programme; /restart keeps it
             return "restart.ask_finished"
         return "restart.ask_risk" if IntakeScreens.risk_kept(state) else "restart.ask"
 
     @staticmethod
     def restart_done(state: State) -> str:
         """The notice after /restart, for the state it was given in."""
-        if state.status is Status.COMPLETED:
+        if state.status is IntakeStatus.COMPLETED:
             return "restart.done_finished"
         return "restart.done_risk" if IntakeScreens.risk_kept(state) else "restart.done"
 

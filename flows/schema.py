@@ -20,12 +20,12 @@ from typing import Any
 
 from flows import instruments, questions
 from flows.ips import CASE_OUTCOMES, CLOCKS
+from flows.status import ReferralStatus
 from flows.triage import REASON_PATTERN, Outcome
 from locales import LANGUAGES
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "referral.schema.json"
-# storage/models.py ReferralStatus (flows/ does not import storage/)
-REFERRAL_STATUSES = ("new", "waiting", "claimed", "closed", "redirected")
+REFERRAL_STATUSES = tuple(s.value for s in ReferralStatus)
 
 
 def _question(question: questions.Question, *, nullable: bool = False) -> dict[str, Any]:

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field, fields
-from enum import StrEnum
 from typing import Any
 
+from flows.status import IntakeStatus
+
 STATE_FORMAT = 1
-
-
-class Status(StrEnum):
-    ACTIVE = "active"
-    DECLINED = "declined"
-    COMPLETED = "completed"
 
 
 @dataclass
@@ -21,7 +16,7 @@ class State:
     programme: str | None = None
     lang: str = "en"
     step: str = "programme"
-    status: Status = Status.ACTIVE
+    status: IntakeStatus = IntakeStatus.ACTIVE
     # answers by key: question id ("age") or instrument item ("gad7.3"); None means skipped
     answers: dict[str, Any] = field(default_factory=dict)
     history: list[str] = field(default_factory=list)
@@ -56,7 +51,7 @@ class State:
     def from_dict(cls, data: dict[str, Any]) -> State:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         state = cls(**known)
-        state.status = Status(state.status)
+        state.status = IntakeStatus(state.status)
         return state
 
 

@@ -2,13 +2,16 @@
 
 Message ids are keys (``consent.ask``), so every user-visible text, English included, lives in a
 catalogue and nowhere in code. English is the fallback for a missing translation.
-Catalogues are compiled with Babel from the ``.po`` files when a ``.mo`` is missing or older.
+The ``.mo`` files are compiled from the ``.po`` files when the package is built (``setup.py``: the
+wheel has them, and an editable install writes them beside the ``.po``), never at run time into the
+package folder, so a read-only install works. A source tree whose ``.po`` is newer than its ``.mo`` (an
+edited catalogue, not yet reinstalled) is compiled in memory instead.
 """
 
 from __future__ import annotations
 
 import gettext
-import os
+import io
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -29,25 +32,42 @@ def po_path(lang: str) -> Path:
     return LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
-def compile_catalogues(force: bool = False) -> list[Path]:
-    """Compile every ``.po`` whose ``.mo`` is missing or stale; returns the files written."""
+def mo_path(lang: str) -> Path:
+    return po_path(lang).with_suffix(".mo")
+
+
+def compile_catalogue(po: Path, lang: str) -> bytes:
+    """A ``.po`` file as the bytes of its ``.mo`` (fuzzy entries left out)."""
+    with po.open("rb") as src:
+        catalog = read_po(src, locale=lang)
+    out = io.BytesIO()
+    write_mo(out, catalog, use_fuzzy=False)
+    return out.getvalue()
+
+
+def compile_catalogues(target: Path) -> list[Path]:
+    """Write every language's ``.mo`` under `target` (``<lang>/LC_MESSAGES/``); the build calls this."""
     written = []
     for lang in LANGUAGES:
         po = po_path(lang)
-        mo = po.with_suffix(".mo")
         if not po.exists():
             continue
-        if not force and mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
-            continue
-        with po.open("rb") as src:
-            catalog = read_po(src, locale=lang)
-        tmp = mo.with_suffix(f".mo.{os.getpid()}.tmp")  # one per process: bot workers may start together
-        with tmp.open("wb") as dst:
-            write_mo(dst, catalog, use_fuzzy=False)
-        tmp.replace(mo)  # atomic, so a concurrent reader never sees half a file
+        mo = target / lang / "LC_MESSAGES" / f"{DOMAIN}.mo"
+        mo.parent.mkdir(parents=True, exist_ok=True)
+        mo.write_bytes(compile_catalogue(po, lang))
         written.append(mo)
-    translations.cache_clear()
     return written
+
+
+def _catalogue(lang: str) -> gettext.NullTranslations | None:
+    """The built ``.mo``; the ``.po`` compiled in memory where that is newer or the ``.mo`` is missing."""
+    po, mo = po_path(lang), mo_path(lang)
+    if mo.exists() and (not po.exists() or mo.stat().st_mtime >= po.stat().st_mtime):
+        with mo.open("rb") as fp:
+            return gettext.GNUTranslations(fp)
+    if po.exists():
+        return gettext.GNUTranslations(io.BytesIO(compile_catalogue(po, lang)))
+    return None
 
 
 def normalise(lang: str | None) -> str:
@@ -62,12 +82,10 @@ def normalise(lang: str | None) -> str:
 
 @cache
 def translations(lang: str) -> gettext.NullTranslations:
-    compile_catalogues()
     chain: gettext.NullTranslations | None = None
     for code in ([lang, FALLBACK] if lang != FALLBACK else [FALLBACK]):
-        try:
-            found = gettext.translation(DOMAIN, localedir=str(LOCALE_DIR), languages=[code])
-        except FileNotFoundError:
+        found = _catalogue(code)
+        if found is None:
             continue
         if chain is None:
             chain = found

@@ -1,4 +1,4 @@
 """Storage: SQLAlchemy 2 async models, repositories, the unit of work, Alembic migrations and encryption.
 
-`storage/` owns all SQL. Handlers get a `UnitOfWork` (see `storage.repositories`), never an engine.
+`storage/` owns all SQL. Services get a `UnitOfWork` (see `storage.repositories`), never an engine.
 """

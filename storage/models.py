@@ -34,6 +34,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from flows.status import IntakeStatus, ReferralStatus
 from storage.crypto import EncryptedJSON, EncryptedText
 
 __all__ = [
@@ -98,29 +99,6 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-class IntakeStatus(StrEnum):
-    """Values of `Intake.status`."""
-
-    ACTIVE = "active"
-    COMPLETED = "completed"
-    DECLINED = "declined"
-    WITHDRAWN = "withdrawn"
-
-
-class ReferralStatus(StrEnum):
-    """Values of `Referral.status`."""
-
-    NEW = "new"  # eligible: offered to the programme's consultants with room
-    WAITING = "waiting"  # eligible, but every consultant is full: on the programme's waiting list
-    CLAIMED = "claimed"  # a consultant's open case
-    CLOSED = "closed"  # the case is closed (with or without an outcome)
-    REDIRECTED = "redirected"  # not for this programme: the candidate was pointed elsewhere
-
-    @classmethod
-    def open(cls) -> tuple[str, ...]:
-        return (cls.NEW.value, cls.WAITING.value, cls.CLAIMED.value)
-
-
 class Base(DeclarativeBase):
     """Declarative base with the shared type map and constraint naming convention."""
 
@@ -137,7 +115,7 @@ class Candidate(Base):
     __tablename__ = "candidates"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    # keyed_hash(f"{channel}:{external_id}")
+    # storage.candidates.subject_hash(channel, external_id)
     subject_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     channel: Mapped[str] = mapped_column(String(16))  # the channel they came by, e.g. "console"
     # where they are reached: an address {"channel", "id"} (`flows.address.Address`); encrypted
@@ -158,7 +136,7 @@ class Intake(Base):
     candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"), index=True)
     programme_id: Mapped[str] = mapped_column(String(32))
     language: Mapped[str] = mapped_column(String(5))
-    status: Mapped[str] = mapped_column(String(16))  # IntakeStatus
+    status: Mapped[str] = mapped_column(String(16))  # flows.status.IntakeStatus
     # the flow's conversation state (answers included); encrypted
     state: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON())
     # +1 on each IntakeRepository.save_state; a save based on an older version is refused
@@ -190,7 +168,7 @@ class Referral(Base):
     reason: Mapped[str] = mapped_column(EncryptedText())
     urgent: Mapped[bool] = mapped_column(Boolean)
     priority: Mapped[bool] = mapped_column(EncryptedJSON())
-    status: Mapped[str] = mapped_column(String(16))  # ReferralStatus
+    status: Mapped[str] = mapped_column(String(16))  # flows.status.ReferralStatus
     # candidate facts, instruments, flags, motivation, triage, as built by the flows; encrypted
     payload: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON())
     # the case, once a consultant has it (the IPS clocks: claimed, first contact, meeting, job search, outcome)
@@ -392,7 +370,7 @@ class Staff(Base):
     __tablename__ = "staff"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    subject_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)  # keyed_hash("<channel>:<id>")
+    subject_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)  # storage.candidates.subject_hash
     contact: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON())  # their address {"channel", "id"}; encrypted
     role: Mapped[str] = mapped_column(String(16))  # consultant | peer | coordinator | operator (programme "*")
     programme_id: Mapped[str] = mapped_column(String(32), index=True)

@@ -4,14 +4,63 @@ showed a person (to withdraw them when the person is erased)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NotRequired, TypedDict, cast
 
 from sqlalchemy import Table, bindparam, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Candidate, OutboxMessage, ShownMessage
 
-__all__ = ["OutboxRepository", "ShownRepository"]
+__all__ = ["DocumentData", "EditData", "OutboxPayload", "OutboxRepository", "Payloads", "ShownData",
+           "ShownRepository", "payload_of"]
+
+
+class EditData(TypedDict):
+    """A message sent before (the channel's reference), shown anew: as a screen (`flows.screens.screen_to_dict`),
+    or as a channel's rendered text."""
+
+    ref: int
+    screen: NotRequired[dict[str, Any]]
+    text: NotRequired[str]
+
+
+class DocumentData(TypedDict):
+    filename: str
+    content: str
+    caption: str
+
+
+class ShownData(TypedDict):
+    """A message sent before that showed an erased person: deleted where its channel still allows that
+    (by `sent_at`, ISO 8601), otherwise replaced by the notice."""
+
+    ref: int
+    kind: str  # "text" | "document"
+    sent_at: NotRequired[str]
+    delete: NotRequired[bool]  # decided already: by the channel itself, or in a row written before `sent_at`
+
+
+class OutboxPayload(TypedDict):
+    """An outbox message (JSON, encrypted in the outbox), in the one form the services write
+    (`bot.services.notify.payload`) and every channel reads."""
+
+    to: dict[str, str]  # the recipient, `flows.address.Address.to_dict()`; the row's channel is its channel
+    screens: list[dict[str, Any]]  # screens as data, each sent as a new message
+    edit: EditData | None
+    documents: list[DocumentData]  # files, sent after the screens
+    offer_id: int | None  # the offer a sent summary belongs to (its reference is recorded, to edit it later)
+    about: int | None  # the candidate a message to staff shows (its sent references are recorded for erasure)
+    alert_copy: NotRequired[int]  # the escalation copy it is (its reference is recorded, for "Seen by")
+    withdraw: NotRequired[list[ShownData]]  # erasure: messages sent before to delete or replace by `notice`
+    notice: NotRequired[str]
+
+
+Payloads = dict[int, OutboxPayload]  # outbox id -> payload, as just written
+
+
+def payload_of(row: OutboxMessage) -> OutboxPayload:
+    """A stored row's payload, in the form it was written in (the column is plain JSON)."""
+    return cast(OutboxPayload, row.payload)
 
 _outbox = cast(Table, OutboxMessage.__table__)
 _ADD_OUTBOX = insert(_outbox).returning(_outbox.c.id)
@@ -28,10 +77,10 @@ class OutboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         self.added: list[int] = []  # ids written in this unit of work, for the caller to send after commit
-        self.fresh: dict[int, dict[str, Any]] = {}  # and their payloads, so the sender need not read them back
+        self.fresh: Payloads = {}  # and their payloads, so the sender need not read them back
 
     async def add(
-        self, *, channel: str, payload: dict[str, Any], now: datetime, candidate_id: int | None = None,
+        self, *, channel: str, payload: OutboxPayload, now: datetime, candidate_id: int | None = None,
         due_at: datetime | None = None, topic: str = "", subject_id: int | None = None,
     ) -> int:
         """A message to send now, or (`due_at`) not before then; `topic` groups messages to withdraw later.

@@ -2,11 +2,11 @@
 
 Closed means: declined, withdrawn, or completed with a referral that is no longer open (redirected
 elsewhere, or a closed case, counted from its closing; a referral on offer, waiting or worked on is
-kept). A candidate left with no intake is
-erased too, through the same erasure as `/delete` (the `erase` the caller passes: `bot.services.erasure.erase`,
-which also withdraws what staff were shown); so are handled Telegram updates after a week (they only
-guard against a repeat, which Telegram sends within a day) and outbox messages a week after they were
-sent (a sent row has no further use; until then it shows what went out when something is queried).
+kept). A candidate left with no intake is erased too, through the same erasure as `/delete` (the
+`erase` the caller passes: `bot.services.erasure.erase`, which also withdraws what staff were shown);
+so are handled updates of the update inbox after a week (they only guard against a channel sending
+the same update again, which happens within a day) and outbox messages a week after they were sent
+(a sent row has no further use; until then it shows what went out when something is queried).
 Counts only are returned and audited, never content.
 """
 
@@ -17,10 +17,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select
 
-from storage.models import AuditEvent, Candidate, Intake, Referral, ReferralStatus
+from storage.models import AuditEvent, Candidate, Intake, IntakeStatus, Referral, ReferralStatus
 from storage.repositories import UnitOfWork
 
-CLOSED = ("declined", "withdrawn")
+CLOSED = IntakeStatus.closed()
 HANDLED_UPDATES_KEPT = timedelta(days=7)
 SENT_MESSAGES_KEPT = timedelta(days=7)
 Erase = Callable[[UnitOfWork, int], Awaitable[object]]
@@ -43,14 +43,14 @@ async def purge(
     case_closed = select(Referral.closed_at).where(Referral.intake_id == Intake.id).scalar_subquery()
     closed_at = func.coalesce(case_closed, Intake.completed_at, Intake.updated_at)
     referral_open = exists().where(Referral.intake_id == Intake.id, Referral.status.in_(OPEN_REFERRALS))
-    closed = or_(Intake.status.in_(CLOSED), and_(Intake.status == "completed", ~referral_open))
+    closed = or_(Intake.status.in_(CLOSED), and_(Intake.status == IntakeStatus.COMPLETED.value, ~referral_open))
 
     def past(cutoff: datetime, programme_filter: ColumnElement[bool]) -> ColumnElement[bool]:
         return and_(programme_filter, closed, closed_at < cutoff)
 
     per_programme = [past(now - period, Intake.programme_id == pid) for pid, period in retention.items()]
     others = past(now - default_retention, Intake.programme_id.not_in(list(retention)))
-    unfinished = and_(Intake.status == "active", Intake.updated_at < now - unfinished_after)
+    unfinished = and_(Intake.status == IntakeStatus.ACTIVE.value, Intake.updated_at < now - unfinished_after)
     doomed = select(Intake.id).where(or_(*per_programme, others, unfinished))
 
     session = uow.session

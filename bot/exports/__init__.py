@@ -1,1 +1,2 @@
-"""What coordinators take out: referral exports (JSON, FHIR, CSV) and the report."""
+"""What coordinators take out: referral exports (JSON, FHIR, CSV), the dashboard (text, CSV, HTML with
+charts) and the poster."""

@@ -27,7 +27,7 @@ from bot.exports.disclosure import SMALL, Count, Hidden, breakdown, part_of, sha
 from flows.followup import counts as counts_as_work
 from flows.programmes import DEFAULT_OUTCOME_COUNTS, Programme, Registry
 from storage.dashboard import CaseRow, FollowUpRow, RiskWait
-from storage.models import FollowUpStatus
+from storage.models import FollowUpStatus, ReferralStatus
 from storage.repositories import UnitOfWork
 
 EMPLOYER_CONTACT_DAYS = 30  # IPS: the first employer contact within 30 days of the referral
@@ -107,7 +107,7 @@ def case_figures(f: Figures, cases: Sequence[CaseRow], counted: Sequence[str], t
         week = week_of(case.created_at, zone)
         weekly[week] = weekly.get(week, 0) + 1
         f.over_cap += case.over_cap
-        f.waiting += case.status == "waiting"
+        f.waiting += case.status == ReferralStatus.WAITING.value
         if case.first_meeting_at is not None:
             f.met += 1
             f.meeting_hours.append(hours(case.created_at, case.first_meeting_at))

@@ -30,7 +30,7 @@ from flows.screens import Screen, Tone
 from flows.summary import case_screen, offer_screen, outcome_screen, summary_text
 from flows.triage import goes_to_consultant
 from locales import Translator
-from storage.crypto import keyed_hash
+from storage.candidates import subject_hash
 from storage.models import EscalationCause, Referral, ReferralStatus, Staff
 from storage.repositories import UnitOfWork
 
@@ -93,7 +93,7 @@ class Casework:
 
     async def join(self, uow: UnitOfWork, who: Who, code: str, now: datetime) -> list[int]:
         t = Translator(who.language or "da")
-        subject = keyed_hash(f"{who.channel}:{who.external_id}")
+        subject = subject_hash(who.channel, who.external_id)
         window = invite_window(now)
         if await uow.invites.wrong_codes(subject, window) >= INVITE_TRIES:
             # guessing codes: no code is tried until the window ends; counted, told and audited once

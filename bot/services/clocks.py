@@ -20,10 +20,10 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
-from typing import Any
 
 from bot.clock import Clock
 from bot.services.intake import IntakeService
+from storage.outbox import OutboxPayload, Payloads
 from storage.repositories import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -32,10 +32,10 @@ TICK_EVERY = 15.0  # seconds between rounds
 CLOCK_LOCK = "ipsbot.clocks"
 
 # deliver these outbox messages (id -> payload) now, then whatever else of the channel's is waiting
-Send = Callable[[dict[int, dict[str, Any]]], Awaitable[None]]
+Send = Callable[[Payloads], Awaitable[None]]
 
 
-async def tick(intake: IntakeService, uow: UnitOfWork, now: datetime) -> dict[int, dict[str, Any]]:
+async def tick(intake: IntakeService, uow: UnitOfWork, now: datetime) -> Payloads:
     """Every step due now; the messages to send now (not reminders due later), by outbox id. Nothing
     when another process has this round."""
     if not await uow.take_turn(CLOCK_LOCK):
@@ -62,16 +62,16 @@ class ClockRunner:
                  every: float = TICK_EVERY) -> None:
         self._uow, self._intake, self._clock, self._send, self._every = uow, intake, clock, send, every
         self._woken = asyncio.Event()
-        self._waiting: dict[int, dict[str, Any]] = {}
+        self._waiting: Payloads = {}
 
-    def wake(self, messages: Mapping[int, dict[str, Any]]) -> None:
+    def wake(self, messages: Mapping[int, OutboxPayload]) -> None:
         """Messages to other people were just committed: send them now (and take a round of the clocks)."""
         self._waiting.update(messages)
         self._woken.set()
 
-    async def once(self) -> dict[int, dict[str, Any]]:
+    async def once(self) -> Payloads:
         """One round: the due steps, then the delivery of what they and `wake` queued."""
-        due: dict[int, dict[str, Any]] = {}
+        due: Payloads = {}
         try:
             async with self._uow() as uow:
                 due = await tick(self._intake, uow, self._clock.now())

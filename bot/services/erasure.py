@@ -7,9 +7,9 @@ In the caller's unit of work, before the rows go:
   it (METHOD:CANCEL, the same UID, a higher SEQUENCE), the slot is free again, its reminders are
   withdrawn;
 - every staff message that showed the person (summary, case card, export, booking notice, calendar
-  file) is deleted where its channel allows it (Telegram: a bot's own message in a private chat younger
-  than 48 hours) and otherwise replaced by a short "withdrawn" notice; the content-free record of those
-  messages goes as soon as that is queued.
+  file) is withdrawn: the outbox message names each one with when it was sent, and the channel deletes
+  it where its own rules still allow that (each channel knows how long), otherwise it replaces it by a
+  short "withdrawn" notice; the content-free record of those messages goes as soon as that is queued.
 
 Then `CandidateRepository.delete` removes every row that holds the person's content. Everything sent
 goes through the outbox, committed with the erasure; each channel renders the deletions and edits
@@ -19,8 +19,7 @@ when it sends.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
 from bot.services.casework import Casework
 from bot.services.meetings import ics
@@ -29,9 +28,8 @@ from flows.address import Address
 from flows.screens import Screen
 from locales import Translator, format_when
 from storage.models import Referral
+from storage.outbox import ShownData
 from storage.repositories import UnitOfWork
-
-DELETABLE_FOR = timedelta(hours=47)  # Telegram allows 48 h; an hour's margin for the outbox to send it
 
 log = logging.getLogger(__name__)
 
@@ -74,18 +72,18 @@ async def _withdraw_shown(uow: UnitOfWork, candidate_id: int, now: datetime) -> 
     if not shown:
         return []
     languages = {staff_address(member.contact): member.language for member in await uow.staff.all()}
-    per_address: dict[Address, list[dict[str, Any]]] = {}
+    per_address: dict[Address, list[ShownData]] = {}
     for record in shown:
         to = Address.from_dict(record.address)
         if to is None:  # stored without a usable address (a bug): nothing can reach it, so say so loudly
             log.error("a staff message that showed a person being erased has no address; it cannot be withdrawn")
             continue
-        per_address.setdefault(to, []).append({
-            "ref": record.message_ref, "kind": record.kind, "delete": now - record.sent_at < DELETABLE_FOR})
+        per_address.setdefault(to, []).append(
+            {"ref": record.message_ref, "kind": record.kind, "sent_at": record.sent_at.isoformat()})
     ids = []
     for to, messages in per_address.items():
         notice = Translator(languages.get(to, "da"))("staff.withdrawn.shown")
-        data = {**payload(to, []), "withdraw": messages, "notice": notice}
-        ids.append(await uow.outbox.add(channel=to.channel, payload=data, now=now))
+        ids.append(await uow.outbox.add(channel=to.channel, payload=payload(to, [], withdraw=(messages, notice)),
+                                        now=now))
     await uow.shown.forget(candidate_id)
     return ids

@@ -213,7 +213,8 @@ class FollowUps:
             if row.status == FollowUpStatus.ANSWERED.value or state.get("status"):
                 status = t(f"followup.status.{state['status']}") if state.get("status") else ""
             else:
-                status = t(f"staff.case.followup.{'waiting' if row.status == 'open' else row.status}")
+                shown = "waiting" if row.status == FollowUpStatus.OPEN.value else row.status
+                status = t(f"staff.case.followup.{shown}")
             lines.append(t("staff.case.followup", when=format_when(row.sent_at, lang, zone), status=status))
             for iid, result in state.get("results", {}).items():
                 instrument = instruments.load(iid)

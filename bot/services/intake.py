@@ -1,7 +1,7 @@
 """Runs one answer of one person through the flow and stores the result in one transaction.
 
-Every channel adapter (the console, the messengers, the web form) calls this; none of them holds dialogue
-logic or touches the database directly.
+Every channel (the console, the web form and the others in `bot/channels/`) calls this; none of them
+holds dialogue logic or touches the database directly.
 """
 
 from __future__ import annotations
@@ -16,34 +16,20 @@ from bot.clock import Clock
 from bot.services.casework import Casework
 from bot.services.erasure import erase
 from bot.services.escalation import RETRY
+from bot.services.person import Person as Person  # re-exported: channels import it from here
 from flows import instruments
-from flows.address import Address
 from flows.answers import Answer, Command
 from flows.escalation import Status as EscalationStatus
 from flows.intake import Event, IntakeFlow, Reply
 from flows.screens import Screen
+from flows.status import IntakeStatus, ReferralStatus
 from flows.triage import goes_to_consultant
 from locales import Translator
-from storage.crypto import current as current_cipher
+from storage.outbox import OutboxPayload, Payloads
 from storage.repositories import StaleStateError, UnitOfWork
 from storage.risks import as_listed
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Person:
-    """Who is talking, as the adapter knows them."""
-
-    channel: str  # as in an Address: "console", "web", a messenger's name
-    external_id: str  # the channel's user id
-    language: str | None = None  # the device's language, if known
-    address: Address | None = None  # where the channel writes to them later (none: only in reply)
-
-    @property
-    def log_id(self) -> str:
-        """A short, non-reversible id for log lines (never the raw user id)."""
-        return current_cipher().keyed_hash(f"{self.channel}:{self.external_id}")[:8]
 
 
 @dataclass(slots=True)
@@ -56,14 +42,14 @@ class Outcome:
     outbox_id: int | None = None  # the replies, committed with the answer, waiting to be sent
     personal_data: dict[str, Any] | None = None  # after /mydata: everything stored about the person
     others: list[int] = field(default_factory=list)  # outbox messages to other people (consultants)
-    fresh: dict[int, dict[str, Any]] = field(default_factory=dict)  # payloads of those just written
+    fresh: Payloads = field(default_factory=dict)  # payloads of those just written
 
     @property
     def finished(self) -> bool:
-        return self.state.get("status") != "active" or any(e.kind == "delete" for e in self.events)
+        return self.state.get("status") != IntakeStatus.ACTIVE.value or any(e.kind == "delete" for e in self.events)
 
 
-Deliver = Callable[[Outcome], dict[str, Any]]
+Deliver = Callable[[Outcome], OutboxPayload]  # the channel's outbox row for the replies
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -142,9 +128,9 @@ class IntakeService:
                 person.channel, person.external_id, language=person.language or "en", now=now,
                 contact=person.address.to_dict() if person.address else None,
             )
-            if fresh and intake is not None and intake.status == "active":
+            if fresh and intake is not None and intake.status == IntakeStatus.ACTIVE.value:
                 await self._withdraw(uow, intake, now, candidate.id)
-            if intake is None or intake.status == "withdrawn" or fresh:
+            if intake is None or intake.status == IntakeStatus.WITHDRAWN.value or fresh:
                 programme = answer.arg if isinstance(answer, Command) and answer.name == "start" else None
                 reply = self.flow.begin(programme or None, person.language)
                 if not (isinstance(answer, Command) and answer.name == "start"):
@@ -197,13 +183,13 @@ class IntakeService:
             await self._record_risk(uow, candidate.id, intake, event.data["instrument"], event.data["item"],
                                     int(event.data["score"]), now)
         elif event.kind == "declined":
-            await uow.intakes.finish(intake, status="declined", now=now)
+            await uow.intakes.finish(intake, status=IntakeStatus.DECLINED, now=now)
         elif event.kind == "completed":
             await self._completed(uow, event, candidate, intake, reply, now)
         elif event.kind == "language":
             candidate.language = event.data["lang"]
         elif event.kind == "restart":
-            if intake.status == "active":
+            if intake.status == IntakeStatus.ACTIVE.value:
                 await self._withdraw(uow, intake, now, candidate.id)
             reply.state = self.flow.with_kept(reply.state, await _kept(uow, candidate.id))
             return await uow.intakes.start(
@@ -218,7 +204,7 @@ class IntakeService:
 
     async def _completed(self, uow: UnitOfWork, event: Event, candidate: Any, intake: Any, reply: Reply,
                          now: Any) -> None:
-        """The intake is done: its referral is made once, and goes to the consultants or is redirected."""
+        """The finished intake: its referral, made once (or an urgent partial one completed), and who is told."""
         triage = event.data["triage"]
         # every risk answer of the person, with when it was given (also from earlier intakes)
         event.data["risks"] = as_listed(await uow.risks.of_candidate(candidate.id))
@@ -226,14 +212,15 @@ class IntakeService:
             intake, programme_id=event.data["programme"], language=event.data["language"],
             outcome=triage["outcome"], reason=triage["reason"], urgent=triage["urgent"],
             priority=triage["priority"],
-            status="new" if goes_to_consultant(triage["outcome"]) else "redirected",
+            status=ReferralStatus.NEW.value if goes_to_consultant(triage["outcome"])
+            else ReferralStatus.REDIRECTED.value,
             payload=event.data, now=now,
         )
-        await uow.intakes.finish(intake, status="completed", now=now)
+        await uow.intakes.finish(intake, status=IntakeStatus.COMPLETED, now=now)
         if created:  # content-free: no outcome; the actor is the intake's random reference, erased with it
             await uow.audit.record(actor=f"candidate:{intake.actor_ref or 'unknown'}", action="referral.created",
                                    at=now, referral_id=referral.id)
-            if referral.status == "new":  # to the consultants, in this same transaction
+            if referral.status == ReferralStatus.NEW.value:  # to the consultants, in this same transaction
                 place = await self.casework.dispatch(uow, referral, intake.consent_at, now)
                 if place is not None and not referral.urgent:  # urgent: "as soon as possible" stands
                     reply.screens.append(Screen(Translator(reply.state["lang"])("waiting.place", place=place)))
@@ -281,8 +268,8 @@ class IntakeService:
         async with self._uow() as uow:
             candidate = await uow.candidates.find(person.channel, person.external_id)
             intake = await uow.intakes.latest(candidate.id) if candidate is not None else None
-            if candidate is None or intake is None or intake.status != "active" or intake.consent_at is None \
-                    or not intake.state:
+            if candidate is None or intake is None or intake.status != IntakeStatus.ACTIVE.value \
+                    or intake.consent_at is None or not intake.state:
                 return []
             programme = self.flow.registry.get(intake.programme_id)
             risky = [r for r in risky if programme is not None and r[0] in programme.instruments]  # what it asks
@@ -369,7 +356,8 @@ class IntakeService:
         triage = payload["triage"]
         referral, created = await uow.referrals.create_once(
             intake, programme_id=programme.id, language=payload["language"], outcome=triage["outcome"],
-            reason=triage["reason"], urgent=True, priority=False, status="new", payload=payload, now=now,
+            reason=triage["reason"], urgent=True, priority=False, status=ReferralStatus.NEW.value, payload=payload,
+            now=now,
         )
         if created:
             await uow.audit.record(actor="system", action="referral.partial", at=now, referral_id=referral.id)
@@ -382,5 +370,5 @@ class IntakeService:
         summary screen, a /mydata file) that wait in the outbox or were sent already."""
         await uow.intakes.save_state(intake, {}, programme_id=intake.programme_id, language=intake.language,
                                      now=now)
-        await uow.intakes.finish(intake, status="withdrawn", now=now)
+        await uow.intakes.finish(intake, status=IntakeStatus.WITHDRAWN, now=now)
         await uow.outbox.forget_replies(candidate_id, since=intake.started_at)

@@ -5,54 +5,42 @@ address renders it when it sends. Written in the caller's unit of work, so a mes
 with its cause. `Casework` and `Meetings` both send through a `Notifier`, so neither needs the other
 for that.
 
-Payload (JSON, encrypted in the outbox):
-
-- ``to``: the recipient's `Address` as a dict ``{"channel", "id"}``;
-- ``screens``: screens as data (`flows.screens.screen_to_dict`), each sent as a new message;
-- ``edit``: ``{"ref", "screen"}``: a message sent before (its channel reference) shown anew, or None;
-- ``documents``: files ``{"filename", "content", "caption"}``;
-- ``offer_id``: the offer a sent summary belongs to (its reference is recorded, to edit it later);
-- ``about``: the candidate a message to staff shows (its sent references are recorded, so erasing
-  the candidate can withdraw it);
-- ``alert_copy``: the escalation copy a sent message is (`storage.models.EscalationCopy`; its reference is
-  recorded, so that a press of "Seen" can show the others who took it);
-- ``withdraw`` / ``notice``: messages sent before (``{"ref", "kind", "delete"}``) to delete, or
-  replace by the notice (erasure).
+The payload is a `storage.outbox.OutboxPayload` (a `TypedDict`: its keys, their types and meanings
+are there): the address (``to``), screens as data, an ``edit`` of a message sent before, ``documents``,
+what to record of the sent messages (``offer_id``, ``about``, ``alert_copy``), and for erasure
+``withdraw`` with a ``notice``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from bot.services.person import Who as Who  # re-exported: services import it from here
 from flows.address import Address
 from flows.screens import Screen, screen_to_dict
 from locales import Translator
+from storage.outbox import DocumentData, OutboxPayload, ShownData
 from storage.repositories import UnitOfWork
 
 
-@dataclass(frozen=True, slots=True)
-class Who:
-    """The person pressing, as the channel knows them: their identity and where to answer them."""
-
-    channel: str
-    external_id: str
-    address: Address
-    language: str | None = None
-
-
 def payload(to: Address, screens: list[Screen], *, edit: tuple[int, Screen] | None = None,
-            offer_id: int | None = None, documents: list[dict[str, str]] | None = None,
-            about: int | None = None, alert_copy: int | None = None) -> dict[str, Any]:
-    """An outbox payload in the one form channels read (see the module docstring)."""
-    data = {
-        "to": to.to_dict(), "screens": [screen_to_dict(s) for s in screens],
-        "edit": {"ref": edit[0], "screen": screen_to_dict(edit[1])} if edit else None,
-        "offer_id": offer_id, "documents": documents or [], "about": about,
-    }
+            offer_id: int | None = None, documents: Sequence[Mapping[str, str]] | None = None,
+            about: int | None = None, alert_copy: int | None = None,
+            withdraw: tuple[list[ShownData], str] | None = None) -> OutboxPayload:
+    """An outbox payload in the one form channels read; `withdraw`: the messages and the notice."""
+    data = OutboxPayload(
+        to=to.to_dict(), screens=[screen_to_dict(s) for s in screens],
+        edit={"ref": edit[0], "screen": screen_to_dict(edit[1])} if edit else None,
+        offer_id=offer_id, about=about,
+        documents=[DocumentData(filename=d["filename"], content=d["content"], caption=d.get("caption", ""))
+                   for d in documents or ()],
+    )
     if alert_copy is not None:
         data["alert_copy"] = alert_copy
+    if withdraw is not None:
+        data["withdraw"], data["notice"] = withdraw
     return data
 
 
@@ -61,7 +49,7 @@ class Notifier:
 
     async def queue(self, uow: UnitOfWork, to: Address, screens: list[Screen], now: datetime, *,
                     edit: tuple[int, Screen] | None = None, offer_id: int | None = None,
-                    documents: list[dict[str, str]] | None = None, candidate_id: int | None = None,
+                    documents: Sequence[Mapping[str, str]] | None = None, candidate_id: int | None = None,
                     due_at: datetime | None = None, topic: str = "", subject_id: int | None = None,
                     alert_copy: int | None = None) -> int:
         """An outbox message with screens as data (rendered by the address's channel when it sends).

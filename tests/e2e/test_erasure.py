@@ -29,11 +29,11 @@ from cryptography.fernet import Fernet
 from sqlalchemy import LargeBinary, func, select, type_coerce
 from sqlalchemy.engine import make_url
 
-from bot import cli
 from bot.app import App, open_app
 from bot.channels.telegram.aiogram.runtime import create_bot
 from bot.channels.telegram.delivery import plan
 from bot.channels.telegram.updates import inbox_source, received
+from bot.cli import records as cli
 from bot.clock import ManualClock
 from bot.services.intake import Outcome, Person
 from bot.settings import Settings
@@ -243,7 +243,7 @@ async def test_after_48_hours_the_staff_messages_are_replaced_by_a_notice(world:
 
 async def test_coordinator_erase_by_referral_leaves_nothing(world: ErasureWorld) -> None:
     referral_id = await booked_and_exported(world)
-    assert await cli._rights(world.settings, "erase", referral_id, world.clock) == 0
+    assert await cli.rights(world.settings, "erase", referral_id, world.clock) == 0
     await world.send_all()  # what the running bot sends from the outbox
     assert DA("staff.withdrawn", id=referral_id) in [m.text for m in world.chat(CONSULTANT.chat_id)]
     await assert_nothing_left(world)
@@ -256,7 +256,7 @@ async def test_purge_of_an_expired_person_leaves_nothing(world: ErasureWorld) ->
     await world.press(CONSULTANT, case, "close")
     world.clock.set(MEETING + timedelta(days=40))
     await world.send_all()
-    assert await cli._purge(world.settings, argparse.Namespace(older_than=30, unfinished_days=90), world.clock) == 0
+    assert await cli.purge(world.settings, argparse.Namespace(older_than=30, unfinished_days=90), world.clock) == 0
     await world.send_all()
     assert DA("staff.withdrawn", id=referral_id) not in [m.text for m in world.chat(CONSULTANT.chat_id)]
     await assert_nothing_left(world, meeting_ahead=False)  # the meeting was long over
@@ -315,7 +315,7 @@ async def test_a_staff_message_on_its_way_during_the_erasure_is_taken_back(world
         message_id = await casework.queue(uow, CONSULTANT.address, [Screen("Zorrotrace, 19 år")], world.clock.now(),
                                           subject_id=await casework.subject_of(uow, referral))
         payload = uow.outbox.fresh[message_id]
-    assert await cli._rights(world.settings, "erase", referral_id, world.clock) == 0  # meanwhile, erased
+    assert await cli.rights(world.settings, "erase", referral_id, world.clock) == 0  # meanwhile, erased
     await deliver(world.app, world.bot, message_id, payload)  # the sender had it in hand already
     await world.send_all()
     assert world.showing() == []

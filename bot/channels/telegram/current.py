@@ -14,6 +14,7 @@ from bot.app import App
 from bot.channels.telegram.updates import inbox_source
 from bot.services.intake import Person
 from flows.screens import Screen
+from flows.status import IntakeStatus
 from locales import normalise
 
 
@@ -37,6 +38,6 @@ async def current_question(app: App, person: Person, *, update_id: int, bot_id: 
             return Current(duplicate=True, lang=normalise(person.language))
         candidate = await uow.candidates.find(person.channel, person.external_id)
         intake = await uow.intakes.latest(candidate.id) if candidate is not None else None
-        if intake is None or intake.status != "active" or not intake.state:
+        if intake is None or intake.status != IntakeStatus.ACTIVE or not intake.state:
             return Current(duplicate=False, lang=normalise(candidate.language if candidate else person.language))
         return Current(duplicate=False, lang=intake.state.get("lang", "en"), screens=app.flow.show(intake.state))

@@ -32,6 +32,7 @@ from flows.address import Address
 from flows.answers import Command, Text, parse_text
 from flows.screens import Screen, screen_to_dict
 from locales import Translator, normalise
+from storage.outbox import OutboxPayload
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +206,7 @@ async def on_press(app: App, api: TelegramApi, press: Press) -> None:
     label = button_label(press.keyboard, press.data or "")
     old_html = press.message_html
 
-    def replies(outcome: Outcome) -> dict[str, object]:
+    def replies(outcome: Outcome) -> OutboxPayload:
         screens = outcome.screens
         if not outcome.stale and len(screens) == 1 and screens[0].asks and screens[0].step == answer.step:
             # a multiple-choice toggle: the same question with its options updated, edited in place

@@ -1,8 +1,12 @@
-"""Screens to Telegram messages: HTML text (everything escaped) and inline keyboards.
+"""Screens to Telegram messages: HTML text (everything escaped, cut to Telegram's limit) and inline
+keyboards.
 
-Button payloads carry the question they belong to, ``step|version|button``, so a tap on an old
-question can be refused by the flow; `parse_callback` turns a payload back into a `Tap`. Keyboards
-are Telegram's JSON (`Markup`), ready for the outbox and for `SendRendered`: no model in between.
+The outbox holds screens as data; `delivery` renders them here when it sends, and `answered_text`
+shows an answered question with what was chosen. Button payloads carry the question they belong to,
+``step|version|button`` (`callback_data`), so a tap on an old question can be refused by the flow;
+`parse_callback` turns a payload back into a `Tap`. Keyboards are Telegram's JSON (`Markup`), which
+both runtimes send as they are (aiogram's `SendRendered`, python-telegram-bot's `do_api_request`): no
+model in between.
 """
 
 from __future__ import annotations

@@ -46,6 +46,7 @@ from flows.address import Address
 from flows.answers import Answer, Command, Tap, Text
 from flows.screens import Screen, Tone
 from flows.state import State
+from flows.status import IntakeStatus
 from locales import LANGUAGES, Translator, format_when, normalise
 
 log = logging.getLogger(__name__)
@@ -316,7 +317,7 @@ class WebChannel:
         async with self.app.uow() as uow:
             candidate = await uow.candidates.find(person.channel, person.external_id)
             intake = await uow.intakes.latest(candidate.id) if candidate is not None else None
-            if intake is None or not intake.state or intake.status == "withdrawn":
+            if intake is None or not intake.state or intake.status == IntakeStatus.WITHDRAWN:
                 return None
             state = dict(intake.state)
             started = intake.started_at
@@ -371,11 +372,12 @@ class WebChannel:
         flow_state = State.from_dict(state)
         if crisis and not any(s.tone is Tone.CRISIS for s in notices):
             notices.append(self.app.flow.screens.crisis(flow_state))
-        finished = state.get("status") in ("completed", "declined")
+        finished = state.get("status") in (IntakeStatus.COMPLETED, IntakeStatus.DECLINED)
         if finished and programme is not None:  # as /help is in the chat: whom to call, on every result page
             notices.append(self._help_lines(state))
         if finished and session.kind == "w":  # a shared phone: the next person must not find these answers
-            ended = "web.session_ended" if state.get("status") == "completed" else "web.session_ended_declined"
+            completed = state.get("status") == IntakeStatus.COMPLETED
+            ended = "web.session_ended" if completed else "web.session_ended_declined"
             notices.append(Screen(t(ended if current.ended else "web.finished_visit")))
         notices.sort(key=lambda s: s.tone is not Tone.CRISIS)  # crisis help first, before anything else
         questionnaire = None
@@ -384,7 +386,7 @@ class WebChannel:
             questionnaire = pages.questionnaire(question.step, lang, state.get("answers", {}), current.chosen,
                                                 help_now)
         progress = None
-        if question is not None and programme is not None and state.get("status") == "active":
+        if question is not None and programme is not None and state.get("status") == IntakeStatus.ACTIVE:
             sequence = self.app.flow.screens.sequence(flow_state)
             step = question.step.partition("@")[0]
             if questionnaire is not None:
@@ -455,7 +457,7 @@ class WebChannel:
             return self._problem(request, "web.rate_limited", 429, lang or programme.default_language)
         if session is not None and session.kind == "w":
             current = await self._current(self.person(session))
-            if current is not None and current.state.get("status") == "active":
+            if current is not None and current.state.get("status") == IntakeStatus.ACTIVE:
                 return self._ask_whose(request, session, current, programme.id, lang)
         if session is None or session.kind != "n":
             session = tokens.new_session("n", self._now())
@@ -500,7 +502,7 @@ class WebChannel:
         first (a finished intake's short visit is simply over); None when it is theirs."""
         if session.kind != "w" or self._here(request, session):
             return None
-        if current.state.get("status") != "active":
+        if current.state.get("status") != IntakeStatus.ACTIVE:
             return self._problem(request, "web.expired", 410, forget=True)
         return self._ask_whose(request, session, current, str(current.state.get("programme") or ""), None)
 
@@ -597,7 +599,7 @@ class WebChannel:
         here = self._cookie(request)
         if here is not None and here.kind == "w" and here.ident != session.ident:
             other = await self._current(self.person(here))
-            if other is not None and other.state.get("status") == "active":
+            if other is not None and other.state.get("status") == IntakeStatus.ACTIVE:
                 texts.append(t("web.resume.replaces"))  # never replaced without asking
         form = pages.button_form(f"/r/{request.match_info['token']}", {"csrf": tokens.csrf_token(session)},
                                  t("web.resume.continue"))
@@ -896,7 +898,7 @@ class WebChannel:
             return self._problem(request, "web.telegram.refused", 403)
         person = self.person(session)
         current = await self._current(person)
-        if current is None or current.state.get("status") != "active":
+        if current is None or current.state.get("status") != IntakeStatus.ACTIVE:
             programme = str(form.get("p", ""))[:40] or None
             return self.page(request, session, self._shown(await self.app.intake.start(person, programme)))
         return self.page(request, session, current)
