@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from multidict import MultiDictProxy
 
 from bot.channels.web import tokens
@@ -49,7 +50,7 @@ def secure(request: web.Request, response: web.StreamResponse) -> web.StreamResp
     return response
 
 
-def guard(problem: Problem, language: Language) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def guard(problem: Problem, language: Language) -> Middleware:
     """The middleware: security headers on every response, errors included; what cannot be read is a 400
     page, and anything unforeseen a 500 page: never a traceback, never a bare error."""
 
