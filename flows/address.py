@@ -1,7 +1,7 @@
 """Where a person is reached: a channel and the id that channel knows them by.
 
 The core (flows, services, storage) passes addresses around and stores them as data; only the
-channel named in an address knows what its id means (for Telegram: the private chat's id).
+channel named in an address knows what its id means (for a messenger: the private conversation's id).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class Address:
-    """A channel ("telegram", "console", "web" ...) and the id of a person or conversation in it."""
+    """A channel ("console", "web", a messenger's name ...) and the id of a person or conversation in it."""
 
     channel: str
     id: str

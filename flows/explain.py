@@ -79,7 +79,16 @@ class _Words:
 def explain(programme: Programme, lang: str = "en") -> str:
     """The programme's decision table as Markdown, in `lang`."""
     t = Translator(lang)
-    words = _Words(programme, t)
+    lines = [*_who(programme, t), "", t("explain.rules"), "", *_rules(programme, t),
+             "", t("explain.risk_title"), "", *_risk(programme, t), "", t("explain.risk"),
+             "", t("explain.crisis_title"), "", *_crisis(programme, t), "", t("explain.goal_title"), ""]
+    counted = "; ".join(t(f"case_outcome.{o}") for o in programme.outcome_counts)
+    lines.append(t("explain.goal", goal=round(programme.outcome_goal * 100), outcomes=counted))
+    return "\n".join(lines) + "\n"
+
+
+def _who(programme: Programme, t: Translator) -> list[str]:
+    """The title, and who is asked what: place, age range, instruments, extra questions, caseload."""
     lines = [t("explain.title", name=programme.name(t.lang), id=programme.id), "",
              t("explain.generated", id=programme.id), ""]
     if programme.source:
@@ -102,7 +111,13 @@ def explain(programme: Programme, lang: str = "en") -> str:
     if programme.municipalities:
         lines.append(t("explain.municipalities", names=", ".join(programme.municipalities)))
     lines.append(t("explain.caseload", cap=programme.caseload_cap))
-    lines += ["", t("explain.rules"), ""]
+    return lines
+
+
+def _rules(programme: Programme, t: Translator) -> list[str]:
+    """Each triage rule in order, as "if ... then OUTCOME (reason)"."""
+    words = _Words(programme, t)
+    lines = []
     for n, rule in enumerate(programme.rules, start=1):
         outcome = t(f"explain.outcome.{rule.outcome.value}")
         if rule.priority:
@@ -112,13 +127,22 @@ def explain(programme: Programme, lang: str = "en") -> str:
         else:
             lines.append(t("explain.rule", n=n, condition=words.condition(rule.when), outcome=outcome,
                            reason=t(rule.reason)))
-    lines += ["", t("explain.risk_title"), ""]
+    return lines
+
+
+def _risk(programme: Programme, t: Translator) -> list[str]:
+    """The instruments' risk items: an answer at or over its minimum overrides the rules."""
+    lines = []
     for iid in programme.instruments:
         instrument = instruments.load(iid)
         for risk in instrument.risk:
             lines.append(t("explain.risk_item", instrument=t(instrument.name), item=risk.item, min=risk.min))
-    lines += ["", t("explain.risk")]
-    lines += ["", t("explain.crisis_title"), ""]
+    return lines
+
+
+def _crisis(programme: Programme, t: Translator) -> list[str]:
+    """The crisis lines, each with the ages it serves."""
+    lines = []
     for line in programme.crisis:
         text = t(line.label, phone=line.phone).lstrip("• ")
         if line.max_age is not None:
@@ -126,10 +150,7 @@ def explain(programme: Programme, lang: str = "en") -> str:
         if line.min_age is not None:
             text += " " + t("explain.crisis_min_age", min=line.min_age)
         lines.append(f"- {text}")
-    lines += ["", t("explain.goal_title"), ""]
-    counted = "; ".join(t(f"case_outcome.{o}") for o in programme.outcome_counts)
-    lines.append(t("explain.goal", goal=round(programme.outcome_goal * 100), outcomes=counted))
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def write_docs(registry: Registry, folder: Path = DOCS_DIR, only: Sequence[str] = ()) -> list[Path]:

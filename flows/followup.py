@@ -2,7 +2,7 @@
 instruments the programme's follow-up asks, one item per screen.
 
 A step takes the follow-up's state (a JSON value) and a button, and returns the new state, the
-screens to show and what happened (a risk answer, the end, "later", "stop"). No storage, no Telegram:
+screens to show and what happened (a risk answer, the end, "later", "stop"). No storage, no channel:
 `bot/services/followup.py` stores the state and sends the screens through the outbox.
 
 Screens ask on the step ``fu.<follow-up id>`` with the follow-up's version; a button is a status

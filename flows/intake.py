@@ -217,13 +217,7 @@ class IntakeFlow:
                     state.consent = {"version": CONSENT_VERSION, "language": state.lang}
                     event = Event(EventKind.CONSENT, {"version": CONSENT_VERSION, "language": state.lang})
                     return self._advance(state, events=[event])
-                state.status = Status.DECLINED
-                state.step = StepKind.DECLINED.value
-                state.version += 1
-                screens = [self.screens.screen(state)]
-                if self.screens.risk_kept(state):  # they showed such thoughts before: help again
-                    screens.append(self.screens.crisis(state))
-                return self._reply(state, screens, [Event(EventKind.DECLINED)])
+                return self._decline(state)
             case StepKind.SUMMARY:
                 if button == ButtonId.CONFIRM:
                     return self._complete(state)
@@ -236,6 +230,16 @@ class IntakeFlow:
         if question is not None and question.kind is Kind.MULTI:
             return self._toggle(state, question, button)
         return self._answer(state, button)
+
+    def _decline(self, state: State) -> Reply:
+        """No to consent: the intake ends as declined."""
+        state.status = Status.DECLINED
+        state.step = StepKind.DECLINED.value
+        state.version += 1
+        screens = [self.screens.screen(state)]
+        if self.screens.risk_kept(state):  # they showed such thoughts before: help again
+            screens.append(self.screens.crisis(state))
+        return self._reply(state, screens, [Event(EventKind.DECLINED)])
 
     def _toggle(self, state: State, question: Question, button: str) -> Reply:
         """A multiple-choice question: a tap turns an option on or off; "done" answers it."""

@@ -72,10 +72,8 @@ class IntakeScreens:
                     nav=self._nav(state, t),
                 )
             case StepKind.INFO:
-                text = t(state.step, programme=self.programme(state).name(state.lang))
-                if step.name == "help":
-                    text += "\n\n" + self.crisis_lines(state, t)
-                return choice(text, [Button(ButtonId.NEXT, t("button.next"))], nav=self._nav(state, t))
+                return choice(self._info_text(state, step, t), [Button(ButtonId.NEXT, t("button.next"))],
+                              nav=self._nav(state, t))
             case StepKind.CONSENT:
                 return choice(
                     t("consent.text"),
@@ -94,15 +92,24 @@ class IntakeScreens:
             case StepKind.RESULT:
                 return Screen(self._result_text(state, t), state.step, state.version, tone=Tone.RESULT)
             case StepKind.ITEM:
-                instrument = instruments.load(step.instrument)
-                position = [i.id for i in instrument.items].index(step.name) + 1
-                return choice(
-                    t(instrument.intro) + "\n\n" + t(instrument.item(step.name).text),
-                    [Button(str(o.score), t(o.label)) for o in instrument.options_of(instrument.item(step.name))],
-                    progress=t("progress", current=position, total=len(instrument.items)),
-                    nav=self._nav(state, t),
-                )
+                return self._item_screen(state, step, t)
         return self._question_screen(state, step, t)
+
+    def _info_text(self, state: State, step: Step, t: Translator) -> str:
+        """An information step; the one on help carries the crisis lines."""
+        text = t(state.step, programme=self.programme(state).name(state.lang))
+        if step.name == "help":
+            text += "\n\n" + self.crisis_lines(state, t)
+        return text
+
+    def _item_screen(self, state: State, step: Step, t: Translator) -> Screen:
+        """An instrument's item: its intro and wording, its scored options, and how far along it is."""
+        instrument = instruments.load(step.instrument)
+        position = [i.id for i in instrument.items].index(step.name) + 1
+        buttons = tuple(Button(str(o.score), t(o.label)) for o in instrument.options_of(instrument.item(step.name)))
+        return Screen(t(instrument.intro) + "\n\n" + t(instrument.item(step.name).text), state.step, state.version,
+                      InputKind.CHOICE, buttons, progress=t("progress", current=position, total=len(instrument.items)),
+                      nav=self._nav(state, t))
 
     def _question_screen(self, state: State, step: Step, t: Translator) -> Screen:
         question = step.question

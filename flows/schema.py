@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from flows import instruments, questions
-from flows.ips import CLOCKS
-from flows.summary import CASE_OUTCOMES
+from flows.ips import CASE_OUTCOMES, CLOCKS
 from flows.triage import REASON_PATTERN, Outcome
 from locales import LANGUAGES
 

@@ -63,6 +63,23 @@ def _risk_lines(t: Translator, payload: dict[str, Any], programme: Programme) ->
     return lines
 
 
+def _instrument_lines(t: Translator, results: dict[str, Any]) -> list[str]:
+    """Each instrument's total and band (or mean), and its diagnostic algorithms' levels."""
+    lines = []
+    for iid, result in results.items():
+        instrument = instruments.load(iid)
+        if "mean" in result:  # MANSA: a mean, no bands
+            lines.append(t("staff.summary.instrument_mean", name=t(instrument.name), mean=result["mean"]))
+            continue
+        lines.append(t("staff.summary.instrument", name=t(instrument.name), total=result["total"],
+                       band=t(f"band.{result['band']}")))
+        for name, algorithm in instrument.algorithms.items():  # as the instrument file names them
+            if name in result:
+                lines.append(t("staff.summary.algorithm", name=t(instrument.name),
+                               algorithm=t(f"algorithm.{algorithm.kind}"), level=t(f"band.{result[name]}")))
+    return lines
+
+
 def summary_text(referral_id: int, payload: dict[str, Any], programme: Programme, lang: str,
                  consent_at: datetime | None) -> str:
     t = Translator(lang)
@@ -89,17 +106,7 @@ def summary_text(referral_id: int, payload: dict[str, Any], programme: Programme
     lines.append(t("staff.summary.line", label=t("q.contact.short"),
                    value=f"{preference} {detail}" if detail else preference))
     lines.append("")
-    for iid, result in payload["instruments"].items():
-        instrument = instruments.load(iid)
-        if "mean" in result:  # MANSA: a mean, no bands
-            lines.append(t("staff.summary.instrument_mean", name=t(instrument.name), mean=result["mean"]))
-            continue
-        lines.append(t("staff.summary.instrument", name=t(instrument.name), total=result["total"],
-                       band=t(f"band.{result['band']}")))
-        for name, algorithm in instrument.algorithms.items():  # as the instrument file names them
-            if name in result:
-                lines.append(t("staff.summary.algorithm", name=t(instrument.name),
-                               algorithm=t(f"algorithm.{algorithm.kind}"), level=t(f"band.{result[name]}")))
+    lines += _instrument_lines(t, payload["instruments"])
     if payload.get("substance"):
         lines.append(_line(t, "substance", payload["substance"]))
     if payload.get("substance_treatment"):  # asked at grade B or C

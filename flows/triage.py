@@ -14,7 +14,8 @@ A rule without ``when`` always matches (every programme ends with one).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import operator
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -81,25 +82,16 @@ def matches(condition: Mapping[str, Any] | None, facts: Facts) -> bool:
     if op in SET_COMPARISONS:
         return _set_comparison(name, op, value, expected)
     try:
-        match op:
-            case "eq":
-                return bool(value == expected)
-            case "ne":
-                return bool(value != expected)
-            case "in":
-                return value in expected
-            case "not_in":
-                return value not in expected
-            case "lt":
-                return bool(value < expected)
-            case "le":
-                return bool(value <= expected)
-            case "gt":
-                return bool(value > expected)
-            case _:
-                return bool(value >= expected)
+        return bool(_ORDERS[op](value, expected))
     except TypeError as exc:  # e.g. comparing a band name with a number
         raise ConditionError(f"{name} {op} {expected!r}: {exc}") from exc
+
+
+# the comparisons of one value with the expected one ("present" and the set comparisons are apart)
+_ORDERS: dict[str, Callable[[Any, Any], object]] = {
+    "eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le, "gt": operator.gt, "ge": operator.ge,
+    "in": lambda value, expected: value in expected, "not_in": lambda value, expected: value not in expected,
+}
 
 
 def _set_comparison(name: str, op: str, value: Any, expected: Any) -> bool:

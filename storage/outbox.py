@@ -41,7 +41,7 @@ class OutboxRepository:
         values = {"channel": channel, "payload": payload, "created_at": now, "candidate_id": candidate_id,
                   "subject_id": subject_id, "attempts": 0, "failure": "", "due_at": due_at, "topic": topic,
                   "sent_at": None}
-        outbox_id = (await self.session.execute(_ADD_OUTBOX, values)).scalar_one()
+        outbox_id: int = (await self.session.execute(_ADD_OUTBOX, values)).scalar_one()
         self.added.append(outbox_id)
         if due_at is None:
             self.fresh[outbox_id] = payload

@@ -4,7 +4,7 @@
 sends each of them the case with "Seen — I will make contact", stores the new state and audits it.
 What opens an escalation:
 
-- a risk answer in an intake (`risk_given`, from `IntakeService`, the chat and the web form alike):
+- a risk answer in an intake (`risk_given`, from `IntakeService`, the conversation and the web form alike):
   pending until the intake had its time to finish;
 - an urgent referral, finished or partial, eligible or outside the target group (`for_referral`);
 - a risk answer at a follow-up (`followup_risk`);

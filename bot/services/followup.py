@@ -119,12 +119,11 @@ class FollowUps:
                                       state=dialogue.begin())
         if row is None:  # asked already (another scheduler got there first)
             return []
-        chat = to
         lang = referral.language
         first = dialogue.screen(row.state, spec, programme, lang, row.id, row.version)
         again = dialogue.screen(row.state, spec, programme, lang, row.id, row.version, reminder=True)
-        ids = [await self.notifier.queue(uow, chat, [first], now, candidate_id=candidate.id),
-               await self.notifier.queue(uow, chat, [again], now, candidate_id=candidate.id,
+        ids = [await self.notifier.queue(uow, to, [first], now, candidate_id=candidate.id),
+               await self.notifier.queue(uow, to, [again], now, candidate_id=candidate.id,
                                          due_at=now + timedelta(days=spec.reminder_days), topic=topic(row.id))]
         await uow.audit.record(actor="system", action="followup.asked", at=now, referral_id=referral.id,
                                detail=spec.id)
@@ -145,22 +144,22 @@ class FollowUps:
             return
         programme, spec = found
         lang = referral.language
-        chat = who.address
+        to = who.address
         if button == "stop":
             await self.stop(uow, who, now)
             return
         if row.status != FollowUpStatus.OPEN.value:
-            await self.notifier.queue(uow, chat, [Screen(Translator(lang)("followup.closed"))], now,
+            await self.notifier.queue(uow, to, [Screen(Translator(lang)("followup.closed"))], now,
                                       candidate_id=own.id)
             return
         current = dialogue.screen(row.state, spec, programme, lang, row.id, row.version)
         if version != row.version:  # an older question (the reminder, a question answered already): ask again
-            await self.notifier.queue(uow, chat, [current], now, candidate_id=own.id)
+            await self.notifier.queue(uow, to, [current], now, candidate_id=own.id)
             return
         age = referral.payload.get("candidate", {}).get("age")
         reply = dialogue.answer(row.state, spec, programme, lang, button, age=age if isinstance(age, int) else None)
         if not reply.accepted:
-            await self.notifier.queue(uow, chat, [*reply.screens] or [current], now, candidate_id=own.id)
+            await self.notifier.queue(uow, to, [*reply.screens] or [current], now, candidate_id=own.id)
             return
         row.state, row.version = reply.state, row.version + 1
         for risk in reply.risks:  # stored now, apart from the state (H1); content-free audit
@@ -178,7 +177,7 @@ class FollowUps:
                                    detail=row.key)
         else:
             screens.append(dialogue.screen(row.state, spec, programme, lang, row.id, row.version))
-        await self.notifier.queue(uow, chat, screens, now, candidate_id=own.id)
+        await self.notifier.queue(uow, to, screens, now, candidate_id=own.id)
 
     async def stop(self, uow: UnitOfWork, who: Who, now: datetime) -> bool:
         """/stop (or the button): no more follow-ups for this person; their data stays. False if unknown."""

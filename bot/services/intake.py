@@ -1,6 +1,6 @@
 """Runs one answer of one person through the flow and stores the result in one transaction.
 
-Every adapter (console, aiogram, python-telegram-bot) calls this; none of them holds dialogue
+Every channel adapter (the console, the messengers, the web form) calls this; none of them holds dialogue
 logic or touches the database directly.
 """
 
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 class Person:
     """Who is talking, as the adapter knows them."""
 
-    channel: str  # "console", "telegram"
+    channel: str  # as in an Address: "console", "web", a messenger's name
     external_id: str  # the channel's user id
     language: str | None = None  # the device's language, if known
     address: Address | None = None  # where the channel writes to them later (none: only in reply)
@@ -199,36 +199,7 @@ class IntakeService:
         elif event.kind == "declined":
             await uow.intakes.finish(intake, status="declined", now=now)
         elif event.kind == "completed":
-            triage = event.data["triage"]
-            # every risk answer of the person, with when it was given (also from earlier intakes)
-            event.data["risks"] = as_listed(await uow.risks.of_candidate(candidate.id))
-            referral, created = await uow.referrals.create_once(
-                intake, programme_id=event.data["programme"], language=event.data["language"],
-                outcome=triage["outcome"], reason=triage["reason"], urgent=triage["urgent"],
-                priority=triage["priority"],
-                status="new" if goes_to_consultant(triage["outcome"]) else "redirected",
-                payload=event.data, now=now,
-            )
-            await uow.intakes.finish(intake, status="completed", now=now)
-            if created:  # content-free: no outcome; the actor is the intake's random reference, erased with it
-                await uow.audit.record(actor=f"candidate:{intake.actor_ref or 'unknown'}", action="referral.created",
-                                       at=now, referral_id=referral.id)
-                if referral.status == "new":  # to the consultants, in this same transaction
-                    place = await self.casework.dispatch(uow, referral, intake.consent_at, now)
-                    if place is not None and not referral.urgent:  # urgent: "as soon as possible" stands
-                        reply.screens.append(Screen(Translator(reply.state["lang"])("waiting.place", place=place)))
-                if referral.urgent:  # a named person sees it (outside the target group: checks they got help)
-                    await self.casework.escalations.for_referral(uow, referral, candidate.id, now)
-                if referral.urgent and goes_to_consultant(referral.outcome):  # promised a call: who makes it
-                    await self._who_will_call(uow, referral, reply)
-            elif referral.payload.get("partial"):  # an urgent partial referral went out: now complete it
-                referral.payload = event.data
-                referral.outcome, referral.reason = triage["outcome"], triage["reason"]
-                await uow.audit.record(actor=f"candidate:{intake.actor_ref or 'unknown'}", action="referral.completed",
-                                       at=now, referral_id=referral.id)  # content-free, like referral.created
-                # never silently: whoever holds or was offered it sees the whole; outside the target group
-                # and nobody holding it, a coordinator checks that the person got help
-                await self.casework.completed_later(uow, referral, intake.consent_at, now)
+            await self._completed(uow, event, candidate, intake, reply, now)
         elif event.kind == "language":
             candidate.language = event.data["lang"]
         elif event.kind == "restart":
@@ -244,6 +215,40 @@ class IntakeService:
             await uow.audit.record(actor="candidate:erased", action="candidate.erased", at=now)
             return None
         return intake
+
+    async def _completed(self, uow: UnitOfWork, event: Event, candidate: Any, intake: Any, reply: Reply,
+                         now: Any) -> None:
+        """The intake is done: its referral is made once, and goes to the consultants or is redirected."""
+        triage = event.data["triage"]
+        # every risk answer of the person, with when it was given (also from earlier intakes)
+        event.data["risks"] = as_listed(await uow.risks.of_candidate(candidate.id))
+        referral, created = await uow.referrals.create_once(
+            intake, programme_id=event.data["programme"], language=event.data["language"],
+            outcome=triage["outcome"], reason=triage["reason"], urgent=triage["urgent"],
+            priority=triage["priority"],
+            status="new" if goes_to_consultant(triage["outcome"]) else "redirected",
+            payload=event.data, now=now,
+        )
+        await uow.intakes.finish(intake, status="completed", now=now)
+        if created:  # content-free: no outcome; the actor is the intake's random reference, erased with it
+            await uow.audit.record(actor=f"candidate:{intake.actor_ref or 'unknown'}", action="referral.created",
+                                   at=now, referral_id=referral.id)
+            if referral.status == "new":  # to the consultants, in this same transaction
+                place = await self.casework.dispatch(uow, referral, intake.consent_at, now)
+                if place is not None and not referral.urgent:  # urgent: "as soon as possible" stands
+                    reply.screens.append(Screen(Translator(reply.state["lang"])("waiting.place", place=place)))
+            if referral.urgent:  # a named person sees it (outside the target group: checks they got help)
+                await self.casework.escalations.for_referral(uow, referral, candidate.id, now)
+            if referral.urgent and goes_to_consultant(referral.outcome):  # promised a call: who makes it
+                await self._who_will_call(uow, referral, reply)
+        elif referral.payload.get("partial"):  # an urgent partial referral went out: now complete it
+            referral.payload = event.data
+            referral.outcome, referral.reason = triage["outcome"], triage["reason"]
+            await uow.audit.record(actor=f"candidate:{intake.actor_ref or 'unknown'}", action="referral.completed",
+                                   at=now, referral_id=referral.id)  # content-free, like referral.created
+            # never silently: whoever holds or was offered it sees the whole; outside the target group
+            # and nobody holding it, a coordinator checks that the person got help
+            await self.casework.completed_later(uow, referral, intake.consent_at, now)
 
     async def note_risks(self, person: Person, answers: Mapping[str, str]) -> list[str]:
         """Store the risk answers among `answers` (item step -> score, e.g. "mdi.6" -> "3") at once.

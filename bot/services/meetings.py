@@ -70,7 +70,8 @@ def ics(slot: Slot, programme: Programme, lang: str, now: datetime, *, cancel: b
     event.add("location", t(f"place.{slot.place}"))
     event.add("description", t("ics.description", programme=programme.name(t.lang)))
     calendar.add_component(event)
-    return calendar.to_ical().decode()
+    ical: bytes = calendar.to_ical()  # icalendar's stubs leave this Any
+    return ical.decode()
 
 
 Verdict = Literal["done", "refused", "out_of_range"]  # what became of a peer's press in the slot calendar
@@ -138,7 +139,8 @@ class Meetings:
             await self.notifier.queue(uow, staff_address(staff.contact),
                                       [Screen(t("slots.out_of_range", days=SLOT_HORIZON.days, **hours))], now)
 
-    async def _slot_step(self, uow: UnitOfWork, staff: Staff, step: str, button: str, now: datetime) -> Verdict:
+    # C901 waived until a typed slot draft on branch b-casework; the lead drops this noqa at merge
+    async def _slot_step(self, uow: UnitOfWork, staff: Staff, step: str, button: str, now: datetime) -> Verdict:  # noqa: C901
         """One step of publishing slots; the button carries what was chosen so far (``YYYYmmddHHMM-45-cafe-4``)."""
         t = Translator(staff.language)
         programme = self.registry[staff.programme_id]

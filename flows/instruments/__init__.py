@@ -136,7 +136,14 @@ class Instrument(_Strict):
         ids = [i.id for i in self.items]
         if len(set(ids)) != len(ids):
             raise ValueError("item ids must be unique")
-        scored = self.scored_item_ids
+        self._check_bands()
+        if not self.reliable_change_source.strip():
+            raise ValueError("reliable_change_source must name the source of the threshold, or say none is published")
+        self._check_references(ids)
+        return self
+
+    def _check_bands(self) -> None:
+        """Each band set covers the totals from the least to the most, without a gap or an overlap."""
         lo, hi = self.min_total, self.max_total
         if not self.bands and self.other_bands:
             raise ValueError("other band sets need a default band set")
@@ -149,8 +156,9 @@ class Instrument(_Strict):
             for a, b in itertools.pairwise(edges):
                 if b.min != a.max + 1:
                     raise ValueError(f"bands leave a gap or overlap between {a.band} and {b.band}")
-        if not self.reliable_change_source.strip():
-            raise ValueError("reliable_change_source must name the source of the threshold, or say none is published")
+
+    def _check_references(self, ids: list[str]) -> None:
+        """The LOINC codes, risk rules and algorithms name only items and scores the instrument has."""
         if self.loinc is not None:
             unknown_items = set(self.loinc.items) - set(ids)
             unknown_scores = set(self.loinc.answers) - set(self.scores)
@@ -160,6 +168,7 @@ class Instrument(_Strict):
         for rule in self.risk:
             if rule.item not in ids:
                 raise ValueError(f"risk item {rule.item} is not an item")
+        scored = self.scored_item_ids
         for algo in self.algorithms.values():
             named = (
                 algo.core.items + algo.other.items
@@ -169,7 +178,6 @@ class Instrument(_Strict):
             unknown = set(named) - set(scored)
             if unknown:
                 raise ValueError(f"algorithm names unknown items {sorted(unknown)}")
-        return self
 
     @property
     def scores(self) -> tuple[int, ...]:
@@ -270,7 +278,7 @@ class RiskSignal:
 
 
 def risk_signal(step: str, value: object) -> RiskSignal | None:
-    """The one place an answer becomes a risk signal, for the chat, the web form and the follow-ups.
+    """The one place an answer becomes a risk signal, for the conversation, the web form and the follow-ups.
 
     `step` names an item ("mdi.6"), `value` is what was answered (a score, as given). A signal only for
     one of the item's own answers that meets a risk rule of the instrument's file; anything else (an

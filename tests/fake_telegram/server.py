@@ -255,7 +255,8 @@ def _decode_entity(match: re.Match[str]) -> str | None:
     return chr(code)
 
 
-def parse_html(source: str) -> tuple[str, list[JsonDict]]:
+# C901 waived until the fake Bot API becomes a package on branch e-tests; the lead drops this noqa at merge
+def parse_html(source: str) -> tuple[str, list[JsonDict]]:  # noqa: C901
     """Parse Telegram's HTML parse mode into ``(plain_text, entities)`` like the Bot API does.
 
     Entity offsets and lengths are in UTF-16 code units.  Raises :class:`HtmlParseError` with a message in
@@ -332,7 +333,8 @@ def parse_html(source: str) -> tuple[str, list[JsonDict]]:
     return "".join(out), entities
 
 
-def _parse_attributes(source: str, j: int, tag: str, tag_offset: int) -> tuple[dict[str, str], int]:
+# C901 waived until the fake Bot API becomes a package on branch e-tests; the lead drops this noqa at merge
+def _parse_attributes(source: str, j: int, tag: str, tag_offset: int) -> tuple[dict[str, str], int]:  # noqa: C901
     attrs: dict[str, str] = {}
     n = len(source)
     while True:
@@ -1505,7 +1507,8 @@ class FakeTelegram:
 
     # -- polling ------------------------------------------------------------------------------------------
 
-    async def _get_updates(self, params: JsonDict, request: web.Request) -> list[JsonDict]:
+    # C901 waived until the fake Bot API becomes a package on branch e-tests; the lead drops this noqa at merge
+    async def _get_updates(self, params: JsonDict, request: web.Request) -> list[JsonDict]:  # noqa: C901
         if self.webhook_url:
             raise ApiError(
                 409,
