@@ -1,11 +1,11 @@
 """Where a person is in their intake, read from what is stored: one reading for every channel.
 
 A conversation shows the current question again after a message that is not an answer; the web form
-shows it on every page, and a result page once the intake is finished. Both read it here, with one rule: a **withdrawn** intake
-(left by `/restart` or a new start: its answers were dropped) is no intake at all, and whether an intake
-is under way is its stored status, never what its state happens to say. A withdrawn intake is never
-shown, nor resumed, as if it were under way: the person's next answer begins a new one
-(`IntakeService.answer`).
+shows it on every page, and a result page once the intake is finished. Both read it here, with one
+rule: a **withdrawn** intake (left by `/restart` or a new start: its answers were dropped) is no intake
+at all, and whether an intake is under way is its stored status, never what its state happens to say.
+A withdrawn intake is never shown, nor resumed, as if it were under way: the person's next answer
+begins a new one (`IntakeService.answer`).
 """
 
 from __future__ import annotations
