@@ -1,4 +1,4 @@
-"""What a person can send: a tap on a button, typed text, or a command."""
+"""What a person can send: a tap on a button, typed text, a command, or a whole questionnaire page."""
 
 from __future__ import annotations
 
@@ -27,7 +27,18 @@ class Command:
     arg: str = ""
 
 
-Answer = Tap | Text | Command
+@dataclass(frozen=True, slots=True)
+class PageAnswers:
+    """A whole questionnaire page at once (a web form): the page asked `step` at `version`; `answers` are
+    its items' chosen scores (item step -> score) in the page's order; `back` is its "back" button."""
+
+    step: str
+    version: int
+    answers: tuple[tuple[str, str], ...]
+    back: bool = False
+
+
+Answer = Tap | Text | Command | PageAnswers
 
 
 def parse_text(text: str) -> Text | Command:

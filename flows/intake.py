@@ -13,10 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 from flows import instruments
-from flows.answers import Answer, Command, Tap, Text, parse_text
+from flows.answers import Answer, Command, PageAnswers, Tap, Text, parse_text
 from flows.consent import CONSENT_VERSION
 from flows.events import Event, EventKind, Reply
 from flows.intake_screens import IntakeScreens
+from flows.page import answer_page
 from flows.programmes import Programme, Registry
 from flows.questions import Kind, Question
 from flows.referral import build_facts, build_partial_referral, build_referral
@@ -94,6 +95,8 @@ class IntakeFlow:
         return [self.screens.screen(state)]
 
     def handle(self, state_dict: dict[str, Any], answer: Answer) -> Reply:
+        if isinstance(answer, PageAnswers):
+            return self.handle_page(state_dict, answer)
         state = State.from_dict(state_dict)
         if isinstance(answer, Text):
             parsed = parse_text(answer.text)
@@ -119,6 +122,10 @@ class IntakeFlow:
                 return self._stale(state, current)
             return self._choose(state, answer.button)
         return self._typed(state, current, answer.text)
+
+    def handle_page(self, state_dict: dict[str, Any], page: PageAnswers) -> Reply:
+        """A questionnaire page answered at once (a web form), as its taps one at a time (`flows/page.py`)."""
+        return answer_page(self.handle, Reply(state_dict, self.show(state_dict)), page)
 
     @staticmethod
     def _consent_outdated(state: State) -> bool:

@@ -126,7 +126,8 @@ class IntakeScreens:
         if question.kind is Kind.CHOICE:
             options = question.options_for(self.programme(state).country)
             return Screen(text, state.step, state.version, InputKind.CHOICE,
-                          tuple(Button(o, t(question.option_msgid(o))) for o in options), nav=self._nav(state, t))
+                          tuple(Button(o, t(question.option_msgid(o))) for o in options), nav=self._nav(state, t),
+                          needs_reach=question.needs_reach)
         kind = InputKind.NUMBER if question.kind is Kind.NUMBER else InputKind.TEXT
         nav = self._nav(state, t, skip=question.optional)
         shortcuts: tuple[Button, ...] = ()

@@ -41,6 +41,8 @@ class Question:
     per_country: dict[str, tuple[str, ...]] | None = None
     # multiple choice: options that stand alone (choosing one clears the others, and the other way round)
     exclusive: tuple[str, ...] = ()
+    # options that need a channel able to write to the person later (see `Screen.needs_reach`)
+    needs_reach: tuple[str, ...] = ()
 
     @property
     def msgid(self) -> str:
@@ -79,7 +81,7 @@ FACTS: tuple[Question, ...] = (
         Kind.CHOICE,
         ("in_treatment", "under_assessment", "diagnosed", "suspected", "none"),
     ),
-    Question("contact", Section.FACTS, Kind.CHOICE, ("chat", "phone", "sms", "email")),
+    Question("contact", Section.FACTS, Kind.CHOICE, ("chat", "phone", "sms", "email"), needs_reach=("chat",)),
     Question("phone", Section.FACTS, Kind.PHONE, max_length=20, only_if=("contact", ("phone", "sms"))),
     Question("email", Section.FACTS, Kind.EMAIL, max_length=120, only_if=("contact", ("email",))),
 )

@@ -50,10 +50,17 @@ class Screen:
     tone: Tone = Tone.NORMAL
     # navigation (back, skip): not answers, so a console shows them as /commands, not numbers
     nav: tuple[Button, ...] = ()
+    # ids of buttons that only a channel able to write to the person later may offer ("contact me here"
+    # needs a conversation to answer in; a plain web form has none)
+    needs_reach: tuple[str, ...] = ()
 
     @property
     def asks(self) -> bool:
         return self.kind is not InputKind.NONE
+
+    def buttons_for(self, reach: bool) -> tuple[Button, ...]:
+        """The buttons a channel shows: all of them if it can write to the person later, else the others."""
+        return self.buttons if reach else tuple(b for b in self.buttons if b.id not in self.needs_reach)
 
 
 def screen_to_dict(screen: Screen) -> dict[str, Any]:
@@ -62,6 +69,7 @@ def screen_to_dict(screen: Screen) -> dict[str, Any]:
         "text": screen.text, "step": screen.step, "version": screen.version, "kind": screen.kind.value,
         "buttons": [[b.id, b.label] for b in screen.buttons], "progress": screen.progress,
         "tone": screen.tone.value, "nav": [[b.id, b.label] for b in screen.nav],
+        **({"needs_reach": list(screen.needs_reach)} if screen.needs_reach else {}),
     }
 
 
@@ -71,4 +79,5 @@ def screen_from_dict(data: dict[str, Any]) -> Screen:
 
     return Screen(str(data["text"]), str(data.get("step", "")), int(data.get("version", 0)),
                   InputKind(data.get("kind", "none")), buttons("buttons"), str(data.get("progress", "")),
-                  Tone(data.get("tone", "normal")), buttons("nav"))
+                  Tone(data.get("tone", "normal")), buttons("nav"),
+                  tuple(str(i) for i in data.get("needs_reach", [])))

@@ -64,7 +64,7 @@ class Page:
     actions: bool = True  # language, my data, delete
     body: str = ""  # a page of its own (Mini App start, expired link, my data)
     telegram: bool = False
-    hide_buttons: frozenset[str] = frozenset()
+    reach: bool = True  # the channel can write to the person later: the flow's options that need it are shown
     programme: str = ""  # in every form (a page sent after its session ended still gets that programme's help)
     footer_actions: bool = True  # "See my data", "Delete my answers": only when something is stored
     help_link: bool = True  # "Help now" at the top of every page, as /help is in the chat
@@ -115,7 +115,7 @@ def _question(page: Page, screen: Screen) -> str:
     if not screen.asks:
         return f'<section class="{screen.tone.value}">{head}</section>'
     form = f'<form method="post" action="/answer" class="answer">{_hidden(page, screen)}'
-    buttons = [b for b in screen.buttons if b.id not in page.hide_buttons]
+    buttons = screen.buttons_for(page.reach)  # the flow says which options need a conversation to answer in
     if screen.kind is InputKind.CHOICE:
         choices = "".join(f'<button name="b" value="{esc(b.id)}">{esc(b.label)}</button>' for b in buttons)
         return (f'{form}{head}<div class="choices" role="group" aria-labelledby="q">{choices}</div>'
