@@ -56,7 +56,7 @@ from tests.e2e.console_process import process_env
 from tests.e2e.telegram_bot import ROOT, TOKEN, bot_env, step_of
 from tests.e2e.test_telegram import RECONNECT_DA
 from tests.fake_telegram import FakeTelegram, FakeUser, HistoryEvent, WebhookDelivery
-from tests.flows.walk import Walker
+from tests.support.flow import Walker
 
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 FIRST_USER = 7_000_000
@@ -676,7 +676,7 @@ async def fill(url: str, key: str, tmp: Path, first: int, count: int, budget: fl
     from bot.app import open_app
     from bot.services.intake import Person
     from bot.settings import Settings
-    from tests.storage.test_intake_service import answer_once, asking
+    from tests.service.test_intake_service import answer_once, asking
 
     settings = Settings(database_url=url, encryption_key=key, key_file=tmp / "unused.key")
     done = answers = 0

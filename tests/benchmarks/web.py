@@ -28,8 +28,8 @@ from typing import Any
 import aiohttp
 from cryptography.fernet import Fernet
 
-from tests.web.client import Page, WebUser, parse
-from tests.web.walk import finish
+from tests.channels.web.client import Page, WebUser, parse
+from tests.support.web_form import finish
 
 
 class TimedUser(WebUser):

@@ -19,7 +19,7 @@ from typing import Any
 
 from tests.e2e.console_process import process_env
 from tests.fake_telegram import BotMessage, FakeTelegram, FakeUser
-from tests.flows.walk import TYPICAL
+from tests.support.walk import TYPICAL
 
 ROOT = Path(__file__).resolve().parents[2]
 NAV = ("back", "skip")

@@ -26,9 +26,9 @@ from locales import Translator
 from tests.e2e.inprocess import runtime_in_process
 from tests.e2e.test_meetings import START
 from tests.fake_telegram import FakeTelegram
-from tests.flows.walk import TYPICAL
-from tests.people import tg, tg_address
-from tests.storage.test_followup import PILOT
+from tests.service.test_followup import PILOT
+from tests.support.people import tg, tg_address
+from tests.support.walk import TYPICAL
 
 DA = Translator("da")
 USER, CONSULTANT = 4711, 4800

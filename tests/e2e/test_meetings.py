@@ -27,8 +27,9 @@ from locales import Translator, format_when
 from storage.models import Slot
 from tests.e2e.inprocess import in_process
 from tests.fake_telegram import BotMessage, FakeTelegram
-from tests.flows.walk import REGISTRY, TYPICAL
-from tests.people import tg, tg_address
+from tests.support.flow import REGISTRY
+from tests.support.people import tg, tg_address
+from tests.support.walk import TYPICAL
 
 DA, SV = Translator("da"), Translator("sv")
 START = datetime(2026, 3, 20, 8, 0, tzinfo=UTC)  # a Friday; summer time starts Sunday 29 March

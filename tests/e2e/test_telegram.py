@@ -27,7 +27,7 @@ from locales import Translator
 from tests.e2e.console_process import process_env
 from tests.e2e.telegram_bot import ROOT, TOKEN, BotProcess, Candidate, bot_env, step_of
 from tests.fake_telegram import BotMessage, FakeTelegram
-from tests.flows.walk import Walker
+from tests.support.flow import Walker
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")  # async tests share the module loop
 

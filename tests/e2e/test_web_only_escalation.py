@@ -24,11 +24,11 @@ from cryptography.fernet import Fernet
 from bot.app import open_app
 from bot.settings import Settings
 from locales import Translator
+from tests.channels.web.client import WebUser
 from tests.e2e.telegram_bot import ROOT, TOKEN
 from tests.fake_telegram import FakeTelegram
-from tests.people import tg
-from tests.web.client import WebUser
-from tests.web.walk import PLAN, finish
+from tests.support.people import tg
+from tests.support.web_form import PLAN, finish
 
 pytestmark = pytest.mark.asyncio
 DA = Translator("da")

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("flows", "storage", "bot", "locales")
 CORE = ("flows", "storage", "bot/services", "bot/exports")
 HISTORY = "storage/migrations/versions"  # past schemas are history: they keep the names they had

@@ -14,7 +14,7 @@ from flows.consent import CONSENT_TEXT_SHA256, CONSENT_VERSION
 from flows.programmes import Registry
 from locales import LANGUAGES, Translator, po_path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 

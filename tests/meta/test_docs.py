@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def cited(text: str) -> list[tuple[str, str]]:
@@ -52,7 +52,7 @@ def test_every_test_the_threat_model_names_exists() -> None:
     assert not missing, missing
     for row, text in rows.items():  # each threat has a test
         assert "tests/" in text, row
-    assert defines("tests/test_docs.py", "test_no_threat_is_left_without_a_test")  # the check can fail
+    assert defines("tests/meta/test_docs.py", "test_no_threat_is_left_without_a_test")  # the check can fail
 
 
 def test_no_threat_is_left_without_a_test() -> None:

@@ -24,7 +24,7 @@ def test_every_clock_is_a_referral_column_and_in_the_schema() -> None:
 
 
 def test_one_language_list() -> None:
-    catalogues = Path(__file__).resolve().parents[1] / "locales"
+    catalogues = Path(__file__).resolve().parents[2] / "locales"
     assert sorted(d.name for d in catalogues.iterdir() if (d / "LC_MESSAGES").is_dir()) == sorted(LANGUAGES)
     assert referral_schema()["properties"]["language"]["enum"] == list(LANGUAGES)
 

@@ -13,7 +13,7 @@ from flows.programmes import Registry
 from locales import Translator
 
 REGISTRY = Registry.load()
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("programme", [p.id for p in REGISTRY.all()])

@@ -21,7 +21,7 @@ from flows.screens import InputKind
 from locales import Translator
 from storage.models import OutboxMessage
 from storage.repositories import UnitOfWork
-from tests.flows.walk import TYPICAL
+from tests.support.walk import TYPICAL
 
 DA = Translator("da")
 START = datetime(2026, 3, 5, 13, 30, tzinfo=UTC)

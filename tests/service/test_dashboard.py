@@ -1,6 +1,6 @@
 """The dashboard's numbers against counts made independently, on each backend.
 
-A seeded programme (`tests.dashboard_seed`: 160 people over 20 weeks, so that some weeks and groups are
+A seeded programme (`tests.support.dashboard_seed`: 160 people over 20 weeks, so that some weeks and groups are
 small) is exported as `ipsbot export --format json` writes it; the referral counts, clocks and MANSA at
 enrolment are counted again from those lines. What the export does not carry (follow-ups, escalations,
 over-cap claims) is counted from the rows. Then every published cell is either that exact number or
@@ -28,8 +28,8 @@ from bot.exports.dashboard_render import dashboard_html
 from bot.exports.referrals import write
 from storage.models import Escalation, FollowUp, Referral
 from storage.repositories import UnitOfWork
-from tests.dashboard_seed import REGISTRY, seed, template_payload
-from tests.test_dashboard import assert_section_safe
+from tests.support.dashboard_seed import REGISTRY, seed, template_payload
+from tests.unit.test_dashboard import assert_section_safe
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 NOW = START + timedelta(weeks=60)

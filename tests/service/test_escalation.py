@@ -21,8 +21,8 @@ from flows.answers import Command
 from locales import Translator
 from storage.models import Escalation, FollowUp
 from storage.repositories import UnitOfWork
-from tests.storage.test_followup import FLOW as FOLLOWUP_FLOW
-from tests.storage.test_risk_routing import (
+from tests.service.test_followup import FLOW as FOLLOWUP_FLOW
+from tests.service.test_risk_routing import (
     START,
     URGENT,
     actions,
@@ -133,7 +133,7 @@ async def test_with_nobody_at_all_the_person_is_told_and_the_first_who_joins_get
 
 
 async def join_with_code(factory: Factory, svc: IntakeService, chat_id: int, code: str) -> Any:
-    from tests.people import tg
+    from tests.support.people import tg
 
     who = tg(chat_id)
     async with UnitOfWork(factory) as uow:

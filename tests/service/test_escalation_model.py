@@ -49,8 +49,8 @@ from storage import crypto
 from storage.db import make_engine, make_session_factory
 from storage.models import AuditEvent, Base, Candidate, Intake, OutboxMessage, Referral, RiskEvent, Staff
 from storage.repositories import UnitOfWork
-from tests.people import tg
-from tests.programmes import pilot_yaml
+from tests.support.people import tg
+from tests.support.programmes import pilot_yaml
 
 WINDOW_HOURS = 6
 PILOT = pilot_yaml(f"""\

@@ -39,9 +39,9 @@ from storage.models import (
     RiskEvent,
 )
 from storage.repositories import UnitOfWork
-from tests.people import tg, tg_address
-from tests.programmes import pilot_yaml
-from tests.storage.test_risk_routing import join, person, sent_to, until
+from tests.service.test_risk_routing import join, person, sent_to, until
+from tests.support.people import tg, tg_address
+from tests.support.programmes import pilot_yaml
 
 DA = Translator("da")
 EN = Translator("en")

@@ -22,8 +22,8 @@ from flows.screens import InputKind, Tone
 from locales import Translator
 from storage.models import OutboxMessage, Referral, RiskEvent
 from storage.repositories import UnitOfWork
-from tests.flows.walk import TYPICAL
-from tests.people import tg, tg_address
+from tests.support.people import tg, tg_address
+from tests.support.walk import TYPICAL
 
 DA = Translator("da")
 FLOW = IntakeFlow(Registry.load())

@@ -16,8 +16,8 @@ from flows.programmes import Registry
 from flows.screens import InputKind
 from storage.models import AuditEvent, Base, Candidate, Intake, OutboxMessage, Referral
 from storage.repositories import UnitOfWork, subject_hash
-from tests.flows.walk import TYPICAL
-from tests.people import tg_address
+from tests.support.people import tg_address
+from tests.support.walk import TYPICAL
 
 FLOW = IntakeFlow(Registry.load())
 PLAN: dict[str, Any] = {**TYPICAL, "q.name": "Zelda-unik", "q.dream": "Hemmelig drøm om fyrtårne"}

@@ -14,7 +14,7 @@ from flows.answers import Text
 from storage.models import AuditEvent, Candidate, Intake, Referral
 from storage.repositories import Received, UnitOfWork
 from storage.retention import purge
-from tests.storage.test_intake_service import FLOW, run_intake
+from tests.service.test_intake_service import FLOW, run_intake
 
 START = datetime(2024, 1, 10, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)

@@ -35,9 +35,9 @@ from flows.screens import InputKind
 from locales import Translator
 from storage.models import AuditEvent, OutboxMessage, Referral, RiskEvent
 from storage.repositories import UnitOfWork
-from tests.flows.walk import TYPICAL
-from tests.people import tg, tg_address
-from tests.programmes import pilot_yaml
+from tests.support.people import tg, tg_address
+from tests.support.programmes import pilot_yaml
+from tests.support.walk import TYPICAL
 
 DA = Translator("da")
 EN = Translator("en")

@@ -25,7 +25,7 @@ from flows.ips import CASE_OUTCOMES
 from flows.programmes import Programme, Registry
 from storage.models import Candidate, Escalation, FollowUp, Intake, Referral, RiskEvent
 from storage.repositories import UnitOfWork
-from tests.programmes import pilot_yaml
+from tests.support.programmes import pilot_yaml
 
 DASH_YAML = pilot_yaml("""\
 instruments: [phq9, mansa]
@@ -42,7 +42,7 @@ WORK_STATUSES = ("job", "education", "supported_job", "looking", "none")
 
 async def template_payload(factory: async_sessionmaker[AsyncSession], now: datetime) -> dict[str, Any]:
     """The payload of one real intake's referral (with MANSA)."""
-    from tests.storage.test_risk_routing import person, until
+    from tests.service.test_risk_routing import person, until
 
     svc = IntakeService(lambda: UnitOfWork(factory), IntakeFlow(REGISTRY), ManualClock(now))
     who = person(99_999)

@@ -1,4 +1,4 @@
-"""Fixtures for the storage tests: a migrated database on each backend, engines, a test cipher.
+"""Fixtures for the storage and service tests: a migrated database on each backend, engines, a test cipher.
 
 Backends: "sqlite" (a fresh file per test) and "postgres" (a fresh database per test module, made
 on the server named by `TEST_POSTGRES_URL` and dropped afterwards; tables are emptied between tests).

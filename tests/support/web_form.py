@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.flows.walk import TYPICAL
-from tests.web.client import Page, WebUser
+from tests.channels.web.client import Page, WebUser
+from tests.support.walk import TYPICAL
 
 PLAN: dict[str, Any] = {**TYPICAL, "q.contact": "phone", "q.municipality": "Vejle"}
 

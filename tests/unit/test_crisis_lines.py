@@ -10,7 +10,7 @@ import pytest
 from flows.programmes import REGIONAL_NUMBERS, Registry, check
 from flows.screens import Tone
 from locales import Translator
-from tests.flows.walk import Walker
+from tests.support.flow import Walker
 
 REGISTRY = Registry.load()
 SHIPPED = Path(__file__).resolve().parents[2] / "flows" / "programmes"

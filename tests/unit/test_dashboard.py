@@ -28,9 +28,9 @@ from bot.exports.formatting import Formatter
 from flows.ips import CASE_OUTCOMES
 from locales import Translator
 from storage.dashboard import CaseRow, FollowUpRow, RiskWait
-from tests.dashboard_seed import REGISTRY
+from tests.support.dashboard_seed import REGISTRY
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 NOW = START + timedelta(days=400)
 DASH = REGISTRY["dash"]
@@ -297,7 +297,7 @@ def test_matplotlib_is_imported_only_when_a_chart_is_drawn() -> None:
         "import bot.cli, bot.app, bot.channels.telegram.runtime, bot.channels.web.server\n"
         "import bot.exports.dashboard, bot.exports.dashboard_render, bot.exports.charts\n"
         "print('matplotlib' in sys.modules)\n"
-        "from tests.test_dashboard import dashboard\n"
+        "from tests.unit.test_dashboard import dashboard\n"
         "bot.exports.dashboard_render.html_fragment(dashboard())\n"
         "print('matplotlib' in sys.modules)\n")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=120,

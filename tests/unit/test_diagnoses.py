@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flows.screens import InputKind
 from locales import Translator
-from tests.flows.walk import Walker
+from tests.support.flow import Walker
 
 DA = Translator("da")
 

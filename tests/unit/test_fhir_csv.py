@@ -28,7 +28,7 @@ from bot.exports.fhir import (
 )
 from flows import instruments
 from locales import Translator
-from tests.flows.walk import Walker
+from tests.support.flow import Walker
 
 CREATED = "2026-03-05T14:30:00+00:00"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flows.screens import Tone
 from locales import Translator
-from tests.flows.walk import FLOW, Walker
+from tests.support.flow import FLOW, Walker
 
 DA = Translator("da")
 NOT_STORED = "Vi har ikke gemt nogen af dine svar."  # declined.text: true only when nothing is kept

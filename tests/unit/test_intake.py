@@ -8,7 +8,7 @@ from flows.answers import Tap
 from flows.consent import CONSENT_VERSION
 from flows.screens import InputKind, Tone
 from locales import Translator
-from tests.flows.walk import FLOW, Walker
+from tests.support.flow import FLOW, Walker
 
 DA = Translator("da")
 SV = Translator("sv")

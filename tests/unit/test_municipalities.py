@@ -8,7 +8,7 @@ import pytest
 from flows.programmes import Registry
 from flows.referral import build_facts
 from flows.state import State
-from tests.flows.walk import FLOW, Walker
+from tests.support.flow import FLOW, Walker
 
 JONKOPING = Registry.load()["jonkoping"]
 

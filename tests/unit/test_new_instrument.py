@@ -30,7 +30,7 @@ from flows.referral import export_record
 from flows.schema import referral_schema
 from flows.summary import summary_text
 from locales import Translator
-from tests.flows.walk import Walker
+from tests.support.flow import Walker
 
 INSTRUMENT = """\
 id: calm2

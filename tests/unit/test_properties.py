@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from flows.answers import COMMANDS, Command, Tap, Text
 from flows.screens import InputKind
-from tests.flows.walk import REGISTRY, Walker
+from tests.support.flow import REGISTRY, Walker
 
 PROGRAMMES = [p.id for p in REGISTRY.all()]
 

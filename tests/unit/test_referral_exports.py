@@ -22,7 +22,7 @@ from flows.referral import export_record
 from flows.schema import SCHEMA_PATH, render
 from flows.summary import summary_text
 from locales import Translator
-from tests.flows.walk import FLOW, REGISTRY, Walker
+from tests.support.flow import FLOW, REGISTRY, Walker
 
 CREATED = "2026-03-05T14:30:00+00:00"
 SCHEMA = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))

@@ -20,7 +20,7 @@ from bot.exports.csv_export import columns, csv_lines
 from bot.exports.fhir import ITEM_CODE, LOINC, RISK_SIGNAL, questionnaire_responses
 from flows.referral import export_record
 from flows.schema import SCHEMA_PATH
-from tests.flows.walk import FLOW, Walker
+from tests.support.flow import FLOW, Walker
 
 CREATED = "2026-03-05T14:30:00+00:00"
 GIVEN = "2026-03-05T14:10:00+00:00"

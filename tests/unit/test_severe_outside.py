@@ -11,7 +11,7 @@ import pytest
 from flows import instruments
 from flows.screens import Tone
 from locales import Translator
-from tests.flows.walk import Walker
+from tests.support.flow import Walker
 
 DA = Translator("da")
 SV = Translator("sv")

@@ -11,7 +11,7 @@ import pytest
 from flows.events import EventKind
 from flows.state import State
 from flows.steps import ButtonId, Overlay, Step, StepKind, sequence
-from tests.flows.walk import REGISTRY
+from tests.support.flow import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[2]
 

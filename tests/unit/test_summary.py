@@ -5,7 +5,7 @@ from __future__ import annotations
 from flows.summary import summary_text
 from flows.triage import Outcome
 from locales import Translator
-from tests.flows.walk import REGISTRY, Walker
+from tests.support.flow import REGISTRY, Walker
 
 SV, DA = Translator("sv"), Translator("da")
 

@@ -10,7 +10,7 @@ import pytest
 from bot.channels.telegram.render import MAX_TEXT, callback_data, cut, message_text, parse_callback, render, utf16_len
 from flows.answers import Tap
 from flows.screens import Button, InputKind, Screen
-from tests.flows.walk import REGISTRY, Walker
+from tests.support.flow import REGISTRY, Walker
 
 
 def visible(html_text: str) -> str:

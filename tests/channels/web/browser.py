@@ -16,7 +16,7 @@ CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 1, "is_mobile": True, "has_touch": True}
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "web"
+SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots" / "web"
 AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 
 

@@ -24,11 +24,11 @@ from bot.clock import ManualClock
 from bot.services.intake import Person
 from flows.address import Address
 from flows.answers import Tap
+from tests.channels.web.browser import AA, PHONE, SCREENSHOTS, Form, launch, need_browser
+from tests.channels.web.conftest import settings_for
+from tests.channels.web.initdata import init_data
 from tests.e2e.telegram_bot import TOKEN
-from tests.web.browser import AA, PHONE, SCREENSHOTS, Form, launch, need_browser
-from tests.web.conftest import settings_for
-from tests.web.initdata import init_data
-from tests.web.walk import PLAN
+from tests.support.web_form import PLAN
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 SWEDISH = {**PLAN, "language": "sv", "q.municipality": "Jönköping"}

@@ -23,10 +23,10 @@ from bot.channels.web.server import WebChannel
 from bot.clock import ManualClock
 from locales import Translator
 from storage.models import Intake, Referral
-from tests.web.browser import PHONE, Form, launch, need_browser
-from tests.web.conftest import settings_for
-from tests.web.test_browser import Server, accessible, walk
-from tests.web.walk import PLAN
+from tests.channels.web.browser import PHONE, Form, launch, need_browser
+from tests.channels.web.conftest import settings_for
+from tests.channels.web.test_browser import Server, accessible, walk
+from tests.support.web_form import PLAN
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 t = Translator("da")

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from bot.exports.dashboard_render import html_page
-from tests.test_dashboard import dashboard
-from tests.web.browser import AA, launch, need_browser
+from tests.channels.web.browser import AA, launch, need_browser
+from tests.unit.test_dashboard import dashboard
 
 
 @pytest.mark.parametrize("lang", ["da", "sv", "en"])

@@ -21,9 +21,9 @@ from sqlalchemy import select
 from yarl import URL
 
 from storage.models import Intake, RiskEvent
-from tests.web.client import WebUser
-from tests.web.conftest import Site
-from tests.web.walk import walk_to
+from tests.channels.web.client import WebUser
+from tests.channels.web.conftest import Site
+from tests.support.web_form import walk_to
 
 REQUESTS = 3000
 LIMIT = 150.0  # seconds for all of them, on a busy two-core machine

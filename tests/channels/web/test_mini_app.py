@@ -7,11 +7,11 @@ from datetime import timedelta
 from bot.services.intake import Person
 from flows.address import Address
 from flows.answers import Tap, Text
+from tests.channels.web.client import WebUser, parse
+from tests.channels.web.conftest import Site
+from tests.channels.web.initdata import init_data
 from tests.e2e.telegram_bot import TOKEN
-from tests.web.client import WebUser, parse
-from tests.web.conftest import Site
-from tests.web.initdata import init_data
-from tests.web.walk import walk_to
+from tests.support.web_form import walk_to
 
 USER_ID = 777001
 

@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from tests.web.client import WebUser
-from tests.web.conftest import Site
-from tests.web.walk import PLAN, finish, walk_to
+from tests.channels.web.client import WebUser
+from tests.channels.web.conftest import Site
+from tests.support.web_form import PLAN, finish, walk_to
 
 
 async def test_a_whole_intake_in_danish_ends_in_one_referral(site: Site) -> None:
@@ -291,7 +291,7 @@ async def test_rate_limits_per_session_and_per_address(tmp_path: Path) -> None:
     from bot.app import open_app
     from bot.channels.web.server import WebChannel
     from bot.clock import ManualClock
-    from tests.web.conftest import settings_for
+    from tests.channels.web.conftest import settings_for
 
     settings = settings_for(tmp_path).model_copy(update={"web_rate_per_session": 5, "web_rate_per_address": 9})
     async with open_app(settings, ManualClock()) as app, \

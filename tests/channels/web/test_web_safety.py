@@ -1,7 +1,7 @@
 """The web form on a shared phone and against a planted link; requests that must not make it fail.
 
-Driven through the HTML like a browser without JavaScript (`tests/web/client.py`); the same scenarios
-run in Chromium in `tests/web/test_browser_safety.py`. docs/security.md, T36-T38, names these.
+Driven through the HTML like a browser without JavaScript (`tests/channels/web/client.py`); the same scenarios
+run in Chromium in `tests/channels/web/test_browser_safety.py`. docs/security.md, T36-T38, names these.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from sqlalchemy import select, text
 from bot.channels.web import tokens
 from locales import Translator
 from storage.models import Intake, Referral, RiskEvent
+from tests.channels.web.client import Page, WebUser, parse
+from tests.channels.web.conftest import Site
+from tests.channels.web.initdata import init_data
 from tests.e2e.telegram_bot import TOKEN
-from tests.web.client import Page, WebUser, parse
-from tests.web.conftest import Site
-from tests.web.initdata import init_data
-from tests.web.walk import PLAN, finish, walk_to
+from tests.support.web_form import PLAN, finish, walk_to
 
 CROSS_SITE = {"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"}
 
@@ -357,7 +357,7 @@ async def test_help_now_on_every_page_and_crisis_lines_on_the_result(site: Site)
         assert 'class="help-now" href="/help?p=reconnect&amp;lang=da"' in page.html, page.step
         if not any(f.action == "/answer" for f in page.forms):
             break
-        from tests.web.walk import answer_page
+        from tests.support.web_form import answer_page
 
         page = await answer_page(user, PLAN)
     lines = site.app.registry.get("reconnect").crisis_for(24)  # type: ignore[union-attr]
