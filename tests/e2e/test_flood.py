@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from storage.models import AuditEvent, Intake
 from tests.e2e.inprocess import in_process, runtime_in_process
 from tests.e2e.telegram_bot import TOKEN, BotProcess, Candidate, bot_env, step_of
 from tests.fake_telegram import FakeTelegram
+from tests.support.net import free_port
 
 DA = Translator("da")
 FLOODED = DA("telegram.flood_folded")
@@ -362,9 +362,7 @@ async def test_kill_9_in_the_middle_of_a_flood_loses_nothing_and_answers_nothing
             await person.say("/start reconnect")
             await walk(person, "q.age")
             assert await process.stop() == 0
-            with socket.socket() as free:
-                free.bind(("127.0.0.1", 0))
-                port = free.getsockname()[1]
+            port = free_port()
             env.update(WEBHOOK_URL=f"http://127.0.0.1:{port}/hook", WEBHOOK_SECRET="s3cret",
                        WEBHOOK_HOST="127.0.0.1", WEBHOOK_PORT=str(port))
             ready = "setWebhook"

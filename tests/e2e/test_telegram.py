@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from tests.e2e.console_process import process_env
 from tests.e2e.telegram_bot import ROOT, TOKEN, BotProcess, Candidate, bot_env, step_of
 from tests.fake_telegram import BotMessage, FakeTelegram
 from tests.support.flow import Walker
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")  # async tests share the module loop
 
@@ -327,9 +327,7 @@ async def test_the_log_holds_no_answers_names_texts_or_user_ids(server: FakeTele
 
 
 async def test_webhook_checks_the_secret(tmp_path: Path, framework: str) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     async with FakeTelegram(token=TOKEN) as server:
         env = bot_env(server, tmp_path, framework, WEBHOOK_URL=f"http://127.0.0.1:{port}/telegram/hook",
                       WEBHOOK_SECRET="s3cret-Token_1", WEBHOOK_HOST="127.0.0.1", WEBHOOK_PORT=str(port))
@@ -440,9 +438,7 @@ async def test_an_update_left_in_the_inbox_is_handled_after_the_restart(tmp_path
             assert (await confirmed.json())["result"] == []
 
         if restart_as == "webhook":
-            with socket.socket() as free:
-                free.bind(("127.0.0.1", 0))
-                port = free.getsockname()[1]
+            port = free_port()
             process.env.update(WEBHOOK_URL=f"http://127.0.0.1:{port}/hook", WEBHOOK_SECRET="s3cret",
                                WEBHOOK_HOST="127.0.0.1", WEBHOOK_PORT=str(port))
         await process.start(ready="setWebhook" if restart_as == "webhook" else "getUpdates")

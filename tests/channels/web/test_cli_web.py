@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -11,11 +10,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.net import free_port
 
 
 def test_chat_web_prints_the_address_and_serves_the_form(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@ on both runtimes."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 from bot.settings import FRAMEWORKS
 from tests.e2e.telegram_bot import TOKEN, BotProcess, Candidate, bot_env
 from tests.fake_telegram import FakeTelegram
+from tests.support.net import free_port
 
 
 @pytest.fixture
@@ -40,9 +40,7 @@ async def test_start_offers_fill_in_as_a_form_and_the_menu_button_opens_it(serve
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 async def test_in_webhook_mode_the_webhook_server_serves_the_form(tmp_path: Path, framework: str) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     async with FakeTelegram(token=TOKEN) as server:
         env = bot_env(server, tmp_path, framework, WEBHOOK_URL=f"http://127.0.0.1:{port}/telegram/hook",
                       WEBHOOK_SECRET="s3cret-Token_1", WEBHOOK_HOST="127.0.0.1", WEBHOOK_PORT=str(port),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 from datetime import timedelta
 from typing import Any
 
@@ -23,6 +22,7 @@ from tests.channels.web.client import Page, WebUser, parse
 from tests.channels.web.conftest import Site
 from tests.channels.web.initdata import init_data
 from tests.e2e.telegram_bot import TOKEN
+from tests.support.net import free_port
 from tests.support.web_form import PLAN, finish, walk_to
 
 CROSS_SITE = {"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"}
@@ -306,12 +306,6 @@ async def test_errors_carry_the_security_headers(site: Site, monkeypatch: Any) -
         assert "Traceback" not in await response.text() and "fault injected" not in await response.text()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def test_the_webhook_server_refuses_a_body_over_64_kb(site: Site) -> None:
     import asyncio
 
@@ -326,7 +320,7 @@ async def test_the_webhook_server_refuses_a_body_over_64_kb(site: Site) -> None:
             handled.append(raw)
             return None
 
-    port = _free_port()
+    port = free_port()
     settings = site.settings.model_copy(update={"webhook_url": f"http://127.0.0.1:{port}/hook",
                                                 "webhook_port": port, "web_url": None})
     stopping = asyncio.Event()
