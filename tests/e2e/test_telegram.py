@@ -28,6 +28,7 @@ from tests.e2e.telegram_bot import ROOT, TOKEN, BotProcess, Candidate, bot_env, 
 from tests.fake_telegram import BotMessage, FakeTelegram
 from tests.support.flow import Walker
 from tests.support.net import free_port
+from tests.support.walk import Plan, walk
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")  # async tests share the module loop
 
@@ -58,11 +59,7 @@ def texts(messages: list[BotMessage]) -> str:
 
 
 async def walk_to(person: Candidate, step: str, plan: dict[str, str]) -> None:
-    for _ in range(80):
-        if step_of(person.question()) == step:
-            return
-        await person.answer(plan)
-    raise AssertionError(f"never reached {step}")
+    await walk(person, Plan.typical(plan), until=step, limit=80)
 
 
 async def test_commands_menu_is_set_in_three_languages(server: FakeTelegram, bot: BotProcess) -> None:

@@ -15,15 +15,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import ManualClock
 from bot.exports.fhir import RISK_SIGNAL
 from bot.services.intake import IntakeService, Outcome, Person
-from flows.answers import Command, Tap, Text
+from flows.answers import Command
 from flows.intake import IntakeFlow
 from flows.programmes import Registry
-from flows.screens import InputKind, Tone
+from flows.screens import Tone
 from locales import Translator
 from storage.models import OutboxMessage, Referral, RiskEvent
 from storage.repositories import UnitOfWork
 from tests.support.people import tg, tg_address
-from tests.support.walk import TYPICAL
+from tests.support.service import ServicePort, answer_one, service_plan
+from tests.support.walk import walk
 
 DA = Translator("da")
 FLOW = IntakeFlow(Registry.load())
@@ -35,20 +36,13 @@ def person(n: int) -> Person:
 
 
 async def step(svc: IntakeService, who: Person, outcome: Outcome, plan: dict[str, Any]) -> Outcome:
-    screen = next(s for s in reversed(outcome.screens) if s.asks)
-    value = str(plan.get(screen.step, TYPICAL.get(screen.step, "0")))
-    if screen.kind is InputKind.CHOICE:
-        ids = [b.id for b in screen.buttons]
-        return await svc.answer(who, Tap(screen.step, screen.version, value if value in ids else ids[0]))
-    return await svc.answer(who, Text(value))
+    return await answer_one(ServicePort(svc, who, outcome), plan)
 
 
 async def until(svc: IntakeService, who: Person, outcome: Outcome, plan: dict[str, Any], stop: str) -> Outcome:
-    for _ in range(200):
-        if outcome.state.get("step") == stop and not outcome.state.get("overlay"):
-            return outcome
-        outcome = await step(svc, who, outcome, plan)
-    raise AssertionError(f"never reached {stop}")
+    port = ServicePort(svc, who, outcome, overlay_stops=False)
+    await walk(port, service_plan(plan), until=stop)
+    return port.outcome
 
 
 async def count(factory: async_sessionmaker[AsyncSession], model: type[Any]) -> int:

@@ -26,18 +26,17 @@ from bot.exports.dashboard import Figures, build, gather
 from bot.exports.dashboard_render import write_text
 from bot.services.casework import Who
 from bot.services.intake import IntakeService, Outcome, Person
-from flows.answers import Command, Tap, Text
+from flows.answers import Command
 from flows.intake import IntakeFlow
 from flows.programmes import Programme, Registry
 from flows.referral import export_record
 from flows.schema import SCHEMA_PATH
-from flows.screens import InputKind
 from locales import Translator
 from storage.models import AuditEvent, OutboxMessage, Referral, RiskEvent
 from storage.repositories import UnitOfWork
 from tests.support.people import tg, tg_address
 from tests.support.programmes import pilot_yaml
-from tests.support.walk import TYPICAL
+from tests.support.service import ServicePort, answer_one, walk_until
 
 DA = Translator("da")
 EN = Translator("en")
@@ -69,22 +68,13 @@ def asking(outcome: Outcome) -> Any:
 
 
 async def step(svc: IntakeService, person: Person, outcome: Outcome, plan: dict[str, Any]) -> Outcome:
-    screen = asking(outcome)
-    value = str(plan.get(screen.step, TYPICAL.get(screen.step, "0")))
-    if screen.kind is InputKind.CHOICE:
-        ids = [b.id for b in screen.buttons]
-        return await svc.answer(person, Tap(screen.step, screen.version, value if value in ids else ids[0]))
-    return await svc.answer(person, Text(value))
+    return await answer_one(ServicePort(svc, person, outcome), plan)
 
 
 async def until(svc: IntakeService, person: Person, outcome: Outcome, plan: dict[str, Any],
                 stop: str | None = None) -> Outcome:
     """Answer from `plan` until the intake ends, or until `stop` is the question asked."""
-    for _ in range(200):
-        if outcome.finished or (stop is not None and outcome.state.get("step") == stop):
-            return outcome
-        outcome = await step(svc, person, outcome, plan)
-    raise AssertionError("did not finish")
+    return await walk_until(ServicePort(svc, person, outcome), plan, stop)
 
 
 def person(n: int) -> Person:

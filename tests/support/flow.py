@@ -8,7 +8,7 @@ from flows.answers import Answer, Command, Tap, Text
 from flows.intake import IntakeFlow, Reply
 from flows.programmes import Registry
 from flows.screens import InputKind, Screen
-from tests.support.walk import TYPICAL
+from tests.support.walk import Plan, PlanAnswer, Press, Question, Type, at_once, walk
 
 REGISTRY = Registry.load()
 FLOW = IntakeFlow(REGISTRY)
@@ -50,35 +50,48 @@ class Walker:
         return [e.data for r in self.log for e in r.events if e.kind == kind]
 
     def answer_current(self, plan: dict[str, Any], default_score: int = 1) -> Reply:
-        screen = self.screen
-        step = screen.step
-        value = plan.get(step, TYPICAL.get(step))
-        if value is None:
-            value = default_score
-            if step not in {b.id for b in screen.buttons} and str(value) not in {b.id for b in screen.buttons}:
-                value = screen.buttons[0].id
-        if isinstance(value, list):  # a multiple-choice question: each option on, then done
-            for option in value:
-                self.tap(option)
-            return self.tap("done")
-        if screen.kind is InputKind.CHOICE:
-            value = str(value)
-            if value not in {b.id for b in screen.buttons}:  # e.g. a Swedish support list
-                value = screen.buttons[-1].id
-            return self.tap(value)
-        return self.type(str(value))
+        """Answer the question asked now, as `plan` (over `TYPICAL`) says."""
+        port = FlowPort(self)
+        for answer in flow_plan(plan, default_score).answer(port.question()):
+            at_once(port.send(answer))
+        return self.reply
 
     def run(self, plan: dict[str, Any] | None = None, default_score: int = 1, limit: int = 200) -> Reply:
         """Answer until the intake ends; returns the last reply."""
-        for _ in range(limit):
-            if self.state["status"] != "active":
-                return self.reply
-            self.answer_current(plan or {}, default_score)
-        raise AssertionError(f"intake did not end within {limit} answers; at {self.state['step']}")
+        at_once(walk(FlowPort(self), flow_plan(plan, default_score), limit=limit))
+        return self.reply
 
     def run_until(self, step: str, plan: dict[str, Any] | None = None, default_score: int = 1) -> None:
-        for _ in range(200):
-            if self.state["step"] == step and not self.state.get("overlay"):
-                return
-            self.answer_current(plan or {}, default_score)
-        raise AssertionError(f"never reached {step}")
+        at_once(walk(FlowPort(self), flow_plan(plan, default_score), until=step))
+
+
+def flow_plan(plan: dict[str, Any] | None, default_score: int) -> Plan:
+    """The flow's walker: a step not planned gets `default_score`; a choice not offered, the last one."""
+    return Plan.typical(plan, default=str(default_score), unoffered="last")
+
+
+class FlowPort:
+    """The flow as a port: the screen asking now, answered by taps and typing."""
+
+    def __init__(self, walker: Walker) -> None:
+        self.walker = walker
+
+    def question(self) -> Question:
+        screen, state = self.walker.screen, self.walker.state
+        choice = screen.kind is InputKind.CHOICE
+        return Question(screen.step, tuple(b.id for b in screen.buttons) if choice else (), typed=not choice,
+                        at="" if state.get("overlay") else state["step"])
+
+    async def current(self) -> Question | None:
+        state = self.walker.state
+        if state["status"] != "active":
+            return Question("", at="" if state.get("overlay") else state["step"], ended=True)
+        return self.question()
+
+    async def send(self, answer: PlanAnswer) -> None:
+        if isinstance(answer, Press):
+            self.walker.tap(answer.button)
+        elif isinstance(answer, Type):
+            self.walker.type(answer.text)
+        else:
+            raise TypeError(f"the flow asks one question at a time, not {answer!r}")

@@ -1,57 +1,71 @@
-"""A candidate filling in the web form from start to result, answering from a plan."""
+"""A candidate filling in the web form from start to result, answering from a plan (tests/support/walk.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from tests.channels.web.client import Page, WebUser
-from tests.support.walk import TYPICAL
+from tests.support.walk import TYPICAL, Fill, Plan, PlanAnswer, Press, Question, walk
 
 PLAN: dict[str, Any] = {**TYPICAL, "q.contact": "phone", "q.municipality": "Vejle"}
+NAV = ("back", "skip")
+
+
+def web_plan(plan: dict[str, Any], score: str = "1") -> Plan:
+    """The form's walker: a step not planned gets the first choice, or "Ja" typed; a questionnaire
+    page gets `score` for every item the plan does not name."""
+    return Plan(plan, default=None, text="Ja", unoffered="first", score=score)
+
+
+class WebPort:
+    """The web form as a port: the page shown, answered by its buttons, its text field, or its radios."""
+
+    def __init__(self, user: WebUser) -> None:
+        self.user = user
+
+    def page(self) -> Page:
+        page = self.user.page
+        assert page is not None
+        return page
+
+    async def current(self) -> Question | None:
+        page = self.page()
+        assert page.status == 200, page.text[:500]
+        return question(page) if any(f.action == "/answer" for f in page.forms) else None
+
+    async def send(self, answer: PlanAnswer) -> None:
+        if isinstance(answer, Fill):
+            await self.user.fill(answer.values)
+        elif isinstance(answer, Press):
+            await self.user.press(answer.button)
+        else:
+            await self.user.type(answer.text)
+
+
+def question(page: Page) -> Question:
+    form = page.answer
+    values = tuple(v for n, v, _ in form.buttons if n == "b")
+    return Question(page.step.partition("@")[0], tuple(v for v in values if v not in NAV),
+                    tuple(v for v in values if v in NAV), typed=bool(form.fields), items=tuple(form.radios),
+                    at=page.step)
 
 
 async def answer_page(user: WebUser, plan: dict[str, Any], score: str = "1") -> Page:
     """Answer the page shown, as planned; a questionnaire page with `score` for every item (or the plan's)."""
-    page = user.page
-    assert page is not None
-    form = page.answer
-    if form.radios:  # a questionnaire: every item on one page
-        return await user.fill({name: str(plan.get(name, score)) for name in form.radios})
-    step = page.step.partition("@")[0]
-    wanted = plan.get(step)
-    values = [v for n, v, _ in form.buttons if n == "b"]
-    if isinstance(wanted, list):  # a multiple choice: each option, then done
-        for option in wanted:
-            await user.press(option)
-        return await user.press("done")
-    if wanted is not None and str(wanted) in values:
-        return await user.press(str(wanted))
-    if form.fields:
-        return await user.type(str(wanted) if wanted is not None else "Ja")
-    choices = [v for v in values if v not in ("back", "skip")]
-    return await user.press(choices[0])
+    port = WebPort(user)
+    for answer in web_plan(plan, score).answer(question(port.page())):
+        await port.send(answer)
+    return port.page()
 
 
 async def walk_to(user: WebUser, stop: str, plan: dict[str, Any] | None = None, limit: int = 80) -> Page:
     """Answer pages until the one asking `stop` (a step, or an instrument id) is shown."""
-    plan = plan or PLAN
-    for _ in range(limit):
-        page = user.page
-        assert page is not None and page.status == 200, page and page.text[:500]
-        if not any(f.action == "/answer" for f in page.forms):
-            raise AssertionError(f"the intake ended before {stop}: {page.text[:300]}")
-        if page.step == stop or page.step.startswith(stop + "."):
-            return page
-        await answer_page(user, plan)
-    raise AssertionError(f"never reached {stop}")
+    port = WebPort(user)
+    await walk(port, web_plan(plan or PLAN), until=stop, limit=limit)
+    return port.page()
 
 
 async def finish(user: WebUser, plan: dict[str, Any] | None = None, limit: int = 80) -> Page:
-    plan = plan or PLAN
-    for _ in range(limit):
-        page = user.page
-        assert page is not None and page.status == 200, page and page.text[:500]
-        if not any(f.action == "/answer" for f in page.forms):
-            return page
-        await answer_page(user, plan)
-    raise AssertionError("the intake did not end")
+    port = WebPort(user)
+    await walk(port, web_plan(plan or PLAN), limit=limit)
+    return port.page()
