@@ -196,7 +196,15 @@ class Candidate:
             lambda b: str(b.get("callback_data", "")).rsplit("|", 1)[-1] == button_id,
             message_id=target.message_id))
 
+    def planned(self, plan: dict[str, Any], default: str = "1") -> tuple[str, bool]:
+        """What to answer to the current question, and whether it is a tap: the walker's first answer."""
+        first = Plan.typical(plan, default=default, unoffered="last").answer(self.asked())[0]
+        return (first.button, True) if isinstance(first, Press) else (getattr(first, "text", ""), False)
+
     async def current(self) -> Question:
+        return self.asked()
+
+    def asked(self) -> Question:
         """The latest question as the walker sees it (tests/support/walk.py); options shown ✓ are on."""
         question = self.question()
         ids = button_ids(question)
@@ -217,7 +225,7 @@ class Candidate:
     async def answer(self, plan: dict[str, Any], default: str = "1") -> list[BotMessage]:
         """Answer the latest question as `plan` (over `TYPICAL`) says; the replies."""
         replies: list[BotMessage] = []
-        for answer in Plan.typical(plan, default=default, unoffered="last").answer(await self.current()):
+        for answer in Plan.typical(plan, default=default, unoffered="last").answer(self.asked()):
             replies += await self._send(answer)
         return replies
 

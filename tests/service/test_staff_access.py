@@ -14,14 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import ManualClock
 from bot.services.casework import INVITE_TRIES, Casework, Who
 from bot.services.intake import IntakeService, Person
-from flows.answers import Tap, Text
 from flows.intake import IntakeFlow
 from flows.programmes import Registry
-from flows.screens import InputKind
 from locales import Translator
 from storage.models import AuditEvent, InviteAttempt, OutboxMessage, Referral, Slot, Staff
 from storage.repositories import UnitOfWork
 from tests.support.people import tg, tg_address
+from tests.support.service import ServicePort, walk_until
 from tests.support.walk import TYPICAL
 
 DA = Translator("da")
@@ -68,15 +67,7 @@ class Scene:
         svc = IntakeService(lambda: UnitOfWork(self.factory), FLOW, self.clock, self.casework)
         person = Person("telegram", who.external_id, language="da", address=tg_address(who.chat_id))
         plan = {**TYPICAL, "q.name": f"Name{who.chat_id}", "q.age": age}
-        outcome = await svc.start(person, "reconnect")
-        while not outcome.finished:
-            screen = next(s for s in reversed(outcome.screens) if s.asks)
-            value = str(plan.get(screen.step, "1"))
-            if screen.kind is InputKind.CHOICE:
-                ids = [b.id for b in screen.buttons]
-                outcome = await svc.answer(person, Tap(screen.step, screen.version, value if value in ids else ids[0]))
-            else:
-                outcome = await svc.answer(person, Text(value))
+        await walk_until(ServicePort(svc, person, await svc.start(person, "reconnect")), plan, default="1")
         return int(await self.run(lambda uow: uow.session.scalar(select(func.max(Referral.id)))))
 
     async def press(self, who: Who, step: str, button: str) -> None:

@@ -11,9 +11,9 @@ from flows.screens import InputKind, Screen
 from tests.support.walk import Ended, Plan, PlanAnswer, Press, Question, Type, walk
 
 
-def service_plan(plan: dict[str, Any]) -> Plan:
-    """The service tests' walker: a step not planned gets "0"; a choice not offered, the first one."""
-    return Plan.typical(plan, default="0", unoffered="first")
+def service_plan(plan: dict[str, Any], default: str = "0") -> Plan:
+    """The service tests' walker: a step not planned gets `default`; a choice not offered, the first one."""
+    return Plan.typical(plan, default=default, text=default, unoffered="first")
 
 
 def asking(outcome: Outcome) -> Screen:
@@ -58,8 +58,8 @@ async def answer_one(port: ServicePort, plan: dict[str, Any]) -> Outcome:
     return port.outcome
 
 
-async def walk_until(port: ServicePort, plan: dict[str, Any], stop: str | None = None) -> Outcome:
+async def walk_until(port: ServicePort, plan: dict[str, Any], stop: str | None = None, default: str = "0") -> Outcome:
     """Answer until the intake ends, or until `stop` is asked (an end before it is an end too)."""
     with contextlib.suppress(Ended):
-        await walk(port, service_plan(plan), until=stop)
+        await walk(port, service_plan(plan, default), until=stop)
     return port.outcome

@@ -12,6 +12,9 @@ from typing import Any
 
 import pytest
 
+from tests.support.walk import Fill, PlanAnswer, Press, Question
+from tests.support.web_form import NAV, web_plan
+
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
@@ -75,21 +78,26 @@ class Form:
             await self.page.check(f'input[name="{name}"][value="{score}"]')
         await self.page.click("form[action='/answer'] button.send")
 
-    async def answer(self, plan: dict[str, Any], score: str = "1") -> None:
-        items = await self.items()
-        if items:
-            await self.fill({name: str(plan.get(name, score)) for name in items})
-            return
-        step = (await self.step() or "").partition("@")[0]
-        wanted = plan.get(step)
+    async def current(self) -> Question | None:
+        """The page as the walker sees it (tests/support/walk.py); None once no question is asked."""
+        step = await self.step()
+        if step is None:
+            return None
         buttons = await self.buttons()
-        if isinstance(wanted, list):
-            for option in wanted:
-                await self.press(option)
-            await self.press("done")
-        elif wanted is not None and str(wanted) in buttons:
-            await self.press(str(wanted))
-        elif await self.page.locator("#a").count():
-            await self.type(str(wanted) if wanted is not None else "Ja")
+        return Question(step.partition("@")[0], tuple(b for b in buttons if b not in NAV),
+                        tuple(b for b in buttons if b in NAV), typed=bool(await self.page.locator("#a").count()),
+                        items=tuple(await self.items()), at=step)
+
+    async def send(self, answer: PlanAnswer) -> None:
+        if isinstance(answer, Fill):
+            await self.fill(answer.values)
+        elif isinstance(answer, Press):
+            await self.press(answer.button)
         else:
-            await self.press(next(b for b in buttons if b not in ("back", "skip")))
+            await self.type(answer.text)
+
+    async def answer(self, plan: dict[str, Any], score: str = "1") -> None:
+        question = await self.current()
+        assert question is not None, "no question on this page"
+        for answer in web_plan(plan, score).answer(question):
+            await self.send(answer)
