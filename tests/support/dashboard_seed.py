@@ -19,13 +19,15 @@ import yaml
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import ManualClock
-from bot.services.intake import IntakeService
+from bot.services.intake import IntakeService, Person
 from flows.intake import IntakeFlow
 from flows.ips import CASE_OUTCOMES
 from flows.programmes import Programme, Registry
 from storage.models import Candidate, Escalation, FollowUp, Intake, Referral, RiskEvent
 from storage.repositories import UnitOfWork
+from tests.support.people import tg_address
 from tests.support.programmes import pilot_yaml
+from tests.support.service import ServicePort, walk_until
 
 DASH_YAML = pilot_yaml("""\
 instruments: [phq9, mansa]
@@ -42,11 +44,9 @@ WORK_STATUSES = ("job", "education", "supported_job", "looking", "none")
 
 async def template_payload(factory: async_sessionmaker[AsyncSession], now: datetime) -> dict[str, Any]:
     """The payload of one real intake's referral (with MANSA)."""
-    from tests.service.test_risk_routing import person, until
-
     svc = IntakeService(lambda: UnitOfWork(factory), IntakeFlow(REGISTRY), ManualClock(now))
-    who = person(99_999)
-    await until(svc, who, await svc.start(who, "dash"), {"phq9.9": "0"})
+    who = Person("telegram", "99999", language="da", address=tg_address(99_999))
+    await walk_until(ServicePort(svc, who, await svc.start(who, "dash")), {"phq9.9": "0"})
     async with UnitOfWork(factory) as uow:
         (referral,) = [r async for r in uow.referrals.stream(programme_id="dash")]
         return dict(referral.payload)
