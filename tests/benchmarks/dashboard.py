@@ -4,7 +4,7 @@ process pays for it when nobody opens it. A script that prints figures; nothing 
     python -m tests.benchmarks.dashboard                      # 10,000 referrals over two years, SQLite
     python -m tests.benchmarks.dashboard --referrals 2000 --database postgres
 
-1. Seeds a fresh database (`tests.dashboard_seed`: one real intake, then the rest written straight into
+1. Seeds a fresh database (`tests.support.dashboard_seed`: one real intake, then the rest written straight into
    the tables, with follow-ups and risk answers).
 2. In this process: reading and counting (`build`), then the HTML with its four charts the first time
    (matplotlib's import included) and again (the median of 5), the text and the CSV.
@@ -39,7 +39,7 @@ def rss():
 import bot.cli, bot.app, bot.channels.telegram.runtime, bot.channels.web.server, bot.exports.dashboard
 print(f"bot modules loaded: matplotlib imported {'matplotlib' in sys.modules}, RSS {rss()} MB")
 from bot.exports.dashboard_render import html_fragment
-from tests.test_dashboard import dashboard
+from tests.unit.test_dashboard import dashboard
 started = time.perf_counter()
 html_fragment(dashboard())
 print(f"after drawing one dashboard: matplotlib imported {'matplotlib' in sys.modules}, RSS {rss()} MB, "
@@ -49,7 +49,7 @@ print(f"after drawing one dashboard: matplotlib imported {'matplotlib' in sys.mo
 
 async def fill(url: str, n: int, weeks: int) -> float:
     from storage.db import make_engine, make_session_factory, upgrade
-    from tests.dashboard_seed import seed, template_payload
+    from tests.support.dashboard_seed import seed, template_payload
 
     await upgrade(url)
     engine = make_engine(url)
@@ -67,7 +67,7 @@ async def measure(url: str) -> list[str]:
     from bot.exports.dashboard_render import html_page, write_csv, write_text
     from storage.db import make_engine, make_session_factory
     from storage.repositories import UnitOfWork
-    from tests.dashboard_seed import REGISTRY
+    from tests.support.dashboard_seed import REGISTRY
 
     engine = make_engine(url)
     factory = make_session_factory(engine)
@@ -122,7 +122,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from storage import crypto
-    from tests.dashboard_seed import DASH_YAML
+    from tests.support.dashboard_seed import DASH_YAML
 
     key, hash_key = Fernet.generate_key(), Fernet.generate_key()
     crypto.configure(crypto.Cipher([key], hash_key))

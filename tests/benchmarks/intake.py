@@ -17,8 +17,8 @@ from cryptography.fernet import Fernet
 from bot.app import open_app
 from bot.services.intake import Person
 from bot.settings import Settings
-from tests.flows.walk import Walker
-from tests.storage.test_intake_service import answer_once, asking
+from tests.service.test_intake_service import answer_once, asking
+from tests.support.flow import Walker
 
 
 def flow_only(n: int) -> tuple[int, float]:

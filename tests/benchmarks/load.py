@@ -40,7 +40,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -56,7 +55,8 @@ from tests.e2e.console_process import process_env
 from tests.e2e.telegram_bot import ROOT, TOKEN, bot_env, step_of
 from tests.e2e.test_telegram import RECONNECT_DA
 from tests.fake_telegram import FakeTelegram, FakeUser, HistoryEvent, WebhookDelivery
-from tests.flows.walk import Walker
+from tests.support.flow import Walker
+from tests.support.net import free_port
 
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 FIRST_USER = 7_000_000
@@ -347,12 +347,6 @@ async def echo_person(server: LoadServer, index: int, tally: Tally, kinds: list[
 # --------------------------------------------------------------------------------------------------
 # Processes
 # --------------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def start_process(server: FakeTelegram, argv: list[str], env: dict[str, str], cwd: Path, log: Path,
@@ -676,7 +670,7 @@ async def fill(url: str, key: str, tmp: Path, first: int, count: int, budget: fl
     from bot.app import open_app
     from bot.services.intake import Person
     from bot.settings import Settings
-    from tests.storage.test_intake_service import answer_once, asking
+    from tests.service.test_intake_service import answer_once, asking
 
     settings = Settings(database_url=url, encryption_key=key, key_file=tmp / "unused.key")
     done = answers = 0

@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,8 +27,9 @@ from typing import Any
 import aiohttp
 from cryptography.fernet import Fernet
 
-from tests.web.client import Page, WebUser, parse
-from tests.web.walk import finish
+from tests.channels.web.client import Page, WebUser, parse
+from tests.support.net import free_port
+from tests.support.web_form import finish
 
 
 class TimedUser(WebUser):
@@ -55,12 +55,6 @@ class TimedUser(WebUser):
         form = form or (self.page.form(action) if self.page else None)
         hidden = form.hidden if form is not None else {}
         return await self._timed(self.client.post(action, data={**hidden, **data}))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def wait_for(port: int, process: subprocess.Popen[bytes]) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from tests.e2e.console_process import process_env
 from tests.fake_telegram import BotMessage, FakeTelegram, FakeUser
-from tests.flows.walk import TYPICAL
+from tests.support.walk import Plan, PlanAnswer, Press, Question, Type
 
 ROOT = Path(__file__).resolve().parents[2]
 NAV = ("back", "skip")
@@ -197,26 +197,37 @@ class Candidate:
             message_id=target.message_id))
 
     def planned(self, plan: dict[str, Any], default: str = "1") -> tuple[str, bool]:
-        """What to answer to the current question, and whether it is a tap."""
+        """What to answer to the current question, and whether it is a tap: the walker's first answer."""
+        first = Plan.typical(plan, default=default, unoffered="last").answer(self.asked())[0]
+        return (first.button, True) if isinstance(first, Press) else (getattr(first, "text", ""), False)
+
+    async def current(self) -> Question:
+        return self.asked()
+
+    def asked(self) -> Question:
+        """The latest question as the walker sees it (tests/support/walk.py); options shown ✓ are on."""
         question = self.question()
-        step = step_of(question)
         ids = button_ids(question)
-        value = plan.get(step, TYPICAL.get(step))
-        if isinstance(value, list):  # a multiple-choice question: the next option not yet on, then done
-            chosen = [str(b.get("text", "")) for b in question.buttons]
-            pending = [o for o, label in zip(ids, chosen, strict=False) if o in value and not label.startswith("✓")]
-            return (pending[0] if pending else "done"), True
-        if value is None:
-            value = default if default in ids else ids[0]
-        value = str(value)
-        answers = [i for i in ids if i not in NAV]
-        if answers and value not in ids:
-            value = answers[-1]  # a choice not offered here, e.g. on a Swedish list: the last one
-        return value, value in ids
+        answers = tuple(i for i in ids if i not in NAV)
+        on = frozenset(i for i, b in zip(ids, question.buttons, strict=False) if str(b.get("text", "")).startswith("✓"))
+        return Question(step_of(question), answers, tuple(i for i in ids if i in NAV), typed=not answers, chosen=on)
+
+    async def send(self, answer: PlanAnswer) -> None:
+        await self._send(answer)
+
+    async def _send(self, answer: PlanAnswer) -> list[BotMessage]:
+        if isinstance(answer, Press):
+            return await self.tap(answer.button)
+        if isinstance(answer, Type):
+            return await self.say(answer.text)
+        raise TypeError(f"a chat asks one question at a time, not {answer!r}")
 
     async def answer(self, plan: dict[str, Any], default: str = "1") -> list[BotMessage]:
-        value, is_tap = self.planned(plan, default)
-        return await (self.tap(value) if is_tap else self.say(value))
+        """Answer the latest question as `plan` (over `TYPICAL`) says; the replies."""
+        replies: list[BotMessage] = []
+        for answer in Plan.typical(plan, default=default, unoffered="last").answer(self.asked()):
+            replies += await self._send(answer)
+        return replies
 
     async def run(self, plan: dict[str, Any], until: Callable[[list[BotMessage]], bool],
                   default: str = "1", limit: int = 80) -> list[BotMessage]:

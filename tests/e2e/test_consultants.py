@@ -17,7 +17,7 @@ from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 from locales import Translator
 from tests.e2e.telegram_bot import TOKEN, BotProcess, Candidate, bot_env
 from tests.fake_telegram import BotMessage, FakeTelegram
-from tests.programmes import pilot_yaml
+from tests.support.programmes import pilot_yaml
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -292,7 +292,7 @@ async def stored_traces(world: World, markers: list[str]) -> list[str]:
     """Every column of every table of the bot's database searched (encrypted ones decrypted)."""
     from storage.crypto import Cipher
     from storage.db import make_engine, make_session_factory
-    from tests.traces import traces
+    from tests.support.traces import traces
 
     engine = make_engine(world.bot.env["DATABASE_URL"])
     try:

@@ -4,7 +4,7 @@ A person goes through the intake (replies through the outbox as in Telegram), is
 first meeting with a peer, is exported and listed by the consultant, asks for their data, and has an
 update waiting in the inbox. Then each erasure path runs: `/delete`, `ipsbot erase --referral`,
 `ipsbot purge` of an expired person, and `/restart` for an abandoned attempt. Afterwards no stored
-value (every column of every table, encrypted ones decrypted: `tests.traces`) and no staff message
+value (every column of every table, encrypted ones decrypted: `tests.support.traces`) and no staff message
 still on screen holds what the person typed; the peer's calendar gets a cancelling update, and no
 reminder is ever sent.
 
@@ -47,10 +47,10 @@ from storage.models import EscalationCopy, FollowUp, OutboxMessage, ShownMessage
 from tests.e2e.telegram_bot import TOKEN
 from tests.e2e.test_meetings import CONSULTANT, PEER, START, World, publish_weekly
 from tests.fake_telegram import FakeTelegram
-from tests.flows.walk import TYPICAL
-from tests.people import tg, tg_address
-from tests.storage.conftest import _create_database, _drop_database
-from tests.traces import traces
+from tests.support.database import _create_database, _drop_database
+from tests.support.people import tg, tg_address
+from tests.support.traces import traces
+from tests.support.walk import TYPICAL
 
 DA = Translator("da")
 MARKERS = ["Zorrotrace", "Fyrtaarnsdroem", "Natteuro-unik", "Tracehavn"]

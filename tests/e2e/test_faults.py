@@ -11,7 +11,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -27,6 +26,7 @@ from locales import Translator
 from tests.e2e.tcp_proxy import TcpProxy
 from tests.e2e.telegram_bot import TOKEN, BotProcess, Candidate, bot_env
 from tests.fake_telegram import FakeTelegram
+from tests.support.net import free_port
 
 DA = Translator("da")
 PEOPLE = 6
@@ -74,12 +74,6 @@ async def redis_url() -> AsyncIterator[tuple[str, str]]:
 def cli(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=120, check=False)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def everyone_finishes(server: FakeTelegram, first_user: int, during: object = None) -> list[Candidate]:

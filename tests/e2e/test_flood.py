@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,9 @@ from storage.models import AuditEvent, Intake
 from tests.e2e.inprocess import in_process, runtime_in_process
 from tests.e2e.telegram_bot import TOKEN, BotProcess, Candidate, bot_env, step_of
 from tests.fake_telegram import FakeTelegram
+from tests.support.net import free_port
+from tests.support.walk import Plan
+from tests.support.walk import walk as walk_plan
 
 DA = Translator("da")
 FLOODED = DA("telegram.flood_folded")
@@ -134,11 +136,7 @@ async def test_a_flood_keeps_to_its_share_and_another_person_is_answered_before_
 
 async def walk(person: Candidate, step: str) -> None:
     plan = {"language": "da", "q.name": "Flo", "q.age": "40"}
-    for _ in range(40):
-        if step_of(person.question()) == step:
-            return
-        await person.answer(plan)
-    raise AssertionError(f"never reached {step}")
+    await walk_plan(person, Plan.typical(plan), until=step, limit=40)
 
 
 async def test_the_latest_text_of_a_flood_is_the_answer(tmp_path: Path, framework: str) -> None:
@@ -362,9 +360,7 @@ async def test_kill_9_in_the_middle_of_a_flood_loses_nothing_and_answers_nothing
             await person.say("/start reconnect")
             await walk(person, "q.age")
             assert await process.stop() == 0
-            with socket.socket() as free:
-                free.bind(("127.0.0.1", 0))
-                port = free.getsockname()[1]
+            port = free_port()
             env.update(WEBHOOK_URL=f"http://127.0.0.1:{port}/hook", WEBHOOK_SECRET="s3cret",
                        WEBHOOK_HOST="127.0.0.1", WEBHOOK_PORT=str(port))
             ready = "setWebhook"

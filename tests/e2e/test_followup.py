@@ -21,14 +21,14 @@ from bot.clock import ManualClock
 from bot.services.clocks import ClockRunner
 from bot.services.intake import Person
 from bot.services.notify import Who
-from flows.answers import Tap, Text
 from locales import Translator
 from tests.e2e.inprocess import runtime_in_process
 from tests.e2e.test_meetings import START
 from tests.fake_telegram import FakeTelegram
-from tests.flows.walk import TYPICAL
-from tests.people import tg, tg_address
-from tests.storage.test_followup import PILOT
+from tests.service.test_followup import PILOT
+from tests.support.people import tg, tg_address
+from tests.support.service import ServicePort, walk_until
+from tests.support.walk import TYPICAL
 
 DA = Translator("da")
 USER, CONSULTANT = 4711, 4800
@@ -47,12 +47,7 @@ async def intake_claimed_by(app: App, bot: TelegramApi, server: FakeTelegram, co
     person = Person("telegram", str(USER), language="da", address=tg_address(USER))
     reply = await app.intake.start(person, "pilot")
     plan = {**TYPICAL, "language": "da", "q.name": "Alma", "phq9.9": "0"}
-    while not reply.finished:
-        screen = next(s for s in reversed(reply.screens) if s.asks)
-        value = str(plan.get(screen.step, "1"))
-        ids = [b.id for b in screen.buttons]
-        reply = await app.intake.answer(
-            person, Tap(screen.step, screen.version, value if value in ids else ids[0]) if ids else Text(value))
+    await walk_until(ServicePort(app.intake, person, reply), plan, default="1")
     await drain(app, bot, min_age=timedelta(0))
     summary = next(m for m in server.sent_messages(int(consultant.external_id)) if m.buttons)
     step = str(summary.buttons[0]["callback_data"]).split("|")[0]

@@ -22,13 +22,14 @@ from bot.services.casework import Who
 from bot.services.intake import Person
 from bot.services.meetings import ics
 from bot.settings import FRAMEWORKS
-from flows.answers import Tap, Text
 from locales import Translator, format_when
 from storage.models import Slot
 from tests.e2e.inprocess import in_process
 from tests.fake_telegram import BotMessage, FakeTelegram
-from tests.flows.walk import REGISTRY, TYPICAL
-from tests.people import tg, tg_address
+from tests.support.flow import REGISTRY
+from tests.support.people import tg, tg_address
+from tests.support.service import ServicePort, walk_until
+from tests.support.walk import TYPICAL
 
 DA, SV = Translator("da"), Translator("sv")
 START = datetime(2026, 3, 20, 8, 0, tzinfo=UTC)  # a Friday; summer time starts Sunday 29 March
@@ -78,12 +79,7 @@ class World:
         person = Person("telegram", str(user_id), language="da", address=tg_address(user_id))
         reply = await self.app.intake.start(person, "reconnect")
         plan = {**TYPICAL, "language": "da", "q.name": name}
-        while not reply.finished:
-            screen = next(s for s in reversed(reply.screens) if s.asks)
-            value = str(plan.get(screen.step, "1"))
-            ids = [b.id for b in screen.buttons]
-            answer = Tap(screen.step, screen.version, value if value in ids else ids[0]) if ids else Text(value)
-            reply = await self.app.intake.answer(person, answer)
+        await walk_until(ServicePort(self.app.intake, person, reply), plan, default="1")
         await self.send_all()
         summary = next(m for m in self.chat(CONSULTANT.chat_id) if f"\n{name}, " in m.text and m.buttons)
         await self.press(CONSULTANT, summary, "claim")

@@ -26,8 +26,8 @@ from locales import Translator
 from tests.e2e.inprocess import in_process
 from tests.e2e.telegram_bot import TOKEN, BotProcess, Candidate, bot_env, step_of
 from tests.fake_telegram import FakeTelegram
-from tests.flows.walk import TYPICAL
-from tests.people import tg, tg_address
+from tests.support.people import tg, tg_address
+from tests.support.walk import TYPICAL
 
 pytestmark = pytest.mark.asyncio
 DA = Translator("da")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -27,7 +26,9 @@ from locales import Translator
 from tests.e2e.console_process import process_env
 from tests.e2e.telegram_bot import ROOT, TOKEN, BotProcess, Candidate, bot_env, step_of
 from tests.fake_telegram import BotMessage, FakeTelegram
-from tests.flows.walk import Walker
+from tests.support.flow import Walker
+from tests.support.net import free_port
+from tests.support.walk import Plan, walk
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")  # async tests share the module loop
 
@@ -58,11 +59,7 @@ def texts(messages: list[BotMessage]) -> str:
 
 
 async def walk_to(person: Candidate, step: str, plan: dict[str, str]) -> None:
-    for _ in range(80):
-        if step_of(person.question()) == step:
-            return
-        await person.answer(plan)
-    raise AssertionError(f"never reached {step}")
+    await walk(person, Plan.typical(plan), until=step, limit=80)
 
 
 async def test_commands_menu_is_set_in_three_languages(server: FakeTelegram, bot: BotProcess) -> None:
@@ -327,9 +324,7 @@ async def test_the_log_holds_no_answers_names_texts_or_user_ids(server: FakeTele
 
 
 async def test_webhook_checks_the_secret(tmp_path: Path, framework: str) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     async with FakeTelegram(token=TOKEN) as server:
         env = bot_env(server, tmp_path, framework, WEBHOOK_URL=f"http://127.0.0.1:{port}/telegram/hook",
                       WEBHOOK_SECRET="s3cret-Token_1", WEBHOOK_HOST="127.0.0.1", WEBHOOK_PORT=str(port))
@@ -440,9 +435,7 @@ async def test_an_update_left_in_the_inbox_is_handled_after_the_restart(tmp_path
             assert (await confirmed.json())["result"] == []
 
         if restart_as == "webhook":
-            with socket.socket() as free:
-                free.bind(("127.0.0.1", 0))
-                port = free.getsockname()[1]
+            port = free_port()
             process.env.update(WEBHOOK_URL=f"http://127.0.0.1:{port}/hook", WEBHOOK_SECRET="s3cret",
                                WEBHOOK_HOST="127.0.0.1", WEBHOOK_PORT=str(port))
         await process.start(ready="setWebhook" if restart_as == "webhook" else "getUpdates")

@@ -25,8 +25,8 @@ from storage.models import Candidate, OutboxMessage
 from storage.repositories import OutboxRepository
 from tests.e2e.inprocess import in_process
 from tests.fake_telegram import FakeTelegram
-from tests.flows.walk import TYPICAL
-from tests.people import tg, tg_address
+from tests.support.people import tg, tg_address
+from tests.support.walk import TYPICAL
 
 DA = Translator("da")
 

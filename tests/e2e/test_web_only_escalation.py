@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,20 +23,15 @@ from cryptography.fernet import Fernet
 from bot.app import open_app
 from bot.settings import Settings
 from locales import Translator
+from tests.channels.web.client import WebUser
 from tests.e2e.telegram_bot import ROOT, TOKEN
 from tests.fake_telegram import FakeTelegram
-from tests.people import tg
-from tests.web.client import WebUser
-from tests.web.walk import PLAN, finish
+from tests.support.net import free_port
+from tests.support.people import tg
+from tests.support.web_form import PLAN, finish
 
 pytestmark = pytest.mark.asyncio
 DA = Translator("da")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def seed_staff(settings: Settings, staff: list[tuple[int, str, str]]) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storage import crypto
 from storage.crypto import Cipher, WrongKeyError
 from storage.repositories import UnitOfWork
-from tests.people import tg_address
+from tests.support.people import tg_address
 
 Factory = async_sessionmaker[AsyncSession]
 

@@ -281,7 +281,7 @@ async def test_0012_keys_the_inbox_by_source_and_back(backend_url: str) -> None:
     from storage.db import make_session_factory
     from storage.inbox import address_hash
     from storage.repositories import UnitOfWork
-    from tests.people import tg_address
+    from tests.support.people import tg_address
 
     def seal(value: Any) -> bytes:
         return current().encrypt(orjson.dumps(value))

@@ -18,7 +18,7 @@ from storage.db import make_engine, make_session_factory
 from storage.inbox import address_hash
 from storage.models import AuditEvent, Candidate, Intake, Referral
 from storage.repositories import CandidateRepository, Received, ReferralRepository, StaleStateError, UnitOfWork
-from tests.people import tg_address
+from tests.support.people import tg_address
 
 Factory = async_sessionmaker[AsyncSession]
 

@@ -1,0 +1,1 @@
+"""What the tests share: the walker and its ports, free ports, people, programmes, database fixtures."""
