@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from flows.fhir import questionnaire_responses
 from flows.ips import CARD_CLOCKS, CASE_OUTCOMES, CASE_STEP_CLOCKS, CLOCKS
@@ -146,7 +146,7 @@ def export_clocks(case: object) -> dict[str, str | None]:
     return {name: value.isoformat() if value else None for name, value in values.items()}
 
 
-def case_documents(referral_id: int, created_at: datetime, status: str, payload: dict[str, object],
+def case_documents(referral_id: int, created_at: datetime, status: str, payload: dict[str, Any],
                    clocks: dict[str, str | None], outcome: str | None) -> list[dict[str, str]]:
     """A consultant's export of one case: the referral record (JSON) and its FHIR responses."""
     created = created_at.isoformat()
