@@ -12,7 +12,6 @@ refused and audited.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from bot.services.cases import Cases, case_card
 from bot.services.escalation import STEP as ESCALATION_STEP
@@ -23,7 +22,6 @@ from bot.services.notify import Notifier, Who
 from bot.services.offers import Offers, subject_of
 from bot.services.policy import may_act, record_id
 from bot.services.staffing import ALL_PROGRAMMES, INVITE_TRIES, Staffing
-from flows.address import Address
 from flows.programmes import Registry
 from flows.screens import Screen
 from locales import Translator
@@ -48,15 +46,7 @@ class Casework:
         self.dispatch, self.completed_later = self.offers.dispatch, self.offers.completed_later
         self.resend_urgent = self.offers.resend_urgent
         self.cases, self.withdrawn = self.caseload.cases, self.caseload.withdrawn
-
-    # --- sending (through the shared notifier) ---------------------------------------------
-
-    async def queue(self, uow: UnitOfWork, to: Address, screens: list[Screen], now: datetime,
-                    **extra: Any) -> int:
-        return await self.notifier.queue(uow, to, screens, now, **extra)
-
-    async def notify(self, uow: UnitOfWork, to: Address, text: str, now: datetime) -> int:
-        return await self.notifier.notify(uow, to, text, now)
+        self.queue, self.notify = self.notifier.queue, self.notifier.notify  # sending, as erasure does
 
     subject_of = staticmethod(subject_of)
     case_card = staticmethod(case_card)
