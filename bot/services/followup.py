@@ -26,13 +26,13 @@ from bot.services.escalation import Escalations
 from bot.services.notify import Notifier
 from bot.services.policy import record_id
 from flows import followup as dialogue
-from flows import instruments
 from flows.address import Address
 from flows.consent import FOLLOWUPS_SINCE
+from flows.followup_rules import Asked, Press, askable, card_lines, counts_from, lapses, press_on
 from flows.programmes import FollowUp as Spec
 from flows.programmes import Programme, Registry
 from flows.screens import Screen
-from locales import Translator, format_when
+from locales import Translator
 from storage.models import Candidate, FollowUp, FollowUpStatus, Referral
 from storage.repositories import UnitOfWork
 
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MISSED_PER_PASS = 100  # a backlog of missed follow-ups is recorded over several passes: short transactions
-DEFAULT_WINDOW = timedelta(days=7)  # for a follow-up whose programme entry was removed since it was asked
 
 
 def topic(followup_id: int) -> str:
@@ -78,8 +77,7 @@ class FollowUps:
                     await self._miss(uow, programme, spec, referral, candidate, now)
         for row in await uow.followups.open_sent_before(now - timedelta(days=2)):
             found = self.spec(row)
-            window = timedelta(days=found[1].window_days) if found else DEFAULT_WINDOW
-            if row.sent_at <= now - window:
+            if lapses(row.sent_at, found[1].window_days if found else None, now):
                 row.status, row.closed_at = FollowUpStatus.LAPSED.value, now
                 await uow.outbox.withdraw(topic(row.id))
                 await uow.audit.record(actor="system", action="followup.lapsed", at=now, referral_id=row.referral_id,
@@ -91,9 +89,9 @@ class FollowUps:
         """When the follow-up's days count from; None when the person cannot be asked at all (a console
         intake, a blocked bot: never asked, nor counted)."""
         to = Address.from_dict(candidate.contact)
-        if to is None or to.channel == "console" or candidate.unreachable:
+        if not askable(to.channel if to else None, candidate.unreachable):
             return None
-        return referral.created_at if spec.trigger.after == "referral" else referral.outcome_at
+        return counts_from(spec.trigger.after, referral.created_at, referral.outcome_at)
 
     async def _miss(self, uow: UnitOfWork, programme: Programme, spec: Spec, referral: Referral,
                     candidate: Candidate, now: datetime) -> None:
@@ -145,15 +143,16 @@ class FollowUps:
         programme, spec = found
         lang = referral.language
         to = who.address
-        if button == "stop":
+        decision = press_on(button, row.status == FollowUpStatus.OPEN.value, version, row.version)
+        if decision is Press.STOP:
             await self.stop(uow, who, now)
             return
-        if row.status != FollowUpStatus.OPEN.value:
+        if decision is Press.CLOSED:
             await self.notifier.queue(uow, to, [Screen(Translator(lang)("followup.closed"))], now,
                                       candidate_id=own.id)
             return
         current = dialogue.screen(row.state, spec, programme, lang, row.id, row.version)
-        if version != row.version:  # an older question (the reminder, a question answered already): ask again
+        if decision is Press.ASK_AGAIN:  # an older question (the reminder, one answered already): ask again
             await self.notifier.queue(uow, to, [current], now, candidate_id=own.id)
             return
         age = referral.payload.get("candidate", {}).get("age")
@@ -202,30 +201,9 @@ class FollowUps:
         rows = await uow.followups.of_referral(referral.id)
         if not rows:
             return card
-        t = Translator(lang)
         programme = self.registry.get(referral.programme_id)
-        zone = programme.timezone if programme else "UTC"
-        previous: dict[str, float] = {iid: float(r.get("mean", r["total"]))
-                                      for iid, r in referral.payload.get("instruments", {}).items()}
-        lines = [t("staff.case.followups")]
-        for row in rows:
-            state = row.state
-            if row.status == FollowUpStatus.ANSWERED.value or state.get("status"):
-                status = t(f"followup.status.{state['status']}") if state.get("status") else ""
-            else:
-                shown = "waiting" if row.status == FollowUpStatus.OPEN.value else row.status
-                status = t(f"staff.case.followup.{shown}")
-            lines.append(t("staff.case.followup", when=format_when(row.sent_at, lang, zone), status=status))
-            for iid, result in state.get("results", {}).items():
-                instrument = instruments.load(iid)
-                value = float(result.get("mean", result["total"]))
-                before = previous.get(iid)
-                change = "–" if before is None else f"{value - before:+g}"
-                reliable = ""
-                if before is not None and instrument.reliable_change is not None:
-                    key = "reliable" if abs(value - before) >= instrument.reliable_change else "not_reliable"
-                    reliable = t(f"staff.case.followup.{key}", threshold=f"{instrument.reliable_change:g}")
-                lines.append(t("staff.case.followup.score", instrument=t(instrument.name), score=f"{value:g}",
-                               change=change, reliable=reliable))
-                previous[iid] = value
+        asked = [Asked(row.status, row.status == FollowUpStatus.OPEN.value, row.status == FollowUpStatus.ANSWERED.value,
+                       row.state, row.sent_at) for row in rows]
+        lines = card_lines(asked, referral.payload.get("instruments", {}), lang,
+                           programme.timezone if programme else "UTC")
         return replace(card, text=card.text + "\n\n" + "\n".join(lines))

@@ -33,7 +33,10 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
-class Outcome:
+class IntakeResult:
+    """What one answer to the intake service came to: the screens to show, the state, the events, and
+    the outbox messages written (not `flows.triage.Outcome`, the triage's result)."""
+
     screens: list[Screen]
     state: dict[str, Any]
     events: list[Event]
@@ -49,7 +52,8 @@ class Outcome:
         return self.state.get("status") != IntakeStatus.ACTIVE.value or any(e.kind == "delete" for e in self.events)
 
 
-Deliver = Callable[[Outcome], OutboxPayload]  # the channel's outbox row for the replies
+Outcome = IntakeResult  # the former name, until the channels use the new one (then removed)
+Deliver = Callable[[IntakeResult], OutboxPayload]  # the channel's outbox row for the replies
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -103,7 +107,7 @@ class IntakeService:
         self.clock = clock
         self.casework = casework or Casework(flow.registry)
 
-    async def start(self, person: Person, programme: str | None = None, *, fresh: bool = False) -> Outcome:
+    async def start(self, person: Person, programme: str | None = None, *, fresh: bool = False) -> IntakeResult:
         """``/start [programme]``: a new intake, or the current question of the one under way.
 
         `fresh` begins a new intake even after a finished one (console ``--reset``).
@@ -111,7 +115,7 @@ class IntakeService:
         return await self.answer(person, Command("start", programme or ""), fresh=fresh)
 
     async def answer(self, person: Person, answer: Answer, *, event_id: int | None = None,
-                     source: str = "", fresh: bool = False, deliver: Deliver | None = None) -> Outcome:
+                     source: str = "", fresh: bool = False, deliver: Deliver | None = None) -> IntakeResult:
         """One answer in one transaction.
 
         `event_id`, if given, is the channel's id of the event that carried the answer, in its update
@@ -123,7 +127,7 @@ class IntakeService:
         now = self.clock.now()
         async with self._uow() as uow:
             if event_id is not None and not await uow.updates.mark(source, event_id, now):
-                return Outcome([], {}, [], duplicate=True)  # seen before: acknowledged, not repeated
+                return IntakeResult([], {}, [], duplicate=True)  # seen before: acknowledged, not repeated
             candidate, intake = await uow.candidates.get_or_create_with_latest(
                 person.channel, person.external_id, language=person.language or "en", now=now,
                 contact=person.address.to_dict() if person.address else None,
@@ -151,7 +155,7 @@ class IntakeService:
                 )
             if log.isEnabledFor(logging.DEBUG):  # the log id is a keyed hash: not made for nothing
                 log.debug("person %s at step %s", person.log_id, reply.state.get("step"))
-            outcome = Outcome(reply.screens, reply.state, reply.events, stale=reply.stale)
+            outcome = IntakeResult(reply.screens, reply.state, reply.events, stale=reply.stale)
             if intake is not None and any(e.kind == "mydata" for e in reply.events):
                 outcome.personal_data = await personal_data(uow, candidate)
             if deliver is not None:

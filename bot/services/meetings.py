@@ -5,47 +5,40 @@ Transport-neutral like `Casework`: screens go out through the outbox in the call
 reminders are outbox messages with a due time and a topic, so a cancellation withdraws them and a
 restart never sends one twice. Times are stored in UTC and shown in the programme's time zone.
 Button payloads are stateless (``slot.day|0|20260305`` …): each one carries what was chosen so
-far and is checked on the server (`bot.services.policy`): the calendar is a peer's own, a time must be sane
-(`slot_fits`), and a candidate books only a time of their programme within the window they were offered.
+far (`flows.slots.SlotDraft`), and `flows.slots` decides each step; every press is checked on the
+server (`bot.services.policy`): the calendar is a peer's own, a time must be sane (`slot_fits`), and
+a candidate books only a time of their programme within the window they were offered.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
-from typing import Any, Literal
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from babel.dates import format_date, format_time
+from babel.dates import format_time
 from icalendar import Calendar, Event
 
 from bot.services.notify import Notifier, Who, staff_address
-from bot.services.policy import (
-    BOOKING_WINDOW,
-    DAY_END,
-    DAY_START,
-    LENGTHS,
-    SLOT_HORIZON,
-    may_book,
-    may_use_slot,
-    record_id,
-    slot_fits,
-)
+from bot.services.policy import may_book, may_use_slot, record_id
 from flows.address import Address
 from flows.programmes import Programme, Registry
 from flows.screens import Button, InputKind, Screen
+from flows.slots import (
+    BOOKING_WINDOW,
+    DAY_END,
+    DAY_START,
+    SLOT_HORIZON,
+    BookChoice,
+    SlotContext,
+    SlotVerdict,
+    page_of,
+    slot_step,
+)
 from locales import BABEL_LOCALES, Translator, format_when
 from storage.models import Candidate, Referral, ReferralStatus, Slot, Staff
 from storage.repositories import UnitOfWork
 
-PLACES = ("jobcentre", "psychiatry", "cafe", "video")
-WEEKS = 4
-PAGE = 4
 REMINDERS = (timedelta(hours=24), timedelta(hours=2))
-FIRST_HOUR, LAST_HOUR = 8, 16
-
-
-def local(moment: datetime, programme: Programme) -> datetime:
-    return moment.astimezone(ZoneInfo(programme.timezone))
 
 
 def ics(slot: Slot, programme: Programme, lang: str, now: datetime, *, cancel: bool = False) -> str:
@@ -72,19 +65,6 @@ def ics(slot: Slot, programme: Programme, lang: str, now: datetime, *, cancel: b
     calendar.add_component(event)
     ical: bytes = calendar.to_ical()  # icalendar's stubs leave this Any
     return ical.decode()
-
-
-Verdict = Literal["done", "refused", "out_of_range"]  # what became of a peer's press in the slot calendar
-
-
-def parse_moment(text: str, pattern: str, programme: Programme) -> datetime | None:
-    """A local time in the programme's zone from a button (``%Y%m%d`` or ``%Y%m%d%H%M``); None if malformed."""
-    if not text.isdigit() or len(text) != {"%Y%m%d": 8, "%Y%m%d%H%M": 12}.get(pattern):
-        return None
-    try:  # strptime has no other way to say "no such date" (a 31st of February)
-        return datetime.strptime(text, pattern).replace(tzinfo=ZoneInfo(programme.timezone))
-    except ValueError:
-        return None
 
 
 class Meetings:
@@ -128,9 +108,9 @@ class Meetings:
             await self.notifier.refuse(uow, who, step, button, now)
             return
         verdict = await self._slot_step(uow, staff, step, button, now)
-        if verdict == "refused":
+        if verdict is SlotVerdict.REFUSED:
             await self.notifier.refuse(uow, who, step, button, now)
-        elif verdict == "out_of_range":  # a time no one should meet at: say which times are possible
+        elif verdict is SlotVerdict.OUT_OF_RANGE:  # a time no one should meet at: say which times are possible
             t = Translator(staff.language)
             await uow.audit.record(actor=f"staff:{staff.id}", action="slots.refused", at=now,
                                    detail=f"{step}|{button}"[:120])
@@ -139,73 +119,24 @@ class Meetings:
             await self.notifier.queue(uow, staff_address(staff.contact),
                                       [Screen(t("slots.out_of_range", days=SLOT_HORIZON.days, **hours))], now)
 
-    # C901 waived until a typed slot draft on branch b-casework; the lead drops this noqa at merge
-    async def _slot_step(self, uow: UnitOfWork, staff: Staff, step: str, button: str, now: datetime) -> Verdict:  # noqa: C901
-        """One step of publishing slots; the button carries what was chosen so far (``YYYYmmddHHMM-45-cafe-4``)."""
+    async def _slot_step(self, uow: UnitOfWork, staff: Staff, step: str, button: str, now: datetime) -> SlotVerdict:
+        """One step of publishing slots: `flows.slots` decides, this stores and sends what it decided."""
         t = Translator(staff.language)
         programme = self.registry[staff.programme_id]
-        chat = staff_address(staff.contact)
-        parts = button.split("-")
-        if step == "slot.list" and button == "new":
-            today = local(now, programme).date()
-            days = [today + timedelta(days=n) for n in range(1, 15)]
-            buttons = tuple(Button(f"{d:%Y%m%d}", format_date(d, "EEE d MMM", locale=BABEL_LOCALES[t.lang]))
-                            for d in days)
-            await self._ask(uow, chat, t("slots.day_ask"), "slot.day", buttons, now)
-            return "done"
-        if step == "slot.list" and len(parts) == 2 and parts[0] == "remove" and parts[1].isdigit():
-            return "done" if await self._remove(uow, staff, int(parts[1]), now) else "refused"
-        if step == "slot.day":
-            day = parse_moment(button, "%Y%m%d", programme)
-            if day is None:
-                return "refused"
-            if not local(now, programme).date() < day.date() <= local(now + SLOT_HORIZON, programme).date():
-                return "out_of_range"
-            times = [time(h, m) for h in range(FIRST_HOUR, LAST_HOUR + 1) for m in (0, 30)][:-1]
-            buttons = tuple(Button(f"{day:%Y%m%d}{moment:%H%M}", f"{moment:%H:%M}") for moment in times)
-            await self._ask(uow, chat, t("slots.time_ask"), "slot.time", buttons, now)
-            return "done"
-        start = parse_moment(parts[0], "%Y%m%d%H%M", programme)
-        numbers = [int(p) for p in parts[1:2] if p.isdigit()]
-        minutes = numbers[0] if numbers else None
-        if start is None or (len(parts) > 1 and minutes is None):
-            return "refused"
-        if step == "slot.time" and len(parts) == 1:
-            if not slot_fits(start, min(LENGTHS), now, programme.timezone):
-                return "out_of_range"
-            buttons = tuple(Button(f"{parts[0]}-{n}", t("slots.minutes", minutes=n)) for n in LENGTHS)
-            await self._ask(uow, chat, t("slots.length_ask"), "slot.length", buttons, now)
-            return "done"
-        if step == "slot.length" and len(parts) == 2 and minutes is not None:
-            if not slot_fits(start, minutes, now, programme.timezone):
-                return "out_of_range"
-            buttons = tuple(Button(f"{button}-{p}", t(f"place.{p}")) for p in PLACES)
-            await self._ask(uow, chat, t("slots.place_ask"), "slot.place", buttons, now)
-            return "done"
-        if step == "slot.place" and len(parts) == 3 and minutes is not None and parts[2] in PLACES:
-            if not slot_fits(start, minutes, now, programme.timezone):
-                return "out_of_range"
-            buttons = (Button(f"{button}-1", t("slots.once")),
-                       Button(f"{button}-{WEEKS}", t("slots.weekly", weeks=WEEKS)))
-            await self._ask(uow, chat, t("slots.repeat_ask"), "slot.repeat", buttons, now)
-            return "done"
-        if (step == "slot.repeat" and len(parts) == 4 and minutes in LENGTHS and parts[2] in PLACES
-                and parts[3] in ("1", str(WEEKS))):
-            # the same local time every week, across a DST change too; every one of them sane, or none
-            moments = [start + timedelta(weeks=week) for week in range(int(parts[3]))]
-            if minutes is None or not all(slot_fits(m, minutes, now, programme.timezone) for m in moments):
-                return "out_of_range"
+        decision = slot_step(step, button, SlotContext(now, programme.timezone, t))
+        to = staff_address(staff.contact)
+        if decision.ask is not None:
+            await self.notifier.queue(uow, to, [decision.ask], now)
+        elif decision.remove is not None and not await self._remove(uow, staff, decision.remove, now):
+            return SlotVerdict.REFUSED
+        elif decision.publish is not None:
+            moments = decision.publish.moments(programme.timezone)
             for moment in moments:
-                await uow.slots.add(staff, starts_at=moment.astimezone(UTC), minutes=minutes, place=parts[2], now=now)
-            await uow.audit.record(actor=f"staff:{staff.id}", action="slots.added", at=now,
-                                   detail=str(len(moments)))
-            await self.notifier.queue(uow, chat, [Screen(t("slots.added", n=len(moments)))], now)
-            return "done"
-        return "refused"
-
-    async def _ask(self, uow: UnitOfWork, chat: Address, text: str, step: str, buttons: tuple[Button, ...],
-                   now: datetime) -> None:
-        await self.notifier.queue(uow, chat, [Screen(text, step, 0, InputKind.CHOICE, buttons)], now)
+                await uow.slots.add(staff, starts_at=moment.astimezone(UTC), minutes=decision.publish.minutes or 0,
+                                    place=decision.publish.place or "", now=now)
+            await uow.audit.record(actor=f"staff:{staff.id}", action="slots.added", at=now, detail=str(len(moments)))
+            await self.notifier.queue(uow, to, [Screen(t("slots.added", n=len(moments)))], now)
+        return decision.verdict
 
     async def _remove(self, uow: UnitOfWork, staff: Staff, slot_id: int, now: datetime) -> bool:
         """Take back one of the peer's own slots (cancelling its meeting); False if it is not theirs."""
@@ -240,11 +171,12 @@ class Meetings:
             return
         if candidate is None:
             return
-        shown = free[page * PAGE:(page + 1) * PAGE] or free[:PAGE]
-        buttons = [Button(str(s.id), t("meet.slot", when=format_when(s.starts_at, t.lang, programme.timezone),
-                                       place=t(f"place.{s.place}"))) for s in shown]
-        if len(free) > (page + 1) * PAGE:
-            buttons.append(Button(f"more-{page + 1}", t("meet.more")))
+        shown, more = page_of(free, page)
+        buttons = [Button(BookChoice(slot_id=s.id).encode(),
+                          t("meet.slot", when=format_when(s.starts_at, t.lang, programme.timezone),
+                            place=t(f"place.{s.place}"))) for s in shown]
+        if more:
+            buttons.append(Button(BookChoice(page=page + 1).encode(), t("meet.more")))
         screen = Screen(t(note), f"book.{referral.id}", 0, InputKind.CHOICE, tuple(buttons))
         await self._to_candidate(uow, candidate, [screen], now)
 
@@ -259,27 +191,32 @@ class Meetings:
                 or referral.status != ReferralStatus.CLAIMED.value):
             await self.notifier.refuse(uow, who, step, button, now)
             return
-        if button.startswith("more-") and button[5:].isdigit():
-            await self.offer_times(uow, referral, now, page=int(button[5:]))
-        elif button == "cancel":
+        choice = BookChoice.decode(button)
+        if choice is None:
+            await self.notifier.refuse(uow, who, step, button, now)
+        elif choice.page is not None:
+            await self.offer_times(uow, referral, now, page=choice.page)
+        elif choice.cancel:
             slot = await uow.slots.booked_for(referral.id)
             if slot is not None:
                 await self.cancel(uow, slot, now, by=who.address)
-        elif button.isdigit():
-            slot = await uow.slots.get(int(button))
-            peer = await uow.staff.get(slot.staff_id) if slot is not None else None
-            if not may_book(referral, slot, peer, now):  # another programme's, a gone peer's, out of the window
-                await self.notifier.refuse(uow, who, step, button, now)
-            elif await uow.slots.booked_for(referral.id) is not None:
-                await self.notifier.refuse(uow, who, step, button, now)  # one meeting at a time
-            elif slot is not None and await uow.slots.book(slot.id, referral.id, now, until=now + BOOKING_WINDOW,
-                                                           programme_id=referral.programme_id):
-                await uow.slots.refresh(slot)
-                await self._booked(uow, referral, candidate, slot, now)
-            else:
-                await self.offer_times(uow, referral, now, note="meet.taken")
+        elif choice.slot_id is not None:
+            await self._book(uow, who, referral, candidate, choice.slot_id, (step, button), now)
+
+    async def _book(self, uow: UnitOfWork, who: Who, referral: Referral, candidate: Candidate, slot_id: int,
+                    press: tuple[str, str], now: datetime) -> None:
+        slot = await uow.slots.get(slot_id)
+        peer = await uow.staff.get(slot.staff_id) if slot is not None else None
+        if not may_book(referral, slot, peer, now):  # another programme's, a gone peer's, out of the window
+            await self.notifier.refuse(uow, who, *press, now)
+        elif await uow.slots.booked_for(referral.id) is not None:
+            await self.notifier.refuse(uow, who, *press, now)  # one meeting at a time
+        elif slot is not None and await uow.slots.book(slot.id, referral.id, now, until=now + BOOKING_WINDOW,
+                                                       programme_id=referral.programme_id):
+            await uow.slots.refresh(slot)
+            await self._booked(uow, referral, candidate, slot, now)
         else:
-            await self.notifier.refuse(uow, who, step, button, now)
+            await self.offer_times(uow, referral, now, note="meet.taken")
 
     async def _booked(self, uow: UnitOfWork, referral: Referral, candidate: Candidate, slot: Slot,
                       now: datetime) -> None:

@@ -11,20 +11,19 @@ whole matrix is tested without a channel.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 from flows.ips import CASE_OUTCOMES
+from flows.slots import BOOKING_WINDOW, DAY_END, DAY_START, LENGTHS, SLOT_HORIZON, slot_fits
 from flows.summary import CASE_ACTIONS
 from storage.models import Escalation, EscalationCopy, Offer, Referral, ReferralStatus, Slot, Staff
 
 OFFER_BUTTONS = frozenset({"claim", "pass", "export", "seen"})  # "seen": urgent offers only
 CASE_BUTTONS = frozenset({*CASE_ACTIONS, "export", "meetcancel", *(f"outcome:{o}" for o in CASE_OUTCOMES)})
 
-LENGTHS = (30, 45, 60)  # minutes a first meeting may last
-BOOKING_WINDOW = timedelta(days=14)  # candidates are offered, and may book, times this far ahead
-SLOT_HORIZON = timedelta(days=90)  # a peer may publish times this far ahead
-DAY_START, DAY_END = time(7, 0), time(21, 0)  # a meeting starts and ends within these local hours
+# the first meeting's times and `slot_fits` are written once, in `flows.slots`; named here as before
+__all__ = ["BOOKING_WINDOW", "CASE_BUTTONS", "DAY_END", "DAY_START", "LENGTHS", "OFFER_BUTTONS", "SLOT_HORIZON",
+           "may_act", "may_book", "may_mark_seen", "may_use_slot", "record_id", "slot_fits"]
 
 
 def record_id(text: str) -> int | None:
@@ -98,19 +97,3 @@ def may_book(referral: Referral, slot: Slot | None, peer: Staff | None, now: dat
         return False
     return (slot.programme_id == referral.programme_id and peer.programme_id == referral.programme_id
             and slot.withdrawn_at is None and now < slot.starts_at <= now + BOOKING_WINDOW)
-
-
-def slot_fits(start: datetime, minutes: int, now: datetime, timezone: str) -> bool:
-    """May a peer publish a meeting at `start` (aware) lasting `minutes`?
-
-    Not in the past, at most `SLOT_HORIZON` ahead, a length from `LENGTHS`, starting and ending on
-    the same day between `DAY_START` and `DAY_END` local time, and a local time that exists (not in
-    the hour skipped when summer time starts).
-    """
-    zone = ZoneInfo(timezone)
-    local = start.astimezone(UTC).astimezone(zone)
-    end = local + timedelta(minutes=minutes)
-    if start.tzinfo is zone and local.replace(tzinfo=None) != start.replace(tzinfo=None):
-        return False  # a wall-clock time that does not exist that day
-    return (minutes in LENGTHS and now < start <= now + SLOT_HORIZON and local.time() >= DAY_START
-            and end.date() == local.date() and end.time() <= DAY_END)
