@@ -38,7 +38,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from bot.app import App
-from bot.channels.web import pages, tokens
+from bot.channels.web import pages, staff, tokens
 from bot.services.intake import Outcome, Person
 from bot.settings import Settings
 from flows import instruments
@@ -154,6 +154,7 @@ class WebChannel:
         r.add_get("/tg", self.telegram_page)
         r.add_post("/tg/auth", self.telegram_auth)
         r.add_get("/static/{name}", self.static)
+        staff.add_routes(web_app, self.app, self.settings)  # the staff area (/staff)
 
     def application(self) -> web.Application:
         web_app = web.Application(client_max_size=MAX_REQUEST)
