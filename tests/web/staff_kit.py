@@ -30,11 +30,14 @@ from bot.services.intake import Person
 from bot.settings import Settings
 from flows.address import Address
 from storage.models import Referral
+from tests.programmes import pilot_yaml
 from tests.storage.test_risk_routing import until
 from tests.web.conftest import settings_for
 
 ORIGIN = "http://localhost"
-PROGRAMME = "vejle"
+PROGRAMME = "pilot"
+PILOT = pilot_yaml("instruments: [phq9]\ncaseload_cap: 2\n")
+OTHER = PILOT.replace("id: pilot", "id: other", 1)
 
 
 def b64(data: bytes) -> str:
@@ -112,7 +115,11 @@ class StaffSite:
 @pytest.fixture
 async def staff_site(tmp_path: Path) -> AsyncIterator[StaffSite]:
     clock = ManualClock()
-    settings = settings_for(tmp_path, web_url=ORIGIN)
+    programmes = tmp_path / "programmes"
+    programmes.mkdir()
+    (programmes / "pilot.yaml").write_text(PILOT, encoding="utf-8")
+    (programmes / "other.yaml").write_text(OTHER, encoding="utf-8")
+    settings = settings_for(tmp_path, web_url=ORIGIN, programmes_dir=programmes)
     async with open_app(settings, clock) as app:
         server = TestServer(WebChannel(app, settings).application())
         async with TestClient(server) as client:  # starts the server once for every browser of the test

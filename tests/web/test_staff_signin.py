@@ -121,7 +121,7 @@ async def test_a_one_time_link_from_the_chat_signs_a_telegram_consultant_in_once
     app = staff_site.app
     who = tg(4242)
     async with app.uow() as uow:
-        code = await app.intake.casework.invite(uow, role="consultant", programme_id="vejle", name="Tove",
+        code = await app.intake.casework.invite(uow, role="consultant", programme_id="pilot", name="Tove",
                                                 now=staff_site.clock.now())
         await app.intake.casework.join(uow, who, code, staff_site.clock.now())
         sent = await staff_sessions.send_link(uow, app.intake.casework.notifier, who, "http://localhost",
