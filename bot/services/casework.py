@@ -16,6 +16,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot.services import chat_detail
 from bot.services.escalation import STEP as ESCALATION_STEP
 from bot.services.escalation import Escalations
 from bot.services.followup import FollowUps
@@ -27,7 +28,7 @@ from flows.ips import CARD_CLOCKS, CASE_OUTCOMES, CASE_STEP_CLOCKS, CLOCKS
 from flows.programmes import Programme, Registry
 from flows.referral import export_record
 from flows.screens import Screen, Tone
-from flows.summary import case_screen, offer_screen, outcome_screen, summary_text
+from flows.summary import case_screen, outcome_screen, summary_text
 from flows.triage import goes_to_consultant
 from locales import Translator
 from storage.crypto import keyed_hash
@@ -190,6 +191,7 @@ class Casework:
             if not eligible:
                 head += "\n" + t("staff.partial.outside_kept", reason=t(referral.reason))
             text = head + "\n\n" + summary_text(referral.id, referral.payload, programme, holder.language, consent_at)
+            text = chat_detail.text(text, referral.id, referral.payload, programme, holder.language)
             await uow.audit.record(actor=f"staff:{holder.id}", action="referral.update_sent", at=now,
                                    referral_id=referral.id)
             return [await self.queue(uow, staff_address(holder.contact), [Screen(text, tone=Tone.CRISIS)], now,
@@ -202,7 +204,7 @@ class Casework:
                 continue
             t = Translator(member.language)
             if eligible:
-                screen = offer_screen(referral.id, referral.payload, programme, member.language, consent_at,
+                screen = chat_detail.offer(referral.id, referral.payload, programme, member.language, consent_at,
                                       note=t("staff.partial.completed", id=referral.id))
                 if offer.message_ref is not None and sent_to is not None:  # the summary shown anew, in place
                     ids.append(await self.queue(uow, sent_to, [], now, edit=(int(offer.message_ref), screen),
@@ -229,7 +231,7 @@ class Casework:
         ids = []
         subject = await self.subject_of(uow, referral)
         for offer, member in zip(await uow.cases.offer(referral, staff, now), staff, strict=True):
-            screen = offer_screen(referral.id, referral.payload, programme, member.language, consent_at,
+            screen = chat_detail.offer(referral.id, referral.payload, programme, member.language, consent_at,
                                   note=Translator(member.language)(note) if note else "")
             ids.append(await self.queue(uow, staff_address(member.contact), [screen], now, offer_id=offer.id,
                                         subject_id=subject))
@@ -278,7 +280,7 @@ class Casework:
         staff = await uow.staff.consultants(programme.id)
         consent_at = await self._consent_at(uow, referral)
         for member in staff:
-            screen = offer_screen(referral.id, referral.payload, programme, member.language, consent_at,
+            screen = chat_detail.offer(referral.id, referral.payload, programme, member.language, consent_at,
                                   note=Translator(member.language)(note, **params))
             offer = await uow.cases.offer_for(referral.id, member.id)
             if offer is None:

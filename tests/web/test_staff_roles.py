@@ -134,3 +134,18 @@ async def test_the_dashboard_is_the_coordinators(staff_site: StaffSite) -> None:
         assert "style-src-attr 'unsafe-inline'" in answer.headers["Content-Security-Policy"]
         assert "<table" in await answer.text()
         assert len(await audit(staff_site, "dashboard.viewed")) == 1
+
+
+async def test_the_chat_link_opens_the_referral_where_it_is(staff_site: StaffSite) -> None:
+    consultant, _ = await joined(staff_site, "consultant")
+    async with consultant:
+        made = await referral(staff_site, 1005)
+        first = await consultant.get(f"/staff/r/{made.id}", allow_redirects=False)
+        assert first.headers["Location"] == "/staff/referrals"
+        page = await (await consultant.get("/staff/referrals")).text()
+        await consultant.post(f"/staff/ref/{made.id}", data={"csrf": csrf_in(page), "button": "claim"})
+        held = await consultant.get(f"/staff/r/{made.id}", allow_redirects=False)
+        assert held.headers["Location"] == "/staff/cases"
+    stranger = staff_site.browser()
+    async with stranger:
+        assert (await stranger.get(f"/staff/r/{made.id}", allow_redirects=False)).headers["Location"] == "/staff/login"

@@ -30,6 +30,7 @@ HOME = {"consultant": "/staff/referrals", "peer": "/staff/slots", "coordinator":
 class Roles(Area):
     def add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_get("/staff", self.home)
+        router.add_get("/staff/r/{id}", self.opened)
         router.add_get("/staff/referrals", self.referrals)
         router.add_post("/staff/ref/{id}", self.press_offer)
         router.add_get("/staff/cases", self.cases)
@@ -46,6 +47,18 @@ class Roles(Area):
             except Refused as refused:
                 return self.problem(request, refused)
         raise web.HTTPSeeOther(HOME[signed.staff.role])
+
+    async def opened(self, request: web.Request) -> web.StreamResponse:
+        """The link in a staff chat's brief message: the page where that referral is, for this role."""
+        async with self.app.uow() as uow:
+            try:
+                signed = await self.signed(uow, request, ("consultant", "peer", "coordinator"))
+            except Refused as refused:
+                return self.problem(request, refused)
+            found = record_id(request.match_info["id"])
+            referral = await uow.referrals.get(found) if found is not None else None
+        holds = referral is not None and referral.consultant_id == signed.staff.id
+        raise web.HTTPSeeOther("/staff/cases" if holds else HOME[signed.staff.role])
 
     # --- consultant -------------------------------------------------------------------------
 
