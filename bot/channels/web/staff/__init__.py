@@ -13,6 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.app import App
+from bot.channels.web.staff import mail
 from bot.channels.web.staff.auth import Auth
 from bot.channels.web.staff.roles import Roles
 from bot.channels.web.staff.team import Team
@@ -48,3 +49,4 @@ def add_routes(web_app: web.Application, app: App, settings: Settings) -> None:
     for part in (Auth(app, settings), Roles(app, settings), Team(app, settings)):
         part.add_routes(router)
     web_app.on_response_prepare.append(_headers)
+    mail.start_with(web_app, app, settings)  # e-mail to staff without Telegram (SMTP_URL)
