@@ -63,10 +63,9 @@ async def main(referrals: int, requests: int) -> None:
     from bot.channels.web.server import WebChannel
     from bot.clock import ManualClock
     from bot.settings import Settings
+    from storage import crypto
     from storage.db import make_engine, make_session_factory, upgrade
     from tests.dashboard_seed import DASH_YAML, seed, template_payload
-
-    from storage import crypto
 
     key, hash_key = Fernet.generate_key(), Fernet.generate_key()
     crypto.configure(crypto.Cipher([key], hash_key))  # the seed writes before the application opens
