@@ -110,7 +110,8 @@ async def test_a_consultant_signs_in_with_a_passkey_claims_and_records_an_outcom
     await accessible(page)
     await page.keyboard.press("Tab")  # the page can be worked with the keyboard: focus lands on a link first
     assert await page.evaluate("document.activeElement.tagName") == "A"
-    await page.get_by_role("button", name="Ordinary job, full time").click()
+    await page.get_by_label("Outcome").select_option(label="Ordinary job, full time")
+    await page.get_by_role("button", name="Record outcome").click()
     await page.wait_for_load_state()
     async with site.app.uow() as uow:
         stored = await uow.referrals.get(made.id)

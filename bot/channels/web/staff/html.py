@@ -30,14 +30,24 @@ def button_form(action: str, csrf: str, label: str, fields: dict[str, str] | Non
             f"{hidden}<button type=\"submit\"{klass}>{esc(label)}</button></form>")
 
 
-def screen_card(screen: Screen, action: str, csrf: str, heading: str, *, skip: Iterable[str] = ()) -> str:
+def choice_form(action: str, csrf: str, field_id: str, label: str, options: Iterable[tuple[str, str]],
+                submit: str) -> str:
+    """One labelled choice and one button (lighter than a form per choice)."""
+    opts = "".join(f'<option value="{esc(v)}">{esc(text)}</option>' for v, text in options)
+    return (f'<form method="post" action="{esc(action)}"><input type="hidden" name="csrf" value="{esc(csrf)}">'
+            f'<label for="{esc(field_id)}">{esc(label)}</label><select id="{esc(field_id)}" name="button">{opts}'
+            f'</select> <button type="submit">{esc(submit)}</button></form>')
+
+
+def screen_card(screen: Screen, action: str, csrf: str, heading: str, *, skip: Iterable[str] = (),
+                extra: str = "") -> str:
     """A service's screen (a summary, a case card) as a card: its text, and each button a POST form."""
     left_out = set(skip)
     buttons = "".join(button_form(action, csrf, b.label, {"button": b.id}) for b in screen.buttons
                       if b.id not in left_out)
     crisis = " crisis" if screen.tone is Tone.CRISIS else ""
     return (f'<article class="card{crisis}"><h2>{esc(heading)}</h2>{text_block(screen.text)}'
-            f'<div class="actions">{buttons}</div></article>')
+            f'<div class="actions">{buttons}</div>{extra}</article>')
 
 
 def nav_links(t: Translator, role: str) -> list[tuple[str, str]]:

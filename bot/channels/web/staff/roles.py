@@ -24,6 +24,7 @@ from flows.summary import offer_screen, outcome_screen, summary_text
 from locales import Translator, format_when
 
 CONSULTANT, PEER, COORDINATOR = ("consultant",), ("peer",), ("coordinator",)
+SHOWN = 8  # cards on one page (a page stays under 30 KB)
 HOME = {"consultant": "/staff/referrals", "peer": "/staff/slots", "coordinator": "/staff/urgent"}
 
 
@@ -71,7 +72,7 @@ class Roles(Area):
                 return self.problem(request, refused)
             t = Translator(self.language(request, signed))
             cards = []
-            for referral in await uow.staff_web.offered_to(signed.staff.id):
+            for referral in (await uow.staff_web.offered_to(signed.staff.id))[:SHOWN]:
                 programme = self.app.registry.get(referral.programme_id)
                 if programme is None or referral.programme_id != signed.staff.programme_id:
                     continue
@@ -119,14 +120,14 @@ class Roles(Area):
                 await uow.audit.record(actor=f"staff:{signed.staff.id}", action="case.viewed", at=now,
                                        referral_id=referral.id)
                 card = await casework.followups.card(uow, referral, casework.case_card(referral, t.lang, now), t.lang)
-                outcomes = outcome_screen(referral.id, t.lang).buttons
-                card = type(card)(card.text, card.step, card.version, card.kind,
-                                  (*card.buttons, *outcomes), tone=card.tone)
+                action, csrf = f"/staff/case/{referral.id}", self.csrf(request)
+                outcome = html.choice_form(action, csrf, f"outcome-{referral.id}", t("staff.web.outcome_label"),
+                                           [(b.id, b.label) for b in outcome_screen(referral.id, t.lang).buttons],
+                                           t("staff.web.outcome_record"))
                 export = (f'<p><a href="/staff/export/{referral.id}?fmt=json">JSON</a> · '
                           f'<a href="/staff/export/{referral.id}?fmt=fhir">FHIR</a></p>')
-                cards.append(html.screen_card(card, f"/staff/case/{referral.id}", self.csrf(request),
-                                              t("staff.web.case", id=referral.id), skip=("export", "outcome"))
-                             + export)
+                cards.append(html.screen_card(card, action, csrf, t("staff.web.case", id=referral.id),
+                                              skip=("export", "outcome"), extra=outcome + export))
         body = "".join(cards) or f"<p>{html.esc(t('staff.cases.none'))}</p>"
         return self.signed_page(request, signed, t("staff.web.nav.cases"), body)
 
@@ -213,7 +214,8 @@ class Roles(Area):
             t = Translator(self.language(request, signed))
             programme = self.app.registry.get(signed.staff.programme_id)
             cards = []
-            for row in await uow.staff_web.escalations_sent(signed.staff.programme_id):
+            rows = await uow.staff_web.escalations_sent(signed.staff.programme_id)
+            for row in rows[:SHOWN]:  # the oldest first; the page stays small, the rest follow once seen
                 referral = await uow.referrals.get(row.referral_id) if row.referral_id else None
                 text = t("staff.web.urgent_line", id=row.referral_id or row.id, since=format_when(
                     row.sent_at or row.opened_at, t.lang, programme.timezone if programme else "Europe/Copenhagen"))
@@ -225,7 +227,8 @@ class Roles(Area):
                                         {"button": "seen"})
                 cards.append(f'<article class="card crisis"><h2>{html.esc(t("staff.web.urgent", id=row.id))}</h2>'
                              f"{html.text_block(text)}<div class=\"actions\">{seen}</div></article>")
-        body = "".join(cards) or f"<p>{html.esc(t('staff.web.no_urgent'))}</p>"
+        more = f"<p>{html.esc(t('staff.web.more', n=len(rows) - SHOWN))}</p>" if len(rows) > SHOWN else ""
+        body = "".join(cards) + more or f"<p>{html.esc(t('staff.web.no_urgent'))}</p>"
         return self.signed_page(request, signed, t("staff.web.nav.urgent"), body)
 
 
