@@ -262,6 +262,8 @@ async def _staff(settings: Settings, args: argparse.Namespace) -> int:
                                                     name=args.name or args.role, now=now)
             print(f"invite code: {code}\nlink: https://t.me/<your_bot>?start=staff-{code}\n"
                   f"(/start staff-{code} in the bot; single use, valid 7 days)")
+            if settings.web_url:  # or a passkey in the staff area (bot/channels/web/staff)
+                print(f"staff area: {settings.web_url.rstrip('/')}/staff/register?code={code}")
         elif args.command == "audit":
             for event in await uow.audit.for_referral(args.referral):
                 print(terminal_safe(f"{event.at.isoformat()}  {event.actor:22} {event.action:22} {event.detail}"))
