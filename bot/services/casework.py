@@ -419,6 +419,7 @@ class Casework:
                                                                                       id=referral.id))))]
             return ids + await self._offer_waiting(uow, programme, now)
         card = await self.followups.card(uow, referral, self.case_card(referral, staff.language, now), staff.language)
+        card = chat_detail.card(card, referral.id, staff.language)  # STAFF_CHAT_DETAIL
         subject = await self.subject_of(uow, referral)
         if button.startswith("outcome:"):  # answered on the outcome question: show the card again
             return [await self.queue(uow, to, [card], now, subject_id=subject)]
@@ -444,6 +445,7 @@ class Casework:
             await uow.audit.record(actor=f"staff:{staff.id}", action="case.viewed", at=now, referral_id=referral.id)
             card = await self.followups.card(uow, referral, self.case_card(referral, staff.language, now),
                                              staff.language)
+            card = chat_detail.card(card, referral.id, staff.language)  # STAFF_CHAT_DETAIL
             ids.append(await self.queue(uow, to, [card],
                                         now, subject_id=await self.subject_of(uow, referral)))
         return ids

@@ -79,3 +79,11 @@ def offer(referral_id: int, payload: dict[str, Any], programme: Programme, lang:
         return screen
     text = (note + "\n\n" if note else "") + summary(referral_id, payload, programme, lang, consent_at)
     return with_link(replace(screen, text=text), referral_id, lang)
+
+
+def card(screen: Screen, referral_id: int, lang: str) -> Screen:
+    """A case card for the chat: whole, or its number and a link (its next-step buttons stay: they carry
+    nothing about the person)."""
+    if not brief():
+        return screen
+    return with_link(replace(screen, text=Translator(lang)("staff.web.case", id=referral_id)), referral_id, lang)

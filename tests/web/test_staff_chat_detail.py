@@ -5,16 +5,23 @@ test reads what the fake received (it decrypts nothing)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from locales import Translator
+from storage.models import OutboxMessage
 from tests.e2e.telegram_bot import TOKEN, BotProcess, Candidate, bot_env
 from tests.fake_telegram import FakeTelegram
+from tests.people import tg
 from tests.programmes import pilot_yaml
+from tests.web.staff_kit import ORIGIN, StaffSite, referral, staff_site
+
+__all__ = ["staff_site"]
 
 DA = Translator("da")
 WEB = "https://ips.example.dk"
@@ -70,3 +77,25 @@ async def test_staff_chats_get_only_what_and_where(tmp_path: Path, detail: str) 
     assert links and all(link.startswith(f"{WEB}/staff/r/") for link in links)
     exports = [b for m in told for b in m.buttons if str(b.get("callback_data", "")).endswith("|export")]
     assert not exports  # an export to the chat would carry the data
+
+
+async def test_offers_and_case_cards_for_a_chat_carry_no_person_in_brief_mode(staff_site: StaffSite) -> None:
+    """In-process, the outbox rows themselves: a Telegram consultant's offer and case cards (/cases, and
+    after a press) hold the number and a link, not the name; the staff area shows the whole card."""
+    app, now = staff_site.app, staff_site.clock.now()
+    who = tg(7300)
+    async with app.uow() as uow:
+        code = await app.intake.casework.invite(uow, role="consultant", programme_id="pilot", name="Tove", now=now)
+        await app.intake.casework.join(uow, who, code, now)
+    made = await referral(staff_site, 7301, {"q.name": "Xenia Brandt"})
+    async with app.uow() as uow:
+        await app.intake.casework.press(uow, who, f"ref.{made.id}", "claim", 0, now)
+        await app.intake.casework.cases(uow, who, now)
+        await app.intake.casework.press(uow, who, f"case.{made.id}", "contact", 0, now)
+        rows = (await uow.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all()  # type: ignore[attr-defined]
+        to_chat = [r.payload for r in rows if r.payload.get("to") == {"channel": "telegram", "id": "7300"}]
+    shown = json.dumps(to_chat, ensure_ascii=False)
+    assert "Xenia" not in shown and "PHQ" not in shown
+    links = [b[0] for p in to_chat for s in [*p["screens"], *([p["edit"]["screen"]] if p["edit"] else [])]
+             for b in s.get("buttons", []) if str(b[0]).startswith("http")]  # buttons as [id, label]
+    assert len(links) >= 3 and set(links) == {f"{ORIGIN}/staff/r/{made.id}"}
