@@ -119,15 +119,21 @@ async def test_a_consultant_signs_in_with_a_passkey_claims_and_records_an_outcom
         assert stored.case_outcome == "ordinary_full"
 
 
-async def test_a_peer_sees_their_times(site: StaffSite, chromium: Any) -> None:
+async def test_a_peer_publishes_a_time_and_sees_it(site: StaffSite, chromium: Any) -> None:
     page = await registered(site, chromium, "peer")
-    async with site.app.uow() as uow:
-        member = (await uow.staff.all())[-1]
-        start = site.clock.now().replace(hour=10, minute=0, second=0, microsecond=0) + timedelta(days=3)
-        await uow.slots.add(member, starts_at=start, minutes=60, place="jobcentre", now=site.clock.now())
-    await page.goto(f"{site.settings.web_url}/staff/slots")
+    await accessible(page)
+    day = (site.clock.now() + timedelta(days=3)).date().isoformat()
+    await page.get_by_label("Day").fill(day)
+    await page.get_by_label("Time").select_option(label="10:30")
+    await page.get_by_label("Place").select_option(label="by video")
+    await page.get_by_role("button", name="Add a time").click()
+    await page.wait_for_load_state()
     assert await page.get_by_role("cell", name="Free").count() == 1
     await accessible(page)
+    async with site.app.uow() as uow:
+        member = (await uow.staff.all())[-1]
+        (slot,) = await uow.slots.upcoming_of(member.id, site.clock.now())
+        assert slot.place == "video" and slot.minutes == 30
 
 
 async def test_a_coordinator_presses_seen_on_an_urgent_case(site: StaffSite, chromium: Any) -> None:

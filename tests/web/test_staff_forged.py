@@ -20,6 +20,7 @@ ROUTES = [
     ("POST", "/staff/case/{r}", {"consultant"}),
     ("GET", "/staff/export/{r}?fmt=json", {"consultant"}),
     ("GET", "/staff/slots", {"peer"}),
+    ("POST", "/staff/slots", {"peer"}),
     ("GET", "/staff/urgent", {"coordinator"}),
     ("POST", "/staff/esc/{e}", {"coordinator", "consultant"}),
     ("GET", "/staff/waiting", {"coordinator"}),

@@ -70,6 +70,21 @@ async def test_a_peer_sees_their_times_and_no_health_data(staff_site: StaffSite)
         page = await (await peer.get("/staff/slots")).text()
         assert "<table>" in page and "45" in page
         assert (await peer.get("/staff/referrals", allow_redirects=False)).status == 403
+        day = (staff_site.clock.now() + __import__("datetime").timedelta(days=5)).date().isoformat()
+        fields = {"csrf": csrf_in(page), "day": day, "time": "1030", "minutes": "30", "place": "video", "weeks": "4"}
+        assert (await peer.post("/staff/slots", data=fields)).status == 200
+        async with staff_site.app.uow() as uow:
+            mine = await uow.slots.upcoming_of(member.id, staff_site.clock.now())
+            assert sorted(s.minutes for s in mine) == [30, 30, 30, 30, 45]
+        late = {**fields, "time": "2330"}  # not a time to meet: refused by the service, and audited
+        await peer.post("/staff/slots", data=late)
+        assert len(await audit(staff_site, "slots.refused")) == 1
+        page = await (await peer.get("/staff/slots")).text()
+        first = re.search(r'name="remove" value="(\d+)"', page)
+        assert first is not None
+        await peer.post("/staff/slots", data={"csrf": csrf_in(page), "remove": first.group(1)})
+        async with staff_site.app.uow() as uow:
+            assert len(await uow.slots.upcoming_of(member.id, staff_site.clock.now())) == 4
 
 
 async def test_a_coordinator_presses_seen_on_an_urgent_case(staff_site: StaffSite) -> None:

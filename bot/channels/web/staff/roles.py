@@ -17,7 +17,7 @@ from aiohttp import web
 from bot.channels.web.staff import html
 from bot.channels.web.staff.base import Area, Refused
 from bot.services import staff_sessions as sessions
-from bot.services.policy import may_act, may_use_slot, record_id
+from bot.services.policy import may_act, record_id
 from flows.ips import CASE_OUTCOMES, CLOCKS
 from flows.referral import export_record
 from flows.summary import offer_screen, outcome_screen, summary_text
@@ -37,7 +37,6 @@ class Roles(Area):
         router.add_get("/staff/cases", self.cases)
         router.add_post("/staff/case/{id}", self.press_case)
         router.add_get("/staff/export/{id}", self.export)
-        router.add_get("/staff/slots", self.slots)
         router.add_get("/staff/urgent", self.urgent)
         router.add_post("/staff/esc/{id}", self.press_seen)
 
@@ -181,26 +180,6 @@ class Roles(Area):
                 f'<input type="hidden" name="next" data-send value="{html.esc(nxt)}">{button}</form>'
                 '<p id="passkey-status" role="status" aria-live="polite"></p>')
         return self.signed_page(request, signed, t("staff.web.verify_title"), body, script=True)
-
-    # --- peer -------------------------------------------------------------------------------
-
-    async def slots(self, request: web.Request) -> web.StreamResponse:
-        now = self.now()
-        async with self.app.uow() as uow:
-            try:
-                signed = await self.signed(uow, request, PEER)
-            except Refused as refused:
-                return self.problem(request, refused)
-            t = Translator(self.language(request, signed))
-            programme = self.app.registry.get(signed.staff.programme_id)
-            zone = programme.timezone if programme else "Europe/Copenhagen"
-            rows = [[format_when(s.starts_at, t.lang, zone), str(s.minutes), t(f"place.{s.place}"),
-                     t("staff.web.booked") if s.referral_id else t("staff.web.free")]
-                    for s in await uow.slots.upcoming_of(signed.staff.id, now) if may_use_slot(signed.staff, s)]
-        body = html.table(t("staff.web.nav.slots"), [t("staff.web.col.when"), t("staff.web.col.minutes"),
-                                                     t("staff.web.col.place"), t("staff.web.col.booking")], rows)
-        return self.signed_page(request, signed, t("staff.web.nav.slots"), body or
-                                f"<p>{html.esc(t('staff.web.no_slots'))}</p>")
 
     # --- coordinator: urgent cases ----------------------------------------------------------
 
