@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -113,16 +113,20 @@ class StaffWebRepository:
             .order_by(Referral.id))
         return list(result.all())
 
-    async def waiting(self, programme_id: str) -> list[Referral]:
-        result = await self.session.scalars(
-            select(Referral).where(Referral.programme_id == programme_id,
-                                   Referral.status == ReferralStatus.WAITING.value)
-            .order_by(Referral.waiting_since, Referral.id))
-        return list(result.all())
+    async def waiting(self, programme_id: str, limit: int = 50) -> tuple[list[Referral], int]:
+        """The first `limit` of the programme's waiting list, in its order, and how many wait in all."""
+        where = (Referral.programme_id == programme_id, Referral.status == ReferralStatus.WAITING.value)
+        result = await self.session.scalars(select(Referral).where(*where)
+                                            .order_by(Referral.waiting_since, Referral.id).limit(limit))
+        total = await self.session.scalar(select(func.count()).select_from(Referral).where(*where))
+        return list(result.all()), int(total or 0)
 
-    async def escalations_sent(self, programme_id: str) -> list[Escalation]:
-        """The programme's escalations sent to someone and not yet seen (what "Seen" is pressed on)."""
-        result = await self.session.scalars(
-            select(Escalation).where(Escalation.programme_id == programme_id, Escalation.seen_at.is_(None),
-                                     Escalation.sent_at.is_not(None)).order_by(Escalation.opened_at))
-        return list(result.all())
+    async def escalations_sent(self, programme_id: str, limit: int = 8) -> tuple[list[Escalation], int]:
+        """The programme's oldest escalations sent to someone and not yet seen (what "Seen" is pressed on),
+        and how many there are in all."""
+        where = (Escalation.programme_id == programme_id, Escalation.seen_at.is_(None),
+                 Escalation.sent_at.is_not(None))
+        result = await self.session.scalars(select(Escalation).where(*where).order_by(Escalation.opened_at)
+                                            .limit(limit))
+        total = await self.session.scalar(select(func.count()).select_from(Escalation).where(*where))
+        return list(result.all()), int(total or 0)

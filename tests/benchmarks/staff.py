@@ -52,7 +52,7 @@ async def sessions_for(app: Any) -> dict[str, str]:
             await uow.staff_web.set_identity(staff.id, {"channel": "web", "id": ident}, NOW)
             raw[role] = await staff_sessions.open_session(uow, staff, NOW, verified=True)
         consultant = await uow.staff.find("web", (await uow.staff_web.identity(1) or {}).get("id", ""))
-        for referral in (await uow.staff_web.waiting("dash"))[:10]:  # a caseload of ten
+        for referral in (await uow.staff_web.waiting("dash"))[0][:10]:  # a caseload of ten
             if consultant is not None:
                 referral.status, referral.consultant_id, referral.claimed_at = "claimed", consultant.id, NOW
     return raw

@@ -61,6 +61,8 @@ async def test_staff_chats_get_only_what_and_where(tmp_path: Path, detail: str) 
                              until=lambda r: any("færdig med spørgsmålene" in m.text for m in r))
             await server.settle(5)
             told = [m for member in staff for m in member.user.messages[1:]]  # after each welcome
+            link = await staff[0].say("/web")  # a one-time sign-in link to the staff area, in their own chat
+            assert any(f"{WEB}/staff/link?t=" in m.text for m in link), [m.text[:60] for m in link]
             texts = "\n".join(m.text for m in told)
             links = [b["url"] for m in told for b in m.buttons if "url" in b]
         finally:

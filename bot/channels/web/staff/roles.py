@@ -193,8 +193,8 @@ class Roles(Area):
             t = Translator(self.language(request, signed))
             programme = self.app.registry.get(signed.staff.programme_id)
             cards = []
-            rows = await uow.staff_web.escalations_sent(signed.staff.programme_id)
-            for row in rows[:SHOWN]:  # the oldest first; the page stays small, the rest follow once seen
+            rows, total = await uow.staff_web.escalations_sent(signed.staff.programme_id, SHOWN)
+            for row in rows:  # the oldest first; the page stays small, the rest follow once seen
                 referral = await uow.referrals.get(row.referral_id) if row.referral_id else None
                 text = t("staff.web.urgent_line", id=row.referral_id or row.id, since=format_when(
                     row.sent_at or row.opened_at, t.lang, programme.timezone if programme else "Europe/Copenhagen"))
@@ -206,7 +206,7 @@ class Roles(Area):
                                         {"button": "seen"})
                 cards.append(f'<article class="card crisis"><h2>{html.esc(t("staff.web.urgent", id=row.id))}</h2>'
                              f"{html.text_block(text)}<div class=\"actions\">{seen}</div></article>")
-        more = f"<p>{html.esc(t('staff.web.more', n=len(rows) - SHOWN))}</p>" if len(rows) > SHOWN else ""
+        more = f"<p>{html.esc(t('staff.web.more', n=total - len(rows)))}</p>" if total > len(rows) else ""
         body = "".join(cards) + more or f"<p>{html.esc(t('staff.web.no_urgent'))}</p>"
         return self.signed_page(request, signed, t("staff.web.nav.urgent"), body)
 

@@ -36,10 +36,11 @@ class Team(Area):
             t = Translator(self.language(request, signed))
             programme = self.app.registry.get(signed.staff.programme_id)
             zone = programme.timezone if programme else "Europe/Copenhagen"
+            waiting, total = await uow.staff_web.waiting(signed.staff.programme_id)
             rows = [[f"R-{r.id}", format_when(r.waiting_since or r.created_at, t.lang, zone),
-                     t("staff.web.yes") if r.urgent else ""]
-                    for r in await uow.staff_web.waiting(signed.staff.programme_id)]
-        body = html.table(t("staff.web.nav.waiting"), [t("staff.web.col.referral"), t("staff.web.col.since"),
+                     t("staff.web.yes") if r.urgent else ""] for r in waiting]
+        more = f"<p>{html.esc(t('staff.web.more', n=total - len(rows)))}</p>" if total > len(rows) else ""
+        body = more + html.table(t("staff.web.nav.waiting"), [t("staff.web.col.referral"), t("staff.web.col.since"),
                                                        t("staff.web.col.urgent")], rows)
         return self.signed_page(request, signed, t("staff.web.nav.waiting"),
                                 body or f"<p>{html.esc(t('staff.web.no_waiting'))}</p>")
