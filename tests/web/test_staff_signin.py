@@ -150,3 +150,11 @@ async def test_a_one_time_link_from_the_chat_signs_a_telegram_consultant_in_once
     staff_site.clock.advance(minutes=11)
     async with app.uow() as uow:
         assert await staff_sessions.use_link(uow, late, staff_site.clock.now()) is None
+
+
+async def test_passkey_ceremonies_from_one_address_are_limited(staff_site: StaffSite) -> None:
+    browser = staff_site.browser()
+    async with browser:
+        csrf = csrf_in(await (await browser.get("/staff/login")).text())
+        answers = [(await browser.post("/staff/login/options", json={"csrf": csrf})).status for _ in range(31)]
+        assert answers[:30] == [200] * 30 and answers[30] == 429

@@ -26,6 +26,7 @@ from webauthn.helpers.structs import (
 
 from bot.channels.web.staff import html
 from bot.channels.web.staff.base import COOKIE, PRE_COOKIE, Area, Refused, csrf_of, see
+from bot.channels.web.tokens import RateLimit
 from bot.services import staff_sessions as sessions
 from bot.services.notify import Who
 from flows.address import Address
@@ -34,10 +35,15 @@ from storage.repositories import UnitOfWork
 
 EMAIL = re.compile(r"^[^@\s<>\"]{1,64}@[^@\s<>\"]{1,190}\.[A-Za-z]{2,}$")
 BUTTONS = {"register": "staff.web.passkey_register", "login": "staff.web.passkey_login"}
+CEREMONIES_PER_MINUTE = 30  # passkey ceremonies begun from one address in a minute
 SESSION_AGE = int(sessions.ABSOLUTE.total_seconds())
 
 
 class Auth(Area):
+    def __init__(self, app: Any, settings: Any) -> None:
+        super().__init__(app, settings)
+        self.attempts = RateLimit(CEREMONIES_PER_MINUTE)
+
     def add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_get("/staff/register", self.register_page)
         router.add_get("/staff/login", self.login_page)
@@ -93,6 +99,8 @@ class Auth(Area):
 
     async def options(self, request: web.Request) -> web.Response:
         mode = request.path.split("/")[2]
+        if not self.attempts.allow(request.remote or "?"):  # each call stores a challenge: not without end
+            return self._json({"message": Translator(self.language(request))("web.rate_limited")}, 429)
         body = await self.json_body(request)
         now = self.now()
         async with self.app.uow() as uow:
