@@ -28,6 +28,7 @@ ROUTES = [
     ("POST", "/staff/team/invite", {"coordinator"}),
     ("POST", "/staff/team/remove", {"coordinator"}),
     ("GET", "/staff/dashboard", {"coordinator"}),
+    ("GET", "/staff/dashboard.csv", {"coordinator"}),
 ]
 ROLES = ("consultant", "peer", "coordinator")
 

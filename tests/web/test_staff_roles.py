@@ -149,6 +149,9 @@ async def test_the_dashboard_is_the_coordinators(staff_site: StaffSite) -> None:
         assert "style-src-attr 'unsafe-inline'" in answer.headers["Content-Security-Policy"]
         assert "<table" in await answer.text()
         assert len(await audit(staff_site, "dashboard.viewed")) == 1
+        table = await coordinator.get("/staff/dashboard.csv")
+        assert table.status == 200 and (await table.text()).startswith("programme,table,row,column,value,label")
+        assert [e.detail for e in await audit(staff_site, "report")] == ["pilot csv"]
 
 
 async def test_the_chat_link_opens_the_referral_where_it_is(staff_site: StaffSite) -> None:

@@ -7,6 +7,8 @@ once (and every request checks anyway); their cases go back as `Casework.remove_
 
 from __future__ import annotations
 
+import io
+
 from aiohttp import web
 
 from bot.channels.web.staff import html
@@ -26,6 +28,7 @@ class Team(Area):
         router.add_post("/staff/team/invite", self.invite)
         router.add_post("/staff/team/remove", self.remove)
         router.add_get("/staff/dashboard", self.dashboard)
+        router.add_get("/staff/dashboard.csv", self.dashboard_csv)
 
     async def waiting(self, request: web.Request) -> web.StreamResponse:
         async with self.app.uow() as uow:
@@ -122,5 +125,26 @@ class Team(Area):
         lang = self.language(request, signed)
         _, fragment = await dashboard_html(self.app.uow, self.app.registry, signed.staff.programme_id, now, lang)
         t = Translator(lang)
-        csv_link = f'<p>{html.esc(t("dash.legend"))}</p>'
-        return self.signed_page(request, signed, t("staff.web.nav.dashboard"), csv_link + fragment)
+        head = (f'<p>{html.esc(t("dash.legend"))}</p>'
+                f'<p><a href="/staff/dashboard.csv?lang={lang}">{html.esc(t("staff.web.dashboard_csv"))}</a></p>')
+        return self.signed_page(request, signed, t("staff.web.nav.dashboard"), head + fragment)
+
+    async def dashboard_csv(self, request: web.Request) -> web.StreamResponse:
+        """The aggregated table as CSV (counts, shares and times; "<5" and hidden cells as published)."""
+        from bot.exports.dashboard import build
+        from bot.exports.dashboard_render import write_csv
+
+        now = self.now()
+        async with self.app.uow() as uow:
+            try:
+                signed = await self.signed(uow, request, COORDINATOR)
+            except Refused as refused:
+                return self.problem(request, refused)
+            await uow.audit.record(actor=f"staff:{signed.staff.id}", action="report", at=now,
+                                   detail=f"{signed.staff.programme_id} csv")
+        out = io.StringIO()
+        write_csv(await build(self.app.uow, self.app.registry, signed.staff.programme_id, now), out,
+                  self.language(request, signed))
+        response = web.Response(text=out.getvalue(), content_type="text/csv", charset="utf-8")
+        response.headers["Content-Disposition"] = f'attachment; filename="dashboard-{signed.staff.programme_id}.csv"'
+        return response
