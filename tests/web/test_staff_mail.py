@@ -87,3 +87,14 @@ def test_smtp_url_options() -> None:
         "password": "p/w"}
     assert mail.kind_of({"alert_copy": 3}) == "urgent" and mail.kind_of({"offer_id": 1}) == "referral"
     assert mail.kind_of({"documents": [{"filename": "meeting.ics"}]}) == "booking"
+
+
+async def test_rows_for_staff_with_neither_chat_nor_mail_are_finished(staff_site: StaffSite) -> None:
+    browser = staff_site.browser()
+    async with browser:
+        await register(staff_site, browser, await invite(staff_site, "consultant"), Passkey())
+    async with staff_site.app.uow() as uow:
+        assert len(await uow.outbox.pending("web", created_before=staff_site.clock.now())) == 1  # the welcome
+    assert await mail.deliver(staff_site.app, staff_site.settings) == 0  # no SMTP_URL: nothing mailed
+    async with staff_site.app.uow() as uow:
+        assert await uow.outbox.pending("web", created_before=staff_site.clock.now()) == []

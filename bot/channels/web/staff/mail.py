@@ -73,13 +73,14 @@ def smtp_options(url: str) -> dict[str, Any]:
 async def deliver(app: App, settings: Settings) -> int:
     """One round: every due e-mail row sent (or given up on, content-free), "web" rows finished. The mail
     goes out after its row is taken in a transaction of its own, so a slow server holds no lock."""
-    if settings.smtp_url is None or not settings.web_url:
-        return 0
     now = app.clock.now()
+    mailing = settings.smtp_url is not None and bool(settings.web_url)
     async with app.uow() as uow:
-        rows = [(r.id, dict(r.payload)) for r in await uow.outbox.pending(EMAIL, created_before=now)]
+        rows = [(r.id, dict(r.payload)) for r in await uow.outbox.pending(EMAIL, created_before=now)] if mailing else []
         for row in await uow.outbox.pending(WEB, created_before=now):
             await uow.outbox.finish(row.id, at=now, failure="staff area only")
+    if settings.smtp_url is None or not settings.web_url:
+        return 0
     sent = 0
     options = smtp_options(settings.smtp_url.get_secret_value())
     for outbox_id, payload in rows:
@@ -97,19 +98,18 @@ async def deliver(app: App, settings: Settings) -> int:
 
 async def _loop(app: App, settings: Settings) -> None:
     while True:
+        await asyncio.sleep(EVERY)  # first after a while: a process that only starts and stops does nothing
         try:
             await deliver(app, settings)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("staff e-mail round failed")
-        await asyncio.sleep(EVERY)
 
 
 def start_with(web_app: web.Application, app: App, settings: Settings) -> None:
-    """Send staff e-mail while this web application runs (only with SMTP_URL set)."""
-    if settings.smtp_url is None:
-        return
+    """Send staff e-mail (with SMTP_URL set), and finish the staff area's own rows, while this web
+    application runs."""
 
     async def started(_: web.Application) -> None:
         web_app[MAIL_TASK] = asyncio.create_task(_loop(app, settings))
