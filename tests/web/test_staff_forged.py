@@ -99,3 +99,15 @@ async def test_a_consultant_of_another_programme_gets_nothing(staff_site: StaffS
         denied = await audit(staff_site, "denied")
         assert [e.referral_id for e in denied] == [made.id]  # the claim, refused by policy and audited
         assert len(await audit(staff_site, "staff.web.denied")) == 1  # the export
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_every_page_of_a_role_is_at_most_30_kb(staff_site: StaffSite, role: str) -> None:
+    browser, _ = await joined(staff_site, role)
+    async with browser:
+        for n in range(12):  # more offers and urgent cases than a page shows
+            await referral(staff_site, 2100 + n, {"phq9.9": "2"} if n % 2 else None)
+        for method, path, allowed in ROUTES:
+            if method == "GET" and role in allowed and "{" not in path and path != "/staff/dashboard":
+                answer = await browser.get(path)
+                assert answer.status == 200 and len(await answer.read()) <= 30_000, path
