@@ -158,3 +158,15 @@ async def test_passkey_ceremonies_from_one_address_are_limited(staff_site: Staff
         csrf = csrf_in(await (await browser.get("/staff/login")).text())
         answers = [(await browser.post("/staff/login/options", json={"csrf": csrf})).status for _ in range(31)]
         assert answers[:30] == [200] * 30 and answers[30] == 429
+
+
+async def test_a_body_that_cannot_be_read_is_a_400_not_a_500(staff_site: StaffSite) -> None:
+    browser = staff_site.browser()
+    async with browser:
+        for path in ("/staff/login/options", "/staff/register/finish", "/staff/verify/options"):
+            answer = await browser.post(path, data=b"\xff{not json", headers={"Content-Type": "application/json"})
+            assert answer.status == 400, path
+            assert "Content-Security-Policy" in answer.headers
+        broken = await browser.post("/staff/link", data=b"--x\r\nbroken",
+                                    headers={"Content-Type": "multipart/form-data; boundary=y"})
+        assert broken.status == 400

@@ -140,8 +140,10 @@ class Area:
     async def form(request: web.Request) -> MultiDictProxy[Any]:
         try:
             return await request.post()
-        except Exception as exc:
-            raise Refused(400, "web.bad_request") from exc
+        except web.HTTPException:
+            raise
+        except Exception as exc:  # a body that cannot be read: the guard's 400 page, nothing changed
+            raise web.HTTPBadRequest() from exc
 
     @staticmethod
     async def json_body(request: web.Request) -> dict[str, Any]:
@@ -151,7 +153,7 @@ class Area:
         except ValueError:
             body = None
         if not isinstance(body, dict):
-            raise Refused(400, "web.bad_request")
+            raise web.HTTPBadRequest()  # the guard's 400 page, nothing changed
         return body
 
     # --- answers ----------------------------------------------------------------------------
