@@ -121,8 +121,12 @@ class Auth(Area):
             email = str(body.get("email", "")).strip()[:254]
             if email and not EMAIL.match(email):
                 raise Refused(400, "staff.web.email_bad")
+            code = str(body.get("code", ""))[:64]
+            _, problem = await uow.invites.redeem(code, self.now())  # only looked at: `join` uses it up
+            if problem or not code:  # no passkey is made on the device for an invite that cannot be used
+                raise Refused(403, "staff.web.invite_bad")
             ident, _ = sessions.web_identity()
-            data |= {"code": str(body.get("code", ""))[:64], "ident": ident, "email": email}
+            data |= {"code": code, "ident": ident, "email": email}
             created = webauthn.generate_registration_options(
                 rp_id=rp_id, rp_name="IPS", user_name=ident, user_id=ident.encode(), challenge=challenge,
                 authenticator_selection=AuthenticatorSelectionCriteria(
