@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock, SystemClock
+from bot.services import staff_detail
 from bot.services.clocks import ClockRunner, Send
 from bot.services.intake import IntakeService
 from bot.settings import Settings
@@ -129,7 +130,9 @@ async def open_app(settings: Settings, clock: Clock | None = None, *, migrate: b
     flow = IntakeFlow(registry)
     app = App(settings, engine, sessions, registry, flow,
               IntakeService(lambda: UnitOfWork(sessions), flow, clock), clock)
+    staff_detail.configure(settings.web_url, settings.staff_chat_detail)  # what staff chats are told
     try:
         yield app
     finally:
+        staff_detail.configure(None, None)
         await engine.dispose()

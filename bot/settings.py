@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     web_rate_per_address: int = 600  # requests a minute from one address (a job centre shares one)
     web_rate_per_session: int = 60  # requests a minute with one resume token or Mini App session
     web_trust_proxy: bool = False  # take the client address from X-Forwarded-For (behind the README's proxy)
+    # staff chats: with WEB_URL set, only what and where (health data stays in the staff area); "full" keeps
+    # the whole summaries in Telegram (bot/services/staff_detail.py)
+    staff_chat_detail: Literal["full", "brief"] | None = None
+    smtp_url: SecretStr | None = None  # e-mail to staff without Telegram: smtp://user:password@host:587 (STARTTLS)
+    smtp_from: str = "ipsbot@localhost"
     bot_username: str | None = None  # for the poster's Telegram link, t.me/<username>?start=<programme>
     log_level: str = "INFO"
     # Telegram asks for at most about one message a second to one chat; 0 switches the pacing off
@@ -52,7 +57,7 @@ class Settings(BaseSettings):
         return value.rstrip("/")
 
     @field_validator("redis_url", "webhook_url", "programmes_dir", "instruments_dir", "web_url", "bot_username",
-                     mode="before")
+                     "staff_chat_detail", "smtp_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -60,7 +65,8 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """Every secret value set (each key of a key list too): what `bot.redact` keeps out of logs."""
         values = [secret.get_secret_value() for secret in (self.bot_token, self.webhook_secret, self.encryption_key,
-                                                            self.encryption_hash_key) if secret is not None]
+                                                            self.encryption_hash_key, self.smtp_url)
+                  if secret is not None]
         return values + [part.strip() for value in values if "," in value for part in value.split(",")]
 
     def token_problem(self) -> str | None:

@@ -24,6 +24,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -61,6 +62,10 @@ __all__ = [
     "ShownMessage",
     "Slot",
     "Staff",
+    "StaffCredential",
+    "StaffLogin",
+    "StaffSession",
+    "StaffToken",
     "UTCDateTime",
 ]
 
@@ -459,3 +464,56 @@ class ShownMessage(Base):
     message_ref: Mapped[BigId]  # the channel's reference to the message
     kind: Mapped[str] = mapped_column(String(16))  # "text" | "document"
     sent_at: Mapped[datetime]
+
+
+class StaffLogin(Base):
+    """How a member of staff signs in to the staff area (`bot/channels/web/staff`): the channel identity
+    the services know them by (`Staff.subject_hash` is only its hash), encrypted, and an e-mail address."""
+
+    __tablename__ = "staff_logins"
+
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), primary_key=True)
+    identity: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON())  # {"channel", "id"}
+    created_at: Mapped[datetime]
+
+
+class StaffCredential(Base):
+    """A passkey (WebAuthn credential) of a member of staff: its id, public key and signature counter."""
+
+    __tablename__ = "staff_credentials"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    credential_id: Mapped[str] = mapped_column(String(1400), unique=True)  # base64url, as the browser sends it
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)  # COSE key: public, not secret
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class StaffSession(Base):
+    """A signed-in browser: only the hash of its random cookie value is stored."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+    seen_at: Mapped[datetime]  # the last request: 30 minutes idle ends it
+    verified_at: Mapped[datetime | None]  # the last passkey assertion: an export needs a fresh one
+    ended_at: Mapped[datetime | None]
+
+
+class StaffToken(Base):
+    """A short-lived one-time token of the staff area: a WebAuthn challenge ("register", "login",
+    "verify") or a sign-in link sent to a staff chat ("link"). Only its hash is stored."""
+
+    __tablename__ = "staff_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON())  # challenge, invite code, identity
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None]

@@ -34,6 +34,7 @@ from storage.inbox import Received, UpdateRepository
 from storage.outbox import OutboxRepository, ShownRepository
 from storage.referrals import ReferralRepository
 from storage.risks import RiskRepository
+from storage.staff_web import StaffWebRepository
 
 __all__ = [
     "AuditRepository",
@@ -81,6 +82,7 @@ class UnitOfWork:
     followups: FollowUpRepository
     escalations: EscalationRepository
     dashboard: DashboardRepository
+    staff_web: StaffWebRepository
 
     def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
         self._factory = factory
@@ -115,6 +117,7 @@ class UnitOfWork:
         self.followups = FollowUpRepository(self.session)
         self.escalations = EscalationRepository(self.session)
         self.dashboard = DashboardRepository(self.session)
+        self.staff_web = StaffWebRepository(self.session)
         return self
 
     async def __aexit__(

@@ -25,6 +25,8 @@ async def _invite(settings: Settings, args: argparse.Namespace) -> int:
                                                 name=args.name or args.role, now=app.clock.now())
         print(f"invite code: {code}\nlink: https://t.me/<your_bot>?start=staff-{code}\n"
               f"(/start staff-{code} in the bot; single use, valid 7 days)")
+        if settings.web_url:  # or a passkey in the staff area (bot/channels/web/staff)
+            print(f"staff area: {settings.web_url.rstrip('/')}/staff/register?code={code}")
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bot.services import staff_detail
 from bot.services.followup import FollowUps
 from bot.services.meetings import Meetings
 from bot.services.notify import Notifier, Who, staff_address
@@ -61,7 +62,7 @@ class Cases:
             closed = Screen(Translator(staff.language)("staff.case.closed", id=referral.id))
             ids = [await self.notifier.queue(uow, to, [], now, edit=(ref, closed))]
             return ids + await self.offers.offer_waiting(uow, programme, now)
-        card = await self.card(uow, referral, staff.language, now)
+        card = staff_detail.card(await self.card(uow, referral, staff.language, now), referral.id, staff.language)
         subject = await subject_of(uow, referral)
         if step.card_again:  # answered on the outcome question: show the card again
             return [await self.notifier.queue(uow, to, [card], now, subject_id=subject)]
@@ -85,7 +86,7 @@ class Cases:
         ids = [await self.notifier.queue(uow, to, [head], now)]
         for referral in open_cases:  # a message per case, each linked to its person (erased with them)
             await uow.audit.record(actor=f"staff:{staff.id}", action="case.viewed", at=now, referral_id=referral.id)
-            card = await self.card(uow, referral, staff.language, now)
+            card = staff_detail.card(await self.card(uow, referral, staff.language, now), referral.id, staff.language)
             ids.append(await self.notifier.queue(uow, to, [card], now, subject_id=await subject_of(uow, referral)))
         return ids
 

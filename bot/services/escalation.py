@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
 
+from bot.services import staff_detail
 from bot.services.notify import Notifier, Who, staff_address
 from bot.services.policy import may_mark_seen, record_id
 from flows import escalation as ladder_rules
@@ -172,6 +173,7 @@ class Escalations:
                                                       await self._consent_at(uow, referral))
         seen = (Button("seen", t("staff.escalation.seen")),)
         screen = Screen(text, f"{STEP}.{row.id}", 0, InputKind.CHOICE, seen, tone=Tone.CRISIS)
+        screen = staff_detail.copy(screen, referral.id, programme, member.language)  # STAFF_CHAT_DETAIL
         copy = await uow.escalations.add_copy(row.id, member.id, rung, now)
         await uow.audit.record(actor=f"staff:{member.id}", action="escalation.copy_sent", at=now,
                                referral_id=referral.id)

@@ -13,6 +13,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.services import staff_detail
 from bot.services.escalation import Escalations
 from bot.services.meetings import Meetings
 from bot.services.notify import Notifier, staff_address
@@ -20,7 +21,7 @@ from flows.address import Address
 from flows.casework import ClaimCheck, Routing, check_claim, due_again, update_on_completion, who_is_offered
 from flows.programmes import Programme, Registry
 from flows.screens import Screen, Tone
-from flows.summary import offer_screen, summary_text
+from flows.summary import summary_text
 from flows.triage import goes_to_consultant
 from locales import Translator
 from storage.models import Offer, Referral, ReferralStatus, Staff
@@ -94,7 +95,7 @@ class Offers:
         ids = []
         subject = await subject_of(uow, referral)
         for offer, member in zip(await uow.cases.offer(referral, staff, now), staff, strict=True):
-            screen = offer_screen(referral.id, referral.payload, programme, member.language, consent,
+            screen = staff_detail.offer(referral.id, referral.payload, programme, member.language, consent,
                                   note=Translator(member.language)(note) if note else "")
             ids.append(await self.notifier.queue(uow, staff_address(member.contact), [screen], now,
                                                  offer_id=offer.id, subject_id=subject))
@@ -139,7 +140,7 @@ class Offers:
         staff = await uow.staff.consultants(programme.id)
         consent = await consent_at(uow, referral)
         for member in staff:
-            screen = offer_screen(referral.id, referral.payload, programme, member.language, consent,
+            screen = staff_detail.offer(referral.id, referral.payload, programme, member.language, consent,
                                   note=Translator(member.language)(note, **params))
             offer = await uow.cases.offer_for(referral.id, member.id)
             if offer is None:
@@ -188,6 +189,7 @@ class Offers:
         if not eligible:
             head += "\n" + t("staff.partial.outside_kept", reason=t(referral.reason))
         text = head + "\n\n" + summary_text(referral.id, referral.payload, programme, holder.language, consent)
+        text = staff_detail.text(text, referral.id, referral.payload, programme, holder.language)  # STAFF_CHAT_DETAIL
         await uow.audit.record(actor=f"staff:{holder.id}", action="referral.update_sent", at=now,
                                referral_id=referral.id)
         return await self.notifier.queue(uow, staff_address(holder.contact), [Screen(text, tone=Tone.CRISIS)], now,
@@ -205,7 +207,7 @@ class Offers:
             return [await self.notifier.queue(uow, sent_to, [], now, edit=(int(offer.message_ref or 0), gone))]
         if update == "none":
             return []
-        screen = offer_screen(referral.id, referral.payload, programme, member.language, consent,
+        screen = staff_detail.offer(referral.id, referral.payload, programme, member.language, consent,
                               note=t("staff.partial.completed", id=referral.id))
         if update == "edit" and sent_to is not None:  # the summary shown anew, in place
             sent = await self.notifier.queue(uow, sent_to, [], now, edit=(int(offer.message_ref or 0), screen),

@@ -209,7 +209,12 @@ def test_the_checks_see_what_they_look_for(tmp_path: Path) -> None:
 PROSE_CORE = ("flows", "bot/services")
 # Prose that still says Telegram, each with its reason (file, word as written: the run of letters, digits,
 # `_`, `.` and `-` around the match).
-ALLOWED_PROSE: dict[tuple[str, str], str] = {}
+ALLOWED_PROSE: dict[tuple[str, str], str] = {
+    # the setting's name, as issue 22 and the README give it: the prose points the reader at it
+    ("bot/services/staff_detail.py", "STAFF_CHAT_DETAIL"): "the setting's name",
+    ("bot/services/offers.py", "STAFF_CHAT_DETAIL"): "the setting's name",
+    ("bot/services/escalation.py", "STAFF_CHAT_DETAIL"): "the setting's name",
+}
 
 
 def prose_in(path: Path) -> list[tuple[int, str]]:

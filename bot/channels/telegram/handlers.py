@@ -237,6 +237,8 @@ async def staff_command(app: App, api: TelegramApi, message: Incoming, user: Sen
         return await staff.slots(*args)
     if command.name == "language":
         return await staff.language(*args)
+    if command.name == "web" and app.settings.web_url:  # a sign-in link to the staff area
+        return await staff.web_link(*args)
     return False
 
 

@@ -70,6 +70,8 @@ def message_text(screen: Screen) -> str:
 
 
 def _button(screen: Screen, button: Button) -> dict[str, str]:
+    if button.id.startswith(("https://", "http://")):  # a link (to the staff area: bot/services/staff_detail.py)
+        return {"text": cut(button.label, 64), "url": button.id}
     return {"text": cut(button.label, 64), "callback_data": callback_data(screen.step, screen.version, button.id)}
 
 

@@ -72,6 +72,16 @@ async def slots(app: App, api: TelegramApi, user_id: int, lang: str | None, chat
                             lambda uow, cw, w: cw.meetings.slots(uow, w, now))
 
 
+async def web_link(app: App, api: TelegramApi, user_id: int, lang: str | None, chat_id: int,
+                   update_id: int) -> bool:
+    """/web: a one-time link to the staff area, to this chat (bot/services/staff_sessions.py)."""
+    from bot.services.staff_sessions import send_link
+
+    now, base = app.clock.now(), app.settings.web_url or ""
+    return await staff_only(app, api, user_id, lang, chat_id, update_id,
+                            lambda uow, cw, w: send_link(uow, cw.notifier, w, base, now))
+
+
 async def language(app: App, api: TelegramApi, user_id: int, lang: str | None, chat_id: int,
                    update_id: int) -> bool:
     """/language for staff switches between Danish and Swedish."""

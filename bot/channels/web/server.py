@@ -2,7 +2,8 @@
 
 Each part of the channel is a module with `routes(site)`: the pages that read (`reading`), a resume
 link (`resume`), the answers (`answering`), one's own data (`mydata`) and the Telegram Mini App
-(`miniapp`). `PARTS` is the one place they are added; another part (a staff area) is one more entry.
+(`miniapp`). `PARTS` is the one place they are added; the staff area (`staff/`, its own sessions and
+pages) is added beside them.
 They share one `site.Site` (sessions, page assembly, the checks before a POST acts), and every response
 passes the middleware (`middleware.guard`): security headers, error pages. There is no access log
 (paths can hold a resume token).
@@ -16,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.app import App
-from bot.channels.web import answering, miniapp, mydata, reading, resume
+from bot.channels.web import answering, miniapp, mydata, reading, resume, staff
 from bot.channels.web.middleware import MAX_REQUEST, guard
 from bot.channels.web.site import Site
 from bot.settings import Settings
@@ -38,6 +39,7 @@ class WebChannel:
         web_app.middlewares.append(guard(self.site.pages.problem, self.site.language))
         for part in self.parts:
             web_app.router.add_routes(part(self.site))
+        staff.add_routes(web_app, self.app, self.settings)  # the staff area (/staff), with its own sessions
 
     def application(self) -> web.Application:
         web_app = web.Application(client_max_size=MAX_REQUEST)
