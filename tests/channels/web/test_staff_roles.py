@@ -125,7 +125,7 @@ async def test_removing_a_consultant_ends_their_session_at_once(staff_site: Staf
 
 
 async def test_a_coordinator_invites_and_the_invite_registers(staff_site: StaffSite) -> None:
-    from tests.web.staff_kit import Passkey, register
+    from tests.channels.web.staff_kit import Passkey, register
 
     coordinator, _ = await joined(staff_site, "coordinator")
     async with coordinator:
