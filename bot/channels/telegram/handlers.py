@@ -2,9 +2,9 @@
 
 Thin: every answer goes to `IntakeService.answer` with the update's id (a redelivered update is a
 no-op there, in the same transaction as its effect); the replies are the flow's screens, rendered.
-A runtime turns its framework's update into an `Incoming` or a `Press` and calls `on_message`,
-`on_edited` or `on_press`; nothing here knows the framework. Logs carry no message text and no raw
-user ids, only `Person.log_id`.
+`bot.channels.telegram.dispatch` hands each update, read once into an `Incoming` or a `Press`
+(`bot.channels.telegram.updates`), to `on_message`, `on_edited` or `on_press`; nothing here knows the
+framework. Logs carry no message text and no raw user ids, only `Person.log_id`.
 
 `folded` (from the poller, `bot.channels.telegram.polling`): this message answers for that many others the
 person sent at once; a short notice says so before the replies.
@@ -17,55 +17,25 @@ import dataclasses
 import html
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from bot.app import App
 from bot.channels.telegram import followup, staff
 from bot.channels.telegram.api import BadRequest, Forbidden, Markup, TelegramApi
-from bot.channels.telegram.current import current_question, mark_update
+from bot.channels.telegram.current import current_question
 from bot.channels.telegram.delivery import deliver, deliver_all, plan
-from bot.channels.telegram.render import answered_text, parse_callback, render
-from bot.channels.telegram.updates import inbox_source
+from bot.channels.telegram.handled import act, mark_update, who
+from bot.channels.telegram.render import answered_text, render
+from bot.channels.telegram.updates import Incoming, Press, Sender, inbox_source
+from bot.services.actions import run_action
 from bot.services.intake import Outcome, Person
+from flows.actions import Question, decode
 from flows.address import Address
 from flows.answers import Command, Text, parse_text
 from flows.screens import Screen, screen_to_dict
 from locales import Translator, normalise
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Sender:
-    id: int
-    language_code: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Incoming:
-    """A message (or an edit of one) as the routing needs it."""
-
-    update_id: int
-    chat_id: int
-    private: bool
-    user: Sender | None
-    text: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Press:
-    """A button press. `chat_id` is None when the pressed message is no longer accessible."""
-
-    update_id: int
-    query_id: str
-    user: Sender
-    data: str | None
-    chat_id: int | None = None
-    private: bool = False
-    message_id: int = 0
-    message_html: str = ""  # the pressed message's text as HTML
-    keyboard: list[list[dict[str, Any]]] = field(default_factory=list)  # its buttons, Telegram's JSON
 
 
 def person_of(user: Sender, chat_id: int) -> Person:
@@ -188,20 +158,16 @@ async def on_press(app: App, api: TelegramApi, press: Press) -> None:
         return
     chat_id, user = press.chat_id, press.user
     person = person_of(user, chat_id)
-    answer = parse_callback(press.data)
-    if answer is None:
+    action = decode(press.data)
+    if action is None:
         await mark_update(app, press.update_id, api.id)
         return
-    if answer.step.startswith("book."):  # a candidate's meeting time: checked on the server
-        await staff.book(app, api, user.id, user.language_code, chat_id, press.update_id, answer.step, answer.button)
+    if not isinstance(action, Question):  # staff, bookings, follow-ups: the one table, checked on the server
+        now, ref = app.clock.now(), press.message_id
+        await act(app, api, press.update_id, who(user.id, user.language_code, chat_id),
+                  lambda uow, cw, w: run_action(uow, cw, w, action, ref, now))
         return
-    if answer.step.startswith("fu."):  # a follow-up question: the person's own, checked on the server
-        await followup.press(app, api, user.id, user.language_code, chat_id, press.update_id, answer)
-        return
-    if answer.step.startswith(staff.STAFF_STEPS):  # a consultant's or peer's button: checked on the server
-        await staff.press(app, api, user.id, user.language_code, chat_id, press.message_id, press.update_id,
-                          answer.step, answer.button)
-        return
+    answer = action.tap()
     label = button_label(press.keyboard, press.data or "")
     old_html = press.message_html
 

@@ -1,0 +1,45 @@
+"""The one place the channel has an update marked handled (`bot.services.actions.first_time`), in the
+unit of work of its effect: staff commands, every button that is not an intake question, and the
+notices that answer nothing (group chats, edits). An intake answer is marked the same way inside
+`IntakeService.answer`. A repeat of a marked update does nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from bot.app import App
+from bot.channels.telegram.api import TelegramApi
+from bot.channels.telegram.delivery import deliver_all
+from bot.channels.telegram.updates import inbox_source
+from bot.services.actions import first_time
+from bot.services.casework import Casework
+from bot.services.notify import Who
+from flows.address import Address
+from locales import normalise
+from storage.repositories import UnitOfWork
+
+Action = Callable[[UnitOfWork, Casework, Who], Awaitable[object]]
+
+
+def who(user_id: int, language_code: str | None, chat_id: int) -> Who:
+    return Who("telegram", str(user_id), Address("telegram", str(chat_id)), normalise(language_code))
+
+
+async def act(app: App, api: TelegramApi, update_id: int, person: Who, run: Action | None) -> bool:
+    """Mark the update and run `run` in one unit of work, then send what it wrote to the outbox; False
+    (nothing run) when the update was handled before."""
+    async with app.uow() as uow:
+        if not await first_time(uow, inbox_source(api.id), update_id, app.clock.now()):
+            return False
+        if run is not None:
+            await run(uow, app.intake.casework, person)
+        fresh = dict(uow.outbox.fresh)  # reminders (due later) are left to the sweep
+    await deliver_all(app, api, list(fresh), fresh)
+    return True
+
+
+async def mark_update(app: App, update_id: int, bot_id: int) -> bool:
+    """Record the update as processed, nothing else; False when it was processed before."""
+    async with app.uow() as uow:
+        return await first_time(uow, inbox_source(bot_id), update_id, app.clock.now())
