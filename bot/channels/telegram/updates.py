@@ -135,7 +135,7 @@ def _press(update_id: int, query: dict[str, Any]) -> Press:
 
 def parse(raw: Any) -> Update | None:
     """Read a raw update once; None if it is not even an update (no integer `update_id`)."""
-    if not isinstance(raw, dict) or not isinstance(raw.get("update_id"), int):
+    if not isinstance(raw, dict) or type(raw.get("update_id")) is not int:  # True is an int to Python
         return None
     update_id, sender = raw["update_id"], _sender_id(raw)
     try:
