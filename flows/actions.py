@@ -126,7 +126,13 @@ def decode(data: str | bytes | None) -> Action | None:
             data = data.decode()
         except UnicodeDecodeError:
             return None
-    if not isinstance(data, str) or not data or len(data.encode(errors="surrogatepass")) > MAX_BYTES:
+    if not isinstance(data, str) or not data:
+        return None
+    try:
+        size = len(data.encode())
+    except UnicodeEncodeError:  # a lone surrogate: no button's data
+        return None
+    if size > MAX_BYTES:
         return None
     parts = data.split("|", 2)
     if len(parts) != 3:

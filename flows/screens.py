@@ -50,6 +50,9 @@ class Screen:
     tone: Tone = Tone.NORMAL
     # navigation (back, skip): not answers, so a console shows them as /commands, not numbers
     nav: tuple[Button, ...] = ()
+    # the pressed question again, updated (a multiple-choice toggle, an overlay on it): a channel that
+    # can shows it in place of the pressed message rather than as a new one
+    in_place: bool = False
 
     @property
     def asks(self) -> bool:

@@ -1,21 +1,22 @@
 """The one place the channel has an update marked handled (`bot.services.actions.first_time`), in the
 unit of work of its effect: staff commands, every button that is not an intake question, and the
-notices that answer nothing (group chats, edits). An intake answer is marked the same way inside
+notices that answer nothing (group chats, edits, `say`). An intake answer is marked the same way inside
 `IntakeService.answer`. A repeat of a marked update does nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from bot.app import App
-from bot.channels.telegram.api import TelegramApi
-from bot.channels.telegram.delivery import deliver_all
+from bot.channels.telegram.api import Markup, TelegramApi
+from bot.channels.telegram.delivery import deliver, deliver_all
 from bot.channels.telegram.updates import inbox_source
 from bot.services.actions import first_time
 from bot.services.casework import Casework
-from bot.services.notify import Who
+from bot.services.notify import Who, payload
 from flows.address import Address
+from flows.screens import Screen
 from locales import normalise
 from storage.repositories import UnitOfWork
 
@@ -43,3 +44,20 @@ async def mark_update(app: App, update_id: int, bot_id: int) -> bool:
     """Record the update as processed, nothing else; False when it was processed before."""
     async with app.uow() as uow:
         return await first_time(uow, inbox_source(bot_id), update_id, app.clock.now())
+
+
+async def say(app: App, api: TelegramApi, chat_id: int, *, update_id: int | None = None, user_id: int | None = None,
+              messages: Sequence[tuple[str, Markup | None]] = (), screens: Sequence[Screen] = ()) -> bool:
+    """Messages (already HTML) and then screens to a chat, through the outbox like every other send:
+    a person who blocked the bot is marked unreachable by the delivery (`user_id`: the person it is
+    for; None in a group chat, so that a group that removed the bot marks nobody). With `update_id`,
+    marked handled in the same unit of work; False (nothing sent) when it was handled before."""
+    async with app.uow() as uow:
+        now = app.clock.now()
+        if update_id is not None and not await first_time(uow, inbox_source(api.id), update_id, now):
+            return False
+        data = {**payload(Address("telegram", str(chat_id)), list(screens)), "user_id": user_id,
+                "messages": [{"text": text, "markup": markup} for text, markup in messages]}
+        message_id = await uow.outbox.add(channel="telegram", payload=data, now=now)
+    await deliver(app, api, message_id, data)
+    return True
