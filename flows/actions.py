@@ -1,10 +1,10 @@
 """What a button says: a small typed value, encoded into a button's data and decoded strictly.
 
-Every button the bot shows carries ``step|version|button`` (at most 64 bytes, a limit of the
-chat services' buttons). The step's prefix names the kind of action: ``book.<referral>`` a
+Every button the bot shows carries ``step|version|button`` (at most 64 bytes, the messaging
+services' limit). The step's prefix names the kind of action: ``book.<referral>`` a
 candidate's meeting time, ``fu.<follow-up>`` a follow-up question, ``ref.<referral>`` a referral
 offer, ``case.<referral>`` a case card, ``slot.<stage>`` the slot calendar, ``esc.<escalation>``
-an escalation's copy; ``chk.`` and ``alert.`` were retired (old buttons still in people's chats are
+an escalation's copy; ``chk.`` and ``alert.`` were retired (old buttons people still have are
 refused, with the usual answer). Any other step is a question of the intake.
 
 The encoded strings are the same as before this module existed, so every button already sent

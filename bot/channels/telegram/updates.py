@@ -95,9 +95,7 @@ def _get(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], *, requir
     return value
 
 
-def _sender(obj: dict[str, Any] | None) -> Sender | None:
-    if obj is None:
-        return None
+def _sender(obj: dict[str, Any]) -> Sender:
     return Sender(_get(obj, "id", int), _get(obj, "language_code", str, required=False))
 
 
@@ -108,7 +106,8 @@ def _chat(message: dict[str, Any]) -> tuple[int, bool]:
 
 def _incoming(update_id: int, message: dict[str, Any], edited: bool) -> Incoming:
     chat_id, private = _chat(message)
-    return Incoming(update_id, chat_id, private, _sender(_get(message, "from", dict, required=False)),
+    sender = _get(message, "from", dict, required=False)
+    return Incoming(update_id, chat_id, private, None if sender is None else _sender(sender),
                     _get(message, "text", str, required=False), edited)
 
 
@@ -121,7 +120,6 @@ def _keyboard(message: dict[str, Any]) -> list[list[dict[str, Any]]]:
 
 def _press(update_id: int, query: dict[str, Any]) -> Press:
     user = _sender(_get(query, "from", dict))
-    assert user is not None
     query_id, data = _get(query, "id", str), _get(query, "data", str, required=False)
     shown = _get(query, "message", dict, required=False)
     if shown is None or shown.get("date") == 0:  # date 0: no longer accessible (Bot API 7.0)
