@@ -48,7 +48,7 @@ async def mark_update(app: App, update_id: int, bot_id: int) -> bool:
 
 async def say(app: App, api: TelegramApi, chat_id: int, *, update_id: int | None = None, user_id: int | None = None,
               messages: Sequence[tuple[str, Markup | None]] = (), screens: Sequence[Screen] = ()) -> bool:
-    """Messages (already HTML) and then screens to a chat, through the outbox like every other send:
+    """Messages (already HTML) and then screens to a chat, at most once, through the outbox like every other send:
     a person who blocked the bot is marked unreachable by the delivery (`user_id`: the person it is
     for; None in a group chat, so that a group that removed the bot marks nobody). With `update_id`,
     marked handled in the same unit of work; False (nothing sent) when it was handled before."""
@@ -59,5 +59,9 @@ async def say(app: App, api: TelegramApi, chat_id: int, *, update_id: int | None
         data = {**payload(Address("telegram", str(chat_id)), list(screens)), "user_id": user_id,
                 "messages": [{"text": text, "markup": markup} for text, markup in messages]}
         message_id = await uow.outbox.add(channel="telegram", payload=data, now=now)
+        # at most once, as a notice always was: closed before it is sent, so a crash in between never
+        # sends it again after the restart (a flood's notice would come twice); the delivery still
+        # records a blocked bot and marks the person unreachable
+        await uow.outbox.finish(message_id, at=now)
     await deliver(app, api, message_id, data)
     return True
