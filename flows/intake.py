@@ -10,6 +10,7 @@ where an answer leads.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from flows import instruments
@@ -120,12 +121,19 @@ class IntakeFlow:
                 return self._answer(state, None)
             if answer.button not in {b.id for b in current.buttons}:
                 return self._stale(state, current)
-            return self._choose(state, answer.button)
+            return self._in_place(answer.step, self._choose(state, answer.button))
         return self._typed(state, current, answer.text)
 
     def handle_page(self, state_dict: dict[str, Any], page: PageAnswers) -> Reply:
         """A questionnaire page answered at once (a web form), as its taps one at a time (`flows/page.py`)."""
         return answer_page(self.handle, Reply(state_dict, self.show(state_dict)), page)
+
+    @staticmethod
+    def _in_place(step: str, reply: Reply) -> Reply:
+        """Only the pressed question again, updated: shown in place of the pressed message."""
+        if len(reply.screens) == 1 and reply.screens[0].asks and reply.screens[0].step == step:
+            reply.screens[0] = dataclasses.replace(reply.screens[0], in_place=True)
+        return reply
 
     @staticmethod
     def _consent_outdated(state: State) -> bool:

@@ -53,6 +53,9 @@ class Screen:
     # ids of buttons that only a channel able to write to the person later may offer ("contact me here"
     # needs a conversation to answer in; a plain web form has none)
     needs_reach: tuple[str, ...] = ()
+    # the pressed question again, updated (a multiple-choice toggle, an overlay on it): a channel that
+    # can shows it in place of the pressed message rather than as a new one
+    in_place: bool = False
 
     @property
     def asks(self) -> bool:

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.clock import Clock
+from bot.services.actions import first_time
 from bot.services.casework import Casework
 from bot.services.erasure import erase
 from bot.services.escalation import RETRY
@@ -126,7 +127,7 @@ class IntakeService:
         """
         now = self.clock.now()
         async with self._uow() as uow:
-            if event_id is not None and not await uow.updates.mark(source, event_id, now):
+            if event_id is not None and not await first_time(uow, source, event_id, now):
                 return IntakeResult([], {}, [], duplicate=True)  # seen before: acknowledged, not repeated
             candidate, intake = await uow.candidates.get_or_create_with_latest(
                 person.channel, person.external_id, language=person.language or "en", now=now,

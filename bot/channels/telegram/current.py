@@ -24,12 +24,6 @@ class Current:
     screens: list[Screen] = field(default_factory=list)
 
 
-async def mark_update(app: App, update_id: int, bot_id: int) -> bool:
-    """Record the update as processed; False when it was processed before."""
-    async with app.uow() as uow:
-        return await uow.updates.mark(inbox_source(bot_id), update_id, app.clock.now())
-
-
 async def current_question(app: App, person: Person, *, update_id: int, bot_id: int) -> Current:
     """Mark the update and return the question the person is at (nothing unless an intake is under way)."""
     reading = await CurrentScreens(app.uow, app.flow, app.clock).read(person, event_id=update_id,

@@ -1,22 +1,15 @@
-"""Telegram for follow-ups: a person's taps on a follow-up question, and /stop, for every runtime.
+"""Telegram for follow-ups: /stop, for every runtime (a tap on a follow-up question is an action,
+`flows.actions.FollowUpAnswer`, run through `bot.services.actions`).
 
-Thin like `staff`: each update is marked processed in the same unit of work as its effect,
-`FollowUps` decides (the person's own, open follow-up only), and its outbox messages are sent after the commit.
+Thin like `staff`: the update is marked processed in the same unit of work as its effect, `FollowUps`
+decides, and its outbox messages are sent after the commit.
 """
 
 from __future__ import annotations
 
 from bot.app import App
 from bot.channels.telegram.api import TelegramApi
-from bot.channels.telegram.staff import act, who
-from flows.answers import Tap
-
-
-async def press(app: App, api: TelegramApi, user_id: int, lang: str | None, chat_id: int, update_id: int,
-                answer: Tap) -> None:
-    now = app.clock.now()
-    await act(app, api, update_id, who(user_id, lang, chat_id),
-              lambda uow, cw, w: cw.followups.press(uow, w, answer.step, answer.version, answer.button, now))
+from bot.channels.telegram.handled import act, who
 
 
 async def stop(app: App, api: TelegramApi, user_id: int, lang: str | None, chat_id: int, update_id: int) -> None:

@@ -2,9 +2,9 @@
 
 Thin: every answer goes to `IntakeService.answer` with the update's id (a redelivered update is a
 no-op there, in the same transaction as its effect); the replies are the flow's screens, rendered.
-A runtime turns its framework's update into an `Incoming` or a `Press` and calls `on_message`,
-`on_edited` or `on_press`; nothing here knows the framework. Logs carry no message text and no raw
-user ids, only `Person.log_id`.
+`bot.channels.telegram.dispatch` hands each update, read once into an `Incoming` or a `Press`
+(`bot.channels.telegram.updates`), to `on_message`, `on_edited` or `on_press`; nothing here knows the
+framework. Logs carry no message text and no raw user ids, only `Person.log_id`.
 
 `folded` (from the poller, `bot.channels.telegram.polling`): this message answers for that many others the
 person sent at once; a short notice says so before the replies.
@@ -16,57 +16,26 @@ import contextlib
 import dataclasses
 import html
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from bot.app import App
 from bot.channels.telegram import followup, staff
-from bot.channels.telegram.api import BadRequest, Forbidden, Markup, TelegramApi
-from bot.channels.telegram.current import current_question, mark_update
+from bot.channels.telegram.api import BadRequest, TelegramApi
+from bot.channels.telegram.current import current_question
 from bot.channels.telegram.delivery import deliver, deliver_all, plan
-from bot.channels.telegram.render import answered_text, parse_callback, render
-from bot.channels.telegram.updates import inbox_source
+from bot.channels.telegram.handled import act, mark_update, say, who
+from bot.channels.telegram.render import answered_text
+from bot.channels.telegram.updates import Incoming, Press, Sender, inbox_source
+from bot.services.actions import run_action
 from bot.services.intake import Outcome, Person
+from flows.actions import Question, decode
 from flows.address import Address
 from flows.answers import Command, Text, parse_text
-from flows.screens import Screen, screen_to_dict
+from flows.screens import screen_to_dict
 from locales import Translator, normalise
 from storage.outbox import OutboxPayload
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Sender:
-    id: int
-    language_code: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Incoming:
-    """A message (or an edit of one) as the routing needs it."""
-
-    update_id: int
-    chat_id: int
-    private: bool
-    user: Sender | None
-    text: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Press:
-    """A button press. `chat_id` is None when the pressed message is no longer accessible."""
-
-    update_id: int
-    query_id: str
-    user: Sender
-    data: str | None
-    chat_id: int | None = None
-    private: bool = False
-    message_id: int = 0
-    message_html: str = ""  # the pressed message's text as HTML
-    keyboard: list[list[dict[str, Any]]] = field(default_factory=list)  # its buttons, Telegram's JSON
 
 
 def person_of(user: Sender, chat_id: int) -> Person:
@@ -74,34 +43,9 @@ def person_of(user: Sender, chat_id: int) -> Person:
                   address=Address("telegram", str(chat_id)))
 
 
-class Blocked(Exception):
-    """The person blocked the bot: stop sending to them for this update."""
-
-
-async def send_text(api: TelegramApi, chat_id: int, text: str, markup: Markup | None = None) -> None:
-    try:
-        await api.send_text(chat_id, text, markup)
-    except Forbidden as exc:
-        raise Blocked from exc
-
-
-async def send_screens(api: TelegramApi, chat_id: int, screens: Sequence[Screen], person: Person) -> None:
-    try:
-        for screen in screens:
-            text, markup = render(screen)
-            await send_text(api, chat_id, text, markup)
-    except Blocked:
-        log.warning("person %s has blocked the bot; nothing more sent for this update", person.log_id)
-
-
-async def notice(api: TelegramApi, chat_id: int, lang: str, msgid: str, person: Person) -> bool:
-    """A one-line notice from the catalogue; False if the person blocked the bot."""
-    try:
-        await send_text(api, chat_id, html.escape(Translator(lang)(msgid)))
-    except Blocked:
-        log.warning("person %s has blocked the bot; nothing more sent for this update", person.log_id)
-        return False
-    return True
+def notice(lang: str, msgid: str) -> tuple[str, None]:
+    """A one-line notice from the catalogue, as a message for `handled.say`."""
+    return html.escape(Translator(lang)(msgid)), None
 
 
 async def on_message(app: App, api: TelegramApi, message: Incoming, folded: int = 0) -> None:
@@ -120,19 +64,16 @@ async def on_message(app: App, api: TelegramApi, message: Incoming, folded: int 
 # --- group chats: the intake is private ---------------------------------------------------------
 
 async def group_message(app: App, api: TelegramApi, message: Incoming, user: Sender) -> None:
-    if not await mark_update(app, message.update_id, api.id):
-        return
-    person = person_of(user, message.chat_id)
-    await notice(api, message.chat_id, normalise(user.language_code), "telegram.private_only", person)
+    # user_id None: a group that removed the bot marks no person unreachable
+    await say(app, api, message.chat_id, update_id=message.update_id,
+              messages=[notice(normalise(user.language_code), "telegram.private_only")])
 
 
 async def on_edited(app: App, api: TelegramApi, message: Incoming) -> None:
     if not message.private or message.user is None:
         return
-    if not await mark_update(app, message.update_id, api.id):
-        return
-    person = person_of(message.user, message.chat_id)
-    await notice(api, message.chat_id, normalise(message.user.language_code), "telegram.edited_ignored", person)
+    await say(app, api, message.chat_id, update_id=message.update_id, user_id=message.user.id,
+              messages=[notice(normalise(message.user.language_code), "telegram.edited_ignored")])
 
 
 # --- private chats ------------------------------------------------------------------------------
@@ -152,23 +93,21 @@ async def text_message(app: App, api: TelegramApi, message: Incoming, user: Send
                                       source=inbox_source(api.id),
                                       deliver=lambda o: plan(chat_id, user_id, o))
     if folded and not outcome.duplicate:  # once: a repeat of this update is a duplicate
-        await notice(api, chat_id, normalise(outcome.state.get("lang") or person.language), "telegram.flood_folded",
-                     person)
+        await say(app, api, chat_id, user_id=user_id,
+                  messages=[notice(normalise(outcome.state.get("lang") or person.language), "telegram.flood_folded")])
     if outcome.outbox_id is not None:
         await deliver(app, api, outcome.outbox_id, outcome.fresh.get(outcome.outbox_id))
     await deliver_all(app, api, outcome.others, outcome.fresh)
     if isinstance(answer, Command) and app.settings.web_url and not outcome.duplicate and not outcome.finished:
-        await offer_form(api, chat_id, outcome.state.get("lang", "en"), app.settings.web_url, person)
+        await offer_form(app, api, chat_id, user_id, outcome.state.get("lang", "en"), app.settings.web_url)
 
 
-async def offer_form(api: TelegramApi, chat_id: int, lang: str, web_url: str, person: Person) -> None:
+async def offer_form(app: App, api: TelegramApi, chat_id: int, user_id: int, lang: str, web_url: str) -> None:
     """After /start: "Fill in as a form", a Mini App button on the same intake (bot/channels/web)."""
     t = Translator(lang)
     button = {"text": t("web.telegram.button"), "web_app": {"url": f"{web_url.rstrip('/')}/tg?lang={lang}"}}
-    try:
-        await send_text(api, chat_id, html.escape(t("web.telegram.offer")), {"inline_keyboard": [[button]]})
-    except Blocked:
-        log.warning("person %s has blocked the bot; nothing more sent for this update", person.log_id)
+    await say(app, api, chat_id, user_id=user_id,
+              messages=[(html.escape(t("web.telegram.offer")), {"inline_keyboard": [[button]]})])
 
 
 async def not_text(app: App, api: TelegramApi, message: Incoming, user: Sender, folded: int = 0) -> None:
@@ -177,9 +116,8 @@ async def not_text(app: App, api: TelegramApi, message: Incoming, user: Sender, 
     current = await current_question(app, person, update_id=message.update_id, bot_id=api.id)
     if current.duplicate:
         return
-    if await notice(api, message.chat_id, current.lang, "telegram.flood_folded" if folded else "telegram.text_only",
-                    person):
-        await send_screens(api, message.chat_id, current.screens, person)
+    await say(app, api, message.chat_id, user_id=user.id, screens=current.screens,
+              messages=[notice(current.lang, "telegram.flood_folded" if folded else "telegram.text_only")])
 
 
 async def on_press(app: App, api: TelegramApi, press: Press) -> None:
@@ -189,27 +127,23 @@ async def on_press(app: App, api: TelegramApi, press: Press) -> None:
         return
     chat_id, user = press.chat_id, press.user
     person = person_of(user, chat_id)
-    answer = parse_callback(press.data)
-    if answer is None:
+    action = decode(press.data)
+    if action is None:
         await mark_update(app, press.update_id, api.id)
         return
-    if answer.step.startswith("book."):  # a candidate's meeting time: checked on the server
-        await staff.book(app, api, user.id, user.language_code, chat_id, press.update_id, answer.step, answer.button)
+    if not isinstance(action, Question):  # staff, bookings, follow-ups: the one table, checked on the server
+        now, ref = app.clock.now(), press.message_id
+        await act(app, api, press.update_id, who(user.id, user.language_code, chat_id),
+                  lambda uow, cw, w: run_action(uow, cw, w, action, ref, now))
         return
-    if answer.step.startswith("fu."):  # a follow-up question: the person's own, checked on the server
-        await followup.press(app, api, user.id, user.language_code, chat_id, press.update_id, answer)
-        return
-    if answer.step.startswith(staff.STAFF_STEPS):  # a consultant's or peer's button: checked on the server
-        await staff.press(app, api, user.id, user.language_code, chat_id, press.message_id, press.update_id,
-                          answer.step, answer.button)
-        return
+    answer = action.tap()
     label = button_label(press.keyboard, press.data or "")
     old_html = press.message_html
 
     def replies(outcome: Outcome) -> OutboxPayload:
         screens = outcome.screens
-        if not outcome.stale and len(screens) == 1 and screens[0].asks and screens[0].step == answer.step:
-            # a multiple-choice toggle: the same question with its options updated, edited in place
+        if not outcome.stale and len(screens) == 1 and screens[0].in_place:
+            # the flow says: the same question, updated (a multiple-choice toggle), edited in place
             edit_in_place = {"ref": press.message_id, "screen": screen_to_dict(screens[0])}
             return plan(chat_id, user.id, dataclasses.replace(outcome, screens=[]), edit_in_place)
         # an accepted answer: the question message shows what was chosen and loses its buttons

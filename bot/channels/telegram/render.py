@@ -14,11 +14,12 @@ from __future__ import annotations
 import html
 
 from bot.channels.telegram.api import Markup
+from flows.actions import MAX_BYTES as MAX_CALLBACK_BYTES
+from flows.actions import decode
 from flows.answers import Tap
 from flows.screens import Button, Screen
 
 MAX_TEXT = 4096  # Telegram's limit on a message's visible text (UTF-16 code units)
-MAX_CALLBACK_BYTES = 64
 ELLIPSIS = "…"
 
 
@@ -43,7 +44,8 @@ def cut(text: str, limit: int) -> str:
 
 
 def callback_data(step: str, version: int, button: str) -> str:
-    """``step|version|button``; step names and button ids are short by design (a test checks them all)."""
+    """``step|version|button`` (`flows.actions.encode`); step names and button ids are short by design
+    (a test checks them all)."""
     data = f"{step}|{version}|{button}"
     if len(data.encode()) > MAX_CALLBACK_BYTES:
         raise ValueError(f"callback_data over {MAX_CALLBACK_BYTES} bytes for step {step!r}")
@@ -51,14 +53,10 @@ def callback_data(step: str, version: int, button: str) -> str:
 
 
 def parse_callback(data: str | None) -> Tap | None:
-    """The `Tap` a payload stands for; None for a payload that is not ours."""
-    if not data:
-        return None
-    parts = data.split("|", 2)
-    if len(parts) != 3 or not (parts[1].isascii() and parts[1].isdigit() and len(parts[1]) <= 9):
-        return None  # "²" is a digit to Python, and int() refuses 4,300 digits: not ours either way
-    step, version, button = parts
-    return Tap(step, int(version), button)
+    """The `Tap` a payload stands for, whatever its kind (`flows.actions.decode`); None for a payload
+    that is not ours."""
+    action = decode(data)
+    return None if action is None else Tap(action.step, action.version, action.button)
 
 
 def message_text(screen: Screen) -> str:

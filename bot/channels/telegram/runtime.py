@@ -51,7 +51,7 @@ from bot.app import App, say_who_is_reached
 from bot.channels.telegram.api import COMMANDS, ApiError, TelegramApi
 from bot.channels.telegram.delivery import SentMarks, drain, sender_of_outbox
 from bot.channels.telegram.polling import Poller
-from bot.channels.telegram.updates import sender_of
+from bot.channels.telegram.updates import Update, parse
 from bot.settings import Settings
 from locales import FALLBACK, LANGUAGES, Translator
 
@@ -69,10 +69,10 @@ class Runtime(Protocol):
     @property
     def api(self) -> TelegramApi: ...
 
-    async def handle(self, raw: dict[str, Any], folded: int = 0) -> BaseException | None:
-        """Feed one update to the routing, one person's updates at a time (across workers with Redis);
-        the error if handling failed (logged by type only), None when done or unreadable. `folded`: how
-        many other messages this one answers for (`bot.channels.telegram.polling`)."""
+    async def handle(self, raw: Update | dict[str, Any], folded: int = 0) -> BaseException | None:
+        """Feed one update (parsed once, or raw) to the routing, one person's updates at a time (across
+        workers with Redis); the error if handling failed (logged by type only), None when done or
+        unreadable. `folded`: how many other messages this one answers for (`bot.channels.telegram.polling`)."""
         ...
 
     async def set_commands(self, menus: dict[str, list[tuple[str, str]]]) -> None:
@@ -147,12 +147,13 @@ def webhook_app(runtime: Runtime, secret: str, *, spread: bool = False,
             raw = await request.json(loads=orjson.loads)
         except ValueError:
             return answer(web.Response(status=400))
-        if not isinstance(raw, dict) or not isinstance(raw.get("update_id"), int):
+        update = parse(raw)  # read once, here
+        if update is None:
             return answer(web.Response(status=400))
-        person = sender_of(raw)
+        person = update.sender
         if poller is not None and not poller.admits(person):
             try:  # over the person's share: stored in the inbox for their turn, and confirmed
-                await poller.park(raw)
+                await poller.park(update)
             except Exception as exc:  # not stored: Telegram delivers it again
                 log.warning("storing an update failed (%s)", type(exc).__name__)
                 return answer(web.Response(status=500))
@@ -161,7 +162,7 @@ def webhook_app(runtime: Runtime, secret: str, *, spread: bool = False,
         if poller is not None:
             poller.enter(person)
         try:
-            failed = await runtime.handle(raw)
+            failed = await runtime.handle(update)
         finally:
             if poller is not None:
                 poller.leave(person)

@@ -1,39 +1,22 @@
-"""Telegram for consultants: joining with an invite, summaries' buttons, /cases, /language.
+"""Telegram for staff: joining with an invite, /cases, /slots, /language.
 
 Thin like the candidate handlers: each update is marked processed in the same unit of work as its
-effect, `Casework` decides, and the outbox messages it wrote are sent after the commit.
+effect (`bot.channels.telegram.handled.act`), `Casework` decides, and the outbox messages it wrote
+are sent after the commit. Staff buttons are actions (`flows.actions`) run through the one table,
+`bot.services.actions`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from bot.app import App
 from bot.channels.telegram.api import TelegramApi
-from bot.channels.telegram.delivery import deliver_all
-from bot.channels.telegram.updates import inbox_source
+from bot.channels.telegram.handled import Action, act, who
 from bot.services.casework import Casework
 from bot.services.notify import Who
-from flows.address import Address
-from locales import Translator, normalise
+from locales import Translator
 from storage.repositories import UnitOfWork
 
-STAFF_STEPS = ("ref.", "case.", "slot.", "esc.", "chk.", "alert.")  # chk. and alert.: old buttons, refused
-Action = Callable[[UnitOfWork, Casework, Who], Awaitable[object]]
-
-
-def who(user_id: int, language_code: str | None, chat_id: int) -> Who:
-    return Who("telegram", str(user_id), Address("telegram", str(chat_id)), normalise(language_code))
-
-
-async def act(app: App, api: TelegramApi, update_id: int, person: Who, run: Action) -> None:
-    async with app.uow() as uow:
-        if not await uow.updates.mark(inbox_source(api.id), update_id, app.clock.now()):
-            return  # handled before
-        await run(uow, app.intake.casework, person)
-        fresh = dict(uow.outbox.fresh)  # reminders (due later) are left to the sweep
-    await deliver_all(app, api, list(fresh), fresh)
-
+__all__ = ["Action", "act", "cases", "is_staff", "join", "language", "slots", "who"]
 
 async def is_staff(app: App, person: Who) -> bool:
     async with app.uow() as uow:
@@ -94,23 +77,3 @@ async def language(app: App, api: TelegramApi, user_id: int, lang: str | None, c
             await cw.notify(uow, w.address, Translator(member.language)("staff.language"), now)
 
     return await staff_only(app, api, user_id, lang, chat_id, update_id, switch)
-
-
-async def press(app: App, api: TelegramApi, user_id: int, lang: str | None, chat_id: int, message_id: int,
-                update_id: int, step: str, button: str) -> None:
-    """A consultant's or peer's button: a summary, a case card, or the slot calendar."""
-    now = app.clock.now()
-    if step.startswith("slot."):
-        await act(app, api, update_id, who(user_id, lang, chat_id),
-                  lambda uow, cw, w: cw.meetings.slot_press(uow, w, step, button, now))
-    else:
-        await act(app, api, update_id, who(user_id, lang, chat_id),
-                  lambda uow, cw, w: cw.press(uow, w, step, button, message_id, now))
-
-
-async def book(app: App, api: TelegramApi, user_id: int, lang: str | None, chat_id: int, update_id: int, step: str,
-               button: str) -> None:
-    """A candidate choosing, paging or cancelling a first-meeting time."""
-    now = app.clock.now()
-    await act(app, api, update_id, who(user_id, lang, chat_id),
-              lambda uow, cw, w: cw.meetings.book_press(uow, w, step, button, now))

@@ -1,12 +1,16 @@
-"""The aiogram runtime: the Bot (a `TelegramApi`), the dispatcher and its isolation, and `handle`.
+"""The aiogram runtime: the Bot (a `TelegramApi`), its event isolation, and `handle`.
 
-aiogram's `Dispatcher` feeds each update to `router.make_router`, one person's updates one at a time
-(`create_isolation`: in this process, or across workers through Redis). Its polling and webhook
-helpers are not used: the shared loop in `bot.channels.telegram.runtime` receives updates.
+Each update is read once by the shared `bot.channels.telegram.updates.parse` and routed by
+`bot.channels.telegram.dispatch`, one person's updates one at a time under aiogram's event isolation
+(`create_isolation`: in this process, or across workers through Redis, with aiogram's keys). No
+aiogram `Update` model is built for an update (validating one was a fifth of the bot's CPU), nor
+its `Dispatcher`, polling or webhook helpers used: the shared loop in
+`bot.channels.telegram.runtime` receives updates.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any, cast
 
@@ -22,7 +26,7 @@ from aiogram.exceptions import (
     TelegramNetworkError,
     TelegramRetryAfter,
 )
-from aiogram.fsm.storage.base import BaseEventIsolation
+from aiogram.fsm.storage.base import BaseEventIsolation, StorageKey
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
@@ -38,7 +42,6 @@ from aiogram.types import (
 from pydantic import ValidationError
 
 from bot.app import App
-from bot.channels.telegram.aiogram.router import make_router
 from bot.channels.telegram.aiogram.session import (
     RESPONSE_MODELS,
     AnswerTap,
@@ -49,8 +52,10 @@ from bot.channels.telegram.aiogram.session import (
     call,
 )
 from bot.channels.telegram.api import ALLOWED_UPDATES, ApiError, BadRequest, Forbidden, Markup, NetworkError
+from bot.channels.telegram.dispatch import Dispatch
 from bot.channels.telegram.pacing import ChatPace, retry_after
 from bot.channels.telegram.polling import REDIS_LOCK_TTL
+from bot.channels.telegram.updates import Update as ParsedUpdate
 from bot.settings import Settings
 from locales import FALLBACK
 
@@ -177,17 +182,12 @@ def create_isolation(settings: Settings) -> BaseEventIsolation:
         lock_kwargs={"timeout": REDIS_LOCK_TTL})
 
 
-def create_dispatcher(app: App, isolation: BaseEventIsolation | None = None) -> Dispatcher:
-    """One person's updates one at a time, in order (`create_isolation`); different people in parallel."""
-    dp = Dispatcher(events_isolation=isolation or SimpleEventIsolation(), app=app)
-    dp.include_router(make_router())
-    return dp
-
-
-async def handle_update(dp: Dispatcher, bot: Bot, raw: dict[str, Any], folded: int = 0) -> BaseException | None:
-    """Feed one update; the error if handling failed (logged by type only: messages may hold answers).
-
-    `folded` goes to the router's handlers: how many other messages this one answers for."""
+async def handle_update(dp: Dispatcher, bot: Bot, raw: dict[str, Any] | ParsedUpdate,
+                        folded: int = 0) -> BaseException | None:
+    """Feed one update to an aiogram `Dispatcher` of one's own (the runtime does not use one: see the
+    module docstring); the error if handling failed, logged by type only."""
+    if isinstance(raw, ParsedUpdate):
+        raw = raw.raw
     update_id = raw.get("update_id")
     try:
         update = Update.model_validate(raw, context={"bot": bot})
@@ -211,10 +211,16 @@ class AiogramRuntime:
         self.bot = create_bot(settings)
         self.api = self.bot
         self.isolation = create_isolation(settings)
-        self.dp = create_dispatcher(app, self.isolation)
+        self.dispatch = Dispatch(app, self.bot, self._lock)
 
-    async def handle(self, raw: dict[str, Any], folded: int = 0) -> BaseException | None:
-        return await handle_update(self.dp, self.bot, raw, folded)
+    async def handle(self, raw: dict[str, Any] | ParsedUpdate, folded: int = 0) -> BaseException | None:
+        return await self.dispatch.handle(raw, folded)
+
+    def _lock(self, sender: int | None) -> contextlib.AbstractAsyncContextManager[None]:
+        """A person's updates one at a time (the key aiogram's dispatcher used for a private chat)."""
+        if sender is None:
+            return contextlib.nullcontext()
+        return self.isolation.lock(StorageKey(bot_id=self.bot.id, chat_id=sender, user_id=sender))
 
     async def set_commands(self, menus: dict[str, list[tuple[str, str]]]) -> None:
         try:

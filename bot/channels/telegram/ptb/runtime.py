@@ -2,11 +2,13 @@
 
 Used of python-telegram-bot: `telegram.Bot` for every call (its parameters, its errors: `RetryAfter`,
 `Forbidden`, ...), on a `BaseRequest` of ours on aiohttp (`bot.channels.telegram.ptb.request`: its own
-`HTTPXRequest` cost most of the bot's CPU under load), `Update.de_json` to read an update, and
-`Application.process_update` with a `MessageHandler` per kind and a `CallbackQueryHandler` to dispatch
-to the shared routing (`bot.channels.telegram.handlers`).
+`HTTPXRequest` cost most of the bot's CPU under load). Each update is read once by the shared
+`bot.channels.telegram.updates.parse` and routed by `bot.channels.telegram.dispatch`, one person at a
+time (`Isolation`).
 
-Not used, on purpose: its `Updater` (it confirms updates to Telegram before they are handled, so a
+Not used, on purpose: `telegram.ext` as a whole (its `Application`, `Update.de_json` and
+`process_update` only rebuilt what `parse` reads, at about a third of the bot's CPU, and importing
+it costs memory), its `Updater` (it confirms updates to Telegram before they are handled, so a
 crash would lose them; the shared loop in `bot.channels.telegram.polling` stores each update in the
 inbox first) and `ConversationHandler` (its state lives in memory; ours is in the database, committed
 with the update's mark). Its `AIORateLimiter` needs an extra dependency and paces per second and
@@ -16,31 +18,19 @@ server is the shared one (aiohttp, the secret checked in constant time, 200 only
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import contextvars
 import logging
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from telegram import (
-    BotCommand,
-    BotCommandScopeDefault,
-    CallbackQuery,
-    InputMediaDocument,
-    MenuButtonWebApp,
-    Message,
-    Update,
-    WebAppInfo,
-)
+from telegram import Bot, BotCommand, BotCommandScopeDefault, InputMediaDocument, MenuButtonWebApp, WebAppInfo
 from telegram.constants import ParseMode
 from telegram.error import BadRequest as PtbBadRequest
 from telegram.error import Forbidden as PtbForbidden
 from telegram.error import NetworkError as PtbNetworkError
 from telegram.error import RetryAfter, TelegramError
-from telegram.ext import Application, CallbackQueryHandler, ContextTypes, ExtBot, MessageHandler, filters
 from telegram.request import RequestData
 from telegram.request._requestparameter import RequestParameter
 
@@ -54,11 +44,10 @@ from bot.channels.telegram.api import (
     Markup,
     NetworkError,
 )
-from bot.channels.telegram.handlers import Incoming, Press, Sender, on_edited, on_message, on_press
+from bot.channels.telegram.dispatch import Dispatch, Isolation
 from bot.channels.telegram.pacing import ChatPace, retry_after
-from bot.channels.telegram.polling import REDIS_LOCK_TTL
 from bot.channels.telegram.ptb.request import AiohttpRequest
-from bot.channels.telegram.updates import sender_of
+from bot.channels.telegram.updates import Update
 from bot.settings import Settings
 from locales import FALLBACK
 
@@ -92,7 +81,7 @@ def _wait_of(exc: BaseException) -> float | None:
 class PtbApi:
     """`bot.channels.telegram.api.TelegramApi` on `telegram.Bot`: paced per chat, 429 waited out."""
 
-    def __init__(self, bot: ExtBot[None], updates: AiohttpRequest, interval: float) -> None:
+    def __init__(self, bot: Bot, updates: AiohttpRequest, interval: float) -> None:
         self.bot = bot
         self.updates = updates  # getUpdates on a client of its own, so a long poll never holds a send
         self.pace = ChatPace(interval)
@@ -156,66 +145,6 @@ class PtbApi:
         return list(result) if isinstance(result, list) else []
 
 
-class Isolation:
-    """One person's updates one at a time: in this process, or across webhook workers through Redis
-    (as aiogram's `RedisEventIsolation` does)."""
-
-    def __init__(self, settings: Settings, bot_id: int) -> None:
-        self.prefix = f"{settings.redis_prefix}:ptb:{bot_id}"
-        self._locks: dict[int | None, tuple[asyncio.Lock, list[int]]] = {}  # a lock and how many use it
-        self._redis: Any = None
-        if settings.redis_url:
-            from redis.asyncio import Redis
-
-            self._redis = Redis.from_url(settings.redis_url)
-
-    @contextlib.asynccontextmanager
-    async def lock(self, key: int | None) -> AsyncIterator[None]:
-        local, users = self._locks.setdefault(key, (asyncio.Lock(), [0]))
-        users[0] += 1  # forgotten only when nobody holds or waits for it (a released lock looks free
-        try:           # before its next waiter has woken)
-            async with local:
-                if self._redis is None or key is None:
-                    yield
-                else:
-                    async with self._redis.lock(f"{self.prefix}:{key}:lock", timeout=REDIS_LOCK_TTL):
-                        yield
-        finally:
-            users[0] -= 1
-            if not users[0]:
-                del self._locks[key]
-
-    async def close(self) -> None:
-        if self._redis is not None:
-            await self._redis.aclose()
-
-
-_failures: contextvars.ContextVar[list[BaseException]] = contextvars.ContextVar("ptb_failures")
-# how many other messages the update being handled answers for (`bot.channels.telegram.polling`)
-_folded: contextvars.ContextVar[int] = contextvars.ContextVar("ptb_folded", default=0)
-
-
-def _sender(user: Any) -> Sender | None:
-    return Sender(user.id, user.language_code) if user is not None else None
-
-
-def _incoming(update: Update, message: Message) -> Incoming:
-    return Incoming(update_id=update.update_id, chat_id=message.chat.id, private=message.chat.type == "private",
-                    user=_sender(message.from_user), text=message.text)
-
-
-def _press(update: Update, query: CallbackQuery) -> Press:
-    shown = query.message if isinstance(query.message, Message) else None  # None: no longer accessible
-    user = Sender(query.from_user.id, query.from_user.language_code)
-    if shown is None:
-        return Press(update_id=update.update_id, query_id=query.id, user=user, data=query.data)
-    rows = shown.reply_markup.inline_keyboard if shown.reply_markup else ()
-    keyboard = [[{"text": button.text, "callback_data": button.callback_data} for button in row] for row in rows]
-    return Press(update_id=update.update_id, query_id=query.id, user=user, data=query.data, chat_id=shown.chat.id,
-                 private=shown.chat.type == "private", message_id=shown.message_id,
-                 message_html=shown.text_html or "", keyboard=keyboard)
-
-
 class PtbRuntime:
     """`bot.channels.telegram.runtime.Runtime` on python-telegram-bot."""
 
@@ -224,78 +153,28 @@ class PtbRuntime:
             raise ValueError("BOT_TOKEN is not set")
         self.app = app
         self.updates_request = AiohttpRequest(2, read_timeout=CALL_TIMEOUT)
-        self.application = (
-            Application.builder()
-            .token(settings.bot_token.get_secret_value())
-            .base_url(f"{settings.telegram_api_url}/bot")  # python-telegram-bot appends the token itself
-            .base_file_url(f"{settings.telegram_api_url}/file/bot")
-            .request(AiohttpRequest(POOL_SIZE, read_timeout=CALL_TIMEOUT, write_timeout=CALL_TIMEOUT,
-                                    pool_timeout=CALL_TIMEOUT))
-            .get_updates_request(self.updates_request)  # else it builds an httpx client for getUpdates
-            .updater(None)  # updates come from the shared inbox loop, confirmed only once stored
-            .job_queue(None)
-            .build()
+        self.bot = Bot(
+            settings.bot_token.get_secret_value(),
+            base_url=f"{settings.telegram_api_url}/bot",  # python-telegram-bot appends the token itself
+            base_file_url=f"{settings.telegram_api_url}/file/bot",
+            request=AiohttpRequest(POOL_SIZE, read_timeout=CALL_TIMEOUT, write_timeout=CALL_TIMEOUT,
+                                   pool_timeout=CALL_TIMEOUT),
+            get_updates_request=self.updates_request,  # else it builds an httpx client for getUpdates
         )
-        self.api = PtbApi(self.application.bot, self.updates_request, settings.per_chat_interval)
+        self.api = PtbApi(self.bot, self.updates_request, settings.per_chat_interval)
         self.isolation = Isolation(settings, self.api.id)
-        self.application.add_handler(MessageHandler(filters.UpdateType.MESSAGE, self._message))
-        self.application.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE, self._edited))
-        self.application.add_handler(CallbackQueryHandler(self._tap))
+        self.dispatch = Dispatch(app, self.api, self.isolation.lock)
 
     async def start(self) -> None:
-        await self.application.initialize()  # both requests, and getMe
+        await self.bot.initialize()  # both requests, and getMe
 
-    # --- python-telegram-bot's callbacks: the shared routing; a failure is kept for `handle` -------
-
-    async def _guarded(self, routed: Awaitable[None]) -> None:
-        try:
-            await routed
-        except Exception as exc:  # handed back to the inbox loop, which tries again (not PTB's error handlers)
-            _failures.get().append(exc)
-
-    async def _message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if update.message is not None:
-            await self._guarded(on_message(self.app, self.api, _incoming(update, update.message), _folded.get()))
-
-    async def _edited(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if update.edited_message is not None:
-            await self._guarded(on_edited(self.app, self.api, _incoming(update, update.edited_message)))
-
-    async def _tap(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if update.callback_query is not None:
-            await self._guarded(on_press(self.app, self.api, _press(update, update.callback_query)))
-
-    # --- the Runtime -------------------------------------------------------------------------------
-
-    async def handle(self, raw: dict[str, Any], folded: int = 0) -> BaseException | None:
-        update_id = raw.get("update_id")
-        try:
-            update = Update.de_json(raw, self.application.bot)
-        except Exception:  # not an update python-telegram-bot can read: nothing to answer
-            log.error("update %s could not be read; closed unhandled", update_id)
-            return None
-        failures: list[BaseException] = []
-        token = _failures.set(failures)
-        folded_token = _folded.set(folded)
-        try:
-            async with self.isolation.lock(sender_of(raw)):
-                await self.application.process_update(update)  # the handlers run in this task (block=True)
-        except Exception as exc:  # the isolation lock (Redis away)
-            failures.append(exc)
-        finally:
-            _failures.reset(token)
-            _folded.reset(folded_token)
-        if failures:
-            error = failures[0]
-            log.error("update %s failed: %s", update_id, type(error).__name__)
-            log.debug("update %s failed", update_id, exc_info=error)
-            return error
-        return None
+    async def handle(self, raw: dict[str, Any] | Update, folded: int = 0) -> BaseException | None:
+        return await self.dispatch.handle(raw, folded)
 
     async def set_commands(self, menus: dict[str, list[tuple[str, str]]]) -> None:
         try:
             for lang, menu in menus.items():
-                await self.application.bot.set_my_commands(
+                await self.bot.set_my_commands(
                     [BotCommand(name, text) for name, text in menu], scope=BotCommandScopeDefault(),
                     language_code=None if lang == FALLBACK else lang)
         except TelegramError as exc:
@@ -303,20 +182,20 @@ class PtbRuntime:
 
     async def set_menu_button(self, text: str, url: str) -> None:
         try:
-            await self.application.bot.set_chat_menu_button(
+            await self.bot.set_chat_menu_button(
                 menu_button=MenuButtonWebApp(text, WebAppInfo(url)))
         except TelegramError as exc:
             raise _mapped(exc) from exc
 
     async def set_webhook(self, url: str, secret: str) -> None:
-        await self.application.bot.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
+        await self.bot.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
 
     async def delete_webhook(self) -> None:
-        await self.application.bot.delete_webhook()
+        await self.bot.delete_webhook()
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
-            await self.application.shutdown()  # both requests
+            await self.bot.shutdown()  # both requests
         await self.isolation.close()
 
 
