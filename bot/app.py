@@ -66,7 +66,7 @@ class App:
         return UnitOfWork(self.sessions)
 
     def wake(self, messages: Mapping[int, OutboxPayload]) -> None:
-        """Messages to other people were just committed (`Outcome.others`): send them now, not on the next
+        """Messages to other people were just committed (`IntakeResult.others`): send them now, not on the next
         round of the clocks. Without clocks in this process they wait in the outbox for one that has them."""
         if self.clocks is not None and messages:
             self.clocks.wake(messages)

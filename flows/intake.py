@@ -178,10 +178,10 @@ class IntakeFlow:
         programme = self.registry.get(arg.strip().lower()) if arg else None
         before_consent = state.consent is None and state.status is IntakeStatus.ACTIVE
         if programme and before_consent and programme.id != state.programme:
-            fresh = self.begin(programme.id, state.lang)
-            fresh_state = State.from_dict(fresh.state)
-            fresh_state.version = state.version + 1
-            return self._reply(fresh_state, [self.screens.screen(fresh_state)])
+            begun = self.begin(programme.id, state.lang)
+            other = State.from_dict(begun.state)
+            other.version = state.version + 1
+            return self._reply(other, [self.screens.screen(other)])
         notice = "start.welcome_back" if state.status is IntakeStatus.ACTIVE else "finished.hint"
         return self._reply(state, [self.screens.notice(state, notice), self.screens.screen(state)])
 
@@ -281,14 +281,14 @@ class IntakeFlow:
             state.return_to = StepKind.SUMMARY.value
             state.step = button
         elif overlay == Overlay.RESTART and button == ButtonId.YES:
-            fresh = self._fresh(state)
+            restarted = self._restarted(state)
             # the answers go, a risk once shown stays (hazard H1): the next referral must be urgent
-            fresh.flags, fresh.risk_items = list(state.flags), list(state.risk_items)
+            restarted.flags, restarted.risk_items = list(state.flags), list(state.risk_items)
             # a finished intake's referral stays with the programme: the new intake must know it
-            fresh.kept = [*state.kept, *(["referral"] if state.status is IntakeStatus.COMPLETED
-                                         and "referral" not in state.kept else [])]
+            restarted.kept = [*state.kept, *(["referral"] if state.status is IntakeStatus.COMPLETED
+                                             and "referral" not in state.kept else [])]
             done = self.screens.restart_done(state)
-            return self._reply(fresh, [self.screens.notice(fresh, done), self.screens.screen(fresh)],
+            return self._reply(restarted, [self.screens.notice(restarted, done), self.screens.screen(restarted)],
                                [Event(EventKind.RESTART)])
         elif overlay == Overlay.CONSENT and button == ButtonId.YES:
             state.consent = {"version": CONSENT_VERSION, "language": state.lang}
@@ -296,17 +296,17 @@ class IntakeFlow:
         elif overlay == Overlay.CONSENT and button == ButtonId.NO:  # withdrawing consent: erase, after a confirmation
             state.overlay = Overlay.DELETE.value
         elif overlay == Overlay.DELETE and button == ButtonId.YES:
-            fresh = self._fresh(state)
-            return self._reply(fresh, [self.screens.notice(fresh, "delete.done")], [Event(EventKind.DELETE)])
+            emptied = self._restarted(state)
+            return self._reply(emptied, [self.screens.notice(emptied, "delete.done")], [Event(EventKind.DELETE)])
         return self._reply(state, [self.screens.screen(state)], events)
 
     @staticmethod
-    def _fresh(state: State) -> State:
+    def _restarted(state: State) -> State:
         """A new intake of the same person, programme and language, at its first step."""
-        fresh = State(programme=state.programme, lang=state.lang, programme_fixed=state.programme_fixed)
-        fresh.step = StepKind.LANGUAGE.value if state.programme else StepKind.PROGRAMME.value
-        fresh.version = state.version + 1
-        return fresh
+        restarted = State(programme=state.programme, lang=state.lang, programme_fixed=state.programme_fixed)
+        restarted.step = StepKind.LANGUAGE.value if state.programme else StepKind.PROGRAMME.value
+        restarted.version = state.version + 1
+        return restarted
 
     def _answer(self, state: State, value: Any) -> Reply:
         key = answer_key(state.step)

@@ -77,7 +77,7 @@ class OutboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         self.added: list[int] = []  # ids written in this unit of work, for the caller to send after commit
-        self.fresh: Payloads = {}  # and their payloads, so the sender need not read them back
+        self.payloads: Payloads = {}  # and their payloads, so the sender need not read them back
 
     async def add(
         self, *, channel: str, payload: OutboxPayload, now: datetime, candidate_id: int | None = None,
@@ -93,7 +93,7 @@ class OutboxRepository:
         outbox_id: int = (await self.session.execute(_ADD_OUTBOX, values)).scalar_one()
         self.added.append(outbox_id)
         if due_at is None:
-            self.fresh[outbox_id] = payload
+            self.payloads[outbox_id] = payload
         return outbox_id
 
     async def get(self, outbox_id: int) -> OutboxMessage | None:

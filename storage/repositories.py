@@ -147,7 +147,7 @@ class UnitOfWork:
                 yield
         except BaseException:
             for outbox_id in self.outbox.added[mark:]:
-                self.outbox.fresh.pop(outbox_id, None)
+                self.outbox.payloads.pop(outbox_id, None)
             del self.outbox.added[mark:]
             raise
 

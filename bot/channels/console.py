@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.output import private_text_file, terminal_safe
-from bot.services.intake import IntakeService, Outcome, Person
+from bot.services.intake import IntakeResult, IntakeService, Person
 from flows.answers import Text
 from flows.screens import InputKind, Screen, Tone
 from locales import Translator
@@ -49,7 +49,7 @@ class Console:
         self.inp = inp
         self.echo = not inp.isatty()  # piped answers are shown, so a transcript reads like a chat
 
-    def show(self, outcome: Outcome) -> None:
+    def show(self, outcome: IntakeResult) -> None:
         lang = outcome.state.get("lang", self.person.language or "en")
         for screen in outcome.screens:
             # screens echo what was typed (the summary, /mydata): no control character reaches the terminal
@@ -64,7 +64,7 @@ class Console:
     async def run(self, programme: str | None = None, reset: bool = False) -> int:
         # asyncio's own Ctrl-C handler waits for the loop, which a blocking read never gives back
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        outcome = await self.service.start(self.person, programme, fresh=reset)
+        outcome = await self.service.start(self.person, programme, anew=reset)
         self.show(outcome)
         while not outcome.finished:
             self.out.write("> ")

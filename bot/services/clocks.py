@@ -8,7 +8,7 @@ escalation rows are claimed with `FOR UPDATE SKIP LOCKED`; SQLite has one writer
 
 `ClockRunner` runs `tick` every `TICK_EVERY` seconds in `ipsbot run`, `ipsbot web`, `ipsbot run --web`
 and each webhook worker, and hands what was queued to the process's `send` (a channel's delivery)
-at once. A channel that queued messages to other people while answering (`Outcome.others`) calls
+at once. A channel that queued messages to other people while answering (`IntakeResult.others`) calls
 `wake` with their ids, so they go now rather than on the next round. Without a `send` (a process
 that cannot reach the staff's channel) the messages wait in the outbox for a process that can.
 """
@@ -52,7 +52,7 @@ async def tick(intake: IntakeService, uow: UnitOfWork, now: datetime) -> Payload
                 await part(uow, now)
         except Exception:
             log.exception("the clocks' %s failed; tried again on the next round", name)
-    return dict(uow.outbox.fresh)
+    return dict(uow.outbox.payloads)
 
 
 class ClockRunner:

@@ -46,14 +46,13 @@ class IntakeResult:
     outbox_id: int | None = None  # the replies, committed with the answer, waiting to be sent
     personal_data: dict[str, Any] | None = None  # after /mydata: everything stored about the person
     others: list[int] = field(default_factory=list)  # outbox messages to other people (consultants)
-    fresh: Payloads = field(default_factory=dict)  # payloads of those just written
+    payloads: Payloads = field(default_factory=dict)  # payloads of those just written
 
     @property
     def finished(self) -> bool:
         return self.state.get("status") != IntakeStatus.ACTIVE.value or any(e.kind == "delete" for e in self.events)
 
 
-Outcome = IntakeResult  # the former name, until the channels use the new one (then removed)
 Deliver = Callable[[IntakeResult], OutboxPayload]  # the channel's outbox row for the replies
 
 
@@ -108,15 +107,15 @@ class IntakeService:
         self.clock = clock
         self.casework = casework or Casework(flow.registry)
 
-    async def start(self, person: Person, programme: str | None = None, *, fresh: bool = False) -> IntakeResult:
+    async def start(self, person: Person, programme: str | None = None, *, anew: bool = False) -> IntakeResult:
         """``/start [programme]``: a new intake, or the current question of the one under way.
 
-        `fresh` begins a new intake even after a finished one (console ``--reset``).
+        `anew` begins a new intake even after a finished one (console ``--reset``).
         """
-        return await self.answer(person, Command("start", programme or ""), fresh=fresh)
+        return await self.answer(person, Command("start", programme or ""), anew=anew)
 
     async def answer(self, person: Person, answer: Answer, *, event_id: int | None = None,
-                     source: str = "", fresh: bool = False, deliver: Deliver | None = None) -> IntakeResult:
+                     source: str = "", anew: bool = False, deliver: Deliver | None = None) -> IntakeResult:
         """One answer in one transaction.
 
         `event_id`, if given, is the channel's id of the event that carried the answer, in its update
@@ -133,9 +132,9 @@ class IntakeService:
                 person.channel, person.external_id, language=person.language or "en", now=now,
                 contact=person.address.to_dict() if person.address else None,
             )
-            if fresh and intake is not None and intake.status == IntakeStatus.ACTIVE.value:
+            if anew and intake is not None and intake.status == IntakeStatus.ACTIVE.value:
                 await self._withdraw(uow, intake, now, candidate.id)
-            if intake is None or intake.status == IntakeStatus.WITHDRAWN.value or fresh:
+            if intake is None or intake.status == IntakeStatus.WITHDRAWN.value or anew:
                 programme = answer.arg if isinstance(answer, Command) and answer.name == "start" else None
                 reply = self.flow.begin(programme or None, person.language)
                 if not (isinstance(answer, Command) and answer.name == "start"):
@@ -164,8 +163,8 @@ class IntakeService:
                     channel=person.channel, payload=deliver(outcome), now=now,
                     candidate_id=candidate.id if intake is not None else None,  # None once erased
                 )
-            outcome.others = [i for i in uow.outbox.added if i != outcome.outbox_id and i in uow.outbox.fresh]
-            outcome.fresh = dict(uow.outbox.fresh)
+            outcome.others = [i for i in uow.outbox.added if i != outcome.outbox_id and i in uow.outbox.payloads]
+            outcome.payloads = dict(uow.outbox.payloads)
             return outcome
 
     def _then(self, reply: Reply, answer: Answer) -> Reply:

@@ -35,7 +35,7 @@ from bot.channels.telegram.delivery import plan
 from bot.channels.telegram.updates import inbox_source, received
 from bot.cli import records as cli
 from bot.clock import ManualClock
-from bot.services.intake import Outcome, Person
+from bot.services.intake import IntakeResult, Person
 from bot.settings import Settings
 from flows.answers import Answer, Command, Tap, Text
 from flows.escalation import Escalation as EscalationState
@@ -67,17 +67,17 @@ class ErasureWorld(World):
         self.settings = settings
         self.person = Person("telegram", str(USER), language="da", address=tg_address(USER))
 
-    async def say(self, answer: Answer) -> Outcome:
+    async def say(self, answer: Answer) -> IntakeResult:
         """An answer as the Telegram handler gives it: the replies go through the outbox, then out."""
         outcome = await self.app.intake.answer(self.person, answer, deliver=lambda o: plan(USER, USER, o))
         await self.send_all()
         return outcome
 
-    async def tap(self, outcome: Outcome, button: str) -> Outcome:
+    async def tap(self, outcome: IntakeResult, button: str) -> IntakeResult:
         screen = next(s for s in reversed(outcome.screens) if s.asks)
         return await self.say(Tap(screen.step, screen.version, button))
 
-    async def intake(self, until: str | None = None) -> Outcome:
+    async def intake(self, until: str | None = None) -> IntakeResult:
         outcome = await self.say(Command("start", "reconnect"))
         while not outcome.finished:
             screen = next(s for s in reversed(outcome.screens) if s.asks)
@@ -314,7 +314,7 @@ async def test_a_staff_message_on_its_way_during_the_erasure_is_taken_back(world
         assert referral is not None
         message_id = await casework.queue(uow, CONSULTANT.address, [Screen("Zorrotrace, 19 år")], world.clock.now(),
                                           subject_id=await casework.subject_of(uow, referral))
-        payload = uow.outbox.fresh[message_id]
+        payload = uow.outbox.payloads[message_id]
     assert await cli.rights(world.settings, "erase", referral_id, world.clock) == 0  # meanwhile, erased
     await deliver(world.app, world.bot, message_id, payload)  # the sender had it in hand already
     await world.send_all()

@@ -16,7 +16,7 @@ from bot.app import App
 from bot.channels.telegram.api import TelegramApi
 from bot.channels.telegram.delivery import BLOCKED, SentMarks, deliver, drain, plan
 from bot.clock import ManualClock
-from bot.services.intake import Outcome, Person
+from bot.services.intake import IntakeResult, Person
 from bot.settings import FRAMEWORKS
 from flows.answers import Command, Tap, Text
 from flows.screens import Screen
@@ -91,7 +91,7 @@ async def test_a_blocked_bot_marks_the_person_unreachable_until_they_write_again
 async def test_an_edit_that_changes_nothing_is_not_an_error(world: tuple[App, TelegramApi, FakeTelegram]) -> None:
     app, bot, server = world
     sent = await bot.send_text(504, "Hvor gammel er du?")
-    planned = plan(504, 504, Outcome([Screen("næste")], {}, []), edit={"ref": sent, "text": "Hvor gammel er du?"})
+    planned = plan(504, 504, IntakeResult([Screen("næste")], {}, []), edit={"ref": sent, "text": "Hvor gammel er du?"})
     async with app.uow() as uow:
         message_id = await uow.outbox.add(channel="telegram", payload=planned, now=app.clock.now())
     await deliver(app, bot, message_id)

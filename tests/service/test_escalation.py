@@ -201,7 +201,7 @@ async def test_declined_consent_means_no_follow_up_is_ever_asked(factory: Factor
     (referral,) = await referrals(factory)
     async with UnitOfWork(factory) as uow:
         await svc.casework.press(uow, consultant, f"ref.{referral.id}", "claim", 1, clock.now())
-    later = await svc.start(who, "pilot", fresh=True)  # starts again, and this time says no
+    later = await svc.start(who, "pilot", anew=True)  # starts again, and this time says no
     assert (await until(svc, who, later, {"consent": "no"})).state["status"] == "declined"
 
     clock.set(referral.created_at + timedelta(days=183))
@@ -278,7 +278,7 @@ async def test_a_new_intakes_risk_answer_is_not_covered_by_an_earlier_referrals_
     who = person(481)
     await until(svc, who, await svc.start(who, "pilot"), URGENT)  # referral 1: urgent, nobody presses
     clock.advance(hours=1)
-    await until(svc, who, await svc.start(who, "pilot", fresh=True), URGENT, stop="q.goal")  # again, then left
+    await until(svc, who, await svc.start(who, "pilot", anew=True), URGENT, stop="q.goal")  # again, then left
     first, pending = await escalations(factory)
     assert (first.status, pending.status, pending.referral_id) == ("sent", "pending", None)
     await clocks(factory, svc, clock, hours=6)

@@ -38,7 +38,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.clock import ManualClock
-from bot.services.intake import IntakeService, Outcome, Person
+from bot.services.intake import IntakeResult, IntakeService, Person
 from flows.address import Address
 from flows.answers import Command, Tap, Text
 from flows.intake import IntakeFlow
@@ -101,7 +101,7 @@ def person(index: int) -> Person:
     return Person("web", f"w{index}", language="da")
 
 
-def asking(outcome: Outcome | None) -> Any:
+def asking(outcome: IntakeResult | None) -> Any:
     if outcome is None:
         return None
     return next((s for s in reversed(outcome.screens) if s.asks), None)
@@ -116,7 +116,7 @@ class EscalationModel(RuleBasedStateMachine):
         self.folder = tempfile.TemporaryDirectory()
         self.clock = ManualClock(START)
         self.engine: AsyncEngine | None = None
-        self.outcomes: dict[int, Outcome | None] = {}
+        self.outcomes: dict[int, IntakeResult | None] = {}
         self.staff: list[tuple[Any, str]] = []  # (who, role) in the order they joined
         self.next_staff = 900
 
@@ -165,7 +165,7 @@ class EscalationModel(RuleBasedStateMachine):
             self.outcomes[who] = self.run(self._answer(who, screen, risky, older))
             self._told_truly(self.outcomes[who])
 
-    async def _answer(self, who: int, screen: Any, risky: bool, older: bool) -> Outcome:
+    async def _answer(self, who: int, screen: Any, risky: bool, older: bool) -> IntakeResult:
         plan = {**PLAN, "phq9.9": "2" if risky else "0", "q.age": "70" if older else "30"}
         value = plan.get(screen.step, "1" if screen.step.startswith("phq9.") else "")
         if who >= 2 and screen.step == "phq9.9":  # a web page: its risk answers are noted first
@@ -256,7 +256,7 @@ class EscalationModel(RuleBasedStateMachine):
 
     # --- what must hold ---------------------------------------------------------------------------
 
-    def _told_truly(self, outcome: Outcome | None) -> None:
+    def _told_truly(self, outcome: IntakeResult | None) -> None:
         """A candidate told that nobody can see their answers yet: true then (nobody on the ladder)."""
         if outcome is None:
             return

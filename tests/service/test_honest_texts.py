@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import ManualClock
 from bot.exports.fhir import RISK_SIGNAL
-from bot.services.intake import IntakeService, Outcome, Person
+from bot.services.intake import IntakeResult, IntakeService, Person
 from flows.answers import Command
 from flows.intake import IntakeFlow
 from flows.programmes import Registry
@@ -35,11 +35,12 @@ def person(n: int) -> Person:
     return Person("telegram", str(n), language="da", address=tg_address(n))
 
 
-async def step(svc: IntakeService, who: Person, outcome: Outcome, plan: dict[str, Any]) -> Outcome:
+async def step(svc: IntakeService, who: Person, outcome: IntakeResult, plan: dict[str, Any]) -> IntakeResult:
     return await answer_one(ServicePort(svc, who, outcome), plan)
 
 
-async def until(svc: IntakeService, who: Person, outcome: Outcome, plan: dict[str, Any], stop: str) -> Outcome:
+async def until(svc: IntakeService, who: Person, outcome: IntakeResult, plan: dict[str, Any],
+                stop: str) -> IntakeResult:
     port = ServicePort(svc, who, outcome, overlay_stops=False)
     await walk(port, service_plan(plan), until=stop)
     return port.outcome
@@ -56,7 +57,7 @@ async def test_a_risk_answer_then_a_new_start_then_no_to_consent_is_told_truthfu
     svc, who = IntakeService(lambda: UnitOfWork(factory), FLOW, ManualClock()), person(301)
     await until(svc, who, await svc.start(who, "reconnect"), {"mdi.6": "2"}, stop="mdi.7")
     # a new start (console --reset): a new state, so only the service knows the risk answer is kept
-    outcome = await svc.start(who, "reconnect", fresh=True)
+    outcome = await svc.start(who, "reconnect", anew=True)
     assert outcome.state["risk_items"] == [] and outcome.state["kept"] == ["risk"]
     outcome = await until(svc, who, outcome, {}, stop="consent")
     outcome = await step(svc, who, outcome, {"consent": "no"})
@@ -84,7 +85,7 @@ async def test_restart_after_a_finished_intake_and_declining_say_the_referral_st
     assert await count(factory, Referral) == 1  # what the text says stays, stays
 
     # a new start later (no /restart in the flow): the service tells the new intake of the referral
-    outcome = await svc.start(who, "reconnect", fresh=True)
+    outcome = await svc.start(who, "reconnect", anew=True)
     assert outcome.state["kept"] == ["referral"]
     outcome = await until(svc, who, outcome, {}, stop="consent")
     outcome = await step(svc, who, outcome, {"consent": "no"})

@@ -106,7 +106,7 @@ async def test_triage_facts_are_not_in_the_clear_and_audit_rows_cannot_be_linked
     raw = await raw_dump(factory)
     for fact in ("eligible", "reason.", "target_group"):  # the triage outcome and reason (health facts)
         assert fact not in raw, fact
-    await svc.start(person, "reconnect", fresh=True)  # the same person comes back for a second intake
+    await svc.start(person, "reconnect", anew=True)  # the same person comes back for a second intake
     await run_intake(svc, person)
     async with UnitOfWork(factory) as uow:
         created = (await uow.session.scalars(

@@ -25,7 +25,7 @@ from bot.clock import ManualClock
 from bot.exports.dashboard import Figures, build, gather
 from bot.exports.dashboard_render import write_text
 from bot.services.casework import Who
-from bot.services.intake import IntakeService, Outcome, Person
+from bot.services.intake import IntakeResult, IntakeService, Person
 from flows.answers import Command
 from flows.intake import IntakeFlow
 from flows.programmes import Programme, Registry
@@ -63,16 +63,16 @@ def service(factory: async_sessionmaker[AsyncSession], clock: ManualClock) -> In
     return IntakeService(lambda: UnitOfWork(factory), FLOW, clock)
 
 
-def asking(outcome: Outcome) -> Any:
+def asking(outcome: IntakeResult) -> Any:
     return next(s for s in reversed(outcome.screens) if s.asks)
 
 
-async def step(svc: IntakeService, person: Person, outcome: Outcome, plan: dict[str, Any]) -> Outcome:
+async def step(svc: IntakeService, person: Person, outcome: IntakeResult, plan: dict[str, Any]) -> IntakeResult:
     return await answer_one(ServicePort(svc, person, outcome), plan)
 
 
-async def until(svc: IntakeService, person: Person, outcome: Outcome, plan: dict[str, Any],
-                stop: str | None = None) -> Outcome:
+async def until(svc: IntakeService, person: Person, outcome: IntakeResult, plan: dict[str, Any],
+                stop: str | None = None) -> IntakeResult:
     """Answer from `plan` until the intake ends, or until `stop` is the question asked."""
     return await walk_until(ServicePort(svc, person, outcome), plan, stop)
 
@@ -153,7 +153,7 @@ async def test_restart_changed_answer_and_a_later_intake_keep_the_risk_with_its_
 
     # months later the same person starts again and answers without a risk: the referral still carries it
     clock.advance(days=60)
-    later = await svc.start(who, "reconnect", fresh=True)
+    later = await svc.start(who, "reconnect", anew=True)
     await until(svc, who, later, {"mdi.6": "0"})
     first, second = await referrals(factory)
     assert second.urgent and second.payload["flags"] == ["risk"]

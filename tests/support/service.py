@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from bot.services.intake import IntakeService, Outcome, Person
+from bot.services.intake import IntakeResult, IntakeService, Person
 from flows.answers import Tap, Text
 from flows.screens import InputKind, Screen
 from tests.support.walk import Ended, Plan, PlanAnswer, Press, Question, Type, walk
@@ -16,7 +16,7 @@ def service_plan(plan: dict[str, Any], default: str = "0") -> Plan:
     return Plan.typical(plan, default=default, text=default, unoffered="first")
 
 
-def asking(outcome: Outcome) -> Screen:
+def asking(outcome: IntakeResult) -> Screen:
     return next(s for s in reversed(outcome.screens) if s.asks)
 
 
@@ -26,7 +26,8 @@ class ServicePort:
     `overlay_stops`: whether a walk may stop at its step while an overlay (crisis help, a consent
     asked again) is shown over it."""
 
-    def __init__(self, svc: IntakeService, person: Person, outcome: Outcome, *, overlay_stops: bool = True) -> None:
+    def __init__(self, svc: IntakeService, person: Person, outcome: IntakeResult, *,
+                 overlay_stops: bool = True) -> None:
         self.svc, self.person, self.outcome = svc, person, outcome
         self.overlay_stops = overlay_stops
 
@@ -51,14 +52,15 @@ class ServicePort:
             raise TypeError(f"the service takes one answer at a time, not {answer!r}")
 
 
-async def answer_one(port: ServicePort, plan: dict[str, Any]) -> Outcome:
+async def answer_one(port: ServicePort, plan: dict[str, Any]) -> IntakeResult:
     """Answer the question asked now as `plan` (over `TYPICAL`) says."""
     for answer in service_plan(plan).answer(port.question()):
         await port.send(answer)
     return port.outcome
 
 
-async def walk_until(port: ServicePort, plan: dict[str, Any], stop: str | None = None, default: str = "0") -> Outcome:
+async def walk_until(port: ServicePort, plan: dict[str, Any], stop: str | None = None,
+                     default: str = "0") -> IntakeResult:
     """Answer until the intake ends, or until `stop` is asked (an end before it is an end too)."""
     with contextlib.suppress(Ended):
         await walk(port, service_plan(plan, default), until=stop)

@@ -22,7 +22,7 @@ from bot.app import App
 from bot.channels.telegram.api import BadRequest, Forbidden, Markup, NetworkError, TelegramApi
 from bot.channels.telegram.render import render
 from bot.services.clocks import Send
-from bot.services.intake import Outcome
+from bot.services.intake import IntakeResult
 from bot.services.notify import payload
 from flows.address import Address
 from flows.screens import screen_from_dict
@@ -55,7 +55,7 @@ class Planned(OutboxPayload, total=False):
     messages: list[dict[str, Any]]
 
 
-def plan(chat_id: int, user_id: int, outcome: Outcome, edit: Mapping[str, Any] | None = None) -> Planned:
+def plan(chat_id: int, user_id: int, outcome: IntakeResult, edit: Mapping[str, Any] | None = None) -> Planned:
     """What to send for an outcome, as a JSON value for the outbox: the services' one form (screens as data,
     keyed by the address, see `bot.services.notify`), with the sender's user id and a /mydata file."""
     document = None

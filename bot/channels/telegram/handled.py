@@ -35,8 +35,8 @@ async def act(app: App, api: TelegramApi, update_id: int, person: Who, run: Acti
             return False
         if run is not None:
             await run(uow, app.intake.casework, person)
-        fresh = dict(uow.outbox.fresh)  # reminders (due later) are left to the sweep
-    await deliver_all(app, api, list(fresh), fresh)
+        written = dict(uow.outbox.payloads)  # reminders (due later) are left to the sweep
+    await deliver_all(app, api, list(written), written)
     return True
 
 

@@ -27,7 +27,7 @@ from bot.channels.telegram.handled import act, mark_update, say, who
 from bot.channels.telegram.render import answered_text
 from bot.channels.telegram.updates import Incoming, Press, Sender, inbox_source
 from bot.services.actions import run_action
-from bot.services.intake import Outcome, Person
+from bot.services.intake import IntakeResult, Person
 from flows.actions import Question, decode
 from flows.address import Address
 from flows.answers import Command, Text, parse_text
@@ -96,8 +96,8 @@ async def text_message(app: App, api: TelegramApi, message: Incoming, user: Send
         await say(app, api, chat_id, user_id=user_id,
                   messages=[notice(normalise(outcome.state.get("lang") or person.language), "telegram.flood_folded")])
     if outcome.outbox_id is not None:
-        await deliver(app, api, outcome.outbox_id, outcome.fresh.get(outcome.outbox_id))
-    await deliver_all(app, api, outcome.others, outcome.fresh)
+        await deliver(app, api, outcome.outbox_id, outcome.payloads.get(outcome.outbox_id))
+    await deliver_all(app, api, outcome.others, outcome.payloads)
     if isinstance(answer, Command) and app.settings.web_url and not outcome.duplicate and not outcome.finished:
         await offer_form(app, api, chat_id, user_id, outcome.state.get("lang", "en"), app.settings.web_url)
 
@@ -140,7 +140,7 @@ async def on_press(app: App, api: TelegramApi, press: Press) -> None:
     label = button_label(press.keyboard, press.data or "")
     old_html = press.message_html
 
-    def replies(outcome: Outcome) -> OutboxPayload:
+    def replies(outcome: IntakeResult) -> OutboxPayload:
         screens = outcome.screens
         if not outcome.stale and len(screens) == 1 and screens[0].in_place:
             # the flow says: the same question, updated (a multiple-choice toggle), edited in place
@@ -155,8 +155,8 @@ async def on_press(app: App, api: TelegramApi, press: Press) -> None:
     outcome = await app.intake.answer(person, answer, event_id=press.update_id,
                                       source=inbox_source(api.id), deliver=replies)
     if outcome.outbox_id is not None:
-        await deliver(app, api, outcome.outbox_id, outcome.fresh.get(outcome.outbox_id))
-    await deliver_all(app, api, outcome.others, outcome.fresh)
+        await deliver(app, api, outcome.outbox_id, outcome.payloads.get(outcome.outbox_id))
+    await deliver_all(app, api, outcome.others, outcome.payloads)
 
 
 async def staff_command(app: App, api: TelegramApi, message: Incoming, user: Sender, command: Command) -> bool:

@@ -193,14 +193,14 @@ class Poller(Backlogs):
     async def _take(self, updates: list[dict[str, Any]]) -> None:
         """Store a poll's updates in the inbox, then hand on those not received before."""
         parsed = [update for raw in updates if (update := parse(raw)) is not None]  # read once, here
-        fresh = [update for update in parsed if update.update_id not in self._in_hand]
+        unseen = [update for update in parsed if update.update_id not in self._in_hand]
         new: set[int] = set()
-        if fresh:
+        if unseen:
             async with self.app.uow() as uow:
-                new = await uow.updates.receive(self.source, received(fresh), self.app.clock.now())
+                new = await uow.updates.receive(self.source, received(unseen), self.app.clock.now())
         if parsed:  # stored: the next poll confirms them
             self.offset = max(self.offset or 0, *(update.update_id + 1 for update in parsed))
-        for update in fresh:
+        for update in unseen:
             if update.update_id in new:
                 self._admit(update)
 

@@ -49,7 +49,7 @@ class Answering:
             lang = str(form.get("hl", ""))
             stored = tokens.new_session("w", self.site.sessions.now())
             outcome = await self.app.intake.start(person(stored, lang if lang in LANGUAGES else None),
-                                                  programme.id, fresh=True)
+                                                  programme.id, anew=True)
             request[ROTATED] = stored
             return stored, Shown(outcome.state, self.app.flow.show(outcome.state))
         current = await self.site.current(session)

@@ -18,7 +18,7 @@ from bot.app import App
 from bot.channels.web import pages, tokens
 from bot.channels.web.sessions import ROTATED, Sessions
 from bot.services.current import Current
-from bot.services.intake import Outcome
+from bot.services.intake import IntakeResult
 from flows import instruments
 from flows.events import EventKind
 from flows.screens import Screen, Tone
@@ -47,7 +47,7 @@ class Shown:
         return cls(current.state, list(current.screens), started=current.started)
 
     @classmethod
-    def after(cls, outcome: Outcome, extra: list[Screen] | None = None) -> Shown:
+    def after(cls, outcome: IntakeResult, extra: list[Screen] | None = None) -> Shown:
         gone = any(e.kind == "delete" for e in outcome.events)
         ended = any(e.kind in (EventKind.COMPLETED, EventKind.DECLINED) for e in outcome.events)
         return cls(outcome.state, list(outcome.screens), notices=list(extra or []), gone=gone, ended=ended)

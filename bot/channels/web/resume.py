@@ -65,9 +65,9 @@ class Resume:
             return site.pages.problem(request, "web.csrf", 403, await site.language(request))
         if await site.current(session) is None:  # erased or withdrawn: the token is dead
             return site.pages.problem(request, "web.expired", 410)
-        fresh = await site.rotate(session)
+        rotated = await site.rotate(session)
         response = web.Response(status=303, headers={"Location": "/f"})  # the token leaves the address bar
-        site.sessions.set_cookie(request, response, tokens.renewed(fresh, site.sessions.now()),
+        site.sessions.set_cookie(request, response, tokens.renewed(rotated, site.sessions.now()),
                                  int(tokens.WEB_SESSION.total_seconds()))
-        site.sessions.mark_here(request, response, fresh)  # they just said "continue here"
+        site.sessions.mark_here(request, response, rotated)  # they just said "continue here"
         return response

@@ -22,7 +22,7 @@ from bot.channels.web.assembly import Pages, Shown, browser_language, instrument
 from bot.channels.web.middleware import Gate, read_form
 from bot.channels.web.sessions import ROTATED, Sessions, person
 from bot.services.current import Current, CurrentScreens
-from bot.services.intake import Outcome
+from bot.services.intake import IntakeResult
 from bot.settings import Settings
 from flows import instruments
 from flows.answers import Answer
@@ -80,25 +80,25 @@ class Site:
                 return current.lang
         return browser_language(request)
 
-    async def feed(self, request: web.Request, session: tokens.Session, answer: Answer) -> Outcome:
+    async def feed(self, request: web.Request, session: tokens.Session, answer: Answer) -> IntakeResult:
         """One answer to the service; a consent rotates the resume token (a planted link stops here)."""
         session = request.get(ROTATED, session)
         outcome = await self.app.intake.answer(person(session), answer)
         # what went to staff (an urgent referral, a claim's notice) goes now, not on the clocks' next round
-        self.app.wake({i: outcome.fresh[i] for i in outcome.others if i in outcome.fresh})
+        self.app.wake({i: outcome.payloads[i] for i in outcome.others if i in outcome.payloads})
         if session.kind == "w" and any(e.kind == "consent" for e in outcome.events):
             request[ROTATED] = await self.rotate(session)
         return outcome
 
     async def rotate(self, session: tokens.Session) -> tokens.Session:
         """A new resume token for the same person; the old one stops working at once."""
-        fresh = tokens.new_session("w", self.sessions.now())
+        rotated = tokens.new_session("w", self.sessions.now())
         async with self.app.uow() as uow:
             candidate = await uow.candidates.find("web", session.external_id)
             if candidate is None:
                 return session
-            await uow.candidates.rekey(candidate, "web", fresh.external_id)
-        return fresh
+            await uow.candidates.rekey(candidate, "web", rotated.external_id)
+        return rotated
 
     # --- the checks before a page is shown or a POST acts ---------------------------------------
 
