@@ -96,7 +96,7 @@ class Cases:
                                    export_clocks(referral), referral.case_outcome)
         await uow.audit.record(actor=f"staff:{staff.id}", action="referral.exported", at=now, referral_id=referral.id)
         caption, files = staff_detail.export(Screen(Translator(staff.language)("staff.export.caption", id=referral.id)),
-                                             documents, referral.id, staff.language)  # STAFF_CHAT_DETAIL
+                                             documents, referral.id, staff.language)  # brief mode: no files
         return await self.notifier.queue(uow, staff_address(staff.contact), [caption], now, documents=files,
                                          subject_id=await subject_of(uow, referral))
 

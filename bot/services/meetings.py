@@ -239,7 +239,7 @@ class Meetings:
         for member in (m for m in (peer, consultant) if m is not None):
             st = Translator(member.language)
             their_when = format_when(slot.starts_at, st.lang, programme.timezone)
-            # no name in brief mode (STAFF_CHAT_DETAIL); the calendar file never carries one
+            # no name in brief mode (staff_detail); the calendar file never carries one
             text = staff_detail.booking(referral.id, name, their_when, st(f"place.{slot.place}"), st.lang)
             document = {"filename": "meeting.ics", "content": ics(slot, programme, st.lang, now), "caption": ""}
             notice = Screen(text)
