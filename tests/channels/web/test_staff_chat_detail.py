@@ -134,8 +134,8 @@ BOOKED, PARTIAL = "Zelda Quist", "Yrsa Lund"
 class Timed:
     """The application in this process on the fake Bot API: each step's messages are sent at once."""
 
-    def __init__(self, app: App, bot: Any, server: FakeTelegram) -> None:
-        self.app, self.bot, self.server = app, bot, server
+    def __init__(self, app: App, bot: Any, server: FakeTelegram, clock: ManualClock) -> None:
+        self.app, self.bot, self.server, self.clock = app, bot, server, clock
 
     async def do(self, action: Any) -> None:
         async with self.app.uow() as uow:
@@ -178,7 +178,7 @@ async def _partial(timed: Timed) -> Referral:
     """A risk answer, then the person leaves: an urgent partial referral; claimed; then finished."""
     plan = {"q.name": PARTIAL, "phq9.9": "2"}
     await timed.intake(7411, plan, stop="q.goal")
-    timed.app.clock.advance(hours=13)  # type: ignore[attr-defined]
+    timed.clock.advance(hours=13)
     await timed.do(lambda uow, cw, now: timed.app.intake.escalate_due(uow, now))
     made = await timed.referral(7411)
     assert made.payload["partial"] is True
@@ -189,7 +189,7 @@ async def _partial(timed: Timed) -> Referral:
 
 async def _follow_up_risk(timed: Timed, case: Referral) -> None:
     """The 6-month follow-up of the booked case, answered with a risk; unseen, it climbs to the coordinator."""
-    timed.app.clock.set(case.created_at + timedelta(days=182))  # type: ignore[attr-defined]
+    timed.clock.set(case.created_at + timedelta(days=182))
     await timed.do(lambda uow, cw, now: cw.followups.schedule(uow, now))
     async with timed.app.uow() as uow:
         (row,) = await uow.followups.of_referral(case.id)
@@ -197,7 +197,7 @@ async def _follow_up_risk(timed: Timed, case: Referral) -> None:
     for version, button in enumerate(answers):
         await timed.do(lambda uow, cw, now, v=version, b=button: cw.followups.press(
             uow, tg(7410), f"fu.{row.id}", v, b, now))
-    timed.app.clock.advance(hours=3)  # type: ignore[attr-defined]
+    timed.clock.advance(hours=3)
     await timed.do(lambda uow, cw, now: timed.app.intake.escalate_due(uow, now))
 
 
@@ -209,15 +209,16 @@ async def test_a_booking_a_follow_up_risk_and_a_partial_referral_tell_staff_chat
     programmes.mkdir()
     (programmes / "pilot.yaml").write_text(TIMED, encoding="utf-8")
     async with FakeTelegram(token=TOKEN) as server:
-        settings = Settings(bot_token=TOKEN, telegram_api_url=server.url,
-                            database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
-                            encryption_key=Fernet.generate_key().decode(), per_chat_interval=0.0,
-                            bot_framework="aiogram", programmes_dir=programmes, web_url=WEB,
-                            staff_chat_detail=detail or None)
-        async with open_app(settings, ManualClock(START)) as app:
+        values: dict[str, Any] = {"bot_token": TOKEN, "telegram_api_url": server.url,
+                                  "database_url": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+                                  "encryption_key": Fernet.generate_key().decode(), "per_chat_interval": 0.0,
+                                  "bot_framework": "aiogram", "programmes_dir": programmes, "web_url": WEB,
+                                  "staff_chat_detail": detail or None}
+        settings, clock = Settings(**values), ManualClock(START)
+        async with open_app(settings, clock) as app:
             bot = create_bot(settings)
             try:
-                timed = Timed(app, bot, server)
+                timed = Timed(app, bot, server, clock)
                 for who, role in ((PEER, "peer"), (CONSULTANT, "consultant"), (COORDINATOR, "coordinator")):
                     code = await _invite(app, role)
                     await timed.do(lambda uow, cw, now, w=who, c=code: cw.join(uow, w, c, now))
