@@ -26,7 +26,7 @@ from bot.settings import Settings
 from flows.slots import BookChoice
 from locales import Translator
 from storage.models import OutboxMessage, Referral
-from tests.channels.web.staff_kit import ORIGIN, StaffSite, referral, staff_site
+from tests.channels.web.staff_kit import ORIGIN, StaffSite, audit, referral, staff_site
 from tests.e2e.telegram_bot import TOKEN, BotProcess, Candidate, bot_env
 from tests.fake_telegram import BotMessage, FakeTelegram
 from tests.service.test_risk_routing import person, until
@@ -265,3 +265,23 @@ def _check(told: list[BotMessage], booked: Referral, partial: Referral, *, full:
         assert any(b.get("url", "").startswith(f"{WEB}/staff/r/") for b in message.buttons), message.text
     assert links <= {f"{WEB}/staff/r/{booked.id}", f"{WEB}/staff/r/{partial.id}"}
     assert not [b for m in told for b in m.buttons if str(b.get("callback_data", "")).endswith("|export")]
+
+
+async def test_an_export_pressed_in_a_chat_sends_a_link_and_no_file_in_brief_mode(staff_site: StaffSite) -> None:
+    """The export button is gone from the chat in brief mode; an older message's (or a forged) press still
+    goes through policy, and gets the number and a link to the staff area, never the files."""
+    app, now = staff_site.app, staff_site.clock.now()
+    who = tg(7500)
+    async with app.uow() as uow:
+        code = await app.intake.casework.invite(uow, role="consultant", programme_id="pilot", name="Tove", now=now)
+        await app.intake.casework.join(uow, who, code, now)
+    made = await referral(staff_site, 7501, {"q.name": "Xenia Brandt"})
+    async with app.uow() as uow:
+        await app.intake.casework.press(uow, who, f"ref.{made.id}", "claim", 0, now)
+        await app.intake.casework.press(uow, who, f"case.{made.id}", "export", 0, now)
+        rows = (await uow.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all()  # type: ignore[attr-defined]
+    (sent,) = [r.payload for r in rows if r.payload.get("to") == {"channel": "telegram", "id": "7500"}
+               and r.payload["screens"] and r.payload["screens"][0]["text"] == DA("staff.export.caption", id=made.id)]
+    assert not sent.get("documents")
+    assert [b[0] for b in sent["screens"][0]["buttons"]] == [f"{ORIGIN}/staff/r/{made.id}"]
+    assert [a for a in await audit(staff_site, "referral.exported") if a.referral_id == made.id]
