@@ -95,8 +95,9 @@ class Cases:
         documents = case_documents(referral.id, referral.created_at, referral.status, referral.payload,
                                    export_clocks(referral), referral.case_outcome)
         await uow.audit.record(actor=f"staff:{staff.id}", action="referral.exported", at=now, referral_id=referral.id)
-        caption = Screen(Translator(staff.language)("staff.export.caption", id=referral.id))
-        return await self.notifier.queue(uow, staff_address(staff.contact), [caption], now, documents=documents,
+        caption, files = staff_detail.export(Screen(Translator(staff.language)("staff.export.caption", id=referral.id)),
+                                             documents, referral.id, staff.language)  # brief mode: no files
+        return await self.notifier.queue(uow, staff_address(staff.contact), [caption], now, documents=files,
                                          subject_id=await subject_of(uow, referral))
 
     async def withdrawn(self, uow: UnitOfWork, candidate_id: int, now: datetime) -> list[int]:

@@ -18,6 +18,7 @@ from typing import Any
 from babel.dates import format_time
 from icalendar import Calendar, Event
 
+from bot.services import staff_detail
 from bot.services.notify import Notifier, Who, staff_address
 from bot.services.policy import may_book, may_use_slot, record_id
 from flows.address import Address
@@ -238,12 +239,14 @@ class Meetings:
         for member in (m for m in (peer, consultant) if m is not None):
             st = Translator(member.language)
             their_when = format_when(slot.starts_at, st.lang, programme.timezone)
-            text = st("meet.booked_staff", id=referral.id, name=name, when=their_when, place=st(f"place.{slot.place}"))
+            # no name in brief mode (staff_detail); the calendar file never carries one
+            text = staff_detail.booking(referral.id, name, their_when, st(f"place.{slot.place}"), st.lang)
             document = {"filename": "meeting.ics", "content": ics(slot, programme, st.lang, now), "caption": ""}
             notice = Screen(text)
             if member is consultant:  # the consultant can cancel or move it from here
                 notice = Screen(text, f"case.{referral.id}", 0, InputKind.CHOICE,
                                 (Button("meetcancel", st("meet.cancel")),))
+            notice = staff_detail.with_link(notice, referral.id, st.lang)
             await self.notifier.queue(uow, staff_address(member.contact), [notice], now, documents=[document],
                                       subject_id=candidate.id)
             for lead in REMINDERS:

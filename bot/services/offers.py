@@ -189,11 +189,11 @@ class Offers:
         if not eligible:
             head += "\n" + t("staff.partial.outside_kept", reason=t(referral.reason))
         text = head + "\n\n" + summary_text(referral.id, referral.payload, programme, holder.language, consent)
-        text = staff_detail.text(text, referral.id, referral.payload, programme, holder.language)  # STAFF_CHAT_DETAIL
+        screen = staff_detail.completed(Screen(text, tone=Tone.CRISIS), referral.id, referral.payload, programme,
+                                        holder.language)  # STAFF_CHAT_DETAIL
         await uow.audit.record(actor=f"staff:{holder.id}", action="referral.update_sent", at=now,
                                referral_id=referral.id)
-        return await self.notifier.queue(uow, staff_address(holder.contact), [Screen(text, tone=Tone.CRISIS)], now,
-                                         subject_id=subject)
+        return await self.notifier.queue(uow, staff_address(holder.contact), [screen], now, subject_id=subject)
 
     async def _update_offer(self, uow: UnitOfWork, offer: Offer, member: Staff, referral: Referral,
                             programme: Programme, consent: datetime | None, eligible: bool, subject: int | None,

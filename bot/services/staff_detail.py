@@ -7,7 +7,8 @@ the staff area; no name, score or free text.
 `STAFF_CHAT_DETAIL=full` keeps the whole summary in the messenger (a pilot whose data protection officer
 accepted it); without `WEB_URL` there is nowhere else to read it, so the messenger gets it in full as before.
 
-The services call `summary` (and `offer`, `with_link`) where a summary is put into a staff message;
+The services call `summary` (and `offer`, `copy`, `card`, `completed`, `booking`, `export`, `with_link`) where
+something about a person is put into a staff message;
 `open_app` sets the switch from the settings for the life of the application.
 """
 
@@ -49,9 +50,34 @@ def summary(referral_id: int, payload: dict[str, Any], programme: Programme, lan
              urgent=t("staff.web.brief.urgent") if urgent else "")
 
 
-def text(full: str, referral_id: int, payload: dict[str, Any], programme: Programme, lang: str) -> str:
-    """A staff message's whole text about a referral (a heading and its summary), or only what and where."""
-    return full if not brief() else summary(referral_id, payload, programme, lang, None)
+def completed(screen: Screen, referral_id: int, payload: dict[str, Any], programme: Programme, lang: str) -> Screen:
+    """A partial referral now complete, to the consultant holding it: whole, or what and where and a link."""
+    if not brief():
+        return screen
+    t = Translator(lang)
+    urgent = bool(payload.get("triage", {}).get("urgent"))
+    what = t("staff.web.brief", what=t("staff.web.brief.completed", id=referral_id), programme=programme.name(lang),
+             urgent=t("staff.web.brief.urgent") if urgent else "")
+    return with_link(replace(screen, text=what), referral_id, lang)
+
+
+def booking(referral_id: int, name: str, when: str, place: str, lang: str) -> str:
+    """A booked first meeting, for the peer and the consultant. The time and place (and the referral's
+    number) stay: the peer must find the person. The name goes: that a named person meets an IPS peer
+    is itself health data (docs/privacy.md)."""
+    t = Translator(lang)
+    if not brief():
+        return t("meet.booked_staff", id=referral_id, name=name, when=when, place=place)
+    return t("meet.booked_staff.brief", id=referral_id, when=when, place=place)
+
+
+def export(caption: Screen, documents: list[dict[str, Any]], referral_id: int, lang: str
+           ) -> tuple[Screen, list[dict[str, Any]] | None]:
+    """A case's export asked for in the messenger (the button is gone in brief mode; an old or forged press):
+    the files, or only the caption and a link (the staff area's export asks for the passkey again)."""
+    if not brief():
+        return caption, documents
+    return with_link(caption, referral_id, lang), None
 
 
 def copy(screen: Screen, referral_id: int, programme: Programme, lang: str) -> Screen:

@@ -29,8 +29,10 @@ ROUTES = [
     ("POST", "/staff/team/remove", {"coordinator"}),
     ("GET", "/staff/dashboard", {"coordinator"}),
     ("GET", "/staff/dashboard.csv", {"coordinator"}),
+    ("GET", "/staff/operator", {"operator"}),
+    ("POST", "/staff/operator/esc/{e}", {"operator"}),
 ]
-ROLES = ("consultant", "peer", "coordinator")
+ROLES = ("consultant", "peer", "coordinator", "operator")
 
 
 async def denials(site: StaffSite) -> int:

@@ -15,6 +15,7 @@ from aiohttp import web
 from bot.app import App
 from bot.channels.web.staff import mail
 from bot.channels.web.staff.auth import Auth
+from bot.channels.web.staff.operator import Operator
 from bot.channels.web.staff.peer import Peer
 from bot.channels.web.staff.roles import Roles
 from bot.channels.web.staff.team import Team
@@ -47,7 +48,8 @@ async def _static(request: web.Request) -> web.StreamResponse:
 def add_routes(web_app: web.Application, app: App, settings: Settings) -> None:
     router = web_app.router
     router.add_get("/staff/static/{name}", _static)
-    for part in (Auth(app, settings), Roles(app, settings), Peer(app, settings), Team(app, settings)):
+    for part in (Auth(app, settings), Roles(app, settings), Peer(app, settings), Team(app, settings),
+                 Operator(app, settings)):
         part.add_routes(router)
     web_app.on_response_prepare.append(_headers)
     mail.start_with(web_app, app, settings)  # e-mail to staff without Telegram (SMTP_URL)

@@ -54,7 +54,8 @@ def nav_links(t: Translator, role: str) -> list[tuple[str, str]]:
     links = {"consultant": [("/staff/referrals", "staff.web.nav.referrals"), ("/staff/cases", "staff.web.nav.cases")],
              "peer": [("/staff/slots", "staff.web.nav.slots")],
              "coordinator": [("/staff/urgent", "staff.web.nav.urgent"), ("/staff/waiting", "staff.web.nav.waiting"),
-                             ("/staff/team", "staff.web.nav.team"), ("/staff/dashboard", "staff.web.nav.dashboard")]}
+                             ("/staff/team", "staff.web.nav.team"), ("/staff/dashboard", "staff.web.nav.dashboard")],
+             "operator": [("/staff/operator", "staff.web.nav.operator")]}
     return [(href, t(msgid)) for href, msgid in links.get(role, [])]
 
 

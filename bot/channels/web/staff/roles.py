@@ -25,7 +25,8 @@ from locales import Translator, format_when
 
 CONSULTANT, PEER, COORDINATOR = ("consultant",), ("peer",), ("coordinator",)
 SHOWN = 8  # cards on one page (a page stays under 30 KB)
-HOME = {"consultant": "/staff/referrals", "peer": "/staff/slots", "coordinator": "/staff/urgent"}
+HOME = {"consultant": "/staff/referrals", "peer": "/staff/slots", "coordinator": "/staff/urgent",
+        "operator": "/staff/operator"}
 
 
 class Roles(Area):
@@ -43,7 +44,7 @@ class Roles(Area):
     async def home(self, request: web.Request) -> web.StreamResponse:
         async with self.app.uow() as uow:
             try:
-                signed = await self.signed(uow, request, ("consultant", "peer", "coordinator"))
+                signed = await self.signed(uow, request, tuple(HOME))
             except Refused as refused:
                 return self.problem(request, refused)
         raise web.HTTPSeeOther(HOME[signed.staff.role])
@@ -52,7 +53,7 @@ class Roles(Area):
         """The link in a staff chat's brief message: the page where that referral is, for this role."""
         async with self.app.uow() as uow:
             try:
-                signed = await self.signed(uow, request, ("consultant", "peer", "coordinator"))
+                signed = await self.signed(uow, request, tuple(HOME))
             except Refused as refused:
                 return self.problem(request, refused)
             found = record_id(request.match_info["id"])
