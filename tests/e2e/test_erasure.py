@@ -35,6 +35,7 @@ from bot.channels.telegram.delivery import plan
 from bot.channels.telegram.updates import inbox_source, received
 from bot.cli import records as cli
 from bot.clock import ManualClock
+from bot.services import staff_sessions
 from bot.services.intake import IntakeResult, Person
 from bot.settings import Settings
 from flows.answers import Answer, Command, Tap, Text
@@ -274,6 +275,14 @@ async def test_restart_keeps_nothing_of_the_abandoned_attempt(world: ErasureWorl
 
 async def test_rotate_then_drop_the_old_key_and_read_every_encrypted_column(world: ErasureWorld) -> None:
     await booked_and_exported(world)
+    async with world.app.uow() as uow:  # the consultant signs in to the staff area by a link, and asks for another
+        consultant = await uow.staff.find("telegram", str(CONSULTANT.chat_id))
+        assert consultant is not None
+        whose = {"channel": "telegram", "id": str(CONSULTANT.chat_id)}
+        now = world.clock.now()
+        link = await staff_sessions.add_token(uow, "link", whose, now, staff_id=consultant.id)
+        assert await staff_sessions.use_link(uow, link, now) is not None  # stores how they signed in
+        await staff_sessions.add_token(uow, "link", whose, now, staff_id=consultant.id)  # not used yet
     old = crypto.current()
     columns = keys.encrypted_columns()
     async with world.app.sessions() as session:  # the story fills every encrypted column of the models
