@@ -12,18 +12,25 @@ from sqlalchemy import select
 
 from bot.channels.web.server import WebChannel
 from bot.channels.web.staff.auth import EMAIL
+from bot.services import staff_sessions
 from storage.models import OutboxMessage
 from tests.channels.web.staff_kit import (
+    ORIGIN,
+    Browser,
     Passkey,
     StaffSite,
     audit,
+    b64,
     csrf_in,
     invite,
     joined,
     referral,
     register,
+    sign_in,
     staff_site,
+    unb64,
 )
+from tests.support.people import tg
 
 __all__ = ["staff_site"]
 
@@ -119,3 +126,148 @@ def test_an_e_mail_address_is_one_address() -> None:
     assert EMAIL.match("tove@kommune.dk")
     for bad in ("tove@kommune.dk,evil.example", "a@b.dk;c.dk", "a(b)@c.dk", "a@b.dk\n.dk"):
         assert not EMAIL.match(bad), bad
+
+
+async def link_session(site: StaffSite, who: Any) -> Browser:
+    """A member of staff from the chat, signed in with a one-time link (their browser)."""
+    async with site.app.uow() as uow:
+        sent = await staff_sessions.send_link(uow, site.app.intake.casework.notifier, who, ORIGIN, site.clock.now())
+        message = await uow.outbox.get(sent or 0)
+        assert message is not None
+        token = message.payload["screens"][0]["text"].split("/staff/link?t=")[1].split()[0]
+    browser = site.browser()
+    page = await (await browser.get(f"/staff/link?t={token}")).text()
+    assert (await browser.post("/staff/link", data={"csrf": csrf_in(page), "t": token},
+                               allow_redirects=False)).status == 303
+    return browser
+
+
+async def test_a_session_of_a_removed_member_does_not_come_back_when_they_join_again(staff_site: StaffSite) -> None:
+    """Removed outside the staff area (`ipsbot staff remove`, the chat) and invited again later: the
+    browser left signed in before the removal must stay signed out (a new sign-in is needed)."""
+    app, who, now = staff_site.app, tg(5151), staff_site.clock.now()
+    async with app.uow() as uow:
+        await app.intake.casework.join(uow, who, await app.intake.casework.invite(
+            uow, role="consultant", programme_id="pilot", name="Tove", now=now), now)
+    browser = await link_session(staff_site, who)
+    async with browser:
+        assert (await browser.get("/staff/cases", allow_redirects=False)).status == 200
+        async with app.uow() as uow:
+            member = await uow.staff.find("telegram", "5151")
+            assert member is not None
+            await app.intake.casework.remove_staff(uow, member.id, staff_site.clock.now())
+        staff_site.clock.advance(minutes=10)
+        async with app.uow() as uow:
+            code = await app.intake.casework.invite(uow, role="coordinator", programme_id="pilot", name="Tove",
+                                                    now=staff_site.clock.now())
+            await app.intake.casework.join(uow, who, code, staff_site.clock.now())
+        assert (await browser.get("/staff/urgent", allow_redirects=False)).status == 303
+
+
+async def test_a_session_value_set_before_sign_in_is_worth_nothing_after_it(staff_site: StaffSite) -> None:
+    """Fixation: the attacker's own valid session value, planted in the victim's browser, is ended by the
+    victim's sign-in, and the victim's browser holds a new value the attacker never saw."""
+    attacker, _ = await joined(staff_site, "consultant")
+    victim_key = Passkey()
+    victim = staff_site.browser()
+    async with attacker, victim:
+        planted = attacker.session.cookie_jar.filter_cookies(attacker.make_url("/staff"))["ipsbot_staff"].value
+        assert (await register(staff_site, victim, await invite(staff_site, "consultant"), victim_key)).status == 200
+        victim.session.cookie_jar.update_cookies({"ipsbot_staff": planted}, victim.make_url("/staff/login"))
+        assert (await sign_in(victim, victim_key)).status == 200
+        held = victim.session.cookie_jar.filter_cookies(victim.make_url("/staff"))["ipsbot_staff"].value
+        assert held != planted
+        assert (await attacker.get("/staff/cases", allow_redirects=False)).status == 303
+
+
+async def test_passkey_answers_that_must_fail(staff_site: StaffSite) -> None:
+    """A counter gone back, no user verification, another RP id, another user's challenge in a passkey check."""
+    browser, passkey = await joined(staff_site, "consultant")
+    other, other_key = await joined(staff_site, "consultant")
+    async with browser, other:
+        async def login(answer: Any) -> int:
+            fresh = staff_site.browser()
+            async with fresh:
+                csrf = csrf_in(await (await fresh.get("/staff/login")).text())
+                start = await (await fresh.post("/staff/login/options", json={"csrf": csrf})).json()
+                body = {"csrf": csrf, "ticket": start["ticket"], "credential": answer(start["options"])}
+                return int((await fresh.post("/staff/login/finish", json=body)).status)
+
+        assert await login(passkey.get) == 200
+        passkey.counter = 0  # a cloned authenticator
+        assert await login(passkey.get) == 403
+        passkey.counter = 100
+        assert await login(lambda o: passkey.get(o, rp_id="evil.example")) == 403
+
+        def unverified(options: dict[str, Any]) -> dict[str, Any]:
+            answer = passkey.get(options)
+            auth = bytearray(unb64(answer["response"]["authenticatorData"]))
+            auth[32] = 0x01  # user present, not verified (the signature no longer matches either)
+            answer["response"]["authenticatorData"] = b64(bytes(auth))
+            return answer
+
+        assert await login(unverified) == 403
+        # a passkey check before an export: only the signed-in member's own passkey
+        csrf = csrf_in(await (await browser.get("/staff/cases")).text())
+        start = await (await browser.post("/staff/verify/options", json={"csrf": csrf})).json()
+        stolen = other_key.get(start["options"])
+        done = await browser.post("/staff/verify/finish", json={"csrf": csrf, "ticket": start["ticket"],
+                                                                "credential": stolen})
+        assert done.status == 403
+
+
+async def test_what_cannot_be_read_is_a_4xx_never_a_500(staff_site: StaffSite) -> None:
+    consultant, _ = await joined(staff_site, "consultant")
+    async with consultant:
+        csrf = csrf_in(await (await consultant.get("/staff/cases")).text())
+        posts = ["/staff/ref/1", "/staff/case/1", "/staff/esc/1", "/staff/slots", "/staff/team/invite",
+                 "/staff/team/remove", "/staff/logout", "/staff/link"]
+        bodies: list[tuple[bytes, str]] = [
+            (bytes(range(256)) * 4, "application/x-www-form-urlencoded"),
+            (b"csrf=" + csrf.encode() + b"&button=%ff%fe", "application/x-www-form-urlencoded"),
+            (b"--x\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n" + csrf.encode(),
+             "multipart/form-data; boundary=x"),
+            (b"a" * 200_000, "application/x-www-form-urlencoded"),
+        ]
+        for path in posts:
+            for body, kind in bodies:
+                answer = await consultant.post(path, data=body, headers={"Content-Type": kind}, allow_redirects=False)
+                assert answer.status < 500 and answer.status != 200, (path, kind, answer.status)
+        weird: list[Any] = [5, "x", [1, 2], {"id": 5}, {"id": "AAAA", "response": "x"}, None]
+        for mode in ("login", "register", "verify"):
+            for credential in weird:
+                answer = await consultant.post(f"/staff/{mode}/finish", json={
+                    "csrf": csrf, "ticket": {"a": 1}, "credential": credential, "next": ["x"]})
+                assert 400 <= answer.status < 500, (mode, credential, answer.status)
+            for body in ([1], "x", {"csrf": [1], "code": {"a": 1}, "email": 5}):
+                answer = await consultant.post(f"/staff/{mode}/options", json=body)
+                assert 400 <= answer.status < 500, (mode, body, answer.status)
+
+
+async def test_names_are_escaped_on_staff_pages(staff_site: StaffSite) -> None:
+    coordinator, _ = await joined(staff_site, "coordinator")
+    async with coordinator:
+        team = await (await coordinator.get("/staff/team")).text()
+        shown = await (await coordinator.post("/staff/team/invite", data={
+            "csrf": csrf_in(team), "role": "peer", "name": '<script>alert(1)</script>"><img src=x>'})).text()
+        assert "<script>alert" not in shown and "<img src=x>" not in shown
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in shown
+
+
+async def test_a_sign_in_link_is_not_logged(staff_site: StaffSite, caplog: Any) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    app, who, now = staff_site.app, tg(5252), staff_site.clock.now()
+    async with app.uow() as uow:
+        await app.intake.casework.join(uow, who, await app.intake.casework.invite(
+            uow, role="consultant", programme_id="pilot", name="Bo", now=now), now)
+    browser = await link_session(staff_site, who)
+    async with browser:
+        async with app.uow() as uow:
+            rows = await uow.outbox.session.scalars(select(OutboxMessage))
+            token = next(r.payload["screens"][0]["text"].split("t=")[1].split()[0] for r in rows.all()
+                         if "/staff/link?t=" in str(r.payload))
+        # the servers run without an access log (`serve`, `run_webhook`: access_log=None); the test server has one
+        assert all(token not in r.getMessage() for r in caplog.records if r.name != "aiohttp.access")
+        assert all(token not in str(e.detail) for e in await audit(staff_site, "staff.signed_in"))

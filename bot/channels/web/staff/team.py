@@ -105,8 +105,7 @@ class Team(Area):
                     or member.role not in REMOVABLE):
                 await self.refuse(uow, request, signed, "remove")
                 return self.problem(request, Refused(403))
-            await self.app.intake.casework.remove_staff(uow, member.id, now)
-            await uow.staff_web.end_sessions(member.id, now)
+            await self.app.intake.casework.remove_staff(uow, member.id, now)  # their sessions end there
             await uow.audit.record(actor=f"staff:{signed.staff.id}", action="staff.removed_by", at=now,
                                    detail=f"staff:{member.id}")
         raise web.HTTPSeeOther("/staff/team")
