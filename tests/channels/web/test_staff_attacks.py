@@ -271,3 +271,43 @@ async def test_a_sign_in_link_is_not_logged(staff_site: StaffSite, caplog: Any) 
         # the servers run without an access log (`serve`, `run_webhook`: access_log=None); the test server has one
         assert all(token not in r.getMessage() for r in caplog.records if r.name != "aiohttp.access")
         assert all(token not in str(e.detail) for e in await audit(staff_site, "staff.signed_in"))
+
+
+async def test_a_coordinator_invites_only_whom_they_may_remove(staff_site: StaffSite) -> None:
+    """A coordinator who could invite coordinators could keep a second, unremovable (in the staff area)
+    coordinator identity for themselves: an invite is for a consultant or a peer; coordinators come
+    from `ipsbot invite` as before."""
+    coordinator, _ = await joined(staff_site, "coordinator")
+    async with coordinator:
+        team = await (await coordinator.get("/staff/team")).text()
+        assert 'value="coordinator"' not in team
+        invites = len(await audit(staff_site, "invite.created"))
+        for role in ("coordinator", "operator"):
+            made = await coordinator.post("/staff/team/invite", data={"csrf": csrf_in(team), "role": role,
+                                                                      "name": "Me again"})
+            assert made.status == 400 and "register?code=" not in await made.text()
+        assert [e.detail.split("|")[-1] for e in await audit(staff_site, "staff.web.denied")] == [
+            "invite coordinator", "invite operator"]
+        assert len(await audit(staff_site, "invite.created")) == invites
+
+
+async def test_an_erased_person_leaves_nothing_on_staff_pages(staff_site: StaffSite) -> None:
+    from bot.services.erasure import erase
+
+    coordinator, _ = await joined(staff_site, "coordinator")
+    consultant, _ = await joined(staff_site, "consultant")
+    async with coordinator, consultant:
+        made = await referral(staff_site, 3101, {"phq9.9": "2"})
+        pages = ("/staff/urgent", "/staff/waiting")
+        before = [await (await coordinator.get(p)).text() for p in pages]
+        before.append(await (await consultant.get("/staff/referrals")).text())
+        assert any(f"R-{made.id}" in page for page in before)
+        async with staff_site.app.uow() as uow:
+            candidate = await uow.candidates.find("telegram", "3101")
+            assert candidate is not None
+            await erase(uow, staff_site.app.intake.casework, candidate.id, staff_site.clock.now())
+        after = [await (await coordinator.get(p)).text() for p in pages]
+        after.append(await (await consultant.get("/staff/referrals")).text())
+        after.append(await (await consultant.get("/staff/cases")).text())
+        for page in after:
+            assert f"R-{made.id}" not in page and "PHQ" not in page, page

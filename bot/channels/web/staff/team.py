@@ -1,7 +1,7 @@
 """The coordinator's pages besides urgent cases: the waiting list, the team (invite, remove) and the dashboard.
 
-A coordinator acts only on their own programme: an invite is for it, and a removal only of its
-consultants and peers (never a coordinator or an operator). Removing someone ends their sessions at
+A coordinator acts only on their own programme: an invite is for it and a removal of it, and both only
+of consultants and peers (never a coordinator or an operator). Removing someone ends their sessions at
 once (and every request checks anyway); their cases go back as `Casework.remove_staff` does in the chat.
 """
 
@@ -17,8 +17,10 @@ from bot.services.policy import record_id
 from locales import Translator, format_when
 
 COORDINATOR = ("coordinator",)
-INVITABLE = ("consultant", "peer", "coordinator")
 REMOVABLE = ("consultant", "peer")
+# only whom a coordinator may also remove: else a coordinator could keep a second coordinator identity
+# that no coordinator can remove here (coordinators are invited with `ipsbot invite`)
+INVITABLE = REMOVABLE
 
 
 class Team(Area):
