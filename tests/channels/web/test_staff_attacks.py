@@ -311,3 +311,32 @@ async def test_an_erased_person_leaves_nothing_on_staff_pages(staff_site: StaffS
         after.append(await (await consultant.get("/staff/cases")).text())
         for page in after:
             assert f"R-{made.id}" not in page and "PHQ" not in page, page
+
+
+async def test_reading_the_waiting_list_is_audited(staff_site: StaffSite) -> None:
+    """The waiting list names referrals and which are urgent (from a risk answer): a read of people's data."""
+    coordinator, _ = await joined(staff_site, "coordinator")
+    async with coordinator:
+        assert (await coordinator.get("/staff/waiting")).status == 200
+        assert [e.detail for e in await audit(staff_site, "waiting.viewed")] == ["pilot"]
+
+
+async def test_no_export_to_a_chat_in_brief_mode_even_from_a_forged_or_old_button(staff_site: StaffSite) -> None:
+    """With WEB_URL set (brief mode) the chat's cards carry no Export button, but a forged callback or a
+    card sent before the switch still names "export": the files (health data) must not go to the chat."""
+    from bot.services import staff_detail
+
+    assert staff_detail.brief()
+    app, who, now = staff_site.app, tg(5353), staff_site.clock.now()
+    async with app.uow() as uow:
+        await app.intake.casework.join(uow, who, await app.intake.casework.invite(
+            uow, role="consultant", programme_id="pilot", name="Ida", now=now), now)
+    made = await referral(staff_site, 3201)
+    before = await documents_queued(staff_site)
+    async with app.uow() as uow:
+        await app.intake.casework.press(uow, who, f"ref.{made.id}", "claim", 0, staff_site.clock.now())
+        await app.intake.casework.press(uow, who, f"ref.{made.id}", "export", 0, staff_site.clock.now())
+        await app.intake.casework.press(uow, who, f"case.{made.id}", "export", 0, staff_site.clock.now())
+    assert await documents_queued(staff_site) == before
+    assert not await audit(staff_site, "referral.exported")
+    assert len([e for e in await audit(staff_site, "denied") if e.detail.endswith("|export")]) == 2

@@ -42,6 +42,9 @@ class Team(Area):
             programme = self.app.registry.get(signed.staff.programme_id)
             zone = programme.timezone if programme else "Europe/Copenhagen"
             waiting, total = await uow.staff_web.waiting(signed.staff.programme_id)
+            # which referrals wait, and which are urgent (a risk answer): a read of people's data
+            await uow.audit.record(actor=f"staff:{signed.staff.id}", action="waiting.viewed", at=self.now(),
+                                   detail=signed.staff.programme_id)
             rows = [[f"R-{r.id}", format_when(r.waiting_since or r.created_at, t.lang, zone),
                      t("staff.web.yes") if r.urgent else ""] for r in waiting]
         more = f"<p>{html.esc(t('staff.web.more', n=total - len(rows)))}</p>" if total > len(rows) else ""
