@@ -340,3 +340,59 @@ async def test_no_export_to_a_chat_in_brief_mode_even_from_a_forged_or_old_butto
     assert await documents_queued(staff_site) == before
     assert not await audit(staff_site, "referral.exported")
     assert len([e for e in await audit(staff_site, "denied") if e.detail.endswith("|export")]) == 2
+
+
+async def test_the_staff_area_is_served_by_the_web_server_and_the_webhook_server(staff_site: StaffSite) -> None:
+    """Issue 22: `ipsbot web` and `ipsbot run --web` (`serve`) and the webhook server (`run_webhook`, with
+    WEB_URL) serve /staff, with its own headers and without an access log."""
+    import asyncio
+
+    import aiohttp
+
+    from bot.channels.telegram.runtime import run_webhook
+    from bot.channels.web.server import serve
+    from tests.support.net import free_port
+
+    class Runtime:
+        app = staff_site.app
+
+        async def handle(self, raw: dict[str, Any], folded: int = 0) -> BaseException | None:
+            return None
+
+    web_port, hook_port = free_port(), free_port()
+    stopping = asyncio.Event()
+    web_settings = staff_site.settings.model_copy(update={"web_port": web_port})
+    hook_settings = staff_site.settings.model_copy(update={"webhook_url": f"http://127.0.0.1:{hook_port}/hook",
+                                                           "webhook_port": hook_port})
+    tasks = [asyncio.create_task(serve(staff_site.app, web_settings, stopping)),
+             asyncio.create_task(run_webhook(Runtime(), hook_settings, stopping, secret="s",  # type: ignore[arg-type]
+                                             register=False))]
+    try:
+        async with aiohttp.ClientSession() as http:
+            for port in (web_port, hook_port):
+                for _ in range(100):  # until it listens
+                    try:
+                        answer = await http.get(f"http://127.0.0.1:{port}/staff/login")
+                        break
+                    except aiohttp.ClientConnectionError:
+                        await asyncio.sleep(0.05)
+                assert answer.status == 200 and 'data-mode="login"' in await answer.text(), port
+                assert "frame-ancestors 'none'" in answer.headers["Content-Security-Policy"], port
+                assert answer.headers["Referrer-Policy"] == "no-referrer", port
+    finally:
+        stopping.set()
+        await asyncio.gather(*tasks)
+
+
+async def test_a_peers_odd_times_are_refused_not_a_500(staff_site: StaffSite) -> None:
+    peer, _ = await joined(staff_site, "peer")
+    async with peer:
+        csrf = csrf_in(await (await peer.get("/staff/slots")).text())
+        odd = [{"day": "0001-01-01", "time": "0900", "minutes": "30", "place": "phone", "weeks": "1"},
+               {"day": "9999-12-31", "time": "2359", "minutes": "99999", "place": "<b>", "weeks": "-1"},
+               {"day": "2026-13-40", "time": "x", "minutes": "", "place": "", "weeks": ""},
+               {"remove": "99999999999"}, {"remove": "1-2"}, {"remove": "²"}]
+        for fields in odd:
+            answer = await peer.post("/staff/slots", data={"csrf": csrf, **fields}, allow_redirects=False)
+            assert answer.status == 303, (fields, answer.status)
+        assert 'name="remove"' not in await (await peer.get("/staff/slots")).text()  # no time was published
