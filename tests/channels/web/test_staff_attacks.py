@@ -396,3 +396,30 @@ async def test_a_peers_odd_times_are_refused_not_a_500(staff_site: StaffSite) ->
             answer = await peer.post("/staff/slots", data={"csrf": csrf, **fields}, allow_redirects=False)
             assert answer.status == 303, (fields, answer.status)
         assert 'name="remove"' not in await (await peer.get("/staff/slots")).text()  # no time was published
+
+
+async def test_with_https_the_session_cookie_cannot_be_shadowed_by_a_planted_one(staff_site: StaffSite) -> None:
+    """A cookie planted with Path=/ (a sibling site's Domain= cookie, a plain-http answer) is sent after the
+    sign-in's Path=/staff one and read instead: with an https WEB_URL the session is a `__Host-` cookie,
+    which nobody but this origin over https can set, and the planted name is never read."""
+    settings = staff_site.settings.model_copy(update={"web_url": "https://localhost"})
+    async with TestClient(TestServer(WebChannel(staff_site.app, settings).application())) as browser:
+        code = await invite(staff_site, "consultant")
+        opened = await browser.get(f"/staff/register?code={code}")
+        csrf = csrf_in(await opened.text())
+        pre = {"Cookie": f"ipsbot_staff_pre={opened.cookies['ipsbot_staff_pre'].value}"}  # Secure: sent by hand
+        start = await (await browser.post("/staff/register/options", json={"csrf": csrf, "code": code},
+                                          headers=pre)).json()
+        answer = await browser.post("/staff/register/finish", headers=pre, json={
+            "csrf": csrf, "code": code, "ticket": start["ticket"],
+            "credential": Passkey().create(start["options"], origin="https://localhost")})
+        assert answer.status == 200, await answer.text()
+        set_cookie = answer.headers.getall("Set-Cookie")
+        session = [c for c in set_cookie if c.startswith("__Host-ipsbot_staff=")]
+        assert len(session) == 1 and "Secure" in session[0] and "Path=/;" in session[0] + ";"
+        raw = session[0].split("=", 1)[1].split(";")[0]
+        planted = "planted-by-someone-else-" + "x" * 20
+        headers = {"Cookie": f"__Host-ipsbot_staff={raw}; ipsbot_staff={planted}"}
+        assert (await browser.get("/staff/cases", headers=headers, allow_redirects=False)).status == 200
+        alone = {"Cookie": f"ipsbot_staff={raw}"}  # the plain name is not read with https
+        assert (await browser.get("/staff/cases", headers=alone, allow_redirects=False)).status == 303

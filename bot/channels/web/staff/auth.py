@@ -26,7 +26,7 @@ from webauthn.helpers.structs import (
 
 from bot.channels.web.middleware import Gate
 from bot.channels.web.staff import html
-from bot.channels.web.staff.base import COOKIE, PRE_COOKIE, Area, Refused, csrf_of, see
+from bot.channels.web.staff.base import PRE_COOKIE, Area, Refused, csrf_of, see
 from bot.channels.web.tokens import RateLimit
 from bot.services import staff_sessions as sessions
 from bot.services.notify import Who
@@ -40,7 +40,6 @@ from storage.repositories import UnitOfWork
 EMAIL = re.compile(r"^[^@\s<>\"(),;:\[\]\\]{1,64}@[^@\s<>\"(),;:\[\]\\]{1,190}\.[A-Za-z]{2,}\Z")
 BUTTONS = {"register": "staff.web.passkey_register", "login": "staff.web.passkey_login"}
 CEREMONIES_PER_MINUTE = 30  # passkey ceremonies begun from one address in a minute
-SESSION_AGE = int(sessions.ABSOLUTE.total_seconds())
 
 
 class Auth(Area):
@@ -96,7 +95,7 @@ class Auth(Area):
         return web.json_response(data, status=status)
 
     def _check_csrf(self, request: web.Request, body: dict[str, Any], mode: str) -> None:
-        value = request.cookies.get(COOKIE, "") if mode == "verify" else self.pre_value(request)
+        value = self.session_value(request) if mode == "verify" else self.pre_value(request)
         wanted = csrf_of(f"s:{value}") if mode == "verify" else csrf_of(f"pre:{value}")
         given = str(body.get("csrf", ""))
         if not value or not self.same_origin(request) or not hmac.compare_digest(given.encode(), wanted.encode()):
@@ -173,14 +172,14 @@ class Auth(Area):
                     raise Refused(403, "staff.web.passkey_failed")
                 staff = await (self._registered(uow, request, data, body, lang) if mode == "register"
                                else self._asserted(uow, request, data, body))
-                previous = request.cookies.get(COOKIE)
+                previous = self.session_value(request)
                 raw = await sessions.open_session(uow, staff, now, verified=True, previous=previous)
             except Refused as refused:
                 await self.refuse(uow, request, None, f"{mode} finish")
                 return self._json({"message": Translator(lang)(refused.msgid)}, refused.status)
         nxt = str(body.get("next", ""))
         response = self._json({"next": nxt if nxt.startswith("/staff/") and "//" not in nxt else "/staff"})
-        self.set_cookie(request, response, COOKIE, raw, SESSION_AGE)
+        self.set_session(request, response, raw)
         return response
 
     async def _registered(self, uow: UnitOfWork, request: web.Request, data: dict[str, Any],
@@ -254,9 +253,9 @@ class Auth(Area):
             if staff is None:
                 await self.refuse(uow, request, None, "link")
                 return self.problem(request, Refused(403, "staff.web.link_bad"))
-            raw = await sessions.open_session(uow, staff, now, verified=False, previous=request.cookies.get(COOKIE))
+            raw = await sessions.open_session(uow, staff, now, verified=False, previous=self.session_value(request))
         response = see("/staff")
-        self.set_cookie(request, response, COOKIE, raw, SESSION_AGE)
+        self.set_session(request, response, raw)
         return response
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
@@ -265,7 +264,7 @@ class Auth(Area):
                 await self.posted(uow, request, ("consultant", "peer", "coordinator", "operator"))
             except Refused as refused:
                 return self.problem(request, refused)
-            await sessions.end_session(uow, request.cookies.get(COOKIE, ""), self.now())
+            await sessions.end_session(uow, self.session_value(request), self.now())
         response = see("/staff/login")
-        response.del_cookie(COOKIE, path="/staff")
+        self.set_session(request, response, None)
         return response
