@@ -67,9 +67,9 @@ class Casework:
         offer = await uow.cases.offer_for(referral.id, staff.id) if staff and referral else None
         # role, programme, status, offer and holder, as they are now (see bot/services/policy.py)
         # with a staff area (brief mode) the files go nowhere but the staff area's export (a passkey again):
-        # a forged callback or a card sent before the switch must not put them in a chat
-        exported_to_chat = button == "export" and staff_detail.brief()
-        if staff is None or referral is None or exported_to_chat or not may_act(staff, referral, offer, kind, button):
+        # a forged press or a card sent before the switch must not put them in a messenger
+        sent_out = button == "export" and staff_detail.brief()
+        if staff is None or referral is None or sent_out or not may_act(staff, referral, offer, kind, button):
             return [await self._denied(uow, who, (staff, referral, offer), step, button, now)]
         programme = self.registry[referral.programme_id]
         if button == "export":
