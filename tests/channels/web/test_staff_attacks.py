@@ -223,3 +223,27 @@ async def test_a_peers_odd_times_are_refused_not_a_500(staff_site: StaffSite) ->
             answer = await peer.post("/staff/slots", data={"csrf": csrf, **fields}, allow_redirects=False)
             assert answer.status == 303, (fields, answer.status)
         assert 'name="remove"' not in await (await peer.get("/staff/slots")).text()  # no time was published
+
+
+async def test_referral_ids_never_offered_or_passed_get_nothing(staff_site: StaffSite) -> None:
+    """Sequential ids: a consultant tries every referral number, those offered to a colleague before they
+    joined, their own passed offer, and numbers that do not exist: no claim, no file, each refused and audited."""
+    first, _ = await joined(staff_site, "consultant")
+    async with first:
+        made = [await referral(staff_site, 3300 + n) for n in range(2)]
+        late, _ = await joined(staff_site, "consultant")  # joined after both were offered
+        async with late:
+            csrf = csrf_in(await (await first.get("/staff/referrals")).text())
+            await first.post(f"/staff/ref/{made[1].id}", data={"csrf": csrf, "button": "pass"})
+            late_csrf = csrf_in(await (await late.get("/staff/referrals")).text())
+            tries = [(late, late_csrf, r.id) for r in made] + [(first, csrf, made[1].id)]
+            tries += [(late, late_csrf, n) for n in (0, 99999, made[-1].id + 1)]
+            for browser, token, number in tries:
+                await browser.post(f"/staff/ref/{number}", data={"csrf": token, "button": "claim"})
+                assert (await browser.get(f"/staff/export/{number}?fmt=json", allow_redirects=False)).status == 403
+        async with staff_site.app.uow() as uow:
+            for r in made:
+                found = await uow.referrals.get(r.id)
+                assert found is not None and found.consultant_id is None
+        assert len(await audit(staff_site, "denied")) == len(tries)
+        assert not await audit(staff_site, "referral.exported")
