@@ -125,7 +125,7 @@ async def take_token(uow: UnitOfWork, raw: str | None, kind: str, now: datetime)
 async def send_link(uow: UnitOfWork, notifier: Notifier, who: Who, base_url: str, now: datetime) -> int | None:
     """A one-time sign-in link to a member of staff's own address (they asked there, e.g. `/web`)."""
     staff = await uow.staff.find(who.channel, who.external_id)
-    if staff is None:
+    if staff is None or not staff.active:
         return None
     raw = await add_token(uow, "link", {"channel": who.channel, "id": who.external_id}, now, staff_id=staff.id,
                           lifetime=LINK)
@@ -141,7 +141,7 @@ async def use_link(uow: UnitOfWork, raw: str | None, now: datetime) -> Staff | N
     if data is None or data.get("staff_id") is None:
         return None
     staff = await uow.staff.find(str(data["channel"]), str(data["id"]))
-    if staff is None or staff.id != data["staff_id"]:
+    if staff is None or staff.id != data["staff_id"] or not staff.active:
         return None
     await uow.staff_web.set_identity(staff.id, {"channel": data["channel"], "id": data["id"]}, now)
     return staff

@@ -109,6 +109,7 @@ class Staffing:
         staff = await uow.staff.remove(staff_id, now)
         if staff is None:
             return None
+        await uow.staff_web.end_sessions(staff.id, now)  # else a later join would bring them back (T41)
         urgent = []
         for referral in await uow.cases.open_cases(staff.id):
             referral.consultant_id, referral.claimed_at = None, None

@@ -36,6 +36,9 @@ async def _headers(request: web.Request, response: web.StreamResponse) -> None:
         response.headers["Content-Security-Policy"] = csp(request.path)
         response.headers["Cache-Control"] = "no-store"
         response.headers["X-Frame-Options"] = "DENY"
+        # the guard sets these on what a handler returns; a raised redirect passes it by
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"  # a sign-in link's token stays on its page
 
 
 async def _static(request: web.Request) -> web.StreamResponse:

@@ -24,25 +24,29 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
+from bot.channels.web.middleware import Gate
 from bot.channels.web.staff import html
-from bot.channels.web.staff.base import COOKIE, PRE_COOKIE, Area, Refused, csrf_of, see
+from bot.channels.web.staff.base import PRE_COOKIE, Area, Refused, csrf_of, see
 from bot.channels.web.tokens import RateLimit
 from bot.services import staff_sessions as sessions
 from bot.services.notify import Who
+from bot.services.staffing import INVITE_TRIES, invite_window
 from flows.address import Address
 from locales import Translator
+from storage.candidates import subject_hash
 from storage.repositories import UnitOfWork
 
-EMAIL = re.compile(r"^[^@\s<>\"]{1,64}@[^@\s<>\"]{1,190}\.[A-Za-z]{2,}$")
+# one address: no list separators, comments or quotes (a "To:" of "a@b.dk,c" would be two)
+EMAIL = re.compile(r"^[^@\s<>\"(),;:\[\]\\]{1,64}@[^@\s<>\"(),;:\[\]\\]{1,190}\.[A-Za-z]{2,}\Z")
 BUTTONS = {"register": "staff.web.passkey_register", "login": "staff.web.passkey_login"}
 CEREMONIES_PER_MINUTE = 30  # passkey ceremonies begun from one address in a minute
-SESSION_AGE = int(sessions.ABSOLUTE.total_seconds())
 
 
 class Auth(Area):
     def __init__(self, app: Any, settings: Any) -> None:
         super().__init__(app, settings)
         self.attempts = RateLimit(CEREMONIES_PER_MINUTE)
+        self.gate = Gate(settings)  # the client's address, also behind the README's proxy (WEB_TRUST_PROXY)
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_get("/staff/register", self.register_page)
@@ -91,7 +95,7 @@ class Auth(Area):
         return web.json_response(data, status=status)
 
     def _check_csrf(self, request: web.Request, body: dict[str, Any], mode: str) -> None:
-        value = request.cookies.get(COOKIE, "") if mode == "verify" else self.pre_value(request)
+        value = self.session_value(request) if mode == "verify" else self.pre_value(request)
         wanted = csrf_of(f"s:{value}") if mode == "verify" else csrf_of(f"pre:{value}")
         given = str(body.get("csrf", ""))
         if not value or not self.same_origin(request) or not hmac.compare_digest(given.encode(), wanted.encode()):
@@ -99,7 +103,7 @@ class Auth(Area):
 
     async def options(self, request: web.Request) -> web.Response:
         mode = request.path.split("/")[2]
-        if not self.attempts.allow(request.remote or "?"):  # each call stores a challenge: not without end
+        if not self.attempts.allow(self.gate.address(request)):  # each call stores a challenge: not without end
             return self._json({"message": Translator(self.language(request))("web.rate_limited")}, 429)
         body = await self.json_body(request)
         now = self.now()
@@ -122,9 +126,7 @@ class Auth(Area):
             if email and not EMAIL.match(email):
                 raise Refused(400, "staff.web.email_bad")
             code = str(body.get("code", ""))[:64]
-            _, problem = await uow.invites.redeem(code, self.now())  # only looked at: `join` uses it up
-            if problem or not code:  # no passkey is made on the device for an invite that cannot be used
-                raise Refused(403, "staff.web.invite_bad")
+            await self._invite_usable(uow, request, code)
             ident, _ = sessions.web_identity()
             data |= {"code": code, "ident": ident, "email": email}
             created = webauthn.generate_registration_options(
@@ -145,6 +147,18 @@ class Auth(Area):
             user_verification=UserVerificationRequirement.REQUIRED)
         return data, staff_id, options
 
+    async def _invite_usable(self, uow: UnitOfWork, request: web.Request, code: str) -> None:
+        """Refuses an invite that cannot be used, before the device makes a passkey (it is only looked at
+        here: `join` uses it up). Wrong codes are counted per address as the chat counts them per person
+        (a new web identity each time would never reach the chat's limit)."""
+        subject, window = subject_hash("web-address", self.gate.address(request)), invite_window(self.now())
+        if await uow.invites.wrong_codes(subject, window) >= INVITE_TRIES:
+            raise Refused(429, "staff.invite.limited")
+        _, problem = await uow.invites.redeem(code, self.now())
+        if problem or not code:
+            await uow.invites.count_wrong_code(subject, window)
+            raise Refused(403, "staff.web.invite_bad")
+
     async def finish(self, request: web.Request) -> web.Response:
         mode = request.path.split("/")[2]
         body = await self.json_body(request)
@@ -158,14 +172,14 @@ class Auth(Area):
                     raise Refused(403, "staff.web.passkey_failed")
                 staff = await (self._registered(uow, request, data, body, lang) if mode == "register"
                                else self._asserted(uow, request, data, body))
-                previous = request.cookies.get(COOKIE)
+                previous = self.session_value(request)
                 raw = await sessions.open_session(uow, staff, now, verified=True, previous=previous)
             except Refused as refused:
                 await self.refuse(uow, request, None, f"{mode} finish")
                 return self._json({"message": Translator(lang)(refused.msgid)}, refused.status)
         nxt = str(body.get("next", ""))
         response = self._json({"next": nxt if nxt.startswith("/staff/") and "//" not in nxt else "/staff"})
-        self.set_cookie(request, response, COOKIE, raw, SESSION_AGE)
+        self.set_session(request, response, raw)
         return response
 
     async def _registered(self, uow: UnitOfWork, request: web.Request, data: dict[str, Any],
@@ -178,6 +192,9 @@ class Auth(Area):
                 require_user_verification=True)
         except Exception as exc:  # the library's InvalidRegistrationResponse and its kin: a forged or broken answer
             raise Refused(403, "staff.web.passkey_failed") from exc
+        if await uow.staff_web.credential(bytes_to_base64url(verified.credential_id)) is not None:
+            # "none" attestation: the id is the sender's choice; someone else's is refused, the invite kept
+            raise Refused(403, "staff.web.passkey_failed")
         ident = str(data["ident"])
         address = Address("email", data["email"]) if data.get("email") else Address(sessions.WEB, ident)
         await self.app.intake.casework.join(uow, Who(sessions.WEB, ident, address, lang), str(data["code"]), self.now())
@@ -236,9 +253,9 @@ class Auth(Area):
             if staff is None:
                 await self.refuse(uow, request, None, "link")
                 return self.problem(request, Refused(403, "staff.web.link_bad"))
-            raw = await sessions.open_session(uow, staff, now, verified=False, previous=request.cookies.get(COOKIE))
+            raw = await sessions.open_session(uow, staff, now, verified=False, previous=self.session_value(request))
         response = see("/staff")
-        self.set_cookie(request, response, COOKIE, raw, SESSION_AGE)
+        self.set_session(request, response, raw)
         return response
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
@@ -247,7 +264,7 @@ class Auth(Area):
                 await self.posted(uow, request, ("consultant", "peer", "coordinator", "operator"))
             except Refused as refused:
                 return self.problem(request, refused)
-            await sessions.end_session(uow, request.cookies.get(COOKIE, ""), self.now())
+            await sessions.end_session(uow, self.session_value(request), self.now())
         response = see("/staff/login")
-        response.del_cookie(COOKIE, path="/staff")
+        self.set_session(request, response, None)
         return response

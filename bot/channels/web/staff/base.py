@@ -29,6 +29,11 @@ from storage.crypto import keyed_hash
 from storage.repositories import UnitOfWork
 
 COOKIE = "ipsbot_staff"
+# with an https WEB_URL: a name no sibling site (Domain=) or plain-http answer can set, so no cookie of an
+# attacker's (Path=/) can shadow the one a sign-in sets (a server reads the last of two, a browser sends
+# the longer path first); such a cookie must have Path=/
+HOST_COOKIE = "__Host-" + COOKIE
+SESSION_AGE = int(sessions.ABSOLUTE.total_seconds())
 PRE_COOKIE = "ipsbot_staff_pre"
 MAX_JSON = 32 * 1024
 
@@ -95,6 +100,23 @@ class Area:
         response.set_cookie(name, value, max_age=max_age, path="/staff", httponly=True, samesite="Strict",
                             secure=self.base(request).startswith("https://"))
 
+    def session_cookie(self, request: web.Request) -> str:
+        return HOST_COOKIE if self.base(request).startswith("https://") else COOKIE
+
+    def session_value(self, request: web.Request) -> str:
+        """The browser's staff session value ("" if none): only ever checked against the database."""
+        return request.cookies.get(self.session_cookie(request), "")
+
+    def set_session(self, request: web.Request, response: web.StreamResponse, raw: str | None) -> None:
+        """The session cookie set to `raw` (a new sign-in), or removed (None)."""
+        name = self.session_cookie(request)
+        path, secure = ("/", True) if name == HOST_COOKIE else ("/staff", False)
+        if raw is None:
+            response.del_cookie(name, path=path, secure=secure, httponly=True, samesite="Strict")
+        else:
+            response.set_cookie(name, raw, max_age=SESSION_AGE, path=path, httponly=True, samesite="Strict",
+                                secure=secure)
+
     def pre_value(self, request: web.Request) -> str:
         value = request.cookies.get(PRE_COOKIE, "")
         return value if 20 <= len(value) <= 64 and value.isascii() else ""
@@ -113,7 +135,7 @@ class Area:
 
     async def signed(self, uow: UnitOfWork, request: web.Request, roles: Sequence[str]) -> SignedIn:
         """The checked session of this request in a role of `roles`; raises `Refused` (audited) otherwise."""
-        signed = await sessions.current(uow, request.cookies.get(COOKIE), self.now())
+        signed = await sessions.current(uow, self.session_value(request), self.now())
         if signed is None:
             await self.refuse(uow, request, None, "no session")
             raise Refused(401, "staff.web.signed_out")
@@ -134,7 +156,7 @@ class Area:
         return signed, form
 
     def csrf(self, request: web.Request) -> str:
-        return csrf_of(f"s:{request.cookies.get(COOKIE, '')}")
+        return csrf_of(f"s:{self.session_value(request)}")
 
     @staticmethod
     async def form(request: web.Request) -> MultiDictProxy[Any]:

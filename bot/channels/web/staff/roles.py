@@ -93,6 +93,9 @@ class Roles(Area):
             except Refused as refused:
                 return self.problem(request, refused)
             button = str(form.get("button", "seen" if kind == "esc" else ""))[:40]
+            if button == "export":  # the export is the GET with the passkey again, never a file to a chat or mail
+                await self.refuse(uow, request, signed, "export")
+                return self.problem(request, Refused(403))
             # the same press as a chat button's; policy decides now, and a refusal is audited there
             await self.app.intake.casework.press(uow, signed.who, f"{kind}.{number}", button, 0, self.now())
         raise web.HTTPSeeOther(back)

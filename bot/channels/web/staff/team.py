@@ -1,7 +1,7 @@
 """The coordinator's pages besides urgent cases: the waiting list, the team (invite, remove) and the dashboard.
 
-A coordinator acts only on their own programme: an invite is for it, and a removal only of its
-consultants and peers (never a coordinator or an operator). Removing someone ends their sessions at
+A coordinator acts only on their own programme: an invite is for it and a removal of it, and both only
+of consultants and peers (never a coordinator or an operator). Removing someone ends their sessions at
 once (and every request checks anyway); their cases go back as `Casework.remove_staff` does in the chat.
 """
 
@@ -17,8 +17,10 @@ from bot.services.policy import record_id
 from locales import Translator, format_when
 
 COORDINATOR = ("coordinator",)
-INVITABLE = ("consultant", "peer", "coordinator")
 REMOVABLE = ("consultant", "peer")
+# only whom a coordinator may also remove: else a coordinator could keep a second coordinator identity
+# that no coordinator can remove here (coordinators are invited with `ipsbot invite`)
+INVITABLE = REMOVABLE
 
 
 class Team(Area):
@@ -40,6 +42,9 @@ class Team(Area):
             programme = self.app.registry.get(signed.staff.programme_id)
             zone = programme.timezone if programme else "Europe/Copenhagen"
             waiting, total = await uow.staff_web.waiting(signed.staff.programme_id)
+            # which referrals wait, and which are urgent (a risk answer): a read of people's data
+            await uow.audit.record(actor=f"staff:{signed.staff.id}", action="waiting.viewed", at=self.now(),
+                                   detail=signed.staff.programme_id)
             rows = [[f"R-{r.id}", format_when(r.waiting_since or r.created_at, t.lang, zone),
                      t("staff.web.yes") if r.urgent else ""] for r in waiting]
         more = f"<p>{html.esc(t('staff.web.more', n=total - len(rows)))}</p>" if total > len(rows) else ""
@@ -105,8 +110,7 @@ class Team(Area):
                     or member.role not in REMOVABLE):
                 await self.refuse(uow, request, signed, "remove")
                 return self.problem(request, Refused(403))
-            await self.app.intake.casework.remove_staff(uow, member.id, now)
-            await uow.staff_web.end_sessions(member.id, now)
+            await self.app.intake.casework.remove_staff(uow, member.id, now)  # their sessions end there
             await uow.audit.record(actor=f"staff:{signed.staff.id}", action="staff.removed_by", at=now,
                                    detail=f"staff:{member.id}")
         raise web.HTTPSeeOther("/staff/team")
