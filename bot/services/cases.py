@@ -94,9 +94,12 @@ class Cases:
         """One case's files to the consultant who may see it (checked by the caller), audited."""
         documents = case_documents(referral.id, referral.created_at, referral.status, referral.payload,
                                    export_clocks(referral), referral.case_outcome)
-        await uow.audit.record(actor=f"staff:{staff.id}", action="referral.exported", at=now, referral_id=referral.id)
+        # with a staff area (brief mode) the files go nowhere but the staff area's export, which asks for the
+        # passkey again: a card sent before the switch, or a forged press, gets the number and a link
         caption, files = staff_detail.export(Screen(Translator(staff.language)("staff.export.caption", id=referral.id)),
-                                             documents, referral.id, staff.language)  # brief mode: no files
+                                             documents, referral.id, staff.language)
+        action = "referral.exported" if files else "referral.export_linked"
+        await uow.audit.record(actor=f"staff:{staff.id}", action=action, at=now, referral_id=referral.id)
         return await self.notifier.queue(uow, staff_address(staff.contact), [caption], now, documents=files,
                                          subject_id=await subject_of(uow, referral))
 

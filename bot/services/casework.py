@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.services import staff_detail
 from bot.services.cases import Cases, case_card
 from bot.services.escalation import STEP as ESCALATION_STEP
 from bot.services.escalation import Escalations
@@ -66,10 +65,7 @@ class Casework:
         referral = await uow.referrals.get(found) if found is not None else None
         offer = await uow.cases.offer_for(referral.id, staff.id) if staff and referral else None
         # role, programme, status, offer and holder, as they are now (see bot/services/policy.py)
-        # with a staff area (brief mode) the files go nowhere but the staff area's export (a passkey again):
-        # a forged press or a card sent before the switch must not put them in a messenger
-        sent_out = button == "export" and staff_detail.brief()
-        if staff is None or referral is None or sent_out or not may_act(staff, referral, offer, kind, button):
+        if staff is None or referral is None or not may_act(staff, referral, offer, kind, button):
             return [await self._denied(uow, who, (staff, referral, offer), step, button, now)]
         programme = self.registry[referral.programme_id]
         if button == "export":

@@ -284,4 +284,5 @@ async def test_an_export_pressed_in_a_chat_sends_a_link_and_no_file_in_brief_mod
                and r.payload["screens"] and r.payload["screens"][0]["text"] == DA("staff.export.caption", id=made.id)]
     assert not sent.get("documents")
     assert [b[0] for b in sent["screens"][0]["buttons"]] == [f"{ORIGIN}/staff/r/{made.id}"]
-    assert [a for a in await audit(staff_site, "referral.exported") if a.referral_id == made.id]
+    assert not [a for a in await audit(staff_site, "referral.exported") if a.referral_id == made.id]
+    assert [a for a in await audit(staff_site, "referral.export_linked") if a.referral_id == made.id]
