@@ -65,7 +65,7 @@ async def main(referrals: int, requests: int) -> None:
     from bot.settings import Settings
     from storage import crypto
     from storage.db import make_engine, make_session_factory, upgrade
-    from tests.dashboard_seed import DASH_YAML, seed, template_payload
+    from tests.support.dashboard_seed import DASH_YAML, seed, template_payload
 
     key, hash_key = Fernet.generate_key(), Fernet.generate_key()
     crypto.configure(crypto.Cipher([key], hash_key))  # the seed writes before the application opens
