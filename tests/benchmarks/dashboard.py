@@ -6,8 +6,10 @@ process pays for it when nobody opens it. A script that prints figures; nothing 
 
 1. Seeds a fresh database (`tests.support.dashboard_seed`: one real intake, then the rest written straight into
    the tables, with follow-ups and risk answers).
-2. In this process: reading and counting (`build`), then the HTML with its four charts the first time
-   (matplotlib's import included) and again (the median of 5), the text and the CSV.
+2. In this process: reading and counting (`build`) the first time (every ciphertext decrypted) and
+   again (the median of 5: what the dashboard derives from unchanged ciphertexts is kept), then the HTML
+   with its four charts the first time (matplotlib's import included) and again (the median of 5: the
+   charts of unchanged tables are kept), the text and the CSV.
 3. `ipsbot report --html FILE` as a real process on the same database: wall time, start-up included.
 4. A fresh process that imports what `ipsbot run` and `ipsbot web` import: is matplotlib loaded, and its
    RSS; then it draws the dashboard once: matplotlib loaded, and its RSS.
@@ -111,13 +113,16 @@ async def measure(url: str) -> list[str]:
     lines = []
     try:
         builds, cpu = [], []
-        for _ in range(5):
+        for _ in range(6):
             started, used = time.perf_counter(), time.process_time()
             dashboard = await build(lambda: UnitOfWork(factory), REGISTRY, "dash", NOW)
             builds.append(time.perf_counter() - started)
             cpu.append(time.process_time() - used)
-        lines.append(f"read and count (build), median of 5: {statistics.median(builds):.3f} s "
-                     f"(CPU of this process {statistics.median(cpu):.3f} s)")
+        lines.append(f"read and count (build), the first look (every ciphertext decrypted): {builds[0]:.3f} s "
+                     f"(CPU {cpu[0]:.3f} s)")
+        builds, cpu = builds[1:], cpu[1:]
+        lines.append(f"read and count (build), again (ciphertexts unchanged), median of 5: "
+                     f"{statistics.median(builds):.3f} s (CPU of this process {statistics.median(cpu):.3f} s)")
         started = time.perf_counter()
         page = html_page(dashboard, "da")
         first = time.perf_counter() - started
