@@ -43,7 +43,7 @@ __all__ = ["HEAD_REVISION", "MIGRATIONS_DIR", "alembic_config", "current_revisio
            "make_session_factory", "upgrade"]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-HEAD_REVISION = "0015"  # the newest migration; a test checks it against Alembic's own view
+HEAD_REVISION = "0016"  # the newest migration; a test checks it against Alembic's own view
 BUSY_TIMEOUT_MS = 5000
 POOL_SIZE = 10  # PostgreSQL connections per process (`DATABASE_POOL_SIZE`)
 POOL_TIMEOUT = 60  # seconds a unit of work waits for a connection before it fails

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import load_only
 
 from storage.models import (
     Escalation,
@@ -114,9 +115,15 @@ class StaffWebRepository:
         return list(result.all())
 
     async def waiting(self, programme_id: str, limit: int = 50) -> tuple[list[Referral], int]:
-        """The first `limit` of the programme's waiting list, in its order, and how many wait in all."""
+        """The first `limit` of the programme's waiting list, in its order, and how many wait in all.
+
+        Only the plain columns a list shows are loaded (id, clocks, status, `urgent`): the encrypted
+        ones (payload, outcome, reason, priority) would cost four decryptions a row and are not read;
+        touching one of them on these rows raises rather than loading it behind the caller's back."""
         where = (Referral.programme_id == programme_id, Referral.status == ReferralStatus.WAITING.value)
-        result = await self.session.scalars(select(Referral).where(*where)
+        plain = load_only(Referral.id, Referral.programme_id, Referral.created_at, Referral.urgent, Referral.status,
+                          Referral.waiting_since, Referral.consultant_id, Referral.claimed_at, raiseload=True)
+        result = await self.session.scalars(select(Referral).options(plain).where(*where)
                                             .order_by(Referral.waiting_since, Referral.id).limit(limit))
         total = await self.session.scalar(select(func.count()).select_from(Referral).where(*where))
         return list(result.all()), int(total or 0)

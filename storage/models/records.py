@@ -72,6 +72,8 @@ class Referral(Base):
     """The result of a completed intake, for a consultant (status "new") or redirected elsewhere."""
 
     __tablename__ = "referrals"
+    # the staff area's waiting list: a programme's waiting referrals in their order (migration 0016)
+    __table_args__ = (Index("ix_referrals_waiting_list", "programme_id", "status", "waiting_since", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     intake_id: Mapped[int] = mapped_column(ForeignKey("intakes.id", ondelete="CASCADE"), unique=True)

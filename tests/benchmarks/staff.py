@@ -8,13 +8,17 @@ figures; nothing asserts on them.
 The database is seeded as for `tests.benchmarks.dashboard` (`tests.dashboard_seed`); a consultant with
 a caseload, a peer and a coordinator join through the services, and each gets a signed-in session
 (made by the service, as a passkey sign-in makes it). Server time is measured by a middleware around
-the whole application (the form's guard, the session check on the database, the page), in-process.
+the whole application (the form's guard, the session check on the database, the page), in-process:
+wall time and the CPU time of the event loop's thread (on a shared machine the wall time also counts
+waiting for a CPU), with the number of full garbage collections meanwhile and the longest.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import os
 import statistics
 import tempfile
 import time
@@ -65,7 +69,7 @@ async def main(referrals: int, requests: int) -> None:
     from bot.settings import Settings
     from storage import crypto
     from storage.db import make_engine, make_session_factory, upgrade
-    from tests.dashboard_seed import DASH_YAML, seed, template_payload
+    from tests.support.dashboard_seed import DASH_YAML, seed, template_payload
 
     key, hash_key = Fernet.generate_key(), Fernet.generate_key()
     crypto.configure(crypto.Cipher([key], hash_key))  # the seed writes before the application opens
@@ -86,25 +90,45 @@ async def main(referrals: int, requests: int) -> None:
         async with open_app(settings, ManualClock(NOW)) as app:
             raw = await sessions_for(app)
             times: dict[str, list[float]] = {}
+            cpu: dict[str, list[float]] = {}
             web_app = WebChannel(app, settings).application()
 
             @web.middleware
             async def timer(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                             ) -> web.StreamResponse:
-                begun = time.perf_counter()
+                begun, used = time.perf_counter(), time.thread_time()
                 try:
                     return await handler(request)
                 finally:
                     times.setdefault(request.path, []).append((time.perf_counter() - begun) * 1000)
+                    cpu.setdefault(request.path, []).append((time.thread_time() - used) * 1000)
 
             web_app.middlewares.insert(0, timer)
             async with TestClient(TestServer(web_app)) as client:
-                await measure(client, raw, requests, times)
+                await measure(client, raw, requests, times, cpu)
+
+
+def collections() -> Callable[[], tuple[int, float]]:
+    """Counts Python's full (generation 2) garbage collections from now, and the longest one in ms: a
+    pause of the whole process that lands on whichever request is running."""
+    seen: list[float] = []
+    begun: list[float] = []
+
+    def note(phase: str, info: dict[str, int]) -> None:
+        if info["generation"] == 2:
+            if phase == "start":
+                begun[:] = [time.perf_counter()]
+            elif begun:
+                seen.append((time.perf_counter() - begun[0]) * 1000)
+
+    gc.callbacks.append(note)
+    return lambda: (len(seen), max(seen, default=0.0))
 
 
 async def measure(client: TestClient[Any, Any], raw: dict[str, str], requests: int,
-                  times: dict[str, list[float]]) -> None:
+                  times: dict[str, list[float]], cpu: dict[str, list[float]]) -> None:
     sizes = {}
+    full = collections()
     for role, paths in PAGES.items():
         for path in paths:
             for _ in range(requests):
@@ -113,9 +137,14 @@ async def measure(client: TestClient[Any, Any], raw: dict[str, str], requests: i
                 if answer.status != 200:
                     raise SystemExit(f"{path}: {answer.status}")
                 sizes[path] = len(body)
-    print(f"{'page':<20} {'p50 ms':>8} {'p99 ms':>8} {'KB':>6}")
+    print(f"load average {', '.join(f'{n:.1f}' for n in os.getloadavg())} on {os.cpu_count()} CPUs (wall times wait "
+          "for the CPU when others use it; the CPU time of the request's thread does not)")
+    print(f"{'page':<20} {'p50 ms':>8} {'p99 ms':>8} {'CPU p50':>8} {'CPU p99':>8} {'KB':>6}")
     for path, values in times.items():
-        print(f"{path:<20} {statistics.median(values):8.1f} {p(values, 0.99):8.1f} {sizes[path] / 1024:6.1f}")
+        print(f"{path:<20} {statistics.median(values):8.1f} {p(values, 0.99):8.1f} {statistics.median(cpu[path]):8.1f} "
+              f"{p(cpu[path], 0.99):8.1f} {sizes[path] / 1024:6.1f}")
+    count, longest = full()
+    print(f"full garbage collections meanwhile: {count}, the longest {longest:.1f} ms")
     first, again = [], []
     for n in range(4):
         begun = time.perf_counter()

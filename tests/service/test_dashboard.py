@@ -138,3 +138,40 @@ async def test_the_dashboard_of_all_programmes_has_a_section_per_programme_with_
     served, fragment = await dashboard_html(lambda: UnitOfWork(factory), REGISTRY, "dash", NOW, "sv")
     assert served == dashboard and fragment.startswith('<section class="dash" aria-labelledby="dash-dash">')
     assert "Remisser per vecka" in fragment and fragment.count("<svg ") == 4
+
+
+def test_a_derived_value_is_kept_by_its_ciphertext_and_only_until_the_next_look() -> None:
+    from storage.dashboard import KEPT, Derived
+
+    derived: list[bytes] = []
+
+    def derive(token: bytes) -> int:
+        derived.append(token)
+        return len(token)
+
+    look = Derived("test", "p")
+    assert [look.value(token, derive) for token in (b"a", b"bb")] == [1, 2]
+    look.end()
+    look = Derived("test", "p")  # "bb" changed (re-encrypted, or erased): "ccc" is there instead
+    assert [look.value(token, derive) for token in (b"a", b"ccc")] == [1, 3]
+    look.end()
+    assert derived == [b"a", b"bb", b"ccc"]  # "a" was not decrypted again
+    assert len(KEPT[("test", "p")]) == 2  # and "bb"'s value is gone
+    assert Derived("test", "other").value(b"a", derive) == 1 and derived[-1] == b"a"  # programmes apart
+    del KEPT[("test", "p")]
+
+
+async def test_a_second_look_counts_a_changed_payload_anew(factory: Factory) -> None:
+    await seed(factory, await template_payload(factory, START), 40, start=START)
+    async with UnitOfWork(factory) as uow:
+        first = await uow.dashboard.enrolment_mansa("dash")
+    changed = next(iter(first))
+    async with UnitOfWork(factory) as uow:
+        referral = await uow.referrals.get(changed)
+        assert referral is not None
+        payload = dict(referral.payload)
+        payload["instruments"] = {**payload["instruments"], "mansa": {"mean": first[changed] + 1.0}}
+        referral.payload = payload
+    async with UnitOfWork(factory) as uow:
+        again = await uow.dashboard.enrolment_mansa("dash")
+    assert again == {**first, changed: first[changed] + 1.0}

@@ -325,3 +325,15 @@ def test_a_two_year_programme_page_is_at_most_30_kb_apart_from_its_charts() -> N
     without_charts = re.sub(r"<svg .*?</svg>", "", page, flags=re.S)
     assert len(without_charts.encode()) <= 30_000, len(without_charts.encode())
     assert len(page.encode()) > len(without_charts.encode()) + 20_000  # the charts were there
+
+
+def test_a_chart_looked_at_again_is_the_one_drawn_and_the_kept_ones_are_bounded() -> None:
+    weekly = dashboard().sections[0].table("weekly")
+    charts.DRAWN.clear()
+    first = charts.chart(weekly, Formatter("en"), "again")
+    charts.DRAWN.clear()
+    assert charts.chart(weekly, Formatter("en"), "again") == first  # a fresh drawing is the same SVG
+    assert charts.chart(weekly, Formatter("da"), "again") != first  # another language is drawn again
+    for n in range(charts.DRAWN_KEPT + 5):
+        charts.chart(weekly, Formatter("en"), f"salt{n}")
+    assert len(charts.DRAWN) == charts.DRAWN_KEPT
