@@ -74,6 +74,11 @@ class RiskWait:
 KEPT: dict[tuple[str, str], dict[bytes, Any]] = {}
 
 
+def forget() -> None:
+    """Drop every value kept between looks (an erasure in this process: nothing of theirs stays in memory)."""
+    KEPT.clear()
+
+
 class Derived:
     """What the dashboard derives from one kind of ciphertext of one programme, by its digest.
 

@@ -27,6 +27,7 @@ from bot.services.notify import payload, staff_address
 from flows.address import Address
 from flows.screens import Screen
 from locales import Translator, format_when
+from storage import dashboard
 from storage.models import Referral
 from storage.outbox import ShownData
 from storage.repositories import UnitOfWork
@@ -44,6 +45,7 @@ async def erase(uow: UnitOfWork, casework: Casework, candidate_id: int, now: dat
         ids += await _cancel_meeting(uow, casework, referral, now)
     ids += await _withdraw_shown(uow, candidate_id, now)
     await uow.candidates.delete(candidate_id)
+    dashboard.forget()  # values the dashboard derived from their answers, kept in this process's memory
     return ids
 
 

@@ -120,6 +120,7 @@ async def test_a_coordinator_invites_only_whom_they_may_remove(staff_site: Staff
 
 async def test_an_erased_person_leaves_nothing_on_staff_pages(staff_site: StaffSite) -> None:
     from bot.services.erasure import erase
+    from storage import dashboard
 
     coordinator, _ = await joined(staff_site, "coordinator")
     consultant, _ = await joined(staff_site, "consultant")
@@ -129,10 +130,15 @@ async def test_an_erased_person_leaves_nothing_on_staff_pages(staff_site: StaffS
         before = [await (await coordinator.get(p)).text() for p in pages]
         before.append(await (await consultant.get("/staff/referrals")).text())
         assert any(f"R-{made.id}" in page for page in before)
+        kept = dashboard.Derived("mansa", "pilot")  # as a look at a programme that asks MANSA keeps its means
+        kept.value(b"ciphertext of their referral", lambda token: 2.5)
+        kept.end()
+        assert dashboard.KEPT
         async with staff_site.app.uow() as uow:
             candidate = await uow.candidates.find("telegram", "3101")
             assert candidate is not None
             await erase(uow, staff_site.app.intake.casework, candidate.id, staff_site.clock.now())
+        assert dashboard.KEPT == {}  # nothing derived from their answers stays in this process's memory
         after = [await (await coordinator.get(p)).text() for p in pages]
         after.append(await (await consultant.get("/staff/referrals")).text())
         after.append(await (await consultant.get("/staff/cases")).text())
