@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Generic, Literal, TypeVar
 
-from flows.fhir import questionnaire_responses
 from flows.ips import CARD_CLOCKS, CASE_OUTCOMES, CASE_STEP_CLOCKS, CLOCKS
 from flows.referral import export_record
 
@@ -149,6 +148,8 @@ def export_clocks(case: object) -> dict[str, str | None]:
 def case_documents(referral_id: int, created_at: datetime, status: str, payload: dict[str, Any],
                    clocks: dict[str, str | None], outcome: str | None) -> list[dict[str, str]]:
     """A consultant's export of one case: the referral record (JSON) and its FHIR responses."""
+    from flows.fhir import questionnaire_responses  # fhir.resources' models cost memory: only on an export
+
     created = created_at.isoformat()
     record = export_record(referral_id, created, status, payload, clocks, outcome)
     responses = questionnaire_responses(referral_id, created, payload)

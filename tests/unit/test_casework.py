@@ -115,3 +115,30 @@ def test_a_case_export_is_the_record_and_its_fhir_responses() -> None:
     responses = {r["identifier"]["value"]: r for r in json.loads(fhir_file["content"])}
     assert set(responses) == {f"12-{iid}" for iid in payload["instruments"]}
     assert {r["status"] for r in responses.values()} == {"completed"}
+
+
+def test_fhir_models_are_loaded_only_when_a_case_is_exported() -> None:
+    """`fhir.resources` builds pydantic models for all of FHIR on import (megabytes a process): a bot that
+    never exports a case must not pay for them (issue 23's memory target for the runtimes)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    probe = (
+        "import sys\n"
+        "import bot.cli, bot.app, bot.channels.telegram.runtime, bot.channels.telegram.ptb.runtime\n"
+        "import bot.channels.web.server, bot.services.casework\n"
+        "print('fhir.resources' in sys.modules)\n"
+        "from datetime import UTC, datetime\n"
+        "from flows.casework import case_documents\n"
+        "from tests.support.flow import Walker\n"
+        "from tests.support.walk import TYPICAL\n"
+        "walker = Walker('reconnect', 'en')\n"
+        "walker.run(TYPICAL)\n"
+        "(payload,) = walker.events('completed')\n"
+        "case_documents(1, datetime(2026, 1, 1, tzinfo=UTC), 'claimed', payload, {}, None)\n"
+        "print('fhir.resources' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True"]
