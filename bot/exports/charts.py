@@ -18,6 +18,8 @@ from __future__ import annotations
 import io
 import math
 import re
+import sys
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -60,6 +62,28 @@ def chart(table: Table, fmt: Formatter, salt: str) -> str | None:
             DRAWN.popitem(last=False)
     DRAWN.move_to_end(key)
     return svg
+
+
+_WARMING: list[threading.Thread] = []  # at most one: started by the first coordinator page of a process
+
+
+def warm() -> None:
+    """Load matplotlib in a background thread, once: a coordinator is here and may open the dashboard,
+    whose first view would otherwise wait for the import (0.5–0.9 s). A process no coordinator uses
+    never loads it, so the bot's memory stays as it is."""
+    if _WARMING or "matplotlib.figure" in sys.modules:
+        return
+    _WARMING.append(threading.Thread(target=_load, name="matplotlib-warm-up", daemon=True))
+    _WARMING[0].start()
+
+
+def _load() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.backends.backend_svg
+    import matplotlib.figure
+    import matplotlib.ticker
 
 
 def draw(table: Table, fmt: Formatter, salt: str) -> str:

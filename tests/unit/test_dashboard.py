@@ -337,3 +337,22 @@ def test_a_chart_looked_at_again_is_the_one_drawn_and_the_kept_ones_are_bounded(
     for n in range(charts.DRAWN_KEPT + 5):
         charts.chart(weekly, Formatter("en"), f"salt{n}")
     assert len(charts.DRAWN) == charts.DRAWN_KEPT
+
+
+def test_a_coordinators_page_loads_matplotlib_ahead_of_the_dashboard_in_the_background() -> None:
+    """The dashboard's first view need not wait for matplotlib's import: the coordinator's first page
+    starts it in a thread (`charts.warm`), once; a process without coordinators never loads it."""
+    probe = (
+        "import sys\n"
+        "import bot.channels.web.server\n"
+        "from bot.exports import charts\n"
+        "print('matplotlib' in sys.modules)\n"
+        "charts.warm()\n"
+        "charts.warm()\n"
+        "print(len(charts._WARMING))\n"
+        "charts._WARMING[0].join(60)\n"
+        "print('matplotlib.figure' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "1", "True"]

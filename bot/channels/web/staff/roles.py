@@ -16,6 +16,7 @@ from aiohttp import web
 
 from bot.channels.web.staff import html
 from bot.channels.web.staff.base import Area, Refused
+from bot.exports import charts
 from bot.services import staff_sessions as sessions
 from bot.services.policy import may_act, record_id
 from flows.ips import CASE_OUTCOMES, CLOCKS
@@ -194,6 +195,7 @@ class Roles(Area):
                 signed = await self.signed(uow, request, COORDINATOR)
             except Refused as refused:
                 return self.problem(request, refused)
+            charts.warm()  # a coordinator's first page: the dashboard's library loads meanwhile
             t = Translator(self.language(request, signed))
             programme = self.app.registry.get(signed.staff.programme_id)
             cards = []
