@@ -62,7 +62,7 @@ class Cases:
             closed = Screen(Translator(staff.language)("staff.case.closed", id=referral.id))
             ids = [await self.notifier.queue(uow, to, [], now, edit=(ref, closed))]
             return ids + await self.offers.offer_waiting(uow, programme, now)
-        card = staff_detail.card(await self.card(uow, referral, staff.language, now), referral.id, staff.language)
+        card = await self.sent_card(uow, referral, staff.language, now)
         subject = await subject_of(uow, referral)
         if step.card_again:  # answered on the outcome question: show the card again
             return [await self.notifier.queue(uow, to, [card], now, subject_id=subject)]
@@ -71,6 +71,10 @@ class Cases:
     async def card(self, uow: UnitOfWork, referral: Referral, lang: str, now: datetime) -> Screen:
         """The case card with its follow-ups' answers."""
         return await self.followups.card(uow, referral, case_card(referral, lang, now), lang)
+
+    async def sent_card(self, uow: UnitOfWork, referral: Referral, lang: str, now: datetime) -> Screen:
+        """The card as a staff message carries it: whole, or its number and a link (`staff_detail`)."""
+        return staff_detail.card(await self.card(uow, referral, lang, now), referral.id, lang)
 
     async def cases(self, uow: UnitOfWork, who: Who, now: datetime) -> list[int]:
         """`/cases`: a head line, then a card per open case, each a message linked to its person."""
@@ -86,7 +90,7 @@ class Cases:
         ids = [await self.notifier.queue(uow, to, [head], now)]
         for referral in open_cases:  # a message per case, each linked to its person (erased with them)
             await uow.audit.record(actor=f"staff:{staff.id}", action="case.viewed", at=now, referral_id=referral.id)
-            card = staff_detail.card(await self.card(uow, referral, staff.language, now), referral.id, staff.language)
+            card = await self.sent_card(uow, referral, staff.language, now)
             ids.append(await self.notifier.queue(uow, to, [card], now, subject_id=await subject_of(uow, referral)))
         return ids
 
